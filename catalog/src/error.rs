@@ -1,0 +1,75 @@
+//! The catalog's one error type.
+
+use iceberg::{NamespaceIdent, TableIdent};
+
+/// Everything that can go wrong in a catalog operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The namespace does not exist.
+    #[error("namespace '{}' does not exist", .0.join("."))]
+    NamespaceNotFound(NamespaceIdent),
+    /// A namespace of that name already exists.
+    #[error("namespace '{}' already exists", .0.join("."))]
+    NamespaceAlreadyExists(NamespaceIdent),
+    /// A namespace that still holds tables cannot be dropped.
+    #[error(
+        "namespace '{}' is not empty: it still holds {tables} table(s). Help: drop its tables first",
+        .namespace.join(".")
+    )]
+    NamespaceNotEmpty {
+        /// The namespace.
+        namespace: NamespaceIdent,
+        /// How many tables it holds.
+        tables: usize,
+    },
+    /// The table does not exist.
+    #[error("table '{0}' does not exist")]
+    TableNotFound(TableIdent),
+    /// A table of that name already exists.
+    #[error("table '{0}' already exists")]
+    TableAlreadyExists(TableIdent),
+    /// Another writer moved the table's metadata pointer first.
+    #[error(
+        "commit conflict on table '{table}': expected its current metadata to be {expected} \
+         but another writer has already committed {actual}"
+    )]
+    CommitConflict {
+        /// The table.
+        table: TableIdent,
+        /// The metadata location this commit was based on.
+        expected: String,
+        /// The metadata location actually current in the catalog.
+        actual: String,
+    },
+    /// The catalog URI is not one Floe understands.
+    #[error("invalid catalog URI '{uri}': {reason}")]
+    InvalidUri {
+        /// The URI given.
+        uri: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The SQLite database failed.
+    #[error("SQLite catalog {path}: {source}")]
+    Sqlite {
+        /// Path of the catalog file.
+        path: String,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A catalog task could not run to completion.
+    #[error("catalog task failed: {0}")]
+    Internal(String),
+}
+
+impl CatalogError {
+    /// Whether retrying the operation on fresh metadata may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CatalogError::CommitConflict { .. })
+    }
+}
+
+/// Result type of the catalog crate.
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

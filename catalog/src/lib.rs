@@ -1,0 +1,118 @@
+//! Floe's catalog: where each Iceberg table's current metadata file is, and
+//! atomic swaps of that pointer.
+//!
+//! A catalog knows nothing about SQL, DataFusion or the content of metadata
+//! files: it maps a [`TableIdent`] to the location of the table's current
+//! `*.metadata.json` and moves that pointer with compare-and-swap, several
+//! tables at once if asked ([`Catalog::swap`]).
+//!
+//! The default implementation, [`SqliteCatalog`], uses exactly the tables of
+//! the Iceberg JDBC catalog and PyIceberg's `SqlCatalog`, so those clients can
+//! open a Floe warehouse directly.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> floe_catalog::Result<()> {
+//! use floe_catalog::{Catalog, PointerSwap, SqliteCatalog};
+//! use iceberg::{NamespaceIdent, TableIdent};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let catalog = SqliteCatalog::open(dir.path().join("catalog.db"), "floe")?;
+//! let ns = NamespaceIdent::new("db".to_string());
+//! catalog.create_namespace(&ns, Default::default()).await?;
+//! let t = TableIdent::new(ns.clone(), "t".to_string());
+//! catalog.create_table(&t, "file:///wh/db/t/metadata/00000-a.metadata.json").await?;
+//! catalog
+//!     .swap(vec![PointerSwap {
+//!         table: t.clone(),
+//!         expected: "file:///wh/db/t/metadata/00000-a.metadata.json".into(),
+//!         new: "file:///wh/db/t/metadata/00001-b.metadata.json".into(),
+//!     }])
+//!     .await?;
+//! let pointer = catalog.load_table(&t).await?;
+//! assert_eq!(pointer.metadata_location, "file:///wh/db/t/metadata/00001-b.metadata.json");
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod error;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+pub use error::{CatalogError, Result};
+pub use iceberg::{NamespaceIdent, TableIdent};
+pub use sqlite::SqliteCatalog;
+
+/// Where a table's current metadata lives, as the catalog records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TablePointer {
+    /// Location of the current `*.metadata.json`.
+    pub metadata_location: String,
+    /// Location of the metadata file before the last commit, if any.
+    pub previous_metadata_location: Option<String>,
+}
+
+/// One compare-and-swap of a table's metadata pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointerSwap {
+    /// The table whose pointer moves.
+    pub table: TableIdent,
+    /// The metadata location the commit was based on; the swap fails if the
+    /// catalog holds anything else.
+    pub expected: String,
+    /// The new metadata location.
+    pub new: String,
+}
+
+/// A catalog of Iceberg tables: namespaces, and a metadata pointer per table.
+///
+/// Every method is atomic. Implementations must make [`Catalog::swap`] all or
+/// nothing across the tables it names: it is how a multi-table transaction
+/// commits.
+#[async_trait]
+pub trait Catalog: Debug + Send + Sync {
+    /// The catalog's name (the `catalog_name` column of the JDBC schema).
+    fn name(&self) -> &str;
+
+    /// Create a namespace with the given properties.
+    async fn create_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> Result<()>;
+
+    /// Whether the namespace exists.
+    async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool>;
+
+    /// Every namespace, sorted.
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceIdent>>;
+
+    /// Drop an empty namespace; refused while it holds tables.
+    async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()>;
+
+    /// Register a new table whose first metadata file is already written.
+    async fn create_table(&self, table: &TableIdent, metadata_location: &str) -> Result<()>;
+
+    /// Where the table's current metadata is.
+    async fn load_table(&self, table: &TableIdent) -> Result<TablePointer>;
+
+    /// The tables of a namespace, sorted by name.
+    async fn list_tables(&self, namespace: &NamespaceIdent) -> Result<Vec<TableIdent>>;
+
+    /// Remove a table from the catalog and return its last pointer (the
+    /// caller decides whether to purge its files).
+    async fn drop_table(&self, table: &TableIdent) -> Result<TablePointer>;
+
+    /// Rename a table, possibly into another existing namespace.
+    async fn rename_table(&self, from: &TableIdent, to: &TableIdent) -> Result<()>;
+
+    /// Compare-and-swap the pointers of one or several tables, all or none.
+    ///
+    /// Fails with [`CatalogError::CommitConflict`] naming the first table whose
+    /// current pointer is not the expected one; then no pointer moves.
+    async fn swap(&self, swaps: Vec<PointerSwap>) -> Result<()>;
+}

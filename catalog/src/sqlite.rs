@@ -1,0 +1,517 @@
+//! The SQLite catalog, on the tables of the Iceberg JDBC catalog and
+//! PyIceberg's `SqlCatalog`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use iceberg::{NamespaceIdent, TableIdent};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::{Catalog, CatalogError, PointerSwap, Result, TablePointer};
+
+/// The DDL of the JDBC / PyIceberg catalog tables. `iceberg_type` is the
+/// column the JDBC catalog's V1 schema added (NULL or `TABLE` for tables).
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS iceberg_tables (
+    catalog_name VARCHAR(255) NOT NULL,
+    table_namespace VARCHAR(255) NOT NULL,
+    table_name VARCHAR(255) NOT NULL,
+    metadata_location VARCHAR(1000),
+    previous_metadata_location VARCHAR(1000),
+    iceberg_type VARCHAR(5),
+    PRIMARY KEY (catalog_name, table_namespace, table_name)
+);
+CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
+    catalog_name VARCHAR(255) NOT NULL,
+    namespace VARCHAR(255) NOT NULL,
+    property_key VARCHAR(255) NOT NULL,
+    property_value VARCHAR(1000),
+    PRIMARY KEY (catalog_name, namespace, property_key)
+);
+";
+
+/// How long a writer waits for another process's lock on the catalog file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A catalog kept in one SQLite file.
+///
+/// Several processes may open the same file: SQLite's locking serialises
+/// their swaps, and each swap is a compare-and-swap, so no commit is lost.
+#[derive(Debug, Clone)]
+pub struct SqliteCatalog {
+    name: String,
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteCatalog {
+    /// Open (creating if needed) the catalog file at `path`, serving the
+    /// catalog called `name`.
+    pub fn open(path: impl AsRef<Path>, name: &str) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let err = |source| CatalogError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            name: name.to_string(),
+            path,
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Path of the catalog file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` on the connection on a blocking thread: SQLite calls block,
+    /// possibly for as long as another process holds the write lock.
+    async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &str, &str) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let name = self.name.clone();
+        let path = self.path.display().to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| CatalogError::Internal("catalog connection poisoned".into()))?;
+            f(&mut guard, &name, &path)
+        })
+        .await
+        .map_err(|e| CatalogError::Internal(e.to_string()))?
+    }
+}
+
+fn ns_string(ns: &NamespaceIdent) -> String {
+    ns.join(".")
+}
+
+fn sqlite_err(path: &str) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
+    move |source| CatalogError::Sqlite {
+        path: path.to_string(),
+        source,
+    }
+}
+
+fn namespace_exists(conn: &Connection, catalog: &str, path: &str, ns: &str) -> Result<bool> {
+    // PyIceberg and the JDBC catalog treat a namespace as existing if it has
+    // properties or holds a table; do the same.
+    let found: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM iceberg_namespace_properties WHERE catalog_name = ?1 AND namespace = ?2
+             UNION ALL
+             SELECT 1 FROM iceberg_tables WHERE catalog_name = ?1 AND table_namespace = ?2
+             LIMIT 1",
+            params![catalog, ns],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sqlite_err(path))?;
+    Ok(found.is_some())
+}
+
+fn current_pointer(
+    conn: &Connection,
+    catalog: &str,
+    path: &str,
+    table: &TableIdent,
+) -> Result<Option<TablePointer>> {
+    conn.query_row(
+        "SELECT metadata_location, previous_metadata_location FROM iceberg_tables
+         WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3
+           AND (iceberg_type IS NULL OR iceberg_type = 'TABLE')",
+        params![catalog, ns_string(table.namespace()), table.name()],
+        |row| {
+            Ok(TablePointer {
+                metadata_location: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                previous_metadata_location: row.get(1)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(sqlite_err(path))
+}
+
+#[async_trait]
+impl Catalog for SqliteCatalog {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn create_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> Result<()> {
+        let namespace = namespace.clone();
+        self.with_conn(move |conn, catalog, path| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_err(path))?;
+            let ns = ns_string(&namespace);
+            if namespace_exists(&tx, catalog, path, &ns)? {
+                return Err(CatalogError::NamespaceAlreadyExists(namespace));
+            }
+            // PyIceberg writes an `exists` property for a namespace created
+            // without properties; a namespace must have at least one row.
+            let mut properties: Vec<(String, String)> = properties.into_iter().collect();
+            if properties.is_empty() {
+                properties.push(("exists".into(), "true".into()));
+            }
+            for (key, value) in properties {
+                tx.execute(
+                    "INSERT INTO iceberg_namespace_properties
+                     (catalog_name, namespace, property_key, property_value) VALUES (?1, ?2, ?3, ?4)",
+                    params![catalog, ns, key, value],
+                )
+                .map_err(sqlite_err(path))?;
+            }
+            tx.commit().map_err(sqlite_err(path))
+        })
+        .await
+    }
+
+    async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool> {
+        let ns = ns_string(namespace);
+        self.with_conn(move |conn, catalog, path| namespace_exists(conn, catalog, path, &ns))
+            .await
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceIdent>> {
+        self.with_conn(move |conn, catalog, path| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT namespace FROM iceberg_namespace_properties WHERE catalog_name = ?1
+                     UNION
+                     SELECT table_namespace FROM iceberg_tables WHERE catalog_name = ?1
+                     ORDER BY 1",
+                )
+                .map_err(sqlite_err(path))?;
+            let names = stmt
+                .query_map(params![catalog], |row| row.get::<_, String>(0))
+                .map_err(sqlite_err(path))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sqlite_err(path))?;
+            names
+                .into_iter()
+                .map(|n| {
+                    NamespaceIdent::from_strs(n.split('.'))
+                        .map_err(|e| CatalogError::Internal(e.to_string()))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {
+        let namespace = namespace.clone();
+        self.with_conn(move |conn, catalog, path| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_err(path))?;
+            let ns = ns_string(&namespace);
+            if !namespace_exists(&tx, catalog, path, &ns)? {
+                return Err(CatalogError::NamespaceNotFound(namespace));
+            }
+            let tables: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM iceberg_tables WHERE catalog_name = ?1 AND table_namespace = ?2",
+                    params![catalog, ns],
+                    |row| row.get(0),
+                )
+                .map_err(sqlite_err(path))?;
+            if tables > 0 {
+                return Err(CatalogError::NamespaceNotEmpty {
+                    namespace,
+                    tables: tables as usize,
+                });
+            }
+            tx.execute(
+                "DELETE FROM iceberg_namespace_properties WHERE catalog_name = ?1 AND namespace = ?2",
+                params![catalog, ns],
+            )
+            .map_err(sqlite_err(path))?;
+            tx.commit().map_err(sqlite_err(path))
+        })
+        .await
+    }
+
+    async fn create_table(&self, table: &TableIdent, metadata_location: &str) -> Result<()> {
+        let table = table.clone();
+        let location = metadata_location.to_string();
+        self.with_conn(move |conn, catalog, path| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_err(path))?;
+            let ns = ns_string(table.namespace());
+            if !namespace_exists(&tx, catalog, path, &ns)? {
+                return Err(CatalogError::NamespaceNotFound(table.namespace().clone()));
+            }
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM iceberg_tables
+                     WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
+                    params![catalog, ns, table.name()],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sqlite_err(path))?;
+            if exists.is_some() {
+                return Err(CatalogError::TableAlreadyExists(table));
+            }
+            tx.execute(
+                "INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name,
+                     metadata_location, previous_metadata_location, iceberg_type)
+                 VALUES (?1, ?2, ?3, ?4, NULL, 'TABLE')",
+                params![catalog, ns, table.name(), location],
+            )
+            .map_err(sqlite_err(path))?;
+            tx.commit().map_err(sqlite_err(path))
+        })
+        .await
+    }
+
+    async fn load_table(&self, table: &TableIdent) -> Result<TablePointer> {
+        let table = table.clone();
+        self.with_conn(move |conn, catalog, path| {
+            current_pointer(conn, catalog, path, &table)?.ok_or(CatalogError::TableNotFound(table))
+        })
+        .await
+    }
+
+    async fn list_tables(&self, namespace: &NamespaceIdent) -> Result<Vec<TableIdent>> {
+        let namespace = namespace.clone();
+        self.with_conn(move |conn, catalog, path| {
+            let ns = ns_string(&namespace);
+            if !namespace_exists(conn, catalog, path, &ns)? {
+                return Err(CatalogError::NamespaceNotFound(namespace));
+            }
+            let mut stmt = conn
+                .prepare(
+                    "SELECT table_name FROM iceberg_tables
+                     WHERE catalog_name = ?1 AND table_namespace = ?2
+                       AND (iceberg_type IS NULL OR iceberg_type = 'TABLE')
+                     ORDER BY table_name",
+                )
+                .map_err(sqlite_err(path))?;
+            let names = stmt
+                .query_map(params![catalog, ns], |row| row.get::<_, String>(0))
+                .map_err(sqlite_err(path))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sqlite_err(path))?;
+            Ok(names
+                .into_iter()
+                .map(|n| TableIdent::new(namespace.clone(), n))
+                .collect())
+        })
+        .await
+    }
+
+    async fn drop_table(&self, table: &TableIdent) -> Result<TablePointer> {
+        let table = table.clone();
+        self.with_conn(move |conn, catalog, path| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_err(path))?;
+            let pointer = current_pointer(&tx, catalog, path, &table)?
+                .ok_or_else(|| CatalogError::TableNotFound(table.clone()))?;
+            tx.execute(
+                "DELETE FROM iceberg_tables
+                 WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
+                params![catalog, ns_string(table.namespace()), table.name()],
+            )
+            .map_err(sqlite_err(path))?;
+            tx.commit().map_err(sqlite_err(path))?;
+            Ok(pointer)
+        })
+        .await
+    }
+
+    async fn rename_table(&self, from: &TableIdent, to: &TableIdent) -> Result<()> {
+        let (from, to) = (from.clone(), to.clone());
+        self.with_conn(move |conn, catalog, path| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_err(path))?;
+            if current_pointer(&tx, catalog, path, &from)?.is_none() {
+                return Err(CatalogError::TableNotFound(from));
+            }
+            if !namespace_exists(&tx, catalog, path, &ns_string(to.namespace()))? {
+                return Err(CatalogError::NamespaceNotFound(to.namespace().clone()));
+            }
+            if current_pointer(&tx, catalog, path, &to)?.is_some() {
+                return Err(CatalogError::TableAlreadyExists(to));
+            }
+            tx.execute(
+                "UPDATE iceberg_tables SET table_namespace = ?4, table_name = ?5
+                 WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
+                params![
+                    catalog,
+                    ns_string(from.namespace()),
+                    from.name(),
+                    ns_string(to.namespace()),
+                    to.name()
+                ],
+            )
+            .map_err(sqlite_err(path))?;
+            tx.commit().map_err(sqlite_err(path))
+        })
+        .await
+    }
+
+    async fn swap(&self, swaps: Vec<PointerSwap>) -> Result<()> {
+        self.with_conn(move |conn, catalog, path| {
+            // IMMEDIATE takes the write lock up front, so two processes never
+            // both read the old pointer and then race to write.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_err(path))?;
+            for swap in &swaps {
+                let changed = tx
+                    .execute(
+                        "UPDATE iceberg_tables
+                         SET metadata_location = ?5, previous_metadata_location = ?4
+                         WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3
+                           AND metadata_location = ?4",
+                        params![
+                            catalog,
+                            ns_string(swap.table.namespace()),
+                            swap.table.name(),
+                            swap.expected,
+                            swap.new
+                        ],
+                    )
+                    .map_err(sqlite_err(path))?;
+                if changed != 1 {
+                    // Dropping `tx` rolls back every swap made so far.
+                    return Err(match current_pointer(&tx, catalog, path, &swap.table)? {
+                        None => CatalogError::TableNotFound(swap.table.clone()),
+                        Some(current) => CatalogError::CommitConflict {
+                            table: swap.table.clone(),
+                            expected: swap.expected.clone(),
+                            actual: current.metadata_location,
+                        },
+                    });
+                }
+            }
+            tx.commit().map_err(sqlite_err(path))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ident(ns: &str, name: &str) -> TableIdent {
+        TableIdent::new(NamespaceIdent::new(ns.into()), name.into())
+    }
+
+    async fn catalog() -> (tempfile::TempDir, SqliteCatalog) {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = SqliteCatalog::open(dir.path().join("catalog.db"), "floe").unwrap();
+        catalog
+            .create_namespace(&NamespaceIdent::new("db".into()), HashMap::new())
+            .await
+            .unwrap();
+        (dir, catalog)
+    }
+
+    #[tokio::test]
+    async fn namespaces_create_list_drop() {
+        let (_dir, catalog) = catalog().await;
+        let db = NamespaceIdent::new("db".into());
+        assert!(matches!(
+            catalog.create_namespace(&db, HashMap::new()).await,
+            Err(CatalogError::NamespaceAlreadyExists(_))
+        ));
+        catalog
+            .create_namespace(&NamespaceIdent::new("a".into()), HashMap::new())
+            .await
+            .unwrap();
+        let names: Vec<String> = catalog
+            .list_namespaces()
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.join("."))
+            .collect();
+        assert_eq!(names, vec!["a", "db"]);
+
+        catalog.create_table(&ident("db", "t"), "m0").await.unwrap();
+        match catalog.drop_namespace(&db).await {
+            Err(CatalogError::NamespaceNotEmpty { tables, .. }) => assert_eq!(tables, 1),
+            other => panic!("expected NamespaceNotEmpty, got {other:?}"),
+        }
+        catalog.drop_table(&ident("db", "t")).await.unwrap();
+        catalog.drop_namespace(&db).await.unwrap();
+        assert!(!catalog.namespace_exists(&db).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn swap_is_compare_and_swap() {
+        let (_dir, catalog) = catalog().await;
+        let t = ident("db", "t");
+        catalog.create_table(&t, "m0").await.unwrap();
+        let swap = |expected: &str, new: &str| PointerSwap {
+            table: t.clone(),
+            expected: expected.into(),
+            new: new.into(),
+        };
+        catalog.swap(vec![swap("m0", "m1")]).await.unwrap();
+        match catalog.swap(vec![swap("m0", "m2")]).await {
+            Err(CatalogError::CommitConflict { actual, .. }) => assert_eq!(actual, "m1"),
+            other => panic!("expected CommitConflict, got {other:?}"),
+        }
+        let pointer = catalog.load_table(&t).await.unwrap();
+        assert_eq!(pointer.metadata_location, "m1");
+        assert_eq!(pointer.previous_metadata_location.as_deref(), Some("m0"));
+    }
+
+    #[tokio::test]
+    async fn multi_table_swap_is_all_or_nothing() {
+        let (_dir, catalog) = catalog().await;
+        let (a, b) = (ident("db", "a"), ident("db", "b"));
+        catalog.create_table(&a, "a0").await.unwrap();
+        catalog.create_table(&b, "b0").await.unwrap();
+        let result = catalog
+            .swap(vec![
+                PointerSwap { table: a.clone(), expected: "a0".into(), new: "a1".into() },
+                PointerSwap { table: b.clone(), expected: "stale".into(), new: "b1".into() },
+            ])
+            .await;
+        assert!(matches!(result, Err(CatalogError::CommitConflict { .. })));
+        assert_eq!(catalog.load_table(&a).await.unwrap().metadata_location, "a0");
+        assert_eq!(catalog.load_table(&b).await.unwrap().metadata_location, "b0");
+    }
+
+    #[tokio::test]
+    async fn rename_moves_between_namespaces() {
+        let (_dir, catalog) = catalog().await;
+        catalog
+            .create_namespace(&NamespaceIdent::new("other".into()), HashMap::new())
+            .await
+            .unwrap();
+        catalog.create_table(&ident("db", "t"), "m0").await.unwrap();
+        catalog.rename_table(&ident("db", "t"), &ident("other", "u")).await.unwrap();
+        assert!(matches!(
+            catalog.load_table(&ident("db", "t")).await,
+            Err(CatalogError::TableNotFound(_))
+        ));
+        assert_eq!(
+            catalog.load_table(&ident("other", "u")).await.unwrap().metadata_location,
+            "m0"
+        );
+    }
+}

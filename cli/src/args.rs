@@ -1,0 +1,55 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Floe: an embedded lakehouse. SQL over Apache Iceberg tables.
+#[derive(Debug, Parser)]
+#[command(name = "floe", version, about)]
+pub struct Args {
+    /// Warehouse location: a local path, file://, s3://bucket/prefix or memory://.
+    #[arg(long, global = true, env = "FLOE_WAREHOUSE", default_value = "./warehouse")]
+    pub warehouse: String,
+    /// Catalog: sqlite:PATH (default: <warehouse>/catalog.db for a local warehouse).
+    #[arg(long, global = true, env = "FLOE_CATALOG")]
+    pub catalog: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run SQL: from -c, -f, piped stdin, or interactively.
+    Sql(SqlArgs),
+}
+
+/// Arguments of `floe sql`.
+#[derive(Debug, clap::Args)]
+pub struct SqlArgs {
+    /// SQL to run; repeat to run several in order, in one session.
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    pub command: Vec<String>,
+    /// A file of SQL statements separated by ';' (run after any -c).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// How to print query results.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A boxed text table.
+    Table,
+    /// CSV with one header row (RFC 4180 quoting).
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// Parquet bytes (redirect to a file).
+    Parquet,
+}

@@ -1,0 +1,80 @@
+//! `floe`: SQL over a Floe warehouse, from arguments, files, stdin or an
+//! interactive REPL.
+//!
+//! Exit codes: 0 success, 1 a statement failed, 2 bad arguments.
+
+mod args;
+mod output;
+mod repl;
+mod runner;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Args, Command};
+use crate::runner::Runner;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Command::Sql(sql) = args.command;
+    let mut builder = floe_engine::Lakehouse::builder(args.warehouse.clone());
+    if let Some(catalog) = &args.catalog {
+        builder = builder.with_catalog(catalog.clone());
+    }
+    let lakehouse = builder.open().await?;
+    let mut runner = Runner::new(lakehouse, sql.format);
+
+    if !sql.command.is_empty() || sql.file.is_some() {
+        for (i, command) in sql.command.iter().enumerate() {
+            let source = format!("-c #{}", i + 1);
+            if !runner.run_script(command, &source).await? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        if let Some(file) = &sql.file {
+            let script = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            if !runner.run_script(&script, &file.display().to_string()).await? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !std::io::stdin().is_terminal() {
+        let script = std::io::read_to_string(std::io::stdin())?;
+        let ok = runner.run_script(&script, "stdin").await?;
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
+    repl::run(runner).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,56 @@
+//! Snapshot summaries, with the keys and totals Java Iceberg writes.
+
+use std::collections::HashMap;
+
+use iceberg::spec::{DataFile, SnapshotRef, SnapshotSummaryCollector, TableMetadata};
+
+/// Summary properties of an append of `files` on top of `parent`.
+pub(super) fn append_summary(
+    metadata: &TableMetadata,
+    parent: Option<&SnapshotRef>,
+    files: &[DataFile],
+) -> HashMap<String, String> {
+    let mut collector = SnapshotSummaryCollector::default();
+    let schema = metadata.current_schema().clone();
+    let spec = metadata.default_partition_spec().clone();
+    for file in files {
+        collector.add_file(file, schema.clone(), spec.clone());
+    }
+    let mut properties = collector.build();
+    properties.insert("floe.engine".into(), format!("floe {}", env!("CARGO_PKG_VERSION")));
+    add_totals(&mut properties, parent);
+    properties
+}
+
+/// Carry the `total-*` keys forward from the parent, as Java Iceberg's
+/// `SnapshotProducer` does.
+fn add_totals(properties: &mut HashMap<String, String>, parent: Option<&SnapshotRef>) {
+    const TOTALS: [(&str, &str, &str); 6] = [
+        ("total-data-files", "added-data-files", "deleted-data-files"),
+        ("total-delete-files", "added-delete-files", "removed-delete-files"),
+        ("total-records", "added-records", "deleted-records"),
+        ("total-files-size", "added-files-size", "removed-files-size"),
+        ("total-position-deletes", "added-position-deletes", "removed-position-deletes"),
+        ("total-equality-deletes", "added-equality-deletes", "removed-equality-deletes"),
+    ];
+    let get = |props: &HashMap<String, String>, key: &str| {
+        props.get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    };
+    for (total, added, removed) in TOTALS {
+        let previous = match parent {
+            None => 0,
+            Some(parent) => match parent
+                .summary()
+                .additional_properties
+                .get(total)
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                Some(value) => value,
+                // The parent did not track this total: neither can we.
+                None => continue,
+            },
+        };
+        let value = (previous + get(properties, added)).saturating_sub(get(properties, removed));
+        properties.insert(total.to_string(), value.to_string());
+    }
+}

@@ -1,0 +1,370 @@
+//! [`Lakehouse`]: open a warehouse and run SQL on it.
+
+use std::sync::Arc;
+
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast::{CreateTable, ObjectName};
+use floe_catalog::{Catalog, CatalogError, NamespaceIdent, SqliteCatalog, TableIdent};
+use object_store::ObjectStoreExt;
+
+use crate::error::{FloeError, Result, invalid};
+use crate::ops::ddl;
+use crate::provider::{FloeCatalogProvider, FloeSchemaProvider};
+use crate::sql::{self, FloeStatement};
+use crate::storage::{StoreRegistry, WarehouseUri};
+use crate::warehouse::Warehouse;
+
+/// The catalog name tables are addressed under in SQL (`floe.db.t`) and
+/// recorded under in the catalog database.
+pub const CATALOG_NAME: &str = "floe";
+
+/// The namespace unqualified table names resolve in.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// How to open a warehouse: its location and, optionally, its catalog.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct LakehouseBuilder {
+    warehouse: String,
+    catalog: Option<String>,
+}
+
+impl LakehouseBuilder {
+    /// Use the catalog at `uri`: `sqlite:PATH`, `sqlite:///PATH` (the form
+    /// SQLAlchemy and PyIceberg use) or `sqlite::memory:`.
+    pub fn with_catalog(mut self, uri: impl Into<String>) -> Self {
+        self.catalog = Some(uri.into());
+        self
+    }
+
+    /// Open the warehouse.
+    pub async fn open(self) -> Result<Lakehouse> {
+        let root = WarehouseUri::parse(&self.warehouse)?;
+        let registry = Arc::new(StoreRegistry::default());
+        check_reachable(&root, &registry).await?;
+        let catalog = open_catalog(&root, self.catalog.as_deref())?;
+        let warehouse = Warehouse::new(root, catalog, registry);
+        Lakehouse::new(warehouse).await
+    }
+}
+
+/// Make sure the warehouse can be used before anything is written to it.
+async fn check_reachable(root: &WarehouseUri, registry: &StoreRegistry) -> Result<()> {
+    let unreachable = |reason: String| FloeError::InvalidWarehouse {
+        uri: root.as_str().to_string(),
+        reason,
+    };
+    if let Some(path) = root.local_path() {
+        return std::fs::create_dir_all(&path)
+            .map_err(|e| unreachable(format!("cannot create directory {}: {e}", path.display())));
+    }
+    let (url, prefix) = crate::storage::split_location(root.as_str())?;
+    let store = registry.store(&url)?;
+    // Any answer but an error means the store is there and lets us in.
+    store
+        .list_with_delimiter(Some(&prefix))
+        .await
+        .map_err(|e| unreachable(format!("cannot list it: {e}")))?;
+    let _ = store.head(&prefix.child("catalog.db")).await;
+    Ok(())
+}
+
+fn open_catalog(root: &WarehouseUri, uri: Option<&str>) -> Result<Arc<dyn Catalog>> {
+    let path = match uri {
+        Some(uri) => {
+            let rest = uri.strip_prefix("sqlite:").ok_or_else(|| {
+                FloeError::Catalog(CatalogError::InvalidUri {
+                    uri: uri.to_string(),
+                    reason: "expected sqlite:PATH (other catalogs are not supported yet)".into(),
+                })
+            })?;
+            // SQLAlchemy's form: sqlite:///relative.db, sqlite:////absolute.db.
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            rest.to_string()
+        }
+        None => match root.local_path() {
+            Some(dir) => dir.join("catalog.db").display().to_string(),
+            None if root.url().scheme() == "memory" => ":memory:".to_string(),
+            None => {
+                return Err(FloeError::InvalidWarehouse {
+                    uri: root.as_str().to_string(),
+                    reason: "an object-store warehouse needs a catalog: pass \
+                             --catalog sqlite:PATH (or set FLOE_CATALOG)"
+                        .into(),
+                });
+            }
+        },
+    };
+    Ok(Arc::new(SqliteCatalog::open(&path, CATALOG_NAME)?))
+}
+
+/// An open warehouse and a SQL session on it.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> floe_engine::Result<()> {
+/// use floe_engine::Lakehouse;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let lh = Lakehouse::open(dir.path().to_str().unwrap()).await?;
+/// lh.sql("CREATE TABLE trips (id BIGINT NOT NULL, city STRING) PARTITIONED BY (city)").await?;
+/// lh.sql("INSERT INTO trips VALUES (1, 'Oslo'), (2, 'Lima'), (3, 'Oslo')").await?;
+/// let batches = lh
+///     .sql("SELECT city, count(*) AS n FROM trips GROUP BY city ORDER BY city")
+///     .await?
+///     .collect()
+///     .await?;
+/// let table = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+/// assert_eq!(
+///     table,
+///     "+------+---+\n\
+///      | city | n |\n\
+///      +------+---+\n\
+///      | Lima | 1 |\n\
+///      | Oslo | 2 |\n\
+///      +------+---+"
+/// );
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Lakehouse {
+    warehouse: Warehouse,
+    ctx: SessionContext,
+    catalog: Arc<FloeCatalogProvider>,
+}
+
+impl Lakehouse {
+    /// Open the warehouse at `uri` (a local path, `file://`, `s3://bucket/prefix`
+    /// or `memory://`) with its default catalog: `<warehouse>/catalog.db` for
+    /// a local warehouse, an in-memory one for `memory://`.
+    pub async fn open(uri: &str) -> Result<Self> {
+        Self::builder(uri).open().await
+    }
+
+    /// Options for opening the warehouse at `uri`.
+    pub fn builder(uri: impl Into<String>) -> LakehouseBuilder {
+        LakehouseBuilder {
+            warehouse: uri.into(),
+            catalog: None,
+        }
+    }
+
+    async fn new(warehouse: Warehouse) -> Result<Self> {
+        let default = NamespaceIdent::new(DEFAULT_NAMESPACE.to_string());
+        ddl::create_namespace(&warehouse, &default, true).await?;
+        let config = SessionConfig::new()
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_NAMESPACE)
+            .with_information_schema(true);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::clone(warehouse.registry()) as _)
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let catalog = Arc::new(FloeCatalogProvider::new(warehouse.clone()));
+        catalog.refresh().await?;
+        ctx.register_catalog(CATALOG_NAME, Arc::clone(&catalog) as _);
+        Ok(Self {
+            warehouse,
+            ctx,
+            catalog,
+        })
+    }
+
+    /// The warehouse.
+    pub fn warehouse(&self) -> &Warehouse {
+        &self.warehouse
+    }
+
+    /// The DataFusion session, e.g. to register functions or tables.
+    pub fn session_context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Run SQL: one statement or several separated by `;`. Every statement
+    /// but the last runs to completion; the last one's result is returned.
+    /// DDL and DML take effect before this returns; a query runs when the
+    /// returned frame is collected.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let statements = sql::split::split_statements(sql)?;
+        let count = statements.len();
+        let mut last = None;
+        for (i, statement) in statements.into_iter().enumerate() {
+            let frame = self.statement(&statement.sql).await.map_err(|e| {
+                if count > 1 {
+                    invalid!("statement at line {}: {e}", statement.line)
+                } else {
+                    e
+                }
+            })?;
+            if i + 1 < count {
+                frame.collect().await?;
+            } else {
+                last = Some(frame);
+            }
+        }
+        match last {
+            Some(frame) => Ok(frame),
+            None => Ok(self.ctx.read_empty()?),
+        }
+    }
+
+    /// The namespace unqualified names resolve in.
+    fn default_namespace(&self) -> String {
+        self.ctx
+            .state()
+            .config_options()
+            .catalog
+            .default_schema
+            .clone()
+    }
+
+    fn table_ident(&self, name: &ObjectName) -> Result<TableIdent> {
+        sql::table_ident(name, CATALOG_NAME, &self.default_namespace())
+    }
+
+    async fn statement(&self, text: &str) -> Result<DataFrame> {
+        self.catalog.refresh().await?;
+        let done = || -> Result<DataFrame> { Ok(self.ctx.read_empty()?) };
+        match sql::parse(text)? {
+            FloeStatement::CreateTable {
+                create,
+                partitioned_by,
+            } => {
+                self.create_table(&create, partitioned_by.as_deref()).await?;
+                done()
+            }
+            FloeStatement::CreateNamespace {
+                name,
+                if_not_exists,
+            } => {
+                let ns = sql::namespace_ident(&name, CATALOG_NAME)?;
+                ddl::create_namespace(&self.warehouse, &ns, if_not_exists).await?;
+                done()
+            }
+            FloeStatement::DropNamespace {
+                names,
+                if_exists,
+                cascade,
+            } => {
+                for name in &names {
+                    let ns = sql::namespace_ident(name, CATALOG_NAME)?;
+                    ddl::drop_namespace(&self.warehouse, &ns, if_exists, cascade).await?;
+                }
+                done()
+            }
+            FloeStatement::DropTable {
+                names,
+                if_exists,
+                purge,
+            } => {
+                for name in &names {
+                    self.drop_table(name, if_exists, purge).await?;
+                }
+                done()
+            }
+            FloeStatement::ShowTables { namespace } => {
+                let ns = match namespace {
+                    Some(name) => sql::namespace_ident(&name, CATALOG_NAME)?,
+                    None => NamespaceIdent::new(self.default_namespace()),
+                };
+                let batch = ddl::show_tables(&self.warehouse, &ns).await?;
+                Ok(self.ctx.read_batch(batch)?)
+            }
+            FloeStatement::Insert(statement) => {
+                let plan = self.ctx.state().statement_to_plan(statement).await?;
+                let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+                Ok(self.ctx.read_batches(batches)?)
+            }
+            FloeStatement::DataFusion(statement) => {
+                let plan = self.ctx.state().statement_to_plan(statement).await?;
+                Ok(self.ctx.execute_logical_plan(plan).await?)
+            }
+        }
+    }
+
+    async fn create_table(&self, create: &CreateTable, partitioned_by: Option<&str>) -> Result<()> {
+        if create.temporary || create.external {
+            return Err(FloeError::Unsupported(
+                "CREATE TEMPORARY / EXTERNAL TABLE: use CREATE EXTERNAL TABLE ... STORED AS ... \
+                 LOCATION ... for files, CREATE TABLE for Iceberg tables"
+                    .into(),
+            ));
+        }
+        let ident = self.table_ident(&create.name)?;
+        match self.warehouse.catalog().load_table(&ident).await {
+            Ok(_) if create.if_not_exists => return Ok(()),
+            Ok(_) => return Err(CatalogError::TableAlreadyExists(ident).into()),
+            Err(CatalogError::TableNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let query_schema = match &create.query {
+            Some(query) => {
+                let statement = datafusion::sql::parser::Statement::Statement(Box::new(
+                    datafusion::sql::sqlparser::ast::Statement::Query(query.clone()),
+                ));
+                let plan = self.ctx.state().statement_to_plan(statement).await?;
+                Some(Arc::clone(plan.schema().inner()))
+            }
+            None => None,
+        };
+        let definition =
+            ddl::table_definition(&ident, create, partitioned_by, query_schema.as_ref())?;
+        ddl::create_table(&self.warehouse, &ident, definition).await?;
+        if let Some(query) = &create.query {
+            self.catalog.refresh().await?;
+            let insert = format!(
+                "INSERT INTO {CATALOG_NAME}.{} {query}",
+                quoted_name(&ident)
+            );
+            let result = match sql::parse(&insert)? {
+                FloeStatement::Insert(statement) => {
+                    match self.ctx.state().statement_to_plan(statement).await {
+                        Ok(plan) => match self.ctx.execute_logical_plan(plan).await {
+                            Ok(frame) => frame.collect().await.map(|_| ()).map_err(FloeError::from),
+                            Err(e) => Err(e.into()),
+                        },
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                _ => Err(FloeError::Internal("CTAS insert did not parse as INSERT".into())),
+            };
+            if let Err(e) = result {
+                // A failed CREATE TABLE AS leaves no table behind.
+                self.warehouse.drop_table(&ident, true).await?;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn drop_table(&self, name: &ObjectName, if_exists: bool, purge: bool) -> Result<()> {
+        let ident = self.table_ident(name)?;
+        let schema = self
+            .catalog
+            .schema_provider(&ident.namespace().join("."))
+            .filter(|s: &Arc<FloeSchemaProvider>| s.is_session_table(ident.name()));
+        if let Some(schema) = schema {
+            use datafusion::catalog::SchemaProvider;
+            schema.deregister_table(ident.name())?;
+            return Ok(());
+        }
+        match self.warehouse.drop_table(&ident, purge).await {
+            Err(FloeError::Catalog(CatalogError::TableNotFound(_))) if if_exists => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// `ns.t` with every part double-quoted, for generated SQL.
+fn quoted_name(ident: &TableIdent) -> String {
+    ident
+        .namespace()
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once(ident.name()))
+        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(".")
+}

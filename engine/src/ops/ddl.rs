@@ -1,0 +1,308 @@
+//! Namespaces and tables: CREATE / DROP SCHEMA, CREATE TABLE [AS SELECT],
+//! DROP TABLE [PURGE], SHOW TABLES.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::sql::sqlparser::ast::{
+    ColumnOption, CreateTable, CreateTableOptions, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, SqlOption, Value,
+};
+use floe_catalog::{CatalogError, NamespaceIdent, TableIdent};
+use iceberg::spec::{NestedField, Schema as IcebergSchema, Transform, Type, UnboundPartitionSpec};
+
+use crate::error::{FloeError, Result, invalid};
+use crate::sql::types::{FieldIds, iceberg_type, iceberg_type_from_arrow};
+use crate::table::LoadedTable;
+use crate::warehouse::Warehouse;
+
+/// `CREATE SCHEMA [IF NOT EXISTS] ns`.
+pub async fn create_namespace(
+    warehouse: &Warehouse,
+    namespace: &NamespaceIdent,
+    if_not_exists: bool,
+) -> Result<()> {
+    match warehouse.catalog().create_namespace(namespace, HashMap::new()).await {
+        Err(CatalogError::NamespaceAlreadyExists(_)) if if_not_exists => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// `DROP SCHEMA [IF EXISTS] ns [CASCADE]`.
+pub async fn drop_namespace(
+    warehouse: &Warehouse,
+    namespace: &NamespaceIdent,
+    if_exists: bool,
+    cascade: bool,
+) -> Result<()> {
+    let catalog = warehouse.catalog();
+    if !catalog.namespace_exists(namespace).await? {
+        return if if_exists {
+            Ok(())
+        } else {
+            Err(CatalogError::NamespaceNotFound(namespace.clone()).into())
+        };
+    }
+    if cascade {
+        for table in catalog.list_tables(namespace).await? {
+            warehouse.drop_table(&table, false).await?;
+        }
+    }
+    Ok(catalog.drop_namespace(namespace).await?)
+}
+
+/// `SHOW TABLES [IN ns]`: one row per table, `(namespace, table_name)`.
+pub async fn show_tables(warehouse: &Warehouse, namespace: &NamespaceIdent) -> Result<RecordBatch> {
+    let tables = warehouse.catalog().list_tables(namespace).await?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("namespace", DataType::Utf8, false),
+        Field::new("table_name", DataType::Utf8, false),
+    ]));
+    let ns = namespace.join(".");
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(tables.iter().map(|_| ns.as_str()))),
+            Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.name()))),
+        ],
+    )?)
+}
+
+/// The parts of a CREATE TABLE that Floe reads.
+pub struct TableDefinition {
+    /// The table's schema (field ids are reassigned on creation).
+    pub schema: IcebergSchema,
+    /// Its partition spec, by source field ids of `schema`.
+    pub partition_spec: UnboundPartitionSpec,
+    /// `TBLPROPERTIES`.
+    pub properties: HashMap<String, String>,
+}
+
+/// Read the columns and table properties of a parsed `CREATE TABLE`, and
+/// the `PARTITIONED BY` clause lifted out of it.
+pub fn table_definition(
+    table: &TableIdent,
+    create: &CreateTable,
+    partitioned_by: Option<&str>,
+    query_schema: Option<&SchemaRef>,
+) -> Result<TableDefinition> {
+    let mut ids = FieldIds::default();
+    let schema = match query_schema {
+        Some(arrow) if create.columns.is_empty() => schema_from_arrow(arrow, &mut ids)?,
+        Some(_) => {
+            return Err(FloeError::Unsupported(format!(
+                "CREATE TABLE '{table}' AS SELECT with a column list: \
+                 name and cast the columns in the SELECT instead"
+            )));
+        }
+        None => schema_from_columns(table, create, &mut ids)?,
+    };
+    let partition_spec = partition_spec(table, &schema, partitioned_by)?;
+    let properties = table_properties(&create.table_options)?;
+    Ok(TableDefinition {
+        schema,
+        partition_spec,
+        properties,
+    })
+}
+
+fn schema_from_columns(
+    table: &TableIdent,
+    create: &CreateTable,
+    ids: &mut FieldIds,
+) -> Result<IcebergSchema> {
+    if create.columns.is_empty() {
+        return Err(invalid!("CREATE TABLE '{table}' needs at least one column"));
+    }
+    // Top-level ids first, then nested ones, as Iceberg assigns them.
+    let top: Vec<i32> = create.columns.iter().map(|_| ids.next()).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut fields = Vec::with_capacity(create.columns.len());
+    for (column, id) in create.columns.iter().zip(top) {
+        let name = column.name.value.clone();
+        if !seen.insert(name.to_lowercase()) {
+            return Err(invalid!("CREATE TABLE '{table}': column '{name}' is defined twice"));
+        }
+        let field_type = iceberg_type(&column.data_type, ids, &name)?;
+        let mut required = false;
+        let mut comment = None;
+        for option in &column.options {
+            match &option.option {
+                ColumnOption::NotNull => required = true,
+                ColumnOption::Null => required = false,
+                ColumnOption::Comment(c) => comment = Some(c.clone()),
+                other => {
+                    return Err(FloeError::Unsupported(format!(
+                        "CREATE TABLE '{table}': column option '{other}' on '{name}' is not supported"
+                    )));
+                }
+            }
+        }
+        let mut field = NestedField::new(id, name, field_type, required);
+        if let Some(comment) = comment {
+            field = field.with_doc(comment);
+        }
+        fields.push(Arc::new(field));
+    }
+    Ok(IcebergSchema::builder().with_fields(fields).build()?)
+}
+
+fn schema_from_arrow(arrow: &SchemaRef, ids: &mut FieldIds) -> Result<IcebergSchema> {
+    let top: Vec<i32> = arrow.fields().iter().map(|_| ids.next()).collect();
+    let mut fields = Vec::with_capacity(top.len());
+    for (field, id) in arrow.fields().iter().zip(top) {
+        let field_type = iceberg_type_from_arrow(field.data_type(), ids, field.name())?;
+        fields.push(Arc::new(NestedField::optional(id, field.name(), field_type)));
+    }
+    Ok(IcebergSchema::builder().with_fields(fields).build()?)
+}
+
+fn table_properties(options: &CreateTableOptions) -> Result<HashMap<String, String>> {
+    let options: &[SqlOption] = match options {
+        CreateTableOptions::None => return Ok(HashMap::new()),
+        CreateTableOptions::TableProperties(o) | CreateTableOptions::With(o) => o,
+        other => {
+            return Err(FloeError::Unsupported(format!(
+                "table options {other}: use TBLPROPERTIES ('key' = 'value')"
+            )));
+        }
+    };
+    let mut properties = HashMap::new();
+    for option in options {
+        let SqlOption::KeyValue { key, value } = option else {
+            return Err(invalid!("table property {option} is not 'key' = 'value'"));
+        };
+        let value = match value {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                Value::Number(n, _) => n.clone(),
+                Value::Boolean(b) => b.to_string(),
+                other => other.to_string(),
+            },
+            other => other.to_string(),
+        };
+        properties.insert(key.value.clone(), value);
+    }
+    Ok(properties)
+}
+
+/// Parse `PARTITIONED BY (col, bucket(16, id), days(ts), ...)`.
+fn partition_spec(
+    table: &TableIdent,
+    schema: &IcebergSchema,
+    clause: Option<&str>,
+) -> Result<UnboundPartitionSpec> {
+    let mut builder = UnboundPartitionSpec::builder();
+    let Some(clause) = clause else {
+        return Ok(builder.build());
+    };
+    let exprs = crate::sql::parse_expr_list(clause)?;
+    let mut names = std::collections::HashSet::new();
+    for expr in &exprs {
+        let (transform, column) = transform_of(expr)?;
+        let field = schema.field_by_name(&column).ok_or_else(|| {
+            invalid!("PARTITIONED BY {expr}: table '{table}' has no column '{column}'")
+        })?;
+        if let Type::Primitive(_) = field.field_type.as_ref() {
+            transform.result_type(&field.field_type).map_err(|_| {
+                invalid!(
+                    "invalid partition transform {expr}: {transform} cannot apply to column \
+                     '{column}' of type {}",
+                    field.field_type
+                )
+            })?;
+        } else {
+            return Err(invalid!(
+                "invalid partition transform {expr}: column '{column}' is not of a primitive type"
+            ));
+        }
+        let name = match transform {
+            Transform::Identity => column.clone(),
+            Transform::Bucket(_) => format!("{column}_bucket"),
+            Transform::Truncate(_) => format!("{column}_trunc"),
+            Transform::Year => format!("{column}_year"),
+            Transform::Month => format!("{column}_month"),
+            Transform::Day => format!("{column}_day"),
+            Transform::Hour => format!("{column}_hour"),
+            _ => format!("{column}_{transform}"),
+        };
+        if !names.insert(name.clone()) {
+            return Err(invalid!("PARTITIONED BY lists partition field '{name}' twice"));
+        }
+        builder = builder.add_partition_field(field.id, name, transform)?;
+    }
+    Ok(builder.build())
+}
+
+fn transform_of(expr: &Expr) -> Result<(Transform, String)> {
+    let bad = || {
+        invalid!(
+            "invalid partition transform {expr}: expected a column, bucket(N, col), \
+             truncate(W, col), year(col), month(col), day(col) or hour(col)"
+        )
+    };
+    match expr {
+        Expr::Identifier(ident) => Ok((Transform::Identity, ident.value.clone())),
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_ascii_lowercase();
+            let FunctionArguments::List(list) = &f.args else {
+                return Err(bad());
+            };
+            let args: Vec<&Expr> = list
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<_>>()?;
+            let column = |e: &Expr| match e {
+                Expr::Identifier(i) => Ok(i.value.clone()),
+                _ => Err(bad()),
+            };
+            let width = |e: &Expr| match e {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(bad),
+                    _ => Err(bad()),
+                },
+                _ => Err(bad()),
+            };
+            match (name.as_str(), args.as_slice()) {
+                ("identity", [c]) => Ok((Transform::Identity, column(c)?)),
+                ("bucket", [n, c]) => Ok((Transform::Bucket(width(n)?), column(c)?)),
+                ("truncate", [w, c]) => Ok((Transform::Truncate(width(w)?), column(c)?)),
+                ("year" | "years", [c]) => Ok((Transform::Year, column(c)?)),
+                ("month" | "months", [c]) => Ok((Transform::Month, column(c)?)),
+                ("day" | "days" | "date", [c]) => Ok((Transform::Day, column(c)?)),
+                ("hour" | "hours" | "date_hour", [c]) => Ok((Transform::Hour, column(c)?)),
+                _ => Err(bad()),
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Create the table a definition describes.
+pub async fn create_table(
+    warehouse: &Warehouse,
+    ident: &TableIdent,
+    definition: TableDefinition,
+) -> Result<LoadedTable> {
+    for key in definition.properties.keys() {
+        if key == "format-version" {
+            let version = &definition.properties[key];
+            if version != "2" {
+                return Err(FloeError::Unsupported(format!(
+                    "format-version {version}: Floe writes Iceberg format version 2"
+                )));
+            }
+        }
+    }
+    let mut properties = definition.properties;
+    properties.remove("format-version");
+    warehouse
+        .create_table(ident, definition.schema, definition.partition_spec, properties)
+        .await
+}

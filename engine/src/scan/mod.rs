@@ -1,0 +1,255 @@
+//! Floe's `TableProvider` for Iceberg tables and its parallel scan.
+//!
+//! A scan plans files from the manifests (partition and column-metrics
+//! pruning of the pushed filters, by the `iceberg` crate), spreads them over
+//! every core as DataFusion parquet file groups, and maps each file's
+//! columns to the table's by field id.
+
+mod exec;
+mod field_ids;
+mod filter;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::Precision;
+use datafusion::common::{DFSchema, Statistics};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::{ExecutionPlan, project_schema};
+use futures::TryStreamExt;
+use iceberg::scan::FileScanTask;
+
+use crate::error::{FloeError, Result};
+use crate::storage::split_location;
+use crate::table::LoadedTable;
+use crate::warehouse::Warehouse;
+use crate::write::IcebergSink;
+pub use exec::IcebergScanExec;
+
+/// The arrow schema DataFusion sees for an Iceberg schema: the `iceberg`
+/// crate's mapping, with field ids in each field's metadata.
+pub fn arrow_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
+    Ok(Arc::new(iceberg::arrow::schema_to_arrow_schema(schema)?))
+}
+
+/// An Iceberg table at the version a statement loaded.
+#[derive(Debug, Clone)]
+pub struct IcebergTableProvider {
+    warehouse: Warehouse,
+    table: LoadedTable,
+    schema: SchemaRef,
+}
+
+impl IcebergTableProvider {
+    /// A provider for `table`.
+    pub fn try_new(warehouse: Warehouse, table: LoadedTable) -> Result<Self> {
+        let schema = arrow_schema(table.metadata().current_schema())?;
+        Ok(Self {
+            warehouse,
+            table,
+            schema,
+        })
+    }
+
+    /// The loaded table.
+    pub fn table(&self) -> &LoadedTable {
+        &self.table
+    }
+
+    /// Plan the data files to read: every live file of the current snapshot
+    /// whose partition and column bounds may match `filters`.
+    async fn plan_files(&self, filters: &[Expr]) -> Result<Vec<FileScanTask>> {
+        let table = self.table.iceberg_table(self.warehouse.file_io())?;
+        let predicate = filter::to_predicate(filters);
+        let mut builder = table.scan().select_all();
+        if let Some(predicate) = predicate.clone() {
+            builder = builder.with_filter(predicate);
+        }
+        let scan = match builder.build() {
+            Ok(scan) => scan,
+            // A filter the iceberg binder rejects (e.g. a literal of another
+            // type) only costs pruning: plan without it.
+            Err(_) if predicate.is_some() => table.scan().select_all().build()?,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(scan.plan_files().await?.try_collect().await?)
+    }
+
+    fn total_data_files(&self) -> Option<u64> {
+        self.table
+            .metadata()
+            .current_snapshot()?
+            .summary()
+            .additional_properties
+            .get("total-data-files")?
+            .parse()
+            .ok()
+    }
+}
+
+/// Spread files over `partitions` groups of about equal bytes.
+fn file_groups(mut files: Vec<PartitionedFile>, partitions: usize) -> Vec<FileGroup> {
+    files.sort_by(|a, b| b.object_meta.size.cmp(&a.object_meta.size));
+    let mut bins: Vec<(u64, Vec<PartitionedFile>)> = (0..partitions.max(1).min(files.len()))
+        .map(|_| (0, Vec::new()))
+        .collect();
+    for file in files {
+        if let Some(bin) = bins.iter_mut().min_by_key(|b| b.0) {
+            bin.0 += file.object_meta.size;
+            bin.1.push(file);
+        }
+    }
+    bins.into_iter().map(|(_, files)| FileGroup::new(files)).collect()
+}
+
+#[async_trait]
+impl TableProvider for IcebergTableProvider {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        // Files are pruned, rows are not: DataFusion still filters them.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let tasks = self.plan_files(filters).await?;
+        let info = format!(
+            "table={}, snapshot={}, files={}/{}",
+            self.table.ident(),
+            self.table
+                .metadata()
+                .current_snapshot_id()
+                .map_or_else(|| "none".to_string(), |id| id.to_string()),
+            tasks.len(),
+            self.total_data_files()
+                .map_or_else(|| "?".to_string(), |n| n.to_string()),
+        );
+        if tasks.is_empty() {
+            let schema = project_schema(&self.schema, projection)?;
+            return Ok(Arc::new(IcebergScanExec::new(
+                Arc::new(EmptyExec::new(schema)),
+                info,
+            )));
+        }
+        if let Some(task) = tasks.iter().find(|t| !t.deletes.is_empty()) {
+            return Err(FloeError::Unsupported(format!(
+                "table '{}' has delete files (e.g. for {}); reading them is not supported yet",
+                self.table.ident(),
+                task.data_file_path
+            ))
+            .into());
+        }
+
+        let mut store_url = None;
+        let mut files = Vec::with_capacity(tasks.len());
+        let mut rows = 0usize;
+        for task in &tasks {
+            let (url, path) = split_location(&task.data_file_path)?;
+            match &store_url {
+                None => store_url = Some(url),
+                Some(existing) if *existing != url => {
+                    return Err(FloeError::Unsupported(format!(
+                        "table '{}' has data files in two stores ({existing} and {url})",
+                        self.table.ident()
+                    ))
+                    .into());
+                }
+                Some(_) => {}
+            }
+            rows += task.record_count.unwrap_or(0) as usize;
+            let mut file = PartitionedFile::new(String::new(), task.file_size_in_bytes);
+            file.object_meta.location = path;
+            files.push(file);
+        }
+        let store_url = store_url.ok_or_else(|| DataFusionError::Internal("no store".into()))?;
+        let object_store_url = ObjectStoreUrl::parse(store_url.as_str())?;
+
+        let mut source = ParquetSource::new(Arc::clone(&self.schema))
+            .with_table_parquet_options(state.default_table_options().parquet);
+        if let Some(expr) = conjunction(filters.iter().cloned()) {
+            let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+            if let Ok(predicate) = state.create_physical_expr(expr, &df_schema) {
+                source = source.with_predicate(predicate);
+            }
+        }
+        let statistics = Statistics::new_unknown(&self.schema).with_num_rows(
+            if tasks.iter().all(|t| t.record_count.is_some()) {
+                Precision::Exact(rows)
+            } else {
+                Precision::Absent
+            },
+        );
+        let config = FileScanConfigBuilder::new(object_store_url, Arc::new(source))
+            .with_file_groups(file_groups(files, state.config().target_partitions()))
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .with_statistics(statistics)
+            .with_expr_adapter(Some(Arc::new(field_ids::FieldIdAdapterFactory)))
+            .build();
+        Ok(Arc::new(IcebergScanExec::new(
+            DataSourceExec::from_data_source(config),
+            info,
+        )))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(FloeError::Unsupported(format!(
+                "{} on Iceberg table '{}' is not supported yet; use INSERT INTO",
+                insert_op.name(),
+                self.table.ident()
+            ))
+            .into());
+        }
+        // NOT NULL is checked by the sink, which names the column; DataFusion's
+        // own check would only give its position.
+        let relaxed: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        let sink_schema = Arc::new(Schema::new_with_metadata(
+            relaxed,
+            self.schema.metadata().clone(),
+        ));
+        let sink = IcebergSink::new(self.warehouse.clone(), self.table.clone(), sink_schema);
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}

@@ -1,0 +1,226 @@
+//! Floe's statements on top of DataFusion's parser: the clauses DataFusion
+//! does not parse are lifted out first (`PARTITIONED BY`), the statements
+//! Floe owns are recognised, and the rest goes to DataFusion.
+
+pub mod split;
+pub mod types;
+
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    CreateTable, Expr, ObjectName, ObjectType, SchemaName, ShowStatementIn, Statement,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use floe_catalog::{NamespaceIdent, TableIdent};
+
+use crate::error::{FloeError, Result, invalid};
+
+/// A parsed statement, routed to whoever runs it.
+#[derive(Debug)]
+pub enum FloeStatement {
+    /// `CREATE TABLE`, with its `PARTITIONED BY` clause text.
+    CreateTable {
+        /// The parsed statement (columns, properties, query).
+        create: Box<CreateTable>,
+        /// The text inside `PARTITIONED BY ( ... )`.
+        partitioned_by: Option<String>,
+    },
+    /// `CREATE SCHEMA [IF NOT EXISTS] ns`.
+    CreateNamespace {
+        /// The namespace name.
+        name: ObjectName,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+    },
+    /// `DROP SCHEMA [IF EXISTS] ns [CASCADE]`.
+    DropNamespace {
+        /// The namespace names.
+        names: Vec<ObjectName>,
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// `CASCADE`.
+        cascade: bool,
+    },
+    /// `DROP TABLE [IF EXISTS] t [PURGE]`.
+    DropTable {
+        /// The table names.
+        names: Vec<ObjectName>,
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// `PURGE`: delete the files too.
+        purge: bool,
+    },
+    /// `SHOW TABLES [IN ns]`.
+    ShowTables {
+        /// The namespace, if named.
+        namespace: Option<ObjectName>,
+    },
+    /// `INSERT ...`: planned by DataFusion, run eagerly.
+    Insert(DFStatement),
+    /// Anything else: DataFusion's.
+    DataFusion(DFStatement),
+}
+
+/// Parse one statement.
+pub fn parse(sql: &str) -> Result<FloeStatement> {
+    let (sql, partitioned_by) = split::take_clause(sql, &["PARTITIONED", "BY"])?;
+    let mut statements = DFParser::parse_sql_with_dialect(&sql, &GenericDialect {})
+        .map_err(|e| invalid!("{}", e.to_string().trim_start_matches("SQL error: ")))?;
+    if statements.len() != 1 {
+        return Err(invalid!(
+            "expected one statement, found {}: separate statements with ';'",
+            statements.len()
+        ));
+    }
+    let statement = statements
+        .pop_front()
+        .ok_or_else(|| FloeError::Internal("parser returned no statement".into()))?;
+    let routed = match statement {
+        DFStatement::Statement(inner) => match *inner {
+            Statement::CreateTable(create) => {
+                return Ok(FloeStatement::CreateTable {
+                    create: Box::new(create),
+                    partitioned_by,
+                });
+            }
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => match schema_name {
+                SchemaName::Simple(name) => FloeStatement::CreateNamespace {
+                    name,
+                    if_not_exists,
+                },
+                other => {
+                    return Err(FloeError::Unsupported(format!(
+                        "CREATE SCHEMA {other}: schema authorization is not supported"
+                    )));
+                }
+            },
+            Statement::CreateDatabase {
+                db_name,
+                if_not_exists,
+                ..
+            } => FloeStatement::CreateNamespace {
+                name: db_name,
+                if_not_exists,
+            },
+            Statement::Drop {
+                object_type: ObjectType::Schema | ObjectType::Database,
+                names,
+                if_exists,
+                cascade,
+                ..
+            } => FloeStatement::DropNamespace {
+                names,
+                if_exists,
+                cascade,
+            },
+            Statement::Drop {
+                object_type: ObjectType::Table,
+                names,
+                if_exists,
+                purge,
+                ..
+            } => FloeStatement::DropTable {
+                names,
+                if_exists,
+                purge,
+            },
+            Statement::ShowTables { show_options, .. } => FloeStatement::ShowTables {
+                namespace: show_options
+                    .show_in
+                    .and_then(|ShowStatementIn { parent_name, .. }| parent_name),
+            },
+            statement @ Statement::Insert(_) => {
+                FloeStatement::Insert(DFStatement::Statement(Box::new(statement)))
+            }
+            other => FloeStatement::DataFusion(DFStatement::Statement(Box::new(other))),
+        },
+        other => FloeStatement::DataFusion(other),
+    };
+    if partitioned_by.is_some() {
+        return Err(invalid!("PARTITIONED BY is only valid in CREATE TABLE"));
+    }
+    Ok(routed)
+}
+
+/// Parse a comma-separated list of expressions (a `PARTITIONED BY` body).
+pub fn parse_expr_list(text: &str) -> Result<Vec<Expr>> {
+    Parser::new(&GenericDialect {})
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_comma_separated(Parser::parse_expr))
+        .map_err(|e| invalid!("cannot read PARTITIONED BY ({text}): {e}"))
+}
+
+/// The identifier parts of a name, normalised as DataFusion does: unquoted
+/// identifiers are lower-cased.
+fn name_parts(name: &ObjectName) -> Result<Vec<String>> {
+    name.0
+        .iter()
+        .map(|part| {
+            let ident = part
+                .as_ident()
+                .ok_or_else(|| invalid!("'{name}' is not a valid name"))?;
+            Ok(if ident.quote_style.is_some() {
+                ident.value.clone()
+            } else {
+                ident.value.to_lowercase()
+            })
+        })
+        .collect()
+}
+
+/// A namespace name; a leading `floe.` (the catalog) is dropped.
+pub fn namespace_ident(name: &ObjectName, catalog: &str) -> Result<NamespaceIdent> {
+    let mut parts = name_parts(name)?;
+    if parts.len() > 1 && parts[0] == catalog {
+        parts.remove(0);
+    }
+    NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{name}': {e}"))
+}
+
+/// A table name: `t` (in `default_namespace`), `ns.t` or `floe.ns.t`.
+pub fn table_ident(name: &ObjectName, catalog: &str, default_namespace: &str) -> Result<TableIdent> {
+    let mut parts = name_parts(name)?;
+    if parts.len() > 2 && parts[0] == catalog {
+        parts.remove(0);
+    }
+    let table = parts
+        .pop()
+        .ok_or_else(|| invalid!("'{name}' is not a valid table name"))?;
+    if parts.is_empty() {
+        parts.push(default_namespace.to_string());
+    }
+    let namespace = NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{name}': {e}"))?;
+    Ok(TableIdent::new(namespace, table))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_floe_statements() {
+        let s = parse("CREATE TABLE db.t (id INT) PARTITIONED BY (bucket(4, id))").unwrap();
+        let FloeStatement::CreateTable { create, partitioned_by } = s else { panic!("{s:?}") };
+        assert_eq!(create.name.to_string(), "db.t");
+        assert_eq!(partitioned_by.as_deref(), Some("bucket(4, id)"));
+        assert!(matches!(parse("DROP TABLE x PURGE").unwrap(), FloeStatement::DropTable { purge: true, .. }));
+        assert!(matches!(parse("SELECT 1").unwrap(), FloeStatement::DataFusion(_)));
+        let err = parse("SELECT 1 PARTITIONED BY (x)").unwrap_err().to_string();
+        assert!(err.contains("only valid in CREATE TABLE"), "{err}");
+    }
+
+    #[test]
+    fn table_names_resolve() {
+        let name = |s: &str| match parse(&format!("DROP TABLE {s}")).unwrap() {
+            FloeStatement::DropTable { mut names, .. } => names.remove(0),
+            _ => unreachable!(),
+        };
+        assert_eq!(table_ident(&name("T"), "floe", "default").unwrap().to_string(), "default.t");
+        assert_eq!(table_ident(&name("db.\"T\""), "floe", "default").unwrap().to_string(), "db.T");
+        assert_eq!(table_ident(&name("floe.db.t"), "floe", "default").unwrap().to_string(), "db.t");
+    }
+}

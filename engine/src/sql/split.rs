@@ -1,0 +1,195 @@
+//! Cutting a script into statements, and lifting the clauses DataFusion's
+//! parser does not know out of a statement's text.
+
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+
+use crate::error::{FloeError, Result};
+
+/// One statement of a script, with the line it starts on (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementText {
+    /// The statement, without its terminating `;`.
+    pub sql: String,
+    /// Line of the script the statement starts on.
+    pub line: usize,
+}
+
+fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
+    Tokenizer::new(&GenericDialect {}, sql)
+        .with_unescape(false)
+        .tokenize_with_location()
+        .map_err(|e| FloeError::Invalid(format!("cannot read the SQL: {e}")))
+}
+
+/// Byte offsets of each line start, to turn token locations into offsets.
+struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self { text, starts }
+    }
+
+    /// Byte offset of a (1-based line, 1-based char column) location.
+    fn offset(&self, loc: Location) -> usize {
+        let line = (loc.line.max(1) as usize - 1).min(self.starts.len() - 1);
+        let start = self.starts[line];
+        let column = loc.column.max(1) as usize - 1;
+        self.text[start..]
+            .char_indices()
+            .nth(column)
+            .map(|(i, _)| start + i)
+            .unwrap_or(self.text.len())
+    }
+}
+
+/// Split a script into its statements at top-level `;`, skipping empty ones
+/// and comment-only ones.
+pub fn split_statements(script: &str) -> Result<Vec<StatementText>> {
+    let tokens = tokenize(script)?;
+    let index = LineIndex::new(script);
+    let mut statements = Vec::new();
+    let mut start: Option<(usize, usize)> = None;
+    let mut push = |from: (usize, usize), to: usize, out: &mut Vec<StatementText>| {
+        let sql = script[from.0..to].trim().to_string();
+        if !sql.is_empty() {
+            out.push(StatementText { sql, line: from.1 });
+        }
+    };
+    for token in &tokens {
+        match &token.token {
+            Token::SemiColon => {
+                if let Some(from) = start.take() {
+                    push(from, index.offset(token.span.start), &mut statements);
+                }
+            }
+            Token::Whitespace(_) => {}
+            _ => {
+                if start.is_none() {
+                    start = Some((index.offset(token.span.start), token.span.start.line as usize));
+                }
+            }
+        }
+    }
+    if let Some(from) = start {
+        push(from, script.len(), &mut statements);
+    }
+    Ok(statements)
+}
+
+/// Whether a script ends in the middle of a statement: text after the last
+/// top-level `;`, or an unterminated string or comment. The REPL keeps
+/// reading lines while this is true.
+pub fn is_incomplete(script: &str) -> bool {
+    let Ok(tokens) = tokenize(script) else {
+        // An unterminated quote or comment: wait for more input.
+        return true;
+    };
+    let last = tokens
+        .iter()
+        .rev()
+        .find(|t| !matches!(t.token, Token::Whitespace(_)));
+    !matches!(last.map(|t| &t.token), None | Some(Token::SemiColon))
+}
+
+/// Remove `keywords ( ... )` (e.g. `PARTITIONED BY (...)`) at the top level of
+/// a statement and return the text with it cut out plus the text inside the
+/// parentheses, if the clause is there.
+pub fn take_clause(sql: &str, keywords: &[&str]) -> Result<(String, Option<String>)> {
+    let tokens: Vec<TokenWithSpan> = tokenize(sql)?
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let index = LineIndex::new(sql);
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate() {
+        match &token.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::Word(_) if depth == 0 => {
+                let matches_keywords = keywords.iter().enumerate().all(|(k, kw)| {
+                    matches!(tokens.get(i + k).map(|t| &t.token),
+                        Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw))
+                });
+                if !matches_keywords {
+                    continue;
+                }
+                let open = i + keywords.len();
+                if tokens.get(open).map(|t| &t.token) != Some(&Token::LParen) {
+                    return Err(FloeError::Invalid(format!(
+                        "expected '(' after {}",
+                        keywords.join(" ")
+                    )));
+                }
+                let mut inner_depth = 0usize;
+                for close in open..tokens.len() {
+                    match tokens[close].token {
+                        Token::LParen => inner_depth += 1,
+                        Token::RParen => {
+                            inner_depth -= 1;
+                            if inner_depth == 0 {
+                                let clause_start = index.offset(token.span.start);
+                                let inner_start = index.offset(tokens[open].span.end);
+                                let inner_end = index.offset(tokens[close].span.start);
+                                let clause_end = index.offset(tokens[close].span.end);
+                                let inner = sql[inner_start..inner_end].to_string();
+                                let rest = format!("{} {}", &sql[..clause_start], &sql[clause_end..]);
+                                return Ok((rest, Some(inner)));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                return Err(FloeError::Invalid(format!(
+                    "unbalanced parentheses after {}",
+                    keywords.join(" ")
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok((sql.to_string(), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_on_top_level_semicolons_with_lines() {
+        let script = "-- a comment\nSELECT 1;\n\nSELECT ';'\n  , 2 ;\n  ; -- only a comment\n";
+        let statements = split_statements(script).unwrap();
+        assert_eq!(
+            statements,
+            vec![
+                StatementText { sql: "SELECT 1".into(), line: 2 },
+                StatementText { sql: "SELECT ';'\n  , 2".into(), line: 4 },
+            ]
+        );
+    }
+
+    #[test]
+    fn incomplete_statements() {
+        assert!(is_incomplete("SELECT 1"));
+        assert!(is_incomplete("SELECT 'abc"));
+        assert!(!is_incomplete("SELECT 1;"));
+        assert!(!is_incomplete("SELECT 1; -- done"));
+        assert!(!is_incomplete("   "));
+    }
+
+    #[test]
+    fn takes_partitioned_by_clause() {
+        let sql = "CREATE TABLE t (id INT, ts TIMESTAMP)\nPARTITIONED BY (bucket(16, id), days(ts)) TBLPROPERTIES ('a'='b')";
+        let (rest, clause) = take_clause(sql, &["PARTITIONED", "BY"]).unwrap();
+        assert_eq!(clause.as_deref(), Some("bucket(16, id), days(ts)"));
+        assert_eq!(rest, "CREATE TABLE t (id INT, ts TIMESTAMP)\n  TBLPROPERTIES ('a'='b')");
+        let (rest, clause) = take_clause("SELECT 'PARTITIONED BY (x)'", &["PARTITIONED", "BY"]).unwrap();
+        assert_eq!(clause, None);
+        assert_eq!(rest, "SELECT 'PARTITIONED BY (x)'");
+    }
+}

@@ -1,0 +1,180 @@
+//! Data files: writing record batches as parquet files of a table, fanned
+//! out per partition and rolled at `write.target-file-size-bytes`, and the
+//! DataFusion sink that writes and commits an INSERT.
+
+mod sink;
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use iceberg::arrow::RecordBatchPartitionSplitter;
+use iceberg::spec::{DataFile, DataFileFormat, TableMetadata};
+use iceberg::writer::base_writer::data_file_writer::{DataFileWriter, DataFileWriterBuilder};
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::partitioning::PartitioningWriter;
+use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+pub use sink::IcebergSink;
+
+use crate::error::{FloeError, Result, invalid};
+use crate::scan::arrow_schema;
+use crate::warehouse::Warehouse;
+
+/// Iceberg's default target size of a data file (512 MiB).
+const DEFAULT_TARGET_FILE_SIZE: usize = 512 * 1024 * 1024;
+
+type Builder =
+    DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+type Writer =
+    DataFileWriter<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+
+enum Inner {
+    Unpartitioned(Writer),
+    Partitioned {
+        splitter: RecordBatchPartitionSplitter,
+        writer: FanoutWriter<Builder>,
+    },
+}
+
+/// Writes the data files of one statement into one table.
+pub struct DataFileWriterSet {
+    table: String,
+    schema: SchemaRef,
+    required: Vec<usize>,
+    inner: Inner,
+    rows: u64,
+}
+
+impl DataFileWriterSet {
+    /// Writers for `metadata`'s current schema and default partition spec.
+    pub async fn try_new(warehouse: &Warehouse, table: &str, metadata: &TableMetadata) -> Result<Self> {
+        let schema = metadata.current_schema().clone();
+        let spec = metadata.default_partition_spec().clone();
+        let target_size = match metadata.properties().get("write.target-file-size-bytes") {
+            None => DEFAULT_TARGET_FILE_SIZE,
+            Some(v) => v.parse().map_err(|_| {
+                invalid!(
+                    "table '{table}': property write.target-file-size-bytes = '{v}' is not a number of bytes"
+                )
+            })?,
+        };
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+            .build();
+        let rolling = RollingFileWriterBuilder::new(
+            ParquetWriterBuilder::new(properties, schema.clone()),
+            target_size,
+            warehouse.file_io().clone(),
+            DefaultLocationGenerator::new(metadata)?,
+            DefaultFileNameGenerator::new(
+                format!("00000-{}", uuid::Uuid::now_v7()),
+                None,
+                DataFileFormat::Parquet,
+            ),
+        );
+        let builder = DataFileWriterBuilder::new(rolling);
+        let inner = if spec.is_unpartitioned() {
+            Inner::Unpartitioned(builder.build(None).await?)
+        } else {
+            Inner::Partitioned {
+                splitter: RecordBatchPartitionSplitter::try_new_with_computed_values(
+                    schema.clone(),
+                    spec,
+                )?,
+                writer: FanoutWriter::new(builder),
+            }
+        };
+        let arrow = arrow_schema(&schema)?;
+        let required = arrow
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.is_nullable())
+            .map(|(i, _)| i)
+            .collect();
+        Ok(Self {
+            table: table.to_string(),
+            schema: arrow,
+            required,
+            inner,
+            rows: 0,
+        })
+    }
+
+    /// Write one batch (columns in table order, types castable to the table's).
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = self.conform(batch)?;
+        self.rows += batch.num_rows() as u64;
+        match &mut self.inner {
+            Inner::Unpartitioned(writer) => writer.write(batch).await?,
+            Inner::Partitioned { splitter, writer } => {
+                for (key, part) in splitter.split(&batch)? {
+                    writer.write(key, part).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Close every file; returns the data files and the rows written.
+    pub async fn close(self) -> Result<(Vec<DataFile>, u64)> {
+        let files = match self.inner {
+            Inner::Unpartitioned(mut writer) => writer.close().await?,
+            Inner::Partitioned { writer, .. } => writer.close().await?,
+        };
+        Ok((files, self.rows))
+    }
+
+    /// Give the batch the table's exact arrow schema (field ids included),
+    /// refusing NULLs in NOT NULL columns with the column's name.
+    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if batch.num_columns() != self.schema.fields().len() {
+            return Err(FloeError::Internal(format!(
+                "table '{}': a batch of {} columns for {} table columns",
+                self.table,
+                batch.num_columns(),
+                self.schema.fields().len()
+            )));
+        }
+        for &i in &self.required {
+            if batch.column(i).null_count() > 0 {
+                return Err(invalid!(
+                    "NULL value in column '{}' of table '{}', which is declared NOT NULL",
+                    self.schema.field(i).name(),
+                    self.table
+                ));
+            }
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(Arc::clone(column))
+                } else {
+                    arrow::compute::cast(column, field.data_type()).map_err(|e| {
+                        invalid!(
+                            "column '{}' of table '{}': cannot store {} as {}: {e}",
+                            field.name(),
+                            self.table,
+                            column.data_type(),
+                            field.data_type()
+                        )
+                    })
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+}

@@ -1,0 +1,2 @@
+//! Floe's SQL behaviour of record: the `*.slt` files beside this crate,
+//! run by `tests/sqllogictests.rs`.

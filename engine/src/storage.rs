@@ -153,8 +153,15 @@ impl StoreRegistry {
             "memory" => Ok(Arc::new(InMemory::new())),
             "s3" | "s3a" => {
                 let bucket = url.host_str().unwrap_or_default();
+                // Fail in seconds, not minutes, when the endpoint is down.
+                let retry = object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: std::time::Duration::from_secs(15),
+                    ..Default::default()
+                };
                 let store = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
+                    .with_retry(retry)
                     .build()
                     .map_err(|e| FloeError::InvalidWarehouse {
                         uri: url.to_string(),

@@ -1,0 +1,150 @@
+"""Shared helpers of the interop tests: run the `floe` binary, open the
+warehouse with PyIceberg, load DuckDB's Iceberg extension, start SeaweedFS."""
+
+import csv
+import io
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+FLOE_BIN = os.environ.get("FLOE_BIN", "floe")
+
+
+def floe(warehouse, *statements, catalog=None, env=None, fmt="csv", check=True):
+    """Run statements with `floe sql -c ...` and return the completed process."""
+    cmd = [FLOE_BIN, "--warehouse", str(warehouse)]
+    if catalog:
+        cmd += ["--catalog", catalog]
+    cmd += ["sql", "--format", fmt]
+    for s in statements:
+        cmd += ["-c", s]
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"floe failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+def floe_rows(warehouse, query, **kwargs):
+    """Rows of a query as lists of strings (CSV output, header dropped)."""
+    out = floe(warehouse, query, **kwargs).stdout
+    rows = list(csv.reader(io.StringIO(out)))
+    return rows[1:]
+
+
+def metadata_location(catalog_db, namespace, table):
+    with sqlite3.connect(catalog_db) as db:
+        (loc,) = db.execute(
+            "SELECT metadata_location FROM iceberg_tables "
+            "WHERE catalog_name = 'floe' AND table_namespace = ? AND table_name = ?",
+            (namespace, table),
+        ).fetchone()
+    return loc
+
+
+def duckdb_connection():
+    import duckdb
+    import duckdb_extension_avro
+    import duckdb_extension_iceberg
+
+    def ext(mod, name):
+        return (
+            Path(mod.__file__).parent
+            / "extensions"
+            / f"v{duckdb.__version__}"
+            / f"{name}.duckdb_extension"
+        )
+
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    # avro must be loaded before iceberg, which needs it.
+    con.execute(f"LOAD '{ext(duckdb_extension_avro, 'avro')}'")
+    con.execute(f"LOAD '{ext(duckdb_extension_iceberg, 'iceberg')}'")
+    return con
+
+
+def free_ports(n):
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+S3_KEY = "floeadmin"
+S3_SECRET = "floesecret"
+S3_BUCKET = "floe"
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """A SeaweedFS server on loopback with one bucket; yields its S3 endpoint."""
+    weed = shutil.which("weed") or str(Path(os.sys.executable).parent / "weed")
+    data = tmp_path_factory.mktemp("seaweedfs")
+    ports = free_ports(10)
+    names = [
+        "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port",
+        "volume.port.grpc", "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc",
+    ]
+    cmd = [
+        weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        "-admin.ui=false", "-webdav=false", f"-bucket={S3_BUCKET}",
+        "-s3.port.iceberg=0", "-s3.port.lance=0",
+    ] + [f"-{name}={port}" for name, port in zip(names, ports)]
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=S3_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET)
+    log = open(data / "weed.log", "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{ports[0]}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"SeaweedFS did not start: {(data / 'weed.log').read_text()}")
+            time.sleep(0.2)
+        _wait_for_bucket(endpoint)
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        Path(f"/tmp/seaweedfs-s3-{ports[0]}.sock").unlink(missing_ok=True)
+
+
+def _wait_for_bucket(endpoint):
+    import pyarrow.fs as pafs
+
+    fs = pafs.S3FileSystem(
+        access_key=S3_KEY, secret_key=S3_SECRET, region="us-east-1",
+        endpoint_override=endpoint.removeprefix("http://"), scheme="http",
+    )
+    deadline = time.time() + 60
+    while True:
+        try:
+            if fs.get_file_info(S3_BUCKET).type == pafs.FileType.Directory:
+                return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError("SeaweedFS bucket never became usable")
+        time.sleep(0.2)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every test of Floe: unit tests, doc tests, the sqllogictest files and the
+# interop tests with PyIceberg, DuckDB and a SeaweedFS S3 server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+echo "== Rust: unit tests and sql-tests/*.slt"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast --lib --bins --tests
+fi
+
+echo "== Rust: doc tests"
+cargo test --workspace --doc
+
+echo "== Interop: PyIceberg, DuckDB, SeaweedFS"
+cargo build -p floe-cli
+export FLOE_BIN="$CARGO_TARGET_DIR/debug/floe"
+bash scripts/python-env.sh
+"$FLOE_VENV/bin/python" -m pytest interop -v

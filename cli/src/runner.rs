@@ -32,11 +32,6 @@ impl Runner {
         }
     }
 
-    /// The session's lakehouse.
-    pub fn lakehouse(&self) -> &Lakehouse {
-        &self.lakehouse
-    }
-
     /// Run every statement of `script`, stopping at the first failure, which
     /// is printed on stderr naming `source` and the statement's line.
     /// Returns whether every statement succeeded.

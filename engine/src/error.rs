@@ -94,9 +94,3 @@ macro_rules! invalid {
     ($($arg:tt)*) => { $crate::error::FloeError::Invalid(format!($($arg)*)) };
 }
 pub(crate) use invalid;
-
-/// Build a [`FloeError::Internal`] from a format string.
-macro_rules! internal {
-    ($($arg:tt)*) => { $crate::error::FloeError::Internal(format!($($arg)*)) };
-}
-pub(crate) use internal;

@@ -66,7 +66,7 @@ async fn check_reachable(root: &WarehouseUri, registry: &StoreRegistry) -> Resul
         .list_with_delimiter(Some(&prefix))
         .await
         .map_err(|e| unreachable(format!("cannot list it: {e}")))?;
-    let _ = store.head(&prefix.child("catalog.db")).await;
+    let _ = store.head(&prefix.clone().join("catalog.db")).await;
     Ok(())
 }
 
@@ -128,11 +128,19 @@ fn open_catalog(root: &WarehouseUri, uri: Option<&str>) -> Result<Arc<dyn Catalo
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct Lakehouse {
     warehouse: Warehouse,
     ctx: SessionContext,
     catalog: Arc<FloeCatalogProvider>,
+}
+
+impl std::fmt::Debug for Lakehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lakehouse")
+            .field("warehouse", &self.warehouse.root().as_str())
+            .field("session", &self.ctx.session_id())
+            .finish()
+    }
 }
 
 impl Lakehouse {

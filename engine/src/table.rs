@@ -1,11 +1,12 @@
 //! A table as one statement sees it: its identifier, its current metadata
 //! and where that metadata lives.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use floe_catalog::TableIdent;
 use iceberg::io::FileIO;
-use iceberg::spec::{TableMetadata, TableMetadataRef};
+use iceberg::spec::{SnapshotReference, TableMetadata, TableMetadataRef};
 
 use crate::error::{FloeError, Result};
 
@@ -59,6 +60,18 @@ impl LoadedTable {
     /// The table's metadata.
     pub fn metadata(&self) -> &TableMetadataRef {
         &self.metadata
+    }
+
+    /// The table's branches and tags, by name.
+    ///
+    /// `TableMetadata` keeps its refs private in `iceberg` 0.10.1, so they
+    /// are read back from the metadata's JSON form.
+    pub fn refs(&self) -> Result<BTreeMap<String, SnapshotReference>> {
+        let json = serde_json::to_value(self.metadata.as_ref())?;
+        match json.get("refs") {
+            Some(refs) => Ok(serde_json::from_value(refs.clone())?),
+            None => Ok(BTreeMap::new()),
+        }
     }
 
     /// The `iceberg` crate's view of this table, for scans and readers.

@@ -17,7 +17,8 @@ pub(super) fn append_summary(
         collector.add_file(file, schema.clone(), spec.clone());
     }
     let mut properties = collector.build();
-    properties.insert("floe.engine".into(), format!("floe {}", env!("CARGO_PKG_VERSION")));
+    properties.insert("engine-name".into(), "floe".into());
+    properties.insert("engine-version".into(), env!("CARGO_PKG_VERSION").into());
     add_totals(&mut properties, parent);
     properties
 }

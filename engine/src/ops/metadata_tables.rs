@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Int32Array, Int64Array, MapBuilder, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, MapBuilder, RecordBatch, StringArray,
     StringBuilder, StructArray, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
@@ -156,8 +156,7 @@ fn history(table: &LoadedTable) -> Result<RecordBatch> {
 }
 
 fn refs(table: &LoadedTable) -> Result<RecordBatch> {
-    let mut refs: Vec<_> = table.metadata().refs().iter().collect();
-    refs.sort_by(|a, b| a.0.cmp(b.0));
+    let refs: Vec<_> = table.refs()?.into_iter().collect();
     let mut kind = Vec::new();
     let mut max_ref_age = Vec::new();
     let mut min_keep = Vec::new();

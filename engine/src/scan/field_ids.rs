@@ -81,3 +81,37 @@ impl PhysicalExprAdapter for FieldIdAdapter {
         self.inner.rewrite(expr)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use arrow::datatypes::DataType;
+    use datafusion::physical_expr::expressions::Literal;
+
+    use super::*;
+
+    fn field(name: &str, id: i32) -> Field {
+        Field::new(name, DataType::Int64, true).with_metadata(HashMap::from([(
+            PARQUET_FIELD_ID_META_KEY.to_string(),
+            id.to_string(),
+        )]))
+    }
+
+    #[test]
+    fn columns_map_by_field_id_not_name() {
+        // The table renamed `a` to `x` (id 1) and dropped and re-added `b` (now id 3).
+        let table = Arc::new(Schema::new(vec![field("x", 1), field("b", 3)]));
+        let file = Arc::new(Schema::new(vec![field("b", 2), field("a", 1)]));
+        let adapter = FieldIdAdapterFactory.create(table, file).unwrap();
+
+        let x = adapter.rewrite(Arc::new(Column::new("x", 0))).unwrap();
+        let x = x.as_any().downcast_ref::<Column>().expect("a column");
+        assert_eq!((x.name(), x.index()), ("a", 1));
+
+        // The file's `b` is another field: the new `b` reads as NULL.
+        let b = adapter.rewrite(Arc::new(Column::new("b", 1))).unwrap();
+        let b = b.as_any().downcast_ref::<Literal>().expect("a NULL literal");
+        assert!(b.value().is_null());
+    }
+}

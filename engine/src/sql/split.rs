@@ -55,7 +55,7 @@ pub fn split_statements(script: &str) -> Result<Vec<StatementText>> {
     let index = LineIndex::new(script);
     let mut statements = Vec::new();
     let mut start: Option<(usize, usize)> = None;
-    let mut push = |from: (usize, usize), to: usize, out: &mut Vec<StatementText>| {
+    let push = |from: (usize, usize), to: usize, out: &mut Vec<StatementText>| {
         let sql = script[from.0..to].trim().to_string();
         if !sql.is_empty() {
             out.push(StatementText { sql, line: from.1 });

@@ -1,0 +1,113 @@
+//! The `floe` binary end to end: arguments, scripts, stdin, formats, errors.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn floe(warehouse: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_floe"))
+        .arg("--warehouse")
+        .arg(warehouse)
+        .args(args)
+        .env_remove("FLOE_WAREHOUSE")
+        .env_remove("FLOE_CATALOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn commands_run_in_order_in_one_session_and_print_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = floe(
+        dir.path(),
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "CREATE TABLE t (id INT, note STRING)",
+            "-c",
+            "INSERT INTO t VALUES (1, 'plain'), (2, 'has, comma'), (3, 'say \"hi\"'), (4, NULL)",
+            "-c",
+            "SELECT id, note FROM t ORDER BY id",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "count\n4\nid,note\n1,plain\n2,\"has, comma\"\n3,\"say \"\"hi\"\"\"\n4,\n"
+    );
+}
+
+#[test]
+fn file_errors_name_the_line_and_exit_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("load.sql");
+    std::fs::write(
+        &script,
+        "CREATE TABLE t (id INT NOT NULL);\n\nINSERT INTO t VALUES (1);\n-- next one fails\nINSERT INTO t\n  VALUES (NULL);\nINSERT INTO t VALUES (3);\n",
+    )
+    .unwrap();
+    let out = floe(dir.path(), &["sql", "-f", script.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("at line 5"), "{err}");
+    assert!(
+        err.contains("NULL value in column 'id' of table 'default.t', which is declared NOT NULL"),
+        "{err}"
+    );
+    // The failed statement committed nothing and the script stopped there.
+    let out = floe(dir.path(), &["sql", "--format", "ndjson", "-c", "SELECT id FROM t"], None);
+    assert_eq!(stdout(&out), "{\"id\":1}\n");
+}
+
+#[test]
+fn statements_from_piped_stdin_and_json_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = floe(
+        dir.path(),
+        &["sql", "--format", "json"],
+        Some("CREATE SCHEMA s;\nCREATE TABLE s.t (a BIGINT);\nSELECT 1 AS one, 'x' AS two;\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "[{\"one\":1,\"two\":\"x\"}]\n");
+}
+
+#[test]
+fn unknown_table_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = floe(dir.path(), &["sql", "-c", "SELECT * FROM nope.t"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("table 'floe.nope.t' not found"), "{}", stderr(&out));
+}
+
+#[test]
+fn warehouse_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_floe"))
+        .args(["sql", "--format", "csv", "-c", "CREATE TABLE e (x INT)", "-c", "SHOW TABLES"])
+        .env("FLOE_WAREHOUSE", dir.path())
+        .env_remove("FLOE_CATALOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "namespace,table_name\ndefault,e\n");
+    assert!(dir.path().join("catalog.db").exists());
+}

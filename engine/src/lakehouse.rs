@@ -10,7 +10,7 @@ use object_store::ObjectStoreExt;
 
 use crate::error::{FloeError, Result, invalid};
 use crate::ops::ddl;
-use crate::provider::{FloeCatalogProvider, FloeSchemaProvider};
+use crate::provider::FloeCatalogProvider;
 use crate::sql::{self, FloeStatement};
 use crate::storage::{StoreRegistry, WarehouseUri};
 use crate::warehouse::Warehouse;
@@ -280,9 +280,17 @@ impl Lakehouse {
                 let batch = ddl::show_tables(&self.warehouse, &ns).await?;
                 Ok(self.ctx.read_batch(batch)?)
             }
+            FloeStatement::Describe { name, statement } => {
+                let ident = self.table_ident(&name)?;
+                if self.is_session_table(&ident) {
+                    let plan = self.ctx.state().statement_to_plan(statement).await?;
+                    return Ok(self.ctx.execute_logical_plan(plan).await?);
+                }
+                let table = self.warehouse.load_table(&ident).await?;
+                Ok(self.ctx.read_batch(ddl::describe_table(&table)?)?)
+            }
             FloeStatement::Insert(statement) => {
-                let plan = self.ctx.state().statement_to_plan(statement).await?;
-                let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+                let batches = self.run_insert(statement).await?;
                 Ok(self.ctx.read_batches(batches)?)
             }
             FloeStatement::DataFusion(statement) => {
@@ -327,15 +335,7 @@ impl Lakehouse {
                 quoted_name(&ident)
             );
             let result = match sql::parse(&insert)? {
-                FloeStatement::Insert(statement) => {
-                    match self.ctx.state().statement_to_plan(statement).await {
-                        Ok(plan) => match self.ctx.execute_logical_plan(plan).await {
-                            Ok(frame) => frame.collect().await.map(|_| ()).map_err(FloeError::from),
-                            Err(e) => Err(e.into()),
-                        },
-                        Err(e) => Err(e.into()),
-                    }
-                }
+                FloeStatement::Insert(statement) => self.run_insert(statement).await.map(|_| ()),
                 _ => Err(FloeError::Internal("CTAS insert did not parse as INSERT".into())),
             };
             if let Err(e) = result {
@@ -347,15 +347,29 @@ impl Lakehouse {
         Ok(())
     }
 
+    /// Plan and run an INSERT to completion; returns its `count` batch.
+    async fn run_insert(
+        &self,
+        statement: datafusion::sql::parser::Statement,
+    ) -> Result<Vec<arrow::array::RecordBatch>> {
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        Ok(self.ctx.execute_logical_plan(plan).await?.collect().await?)
+    }
+
+    /// Whether `ident` names a session (external) table, not an Iceberg one.
+    fn is_session_table(&self, ident: &TableIdent) -> bool {
+        self.catalog
+            .schema_provider(&ident.namespace().join("."))
+            .is_some_and(|s| s.is_session_table(ident.name()))
+    }
+
     async fn drop_table(&self, name: &ObjectName, if_exists: bool, purge: bool) -> Result<()> {
         let ident = self.table_ident(name)?;
-        let schema = self
-            .catalog
-            .schema_provider(&ident.namespace().join("."))
-            .filter(|s: &Arc<FloeSchemaProvider>| s.is_session_table(ident.name()));
-        if let Some(schema) = schema {
-            use datafusion::catalog::SchemaProvider;
-            schema.deregister_table(ident.name())?;
+        if self.is_session_table(&ident) {
+            if let Some(schema) = self.catalog.schema_provider(&ident.namespace().join(".")) {
+                use datafusion::catalog::SchemaProvider;
+                schema.deregister_table(ident.name())?;
+            }
             return Ok(());
         }
         match self.warehouse.drop_table(&ident, purge).await {

@@ -70,6 +70,71 @@ pub async fn show_tables(warehouse: &Warehouse, namespace: &NamespaceIdent) -> R
     )?)
 }
 
+/// `DESCRIBE t`: one row per column, `(column_name, data_type, is_nullable,
+/// comment)`, with Iceberg's types in SQL spelling.
+pub fn describe_table(table: &LoadedTable) -> Result<RecordBatch> {
+    let schema = table.metadata().current_schema();
+    let fields = schema.as_struct().fields();
+    let out = Arc::new(Schema::new(vec![
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("data_type", DataType::Utf8, false),
+        Field::new("is_nullable", DataType::Utf8, false),
+        Field::new("comment", DataType::Utf8, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        out,
+        vec![
+            Arc::new(StringArray::from_iter_values(fields.iter().map(|f| f.name.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                fields.iter().map(|f| sql_type_name(&f.field_type)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                fields.iter().map(|f| if f.required { "NO" } else { "YES" }),
+            )),
+            Arc::new(StringArray::from_iter(fields.iter().map(|f| f.doc.as_deref()))),
+        ],
+    )?)
+}
+
+/// An Iceberg type as SQL spells it (`bigint`, `struct<a: int>`, ...).
+pub fn sql_type_name(t: &Type) -> String {
+    use iceberg::spec::PrimitiveType as P;
+    match t {
+        Type::Primitive(p) => match p {
+            P::Boolean => "boolean".into(),
+            P::Int => "int".into(),
+            P::Long => "bigint".into(),
+            P::Float => "float".into(),
+            P::Double => "double".into(),
+            P::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+            P::Date => "date".into(),
+            P::Time => "time".into(),
+            P::Timestamp => "timestamp".into(),
+            P::Timestamptz => "timestamptz".into(),
+            P::TimestampNs => "timestamp_ns".into(),
+            P::TimestamptzNs => "timestamptz_ns".into(),
+            P::String => "string".into(),
+            P::Uuid => "uuid".into(),
+            P::Fixed(n) => format!("fixed({n})"),
+            P::Binary => "binary".into(),
+        },
+        Type::Struct(s) => format!(
+            "struct<{}>",
+            s.fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name, sql_type_name(&f.field_type)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Type::List(l) => format!("array<{}>", sql_type_name(&l.element_field.field_type)),
+        Type::Map(m) => format!(
+            "map<{}, {}>",
+            sql_type_name(&m.key_field.field_type),
+            sql_type_name(&m.value_field.field_type)
+        ),
+    }
+}
+
 /// The parts of a CREATE TABLE that Floe reads.
 pub struct TableDefinition {
     /// The table's schema (field ids are reassigned on creation).

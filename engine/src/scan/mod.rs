@@ -38,10 +38,23 @@ use crate::warehouse::Warehouse;
 use crate::write::IcebergSink;
 pub use exec::IcebergScanExec;
 
-/// The arrow schema DataFusion sees for an Iceberg schema: the `iceberg`
-/// crate's mapping, with field ids in each field's metadata.
+/// The arrow schema of an Iceberg schema: the `iceberg` crate's mapping,
+/// with field ids in each field's metadata. Data files are written with it.
 pub fn arrow_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
     Ok(Arc::new(iceberg::arrow::schema_to_arrow_schema(schema)?))
+}
+
+/// The schema DataFusion plans with: [`arrow_schema`] with every top-level
+/// column nullable. `NOT NULL` is enforced when rows are written, where the
+/// error can name the column (DataFusion's own check names `column1`).
+pub fn session_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
+    let arrow = arrow_schema(schema)?;
+    let fields: Vec<Field> = arrow
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    Ok(Arc::new(Schema::new_with_metadata(fields, arrow.metadata().clone())))
 }
 
 /// An Iceberg table at the version a statement loaded.
@@ -55,7 +68,7 @@ pub struct IcebergTableProvider {
 impl IcebergTableProvider {
     /// A provider for `table`.
     pub fn try_new(warehouse: Warehouse, table: LoadedTable) -> Result<Self> {
-        let schema = arrow_schema(table.metadata().current_schema())?;
+        let schema = session_schema(table.metadata().current_schema())?;
         Ok(Self {
             warehouse,
             table,
@@ -237,19 +250,11 @@ impl TableProvider for IcebergTableProvider {
             ))
             .into());
         }
-        // NOT NULL is checked by the sink, which names the column; DataFusion's
-        // own check would only give its position.
-        let relaxed: Vec<Field> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect();
-        let sink_schema = Arc::new(Schema::new_with_metadata(
-            relaxed,
-            self.schema.metadata().clone(),
-        ));
-        let sink = IcebergSink::new(self.warehouse.clone(), self.table.clone(), sink_schema);
+        let sink = IcebergSink::new(
+            self.warehouse.clone(),
+            self.table.clone(),
+            Arc::clone(&self.schema),
+        );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

@@ -55,6 +55,13 @@ pub enum FloeStatement {
         /// The namespace, if named.
         namespace: Option<ObjectName>,
     },
+    /// `DESCRIBE t`: Iceberg tables by their Iceberg schema.
+    Describe {
+        /// The table.
+        name: ObjectName,
+        /// The statement, for DataFusion to describe a session table.
+        statement: DFStatement,
+    },
     /// `INSERT ...`: planned by DataFusion, run eagerly.
     Insert(DFStatement),
     /// Anything else: DataFusion's.
@@ -132,6 +139,15 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
                 namespace: show_options
                     .show_in
                     .and_then(|ShowStatementIn { parent_name, .. }| parent_name),
+            },
+            Statement::ExplainTable { table_name, .. } => FloeStatement::Describe {
+                name: table_name.clone(),
+                statement: DFStatement::Statement(Box::new(Statement::ExplainTable {
+                    describe_alias: datafusion::sql::sqlparser::ast::DescribeAlias::Describe,
+                    hive_format: None,
+                    has_table_keyword: false,
+                    table_name,
+                })),
             },
             statement @ Statement::Insert(_) => {
                 FloeStatement::Insert(DFStatement::Statement(Box::new(statement)))

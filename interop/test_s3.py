@@ -29,7 +29,7 @@ def test_s3_warehouse_round_trip(tmp_path, seaweedfs):
     )
     rows = floe_rows(
         warehouse,
-        "SELECT sensor, CAST(ts AS VARCHAR), value FROM lake.readings ORDER BY ts",
+        "SELECT sensor, CAST(ts AS VARCHAR) AS at, value FROM lake.readings ORDER BY ts",
         catalog=catalog,
         env=env,
     )

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release -p floe-cli
-floe="$CARGO_TARGET_DIR/release/floe"
+cargo build --workspace --bins
+floe="$CARGO_TARGET_DIR/debug/floe"
 "$floe" --warehouse ./warehouse sql -f fixtures/quickstart.sql
 echo
 echo "Done. Try it yourself:  $floe --warehouse ./warehouse sql"

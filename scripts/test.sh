@@ -16,7 +16,7 @@ echo "== Rust: doc tests"
 cargo test --workspace --doc
 
 echo "== Interop: PyIceberg, DuckDB, SeaweedFS"
-cargo build -p floe-cli
+# nextest built the floe binary above (the CLI tests run it).
 export FLOE_BIN="$CARGO_TARGET_DIR/debug/floe"
 bash scripts/python-env.sh
 "$FLOE_VENV/bin/python" -m pytest interop -v

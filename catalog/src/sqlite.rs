@@ -487,13 +487,27 @@ mod tests {
         catalog.create_table(&b, "b0").await.unwrap();
         let result = catalog
             .swap(vec![
-                PointerSwap { table: a.clone(), expected: "a0".into(), new: "a1".into() },
-                PointerSwap { table: b.clone(), expected: "stale".into(), new: "b1".into() },
+                PointerSwap {
+                    table: a.clone(),
+                    expected: "a0".into(),
+                    new: "a1".into(),
+                },
+                PointerSwap {
+                    table: b.clone(),
+                    expected: "stale".into(),
+                    new: "b1".into(),
+                },
             ])
             .await;
         assert!(matches!(result, Err(CatalogError::CommitConflict { .. })));
-        assert_eq!(catalog.load_table(&a).await.unwrap().metadata_location, "a0");
-        assert_eq!(catalog.load_table(&b).await.unwrap().metadata_location, "b0");
+        assert_eq!(
+            catalog.load_table(&a).await.unwrap().metadata_location,
+            "a0"
+        );
+        assert_eq!(
+            catalog.load_table(&b).await.unwrap().metadata_location,
+            "b0"
+        );
     }
 
     #[tokio::test]
@@ -504,13 +518,20 @@ mod tests {
             .await
             .unwrap();
         catalog.create_table(&ident("db", "t"), "m0").await.unwrap();
-        catalog.rename_table(&ident("db", "t"), &ident("other", "u")).await.unwrap();
+        catalog
+            .rename_table(&ident("db", "t"), &ident("other", "u"))
+            .await
+            .unwrap();
         assert!(matches!(
             catalog.load_table(&ident("db", "t")).await,
             Err(CatalogError::TableNotFound(_))
         ));
         assert_eq!(
-            catalog.load_table(&ident("other", "u")).await.unwrap().metadata_location,
+            catalog
+                .load_table(&ident("other", "u"))
+                .await
+                .unwrap()
+                .metadata_location,
             "m0"
         );
     }

@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "floe", version, about)]
 pub struct Args {
     /// Warehouse location: a local path, file://, s3://bucket/prefix or memory://.
-    #[arg(long, global = true, env = "FLOE_WAREHOUSE", default_value = "./warehouse")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLOE_WAREHOUSE",
+        default_value = "./warehouse"
+    )]
     pub warehouse: String,
     /// Catalog: sqlite:PATH (default: <warehouse>/catalog.db for a local warehouse).
     #[arg(long, global = true, env = "FLOE_CATALOG")]

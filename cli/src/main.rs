@@ -18,7 +18,10 @@ use crate::runner::Runner;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -64,7 +67,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(file) = &sql.file {
             let script = std::fs::read_to_string(file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            if !runner.run_script(&script, &file.display().to_string()).await? {
+            if !runner
+                .run_script(&script, &file.display().to_string())
+                .await?
+            {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -73,7 +79,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !std::io::stdin().is_terminal() {
         let script = std::io::read_to_string(std::io::stdin())?;
         let ok = runner.run_script(&script, "stdin").await?;
-        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     repl::run(runner).await?;
     Ok(ExitCode::SUCCESS)

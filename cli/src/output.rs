@@ -16,13 +16,16 @@ pub fn write(
 ) -> anyhow::Result<()> {
     match format {
         Format::Table => {
-            let text = arrow::util::pretty::pretty_format_batches_with_schema(schema.clone(), batches)?;
+            let text =
+                arrow::util::pretty::pretty_format_batches_with_schema(schema.clone(), batches)?;
             writeln!(out, "{text}")?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
         }
         Format::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
             if batches.is_empty() {
                 let header: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
                 drop(writer);
@@ -51,7 +54,8 @@ pub fn write(
         }
         Format::Parquet => {
             let mut buffer = Vec::new();
-            let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buffer, schema.clone(), None)?;
+            let mut writer =
+                parquet::arrow::ArrowWriter::try_new(&mut buffer, schema.clone(), None)?;
             for batch in batches {
                 writer.write(batch)?;
             }

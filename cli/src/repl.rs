@@ -29,7 +29,11 @@ pub async fn run(mut runner: Runner) -> anyhow::Result<()> {
     println!("Floe {} — type .help for help.", env!("CARGO_PKG_VERSION"));
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "floe> " } else { "   -> " };
+        let prompt = if buffer.is_empty() {
+            "floe> "
+        } else {
+            "   -> "
+        };
         let line = match editor.readline(prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => {
@@ -80,7 +84,9 @@ async fn dot_command(runner: &mut Runner, line: &str) -> anyhow::Result<bool> {
                 .await?;
         }
         (Some(".schema"), Some(table)) => {
-            runner.run_script(&format!("DESCRIBE {table}"), "repl").await?;
+            runner
+                .run_script(&format!("DESCRIBE {table}"), "repl")
+                .await?;
         }
         (Some(".timer"), Some("on")) => runner.timer = true,
         (Some(".timer"), Some("off")) => runner.timer = false,

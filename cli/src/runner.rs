@@ -96,7 +96,7 @@ impl Runner {
         } else {
             Some(work.await)
         };
-        progress.stop();
+        progress.stop().await;
         result.transpose()
     }
 }
@@ -111,7 +111,10 @@ impl Progress {
     fn start() -> Self {
         let started = Instant::now();
         if !std::io::stderr().is_terminal() {
-            return Self { task: None, started };
+            return Self {
+                task: None,
+                started,
+            };
         }
         let task = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -131,9 +134,11 @@ impl Progress {
         }
     }
 
-    fn stop(self) {
+    async fn stop(self) {
         if let Some(task) = self.task {
             task.abort();
+            // Wait until the spinner is gone, so it cannot draw over what follows.
+            let _ = task.await;
             if self.started.elapsed() >= Duration::from_secs(1) {
                 eprint!("\r\x1b[2K");
             }

@@ -74,7 +74,11 @@ fn file_errors_name_the_line_and_exit_non_zero() {
         "{err}"
     );
     // The failed statement committed nothing and the script stopped there.
-    let out = floe(dir.path(), &["sql", "--format", "ndjson", "-c", "SELECT id FROM t"], None);
+    let out = floe(
+        dir.path(),
+        &["sql", "--format", "ndjson", "-c", "SELECT id FROM t"],
+        None,
+    );
     assert_eq!(stdout(&out), "{\"id\":1}\n");
 }
 
@@ -95,14 +99,26 @@ fn unknown_table_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = floe(dir.path(), &["sql", "-c", "SELECT * FROM nope.t"], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("table 'floe.nope.t' not found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("table 'floe.nope.t' not found"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn warehouse_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args(["sql", "--format", "csv", "-c", "CREATE TABLE e (x INT)", "-c", "SHOW TABLES"])
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "CREATE TABLE e (x INT)",
+            "-c",
+            "SHOW TABLES",
+        ])
         .env("FLOE_WAREHOUSE", dir.path())
         .env_remove("FLOE_CATALOG")
         .output()

@@ -35,7 +35,10 @@ async fn main() -> floe_engine::Result<()> {
         .await?
         .collect()
         .await?;
-    println!("{}", arrow::util::pretty::pretty_format_batches(&snapshots)?);
+    println!(
+        "{}",
+        arrow::util::pretty::pretty_format_batches(&snapshots)?
+    );
     println!("warehouse: {}", dir.display());
     Ok(())
 }

@@ -240,7 +240,8 @@ impl Lakehouse {
                 create,
                 partitioned_by,
             } => {
-                self.create_table(&create, partitioned_by.as_deref()).await?;
+                self.create_table(&create, partitioned_by.as_deref())
+                    .await?;
                 done()
             }
             FloeStatement::CreateNamespace {
@@ -330,13 +331,12 @@ impl Lakehouse {
         ddl::create_table(&self.warehouse, &ident, definition).await?;
         if let Some(query) = &create.query {
             self.catalog.refresh().await?;
-            let insert = format!(
-                "INSERT INTO {CATALOG_NAME}.{} {query}",
-                quoted_name(&ident)
-            );
+            let insert = format!("INSERT INTO {CATALOG_NAME}.{} {query}", quoted_name(&ident));
             let result = match sql::parse(&insert)? {
                 FloeStatement::Insert(statement) => self.run_insert(statement).await.map(|_| ()),
-                _ => Err(FloeError::Internal("CTAS insert did not parse as INSERT".into())),
+                _ => Err(FloeError::Internal(
+                    "CTAS insert did not parse as INSERT".into(),
+                )),
             };
             if let Err(e) = result {
                 // A failed CREATE TABLE AS leaves no table behind.

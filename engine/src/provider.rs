@@ -125,7 +125,10 @@ impl FloeSchemaProvider {
     /// Load an Iceberg table, `None` if the catalog has no such table.
     async fn load(&self, name: &str) -> Result<Option<IcebergTableProvider>> {
         match self.warehouse.load_table(&self.ident(name)).await {
-            Ok(table) => Ok(Some(IcebergTableProvider::try_new(self.warehouse.clone(), table)?)),
+            Ok(table) => Ok(Some(IcebergTableProvider::try_new(
+                self.warehouse.clone(),
+                table,
+            )?)),
             Err(FloeError::Catalog(CatalogError::TableNotFound(_))) => Ok(None),
             Err(e) => Err(e),
         }

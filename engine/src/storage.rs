@@ -59,7 +59,9 @@ impl WarehouseUri {
             "file" | "memory" => {}
             "s3" | "s3a" => {
                 if url.host_str().unwrap_or_default().is_empty() {
-                    return Err(invalid("an s3:// warehouse needs a bucket: s3://bucket/prefix"));
+                    return Err(invalid(
+                        "an s3:// warehouse needs a bucket: s3://bucket/prefix",
+                    ));
                 }
             }
             other => {
@@ -110,9 +112,8 @@ impl WarehouseUri {
 /// into the URL of its store and the path inside it.
 pub fn split_location(location: &str) -> Result<(Url, Path)> {
     let url = if location.starts_with('/') {
-        Url::from_file_path(location).map_err(|_| {
-            FloeError::Invalid(format!("'{location}' is not a valid absolute path"))
-        })?
+        Url::from_file_path(location)
+            .map_err(|_| FloeError::Invalid(format!("'{location}' is not a valid absolute path")))?
     } else {
         Url::parse(location)
             .map_err(|e| FloeError::Invalid(format!("'{location}' is not a valid location: {e}")))?
@@ -226,7 +227,10 @@ impl ObjectStoreStorage {
 
     fn resolve(&self, location: &str) -> iceberg::Result<(Arc<dyn ObjectStore>, Path)> {
         let registry = self.registry.as_ref().ok_or_else(|| {
-            iceberg_err("storage was deserialised without its object stores", location)
+            iceberg_err(
+                "storage was deserialised without its object stores",
+                location,
+            )
         })?;
         let (url, path) = split_location(location).map_err(|e| iceberg_err(e, location))?;
         let store = registry.store(&url).map_err(|e| iceberg_err(e, location))?;
@@ -386,8 +390,14 @@ mod tests {
 
     #[test]
     fn warehouse_uris() {
-        assert_eq!(WarehouseUri::parse("s3://b/wh/").unwrap().as_str(), "s3://b/wh");
-        assert_eq!(WarehouseUri::parse("file:///tmp/wh").unwrap().as_str(), "file:///tmp/wh");
+        assert_eq!(
+            WarehouseUri::parse("s3://b/wh/").unwrap().as_str(),
+            "s3://b/wh"
+        );
+        assert_eq!(
+            WarehouseUri::parse("file:///tmp/wh").unwrap().as_str(),
+            "file:///tmp/wh"
+        );
         let local = WarehouseUri::parse("/tmp/x/wh").unwrap();
         assert_eq!(local.as_str(), "file:///tmp/x/wh");
         assert_eq!(local.join(["db", "t"]), "file:///tmp/x/wh/db/t");

@@ -25,7 +25,11 @@ pub struct Warehouse {
 
 impl Warehouse {
     /// A warehouse over an opened catalog.
-    pub fn new(root: WarehouseUri, catalog: Arc<dyn Catalog>, registry: Arc<StoreRegistry>) -> Self {
+    pub fn new(
+        root: WarehouseUri,
+        catalog: Arc<dyn Catalog>,
+        registry: Arc<StoreRegistry>,
+    ) -> Self {
         let file_io = ObjectStoreStorage::file_io(Arc::clone(&registry));
         Self {
             root,

@@ -8,7 +8,10 @@ async fn concurrent_appends_all_commit() {
     let dir = tempfile::tempdir().unwrap();
     let uri = dir.path().display().to_string();
     let setup = Lakehouse::open(&uri).await.unwrap();
-    setup.sql("CREATE TABLE t (writer BIGINT, n BIGINT)").await.unwrap();
+    setup
+        .sql("CREATE TABLE t (writer BIGINT, n BIGINT)")
+        .await
+        .unwrap();
 
     // Four sessions, each with its own catalog connection, race 10 inserts each.
     let mut tasks = Vec::new();
@@ -17,7 +20,9 @@ async fn concurrent_appends_all_commit() {
         tasks.push(tokio::spawn(async move {
             let lh = Lakehouse::open(&uri).await.unwrap();
             for n in 0..10i64 {
-                lh.sql(&format!("INSERT INTO t VALUES ({writer}, {n})")).await.unwrap();
+                lh.sql(&format!("INSERT INTO t VALUES ({writer}, {n})"))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -32,8 +37,16 @@ async fn concurrent_appends_all_commit() {
         .collect()
         .await
         .unwrap();
-    let rows = batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-    let distinct = batches[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+    let rows = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    let distinct = batches[0]
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
     assert_eq!((rows.value(0), distinct.value(0)), (40, 40));
 
     let snapshots = setup
@@ -43,7 +56,15 @@ async fn concurrent_appends_all_commit() {
         .collect()
         .await
         .unwrap();
-    let count = snapshots[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-    let total = snapshots[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+    let count = snapshots[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    let total = snapshots[0]
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
     assert_eq!((count.value(0), total.value(0)), (40, 40));
 }

@@ -37,7 +37,11 @@ fn render(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
                     .iter()
                     .map(|f| {
                         let cell = f.value(row).to_string();
-                        if cell.is_empty() { "(empty)".to_string() } else { cell }
+                        if cell.is_empty() {
+                            "(empty)".to_string()
+                        } else {
+                            cell
+                        }
                     })
                     .collect(),
             );

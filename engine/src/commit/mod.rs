@@ -40,13 +40,22 @@ impl Append {
         let commit_uuid = uuid::Uuid::now_v7();
         // The manifest of the new files does not depend on the parent, so it
         // is written once and reused by every attempt.
-        let manifest = self.write_manifest(warehouse, &base, snapshot_id, commit_uuid).await?;
+        let manifest = self
+            .write_manifest(warehouse, &base, snapshot_id, commit_uuid)
+            .await?;
         let mut base = base;
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self
-                .try_commit(warehouse, &base, snapshot_id, commit_uuid, attempt, &manifest)
+                .try_commit(
+                    warehouse,
+                    &base,
+                    snapshot_id,
+                    commit_uuid,
+                    attempt,
+                    &manifest,
+                )
                 .await
             {
                 Err(FloeError::Catalog(CatalogError::CommitConflict { .. }))
@@ -157,11 +166,15 @@ pub(crate) async fn swap_metadata(
     new_metadata: TableMetadata,
 ) -> Result<LoadedTable> {
     let location = match MetadataLocation::from_str(base.metadata_location()) {
-        Ok(previous) => previous.with_next_version().with_new_metadata(&new_metadata),
+        Ok(previous) => previous
+            .with_next_version()
+            .with_new_metadata(&new_metadata),
         // Metadata written by an engine with another naming scheme.
         Err(_) => MetadataLocation::new_with_metadata(new_metadata.location(), &new_metadata),
     };
-    new_metadata.write_to(warehouse.file_io(), &location).await?;
+    new_metadata
+        .write_to(warehouse.file_io(), &location)
+        .await?;
     let location = location.to_string();
     warehouse
         .catalog()
@@ -171,7 +184,11 @@ pub(crate) async fn swap_metadata(
             new: location.clone(),
         }])
         .await?;
-    Ok(LoadedTable::new(base.ident().clone(), location, new_metadata))
+    Ok(LoadedTable::new(
+        base.ident().clone(),
+        location,
+        new_metadata,
+    ))
 }
 
 /// A random positive snapshot id, as Java Iceberg makes them.

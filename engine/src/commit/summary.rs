@@ -28,14 +28,29 @@ pub(super) fn append_summary(
 fn add_totals(properties: &mut HashMap<String, String>, parent: Option<&SnapshotRef>) {
     const TOTALS: [(&str, &str, &str); 6] = [
         ("total-data-files", "added-data-files", "deleted-data-files"),
-        ("total-delete-files", "added-delete-files", "removed-delete-files"),
+        (
+            "total-delete-files",
+            "added-delete-files",
+            "removed-delete-files",
+        ),
         ("total-records", "added-records", "deleted-records"),
         ("total-files-size", "added-files-size", "removed-files-size"),
-        ("total-position-deletes", "added-position-deletes", "removed-position-deletes"),
-        ("total-equality-deletes", "added-equality-deletes", "removed-equality-deletes"),
+        (
+            "total-position-deletes",
+            "added-position-deletes",
+            "removed-position-deletes",
+        ),
+        (
+            "total-equality-deletes",
+            "added-equality-deletes",
+            "removed-equality-deletes",
+        ),
     ];
     let get = |props: &HashMap<String, String>, key: &str| {
-        props.get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        props
+            .get(key)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
     };
     for (total, added, removed) in TOTALS {
         let previous = match parent {

@@ -24,7 +24,11 @@ pub async fn create_namespace(
     namespace: &NamespaceIdent,
     if_not_exists: bool,
 ) -> Result<()> {
-    match warehouse.catalog().create_namespace(namespace, HashMap::new()).await {
+    match warehouse
+        .catalog()
+        .create_namespace(namespace, HashMap::new())
+        .await
+    {
         Err(CatalogError::NamespaceAlreadyExists(_)) if if_not_exists => Ok(()),
         other => Ok(other?),
     }
@@ -64,8 +68,12 @@ pub async fn show_tables(warehouse: &Warehouse, namespace: &NamespaceIdent) -> R
     Ok(RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(StringArray::from_iter_values(tables.iter().map(|_| ns.as_str()))),
-            Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.name()))),
+            Arc::new(StringArray::from_iter_values(
+                tables.iter().map(|_| ns.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                tables.iter().map(|t| t.name()),
+            )),
         ],
     )?)
 }
@@ -84,14 +92,18 @@ pub fn describe_table(table: &LoadedTable) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(
         out,
         vec![
-            Arc::new(StringArray::from_iter_values(fields.iter().map(|f| f.name.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                fields.iter().map(|f| f.name.as_str()),
+            )),
             Arc::new(StringArray::from_iter_values(
                 fields.iter().map(|f| sql_type_name(&f.field_type)),
             )),
             Arc::new(StringArray::from_iter_values(
                 fields.iter().map(|f| if f.required { "NO" } else { "YES" }),
             )),
-            Arc::new(StringArray::from_iter(fields.iter().map(|f| f.doc.as_deref()))),
+            Arc::new(StringArray::from_iter(
+                fields.iter().map(|f| f.doc.as_deref()),
+            )),
         ],
     )?)
 }
@@ -188,7 +200,9 @@ fn schema_from_columns(
     for (column, id) in create.columns.iter().zip(top) {
         let name = column.name.value.clone();
         if !seen.insert(name.to_lowercase()) {
-            return Err(invalid!("CREATE TABLE '{table}': column '{name}' is defined twice"));
+            return Err(invalid!(
+                "CREATE TABLE '{table}': column '{name}' is defined twice"
+            ));
         }
         let field_type = iceberg_type(&column.data_type, ids, &name)?;
         let mut required = false;
@@ -219,7 +233,11 @@ fn schema_from_arrow(arrow: &SchemaRef, ids: &mut FieldIds) -> Result<IcebergSch
     let mut fields = Vec::with_capacity(top.len());
     for (field, id) in arrow.fields().iter().zip(top) {
         let field_type = iceberg_type_from_arrow(field.data_type(), ids, field.name())?;
-        fields.push(Arc::new(NestedField::optional(id, field.name(), field_type)));
+        fields.push(Arc::new(NestedField::optional(
+            id,
+            field.name(),
+            field_type,
+        )));
     }
     Ok(IcebergSchema::builder().with_fields(fields).build()?)
 }
@@ -294,7 +312,9 @@ fn partition_spec(
             _ => format!("{column}_{transform}"),
         };
         if !names.insert(name.clone()) {
-            return Err(invalid!("PARTITIONED BY lists partition field '{name}' twice"));
+            return Err(invalid!(
+                "PARTITIONED BY lists partition field '{name}' twice"
+            ));
         }
         builder = builder.add_partition_field(field.id, name, transform)?;
     }
@@ -368,6 +388,11 @@ pub async fn create_table(
     let mut properties = definition.properties;
     properties.remove("format-version");
     warehouse
-        .create_table(ident, definition.schema, definition.partition_spec, properties)
+        .create_table(
+            ident,
+            definition.schema,
+            definition.partition_spec,
+            properties,
+        )
         .await
 }

@@ -71,7 +71,10 @@ pub async fn metadata_table_provider(
         MetadataTable::Manifests => manifests(warehouse, table).await?,
         MetadataTable::Partitions => partitions(warehouse, table).await?,
     };
-    Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+    Ok(Arc::new(MemTable::try_new(
+        batch.schema(),
+        vec![vec![batch]],
+    )?))
 }
 
 fn utc_millis() -> DataType {
@@ -79,7 +82,10 @@ fn utc_millis() -> DataType {
 }
 
 fn batch(fields: Vec<Field>, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 fn snapshots(table: &LoadedTable) -> Result<RecordBatch> {
@@ -106,15 +112,23 @@ fn snapshots(table: &LoadedTable) -> Result<RecordBatch> {
         ],
         vec![
             Arc::new(
-                TimestampMillisecondArray::from_iter_values(snapshots.iter().map(|s| s.timestamp_ms()))
-                    .with_timezone("+00:00"),
+                TimestampMillisecondArray::from_iter_values(
+                    snapshots.iter().map(|s| s.timestamp_ms()),
+                )
+                .with_timezone("+00:00"),
             ),
-            Arc::new(Int64Array::from_iter_values(snapshots.iter().map(|s| s.snapshot_id()))),
-            Arc::new(Int64Array::from_iter(snapshots.iter().map(|s| s.parent_snapshot_id()))),
+            Arc::new(Int64Array::from_iter_values(
+                snapshots.iter().map(|s| s.snapshot_id()),
+            )),
+            Arc::new(Int64Array::from_iter(
+                snapshots.iter().map(|s| s.parent_snapshot_id()),
+            )),
             Arc::new(StringArray::from_iter_values(
                 snapshots.iter().map(|s| s.summary().operation.as_str()),
             )),
-            Arc::new(StringArray::from_iter_values(snapshots.iter().map(|s| s.manifest_list()))),
+            Arc::new(StringArray::from_iter_values(
+                snapshots.iter().map(|s| s.manifest_list()),
+            )),
             Arc::new(summary),
         ],
     )
@@ -128,7 +142,9 @@ fn history(table: &LoadedTable) -> Result<RecordBatch> {
     let mut next = metadata.current_snapshot_id();
     while let Some(id) = next {
         ancestors.insert(id);
-        next = metadata.snapshot_by_id(id).and_then(|s| s.parent_snapshot_id());
+        next = metadata
+            .snapshot_by_id(id)
+            .and_then(|s| s.parent_snapshot_id());
     }
     batch(
         vec![
@@ -142,7 +158,9 @@ fn history(table: &LoadedTable) -> Result<RecordBatch> {
                 TimestampMillisecondArray::from_iter_values(log.iter().map(|l| l.timestamp_ms))
                     .with_timezone("+00:00"),
             ),
-            Arc::new(Int64Array::from_iter_values(log.iter().map(|l| l.snapshot_id))),
+            Arc::new(Int64Array::from_iter_values(
+                log.iter().map(|l| l.snapshot_id),
+            )),
             Arc::new(Int64Array::from_iter(log.iter().map(|l| {
                 metadata
                     .snapshot_by_id(l.snapshot_id)
@@ -191,9 +209,13 @@ fn refs(table: &LoadedTable) -> Result<RecordBatch> {
             Field::new("max_snapshot_age_in_ms", DataType::Int64, true),
         ],
         vec![
-            Arc::new(StringArray::from_iter_values(refs.iter().map(|(n, _)| n.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                refs.iter().map(|(n, _)| n.as_str()),
+            )),
             Arc::new(StringArray::from_iter_values(kind)),
-            Arc::new(Int64Array::from_iter_values(refs.iter().map(|(_, r)| r.snapshot_id))),
+            Arc::new(Int64Array::from_iter_values(
+                refs.iter().map(|(_, r)| r.snapshot_id),
+            )),
             Arc::new(Int64Array::from(max_ref_age)),
             Arc::new(Int32Array::from(min_keep)),
             Arc::new(Int64Array::from(max_snapshot_age)),
@@ -202,7 +224,10 @@ fn refs(table: &LoadedTable) -> Result<RecordBatch> {
 }
 
 /// The manifests of the current snapshot (none for an empty table).
-async fn current_manifests(warehouse: &Warehouse, table: &LoadedTable) -> Result<Vec<ManifestFile>> {
+async fn current_manifests(
+    warehouse: &Warehouse,
+    table: &LoadedTable,
+) -> Result<Vec<ManifestFile>> {
     let metadata = table.metadata();
     let Some(snapshot) = metadata.current_snapshot() else {
         return Ok(Vec::new());
@@ -212,10 +237,12 @@ async fn current_manifests(warehouse: &Warehouse, table: &LoadedTable) -> Result
         .new_input(snapshot.manifest_list())?
         .read()
         .await?;
-    Ok(ManifestList::parse_with_version(&bytes, metadata.format_version())?
-        .consume_entries()
-        .into_iter()
-        .collect())
+    Ok(
+        ManifestList::parse_with_version(&bytes, metadata.format_version())?
+            .consume_entries()
+            .into_iter()
+            .collect(),
+    )
 }
 
 fn content_code(content: DataContentType) -> i32 {
@@ -279,16 +306,29 @@ fn partition_column(table: &LoadedTable, tuples: &[&Struct]) -> Result<(Field, A
     for (i, (field, iceberg_field)) in fields.iter().zip(partition_type.fields()).enumerate() {
         let values = tuples
             .iter()
-            .map(|t| scalar(t.fields().get(i).cloned().flatten(), &iceberg_field.field_type, field.data_type()))
+            .map(|t| {
+                scalar(
+                    t.fields().get(i).cloned().flatten(),
+                    &iceberg_field.field_type,
+                    field.data_type(),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         columns.push(ScalarValue::iter_to_array(values)?);
     }
     let fields = Fields::from(fields);
     let array = StructArray::try_new(fields.clone(), columns, None)?;
-    Ok((Field::new("partition", DataType::Struct(fields), true), Arc::new(array)))
+    Ok((
+        Field::new("partition", DataType::Struct(fields), true),
+        Arc::new(array),
+    ))
 }
 
-fn scalar(value: Option<Literal>, iceberg_type: &Type, arrow_type: &DataType) -> Result<ScalarValue> {
+fn scalar(
+    value: Option<Literal>,
+    iceberg_type: &Type,
+    arrow_type: &DataType,
+) -> Result<ScalarValue> {
     let Some(Literal::Primitive(p)) = value else {
         return Ok(ScalarValue::try_from(arrow_type)?);
     };
@@ -330,11 +370,17 @@ async fn files(warehouse: &Warehouse, table: &LoadedTable) -> Result<RecordBatch
             Arc::new(Int32Array::from_iter_values(
                 files.iter().map(|f| content_code(f.file.content_type())),
             )),
-            Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.file.file_path()))),
             Arc::new(StringArray::from_iter_values(
-                files.iter().map(|f| f.file.file_format().to_string().to_uppercase()),
+                files.iter().map(|f| f.file.file_path()),
             )),
-            Arc::new(Int32Array::from_iter_values(files.iter().map(|f| f.spec_id))),
+            Arc::new(StringArray::from_iter_values(
+                files
+                    .iter()
+                    .map(|f| f.file.file_format().to_string().to_uppercase()),
+            )),
+            Arc::new(Int32Array::from_iter_values(
+                files.iter().map(|f| f.spec_id),
+            )),
             partition,
             Arc::new(Int64Array::from_iter_values(
                 files.iter().map(|f| f.file.record_count() as i64),
@@ -350,7 +396,11 @@ async fn manifests(warehouse: &Warehouse, table: &LoadedTable) -> Result<RecordB
     let manifests = current_manifests(warehouse, table).await?;
     let count = |f: fn(&ManifestFile) -> Option<u32>, content: ManifestContentType| {
         Int32Array::from_iter(manifests.iter().map(move |m| {
-            Some(if m.content == content { f(m).unwrap_or(0) as i32 } else { 0 })
+            Some(if m.content == content {
+                f(m).unwrap_or(0) as i32
+            } else {
+                0
+            })
         }))
     };
     batch(
@@ -368,20 +418,36 @@ async fn manifests(warehouse: &Warehouse, table: &LoadedTable) -> Result<RecordB
             Field::new("deleted_delete_files_count", DataType::Int32, false),
         ],
         vec![
-            Arc::new(Int32Array::from_iter_values(manifests.iter().map(|m| match m.content {
-                ManifestContentType::Data => 0,
-                ManifestContentType::Deletes => 1,
-            }))),
-            Arc::new(StringArray::from_iter_values(manifests.iter().map(|m| m.manifest_path.as_str()))),
-            Arc::new(Int64Array::from_iter_values(manifests.iter().map(|m| m.manifest_length))),
-            Arc::new(Int32Array::from_iter_values(manifests.iter().map(|m| m.partition_spec_id))),
-            Arc::new(Int64Array::from_iter_values(manifests.iter().map(|m| m.added_snapshot_id))),
+            Arc::new(Int32Array::from_iter_values(manifests.iter().map(
+                |m| match m.content {
+                    ManifestContentType::Data => 0,
+                    ManifestContentType::Deletes => 1,
+                },
+            ))),
+            Arc::new(StringArray::from_iter_values(
+                manifests.iter().map(|m| m.manifest_path.as_str()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                manifests.iter().map(|m| m.manifest_length),
+            )),
+            Arc::new(Int32Array::from_iter_values(
+                manifests.iter().map(|m| m.partition_spec_id),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                manifests.iter().map(|m| m.added_snapshot_id),
+            )),
             Arc::new(count(|m| m.added_files_count, ManifestContentType::Data)),
             Arc::new(count(|m| m.existing_files_count, ManifestContentType::Data)),
             Arc::new(count(|m| m.deleted_files_count, ManifestContentType::Data)),
             Arc::new(count(|m| m.added_files_count, ManifestContentType::Deletes)),
-            Arc::new(count(|m| m.existing_files_count, ManifestContentType::Deletes)),
-            Arc::new(count(|m| m.deleted_files_count, ManifestContentType::Deletes)),
+            Arc::new(count(
+                |m| m.existing_files_count,
+                ManifestContentType::Deletes,
+            )),
+            Arc::new(count(
+                |m| m.deleted_files_count,
+                ManifestContentType::Deletes,
+            )),
         ],
     )
 }
@@ -397,12 +463,24 @@ async fn partitions(warehouse: &Warehouse, table: &LoadedTable) -> Result<Record
     }
     let files = live_files(warehouse, table).await?;
     let mut groups: Vec<(Struct, Agg)> = Vec::new();
-    for f in files.iter().filter(|f| f.file.content_type() == DataContentType::Data) {
+    for f in files
+        .iter()
+        .filter(|f| f.file.content_type() == DataContentType::Data)
+    {
         let key = f.file.partition().clone();
-        let index = match groups.iter().position(|(k, a)| *k == key && a.spec_id == f.spec_id) {
+        let index = match groups
+            .iter()
+            .position(|(k, a)| *k == key && a.spec_id == f.spec_id)
+        {
             Some(i) => i,
             None => {
-                groups.push((key, Agg { spec_id: f.spec_id, ..Agg::default() }));
+                groups.push((
+                    key,
+                    Agg {
+                        spec_id: f.spec_id,
+                        ..Agg::default()
+                    },
+                ));
                 groups.len() - 1
             }
         };
@@ -432,12 +510,22 @@ async fn partitions(warehouse: &Warehouse, table: &LoadedTable) -> Result<Record
         ],
         vec![
             partition,
-            Arc::new(Int32Array::from_iter_values(groups.iter().map(|(_, a)| a.spec_id))),
-            Arc::new(Int64Array::from_iter_values(groups.iter().map(|(_, a)| a.records))),
-            Arc::new(Int32Array::from_iter_values(groups.iter().map(|(_, a)| a.files))),
-            Arc::new(Int64Array::from_iter_values(groups.iter().map(|(_, a)| a.bytes))),
+            Arc::new(Int32Array::from_iter_values(
+                groups.iter().map(|(_, a)| a.spec_id),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                groups.iter().map(|(_, a)| a.records),
+            )),
+            Arc::new(Int32Array::from_iter_values(
+                groups.iter().map(|(_, a)| a.files),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                groups.iter().map(|(_, a)| a.bytes),
+            )),
             Arc::new(TimestampMillisecondArray::from_iter(last_updated).with_timezone("+00:00")),
-            Arc::new(Int64Array::from_iter(groups.iter().map(|(_, a)| a.last_snapshot))),
+            Arc::new(Int64Array::from_iter(
+                groups.iter().map(|(_, a)| a.last_snapshot),
+            )),
         ],
     )
 }

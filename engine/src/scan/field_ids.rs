@@ -16,7 +16,11 @@ use datafusion::physical_expr_adapter::{
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 
 fn field_id(field: &Field) -> Option<i32> {
-    field.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok()
+    field
+        .metadata()
+        .get(PARQUET_FIELD_ID_META_KEY)?
+        .parse()
+        .ok()
 }
 
 /// Rewrites table columns to the file columns with the same field id, then
@@ -50,7 +54,10 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                 table_field.as_ref().clone().with_name(target)
             })
             .collect();
-        let renamed = Arc::new(Schema::new_with_metadata(fields, logical.metadata().clone()));
+        let renamed = Arc::new(Schema::new_with_metadata(
+            fields,
+            logical.metadata().clone(),
+        ));
         Ok(Arc::new(FieldIdAdapter {
             rename,
             inner: DefaultPhysicalExprAdapter::new(renamed, physical),
@@ -111,7 +118,10 @@ mod tests {
 
         // The file's `b` is another field: the new `b` reads as NULL.
         let b = adapter.rewrite(Arc::new(Column::new("b", 1))).unwrap();
-        let b = b.as_any().downcast_ref::<Literal>().expect("a NULL literal");
+        let b = b
+            .as_any()
+            .downcast_ref::<Literal>()
+            .expect("a NULL literal");
         assert!(b.value().is_null());
     }
 }

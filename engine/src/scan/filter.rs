@@ -11,10 +11,7 @@ use iceberg::spec::Datum;
 
 /// The conjunction of the filters that convert, if any do.
 pub fn to_predicate(filters: &[Expr]) -> Option<Predicate> {
-    filters
-        .iter()
-        .filter_map(convert)
-        .reduce(|a, b| a.and(b))
+    filters.iter().filter_map(convert).reduce(|a, b| a.and(b))
 }
 
 fn column(expr: &Expr) -> Option<Reference> {
@@ -42,13 +39,15 @@ fn datum(value: &ScalarValue) -> Option<Datum> {
         ScalarValue::Int64(Some(v)) => Datum::long(*v),
         ScalarValue::Float32(Some(v)) => Datum::float(*v),
         ScalarValue::Float64(Some(v)) => Datum::double(*v),
-        ScalarValue::Utf8(Some(v)) | ScalarValue::LargeUtf8(Some(v)) | ScalarValue::Utf8View(Some(v)) => {
-            Datum::string(v)
-        }
+        ScalarValue::Utf8(Some(v))
+        | ScalarValue::LargeUtf8(Some(v))
+        | ScalarValue::Utf8View(Some(v)) => Datum::string(v),
         ScalarValue::Date32(Some(v)) => Datum::date(*v),
         ScalarValue::TimestampMicrosecond(Some(v), None) => Datum::timestamp_micros(*v),
         ScalarValue::TimestampMicrosecond(Some(v), Some(_)) => Datum::timestamptz_micros(*v),
-        ScalarValue::TimestampNanosecond(Some(v), None) => Datum::timestamp_micros(v.div_euclid(1000)),
+        ScalarValue::TimestampNanosecond(Some(v), None) => {
+            Datum::timestamp_micros(v.div_euclid(1000))
+        }
         ScalarValue::TimestampNanosecond(Some(v), Some(_)) => {
             Datum::timestamptz_micros(v.div_euclid(1000))
         }

@@ -54,7 +54,10 @@ pub fn session_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
         .iter()
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
-    Ok(Arc::new(Schema::new_with_metadata(fields, arrow.metadata().clone())))
+    Ok(Arc::new(Schema::new_with_metadata(
+        fields,
+        arrow.metadata().clone(),
+    )))
 }
 
 /// An Iceberg table at the version a statement loaded.
@@ -124,7 +127,9 @@ fn file_groups(mut files: Vec<PartitionedFile>, partitions: usize) -> Vec<FileGr
             bin.1.push(file);
         }
     }
-    bins.into_iter().map(|(_, files)| FileGroup::new(files)).collect()
+    bins.into_iter()
+        .map(|(_, files)| FileGroup::new(files))
+        .collect()
 }
 
 #[async_trait]

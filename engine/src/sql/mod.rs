@@ -198,7 +198,11 @@ pub fn namespace_ident(name: &ObjectName, catalog: &str) -> Result<NamespaceIden
 }
 
 /// A table name: `t` (in `default_namespace`), `ns.t` or `floe.ns.t`.
-pub fn table_ident(name: &ObjectName, catalog: &str, default_namespace: &str) -> Result<TableIdent> {
+pub fn table_ident(
+    name: &ObjectName,
+    catalog: &str,
+    default_namespace: &str,
+) -> Result<TableIdent> {
     let mut parts = name_parts(name)?;
     if parts.len() > 2 && parts[0] == catalog {
         parts.remove(0);
@@ -220,12 +224,26 @@ mod tests {
     #[test]
     fn routes_floe_statements() {
         let s = parse("CREATE TABLE db.t (id INT) PARTITIONED BY (bucket(4, id))").unwrap();
-        let FloeStatement::CreateTable { create, partitioned_by } = s else { panic!("{s:?}") };
+        let FloeStatement::CreateTable {
+            create,
+            partitioned_by,
+        } = s
+        else {
+            panic!("{s:?}")
+        };
         assert_eq!(create.name.to_string(), "db.t");
         assert_eq!(partitioned_by.as_deref(), Some("bucket(4, id)"));
-        assert!(matches!(parse("DROP TABLE x PURGE").unwrap(), FloeStatement::DropTable { purge: true, .. }));
-        assert!(matches!(parse("SELECT 1").unwrap(), FloeStatement::DataFusion(_)));
-        let err = parse("SELECT 1 PARTITIONED BY (x)").unwrap_err().to_string();
+        assert!(matches!(
+            parse("DROP TABLE x PURGE").unwrap(),
+            FloeStatement::DropTable { purge: true, .. }
+        ));
+        assert!(matches!(
+            parse("SELECT 1").unwrap(),
+            FloeStatement::DataFusion(_)
+        ));
+        let err = parse("SELECT 1 PARTITIONED BY (x)")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("only valid in CREATE TABLE"), "{err}");
     }
 
@@ -235,8 +253,23 @@ mod tests {
             FloeStatement::DropTable { mut names, .. } => names.remove(0),
             _ => unreachable!(),
         };
-        assert_eq!(table_ident(&name("T"), "floe", "default").unwrap().to_string(), "default.t");
-        assert_eq!(table_ident(&name("db.\"T\""), "floe", "default").unwrap().to_string(), "db.T");
-        assert_eq!(table_ident(&name("floe.db.t"), "floe", "default").unwrap().to_string(), "db.t");
+        assert_eq!(
+            table_ident(&name("T"), "floe", "default")
+                .unwrap()
+                .to_string(),
+            "default.t"
+        );
+        assert_eq!(
+            table_ident(&name("db.\"T\""), "floe", "default")
+                .unwrap()
+                .to_string(),
+            "db.T"
+        );
+        assert_eq!(
+            table_ident(&name("floe.db.t"), "floe", "default")
+                .unwrap()
+                .to_string(),
+            "db.t"
+        );
     }
 }

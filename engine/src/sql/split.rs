@@ -71,7 +71,10 @@ pub fn split_statements(script: &str) -> Result<Vec<StatementText>> {
             Token::Whitespace(_) => {}
             _ => {
                 if start.is_none() {
-                    start = Some((index.offset(token.span.start), token.span.start.line as usize));
+                    start = Some((
+                        index.offset(token.span.start),
+                        token.span.start.line as usize,
+                    ));
                 }
             }
         }
@@ -138,7 +141,8 @@ pub fn take_clause(sql: &str, keywords: &[&str]) -> Result<(String, Option<Strin
                                 let inner_end = index.offset(tokens[close].span.start);
                                 let clause_end = index.offset(tokens[close].span.end);
                                 let inner = sql[inner_start..inner_end].to_string();
-                                let rest = format!("{} {}", &sql[..clause_start], &sql[clause_end..]);
+                                let rest =
+                                    format!("{} {}", &sql[..clause_start], &sql[clause_end..]);
                                 return Ok((rest, Some(inner)));
                             }
                         }
@@ -167,8 +171,14 @@ mod tests {
         assert_eq!(
             statements,
             vec![
-                StatementText { sql: "SELECT 1".into(), line: 2 },
-                StatementText { sql: "SELECT ';'\n  , 2".into(), line: 4 },
+                StatementText {
+                    sql: "SELECT 1".into(),
+                    line: 2
+                },
+                StatementText {
+                    sql: "SELECT ';'\n  , 2".into(),
+                    line: 4
+                },
             ]
         );
     }
@@ -187,8 +197,12 @@ mod tests {
         let sql = "CREATE TABLE t (id INT, ts TIMESTAMP)\nPARTITIONED BY (bucket(16, id), days(ts)) TBLPROPERTIES ('a'='b')";
         let (rest, clause) = take_clause(sql, &["PARTITIONED", "BY"]).unwrap();
         assert_eq!(clause.as_deref(), Some("bucket(16, id), days(ts)"));
-        assert_eq!(rest, "CREATE TABLE t (id INT, ts TIMESTAMP)\n  TBLPROPERTIES ('a'='b')");
-        let (rest, clause) = take_clause("SELECT 'PARTITIONED BY (x)'", &["PARTITIONED", "BY"]).unwrap();
+        assert_eq!(
+            rest,
+            "CREATE TABLE t (id INT, ts TIMESTAMP)\n  TBLPROPERTIES ('a'='b')"
+        );
+        let (rest, clause) =
+            take_clause("SELECT 'PARTITIONED BY (x)'", &["PARTITIONED", "BY"]).unwrap();
         assert_eq!(clause, None);
         assert_eq!(rest, "SELECT 'PARTITIONED BY (x)'");
     }

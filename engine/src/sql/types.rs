@@ -105,9 +105,9 @@ pub fn iceberg_type(data_type: &DataType, ids: &mut FieldIds, column: &str) -> R
             };
             let id = ids.next();
             let element = iceberg_type(inner, ids, column)?;
-            Ok(Type::List(ListType::new(Arc::new(NestedField::list_element(
-                id, element, false,
-            )))))
+            Ok(Type::List(ListType::new(Arc::new(
+                NestedField::list_element(id, element, false),
+            ))))
         }
         DataType::Map(key, value) => {
             let key_id = ids.next();
@@ -170,25 +170,32 @@ pub fn iceberg_type_from_arrow(
         A::Binary | A::LargeBinary | A::BinaryView => primitive(P::Binary),
         A::FixedSizeBinary(16) => primitive(P::Uuid),
         A::FixedSizeBinary(n) => primitive(P::Fixed(*n as u64)),
-        A::List(f) | A::LargeList(f) | A::ListView(f) | A::LargeListView(f) | A::FixedSizeList(f, _) => {
+        A::List(f)
+        | A::LargeList(f)
+        | A::ListView(f)
+        | A::LargeListView(f)
+        | A::FixedSizeList(f, _) => {
             let id = ids.next();
             let element = iceberg_type_from_arrow(f.data_type(), ids, column)?;
-            Ok(Type::List(ListType::new(Arc::new(NestedField::list_element(
-                id, element, false,
-            )))))
+            Ok(Type::List(ListType::new(Arc::new(
+                NestedField::list_element(id, element, false),
+            ))))
         }
         A::Struct(fields) => {
             let top: Vec<i32> = fields.iter().map(|_| ids.next()).collect();
             let mut nested = Vec::with_capacity(fields.len());
             for (f, id) in fields.iter().zip(top) {
-                let t = iceberg_type_from_arrow(f.data_type(), ids, &format!("{column}.{}", f.name()))?;
+                let t =
+                    iceberg_type_from_arrow(f.data_type(), ids, &format!("{column}.{}", f.name()))?;
                 nested.push(Arc::new(NestedField::optional(id, f.name(), t)));
             }
             Ok(Type::Struct(StructType::new(nested)))
         }
         A::Map(entries, _) => {
             let A::Struct(kv) = entries.data_type() else {
-                return Err(invalid!("column '{column}': malformed map type {data_type}"));
+                return Err(invalid!(
+                    "column '{column}': malformed map type {data_type}"
+                ));
             };
             let (key_id, value_id) = (ids.next(), ids.next());
             let key = iceberg_type_from_arrow(kv[0].data_type(), ids, column)?;
@@ -201,7 +208,9 @@ pub fn iceberg_type_from_arrow(
         A::Null => Err(invalid!(
             "column '{column}' is always NULL and has no type: CAST it to the type it should have"
         )),
-        other => Err(invalid!("column '{column}': type {other} has no Iceberg equivalent")),
+        other => Err(invalid!(
+            "column '{column}': type {other} has no Iceberg equivalent"
+        )),
     }
 }
 
@@ -222,15 +231,24 @@ mod tests {
 
     #[test]
     fn primitives() {
-        assert_eq!(parse("BIGINT").unwrap(), Type::Primitive(PrimitiveType::Long));
-        assert_eq!(parse("VARCHAR(10)").unwrap(), Type::Primitive(PrimitiveType::String));
+        assert_eq!(
+            parse("BIGINT").unwrap(),
+            Type::Primitive(PrimitiveType::Long)
+        );
+        assert_eq!(
+            parse("VARCHAR(10)").unwrap(),
+            Type::Primitive(PrimitiveType::String)
+        );
         assert_eq!(
             parse("TIMESTAMP WITH TIME ZONE").unwrap(),
             Type::Primitive(PrimitiveType::Timestamptz)
         );
         assert_eq!(
             parse("DECIMAL(10, 2)").unwrap(),
-            Type::Primitive(PrimitiveType::Decimal { precision: 10, scale: 2 })
+            Type::Primitive(PrimitiveType::Decimal {
+                precision: 10,
+                scale: 2
+            })
         );
         let err = parse("DECIMAL(40, 2)").unwrap_err().to_string();
         assert!(err.contains("decimal(40, 2) is not valid"), "{err}");
@@ -239,10 +257,14 @@ mod tests {
     #[test]
     fn nested_types_get_fresh_ids() {
         let t = parse("STRUCT<a INT, b ARRAY<STRING>>").unwrap();
-        let Type::Struct(s) = t else { panic!("not a struct") };
+        let Type::Struct(s) = t else {
+            panic!("not a struct")
+        };
         assert_eq!(s.fields()[0].id, 1);
         assert_eq!(s.fields()[1].id, 2);
-        let Type::List(l) = s.fields()[1].field_type.as_ref() else { panic!("not a list") };
+        let Type::List(l) = s.fields()[1].field_type.as_ref() else {
+            panic!("not a list")
+        };
         assert_eq!(l.element_field.id, 3);
     }
 }

@@ -54,7 +54,11 @@ pub struct DataFileWriterSet {
 
 impl DataFileWriterSet {
     /// Writers for `metadata`'s current schema and default partition spec.
-    pub async fn try_new(warehouse: &Warehouse, table: &str, metadata: &TableMetadata) -> Result<Self> {
+    pub async fn try_new(
+        warehouse: &Warehouse,
+        table: &str,
+        metadata: &TableMetadata,
+    ) -> Result<Self> {
         let schema = metadata.current_schema().clone();
         let spec = metadata.default_partition_spec().clone();
         let target_size = match metadata.properties().get("write.target-file-size-bytes") {

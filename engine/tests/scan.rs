@@ -1,0 +1,134 @@
+//! Scan planning: file pruning shown by EXPLAIN, parallel file groups, and
+//! data files rolled at the table's target size.
+
+use arrow::array::{Array, Int64Array, StringArray};
+use floe_engine::Lakehouse;
+
+async fn lakehouse() -> (tempfile::TempDir, Lakehouse) {
+    let dir = tempfile::tempdir().unwrap();
+    let lh = Lakehouse::open(&dir.path().display().to_string())
+        .await
+        .unwrap();
+    (dir, lh)
+}
+
+async fn explain(lh: &Lakehouse, query: &str) -> String {
+    let batches = lh
+        .sql(&format!("EXPLAIN {query}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    for batch in &batches {
+        let plans = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        for i in 0..plans.len() {
+            text.push_str(plans.value(i));
+            text.push('\n');
+        }
+    }
+    text
+}
+
+async fn count(lh: &Lakehouse, query: &str) -> i64 {
+    let batches = lh.sql(query).await.unwrap().collect().await.unwrap();
+    batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_partition_pruning() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("CREATE TABLE e (id BIGINT, kind STRING) PARTITIONED BY (kind)")
+        .await
+        .unwrap();
+    lh.sql("INSERT INTO e VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'a')")
+        .await
+        .unwrap();
+    let plan = explain(&lh, "SELECT * FROM e WHERE kind = 'a'").await;
+    assert!(plan.contains("IcebergScan: table=default.e"), "{plan}");
+    assert!(plan.contains("files=1/3"), "{plan}");
+    assert_eq!(
+        count(&lh, "SELECT count(*) FROM e WHERE kind = 'a'").await,
+        2
+    );
+    let plan = explain(&lh, "SELECT * FROM e").await;
+    assert!(plan.contains("files=3/3"), "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_column_metrics_pruning() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("CREATE TABLE m (id BIGINT, v STRING)")
+        .await
+        .unwrap();
+    for start in [1, 11, 21] {
+        lh.sql(&format!(
+            "INSERT INTO m SELECT value, 'x' FROM generate_series({start}, {}) ",
+            start + 9
+        ))
+        .await
+        .unwrap();
+    }
+    let plan = explain(&lh, "SELECT * FROM m WHERE id = 15").await;
+    assert!(plan.contains("files=1/3"), "{plan}");
+    let plan = explain(&lh, "SELECT * FROM m WHERE id > 10 AND id < 12").await;
+    assert!(plan.contains("files=1/3"), "{plan}");
+    let plan = explain(&lh, "SELECT * FROM m WHERE id >= 100").await;
+    assert!(plan.contains("files=0/3"), "{plan}");
+    assert_eq!(
+        count(&lh, "SELECT count(*) FROM m WHERE id BETWEEN 9 AND 21").await,
+        13
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_spreads_files_over_every_core() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("SET datafusion.execution.target_partitions = 2")
+        .await
+        .unwrap();
+    lh.sql("CREATE TABLE p (id BIGINT, kind STRING) PARTITIONED BY (kind)")
+        .await
+        .unwrap();
+    lh.sql("INSERT INTO p VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')")
+        .await
+        .unwrap();
+    let plan = explain(&lh, "SELECT * FROM p").await;
+    assert!(plan.contains("file_groups={2 groups:"), "{plan}");
+    assert_eq!(count(&lh, "SELECT sum(id) FROM p").await, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_roll_at_the_target_size_in_one_snapshot() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("SET datafusion.execution.batch_size = 1000")
+        .await
+        .unwrap();
+    lh.sql(
+        "CREATE TABLE r (id BIGINT, pad STRING) \
+         TBLPROPERTIES ('write.target-file-size-bytes' = '1')",
+    )
+    .await
+    .unwrap();
+    lh.sql("INSERT INTO r SELECT value, repeat('x', 100) FROM generate_series(1, 3000)")
+        .await
+        .unwrap();
+    // A 1-byte target rolls to a new file for every batch of 1000 rows.
+    assert_eq!(count(&lh, "SELECT count(*) FROM \"r$files\"").await, 3);
+    assert_eq!(
+        count(&lh, "SELECT sum(record_count) FROM \"r$files\"").await,
+        3000
+    );
+    assert_eq!(count(&lh, "SELECT count(*) FROM \"r$snapshots\"").await, 1);
+    assert_eq!(count(&lh, "SELECT count(*) FROM r").await, 3000);
+}

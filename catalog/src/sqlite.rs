@@ -411,6 +411,7 @@ impl Catalog for SqliteCatalog {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,5 +1,7 @@
 //! The `floe` binary end to end: arguments, scripts, stdin, formats, errors.
 
+#![allow(clippy::unwrap_used)] // tests panic on failure by design
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

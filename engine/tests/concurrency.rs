@@ -1,5 +1,7 @@
 //! Concurrent writers on one table: every append commits, none is lost.
 
+#![allow(clippy::unwrap_used)] // tests panic on failure by design
+
 use arrow::array::Int64Array;
 use floe_engine::Lakehouse;
 

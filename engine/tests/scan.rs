@@ -1,6 +1,8 @@
 //! Scan planning: file pruning shown by EXPLAIN, parallel file groups, and
 //! data files rolled at the table's target size.
 
+#![allow(clippy::unwrap_used)] // tests panic on failure by design
+
 use arrow::array::{Array, Int64Array, StringArray};
 use floe_engine::Lakehouse;
 

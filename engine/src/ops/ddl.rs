@@ -194,7 +194,7 @@ fn schema_from_columns(
         return Err(invalid!("CREATE TABLE '{table}' needs at least one column"));
     }
     // Top-level ids first, then nested ones, as Iceberg assigns them.
-    let top: Vec<i32> = create.columns.iter().map(|_| ids.next()).collect();
+    let top: Vec<i32> = create.columns.iter().map(|_| ids.fresh()).collect();
     let mut seen = std::collections::HashSet::new();
     let mut fields = Vec::with_capacity(create.columns.len());
     for (column, id) in create.columns.iter().zip(top) {
@@ -229,7 +229,7 @@ fn schema_from_columns(
 }
 
 fn schema_from_arrow(arrow: &SchemaRef, ids: &mut FieldIds) -> Result<IcebergSchema> {
-    let top: Vec<i32> = arrow.fields().iter().map(|_| ids.next()).collect();
+    let top: Vec<i32> = arrow.fields().iter().map(|_| ids.fresh()).collect();
     let mut fields = Vec::with_capacity(top.len());
     for (field, id) in arrow.fields().iter().zip(top) {
         let field_type = iceberg_type_from_arrow(field.data_type(), ids, field.name())?;

@@ -117,7 +117,7 @@ impl IcebergTableProvider {
 
 /// Spread files over `partitions` groups of about equal bytes.
 fn file_groups(mut files: Vec<PartitionedFile>, partitions: usize) -> Vec<FileGroup> {
-    files.sort_by(|a, b| b.object_meta.size.cmp(&a.object_meta.size));
+    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
     let mut bins: Vec<(u64, Vec<PartitionedFile>)> = (0..partitions.max(1).min(files.len()))
         .map(|_| (0, Vec::new()))
         .collect();

@@ -22,7 +22,7 @@ impl FieldIds {
     }
 
     /// The next unused id.
-    pub fn next(&mut self) -> i32 {
+    pub fn fresh(&mut self) -> i32 {
         self.last += 1;
         self.last
     }
@@ -103,15 +103,15 @@ pub fn iceberg_type(data_type: &DataType, ids: &mut FieldIds, column: &str) -> R
                     ));
                 }
             };
-            let id = ids.next();
+            let id = ids.fresh();
             let element = iceberg_type(inner, ids, column)?;
             Ok(Type::List(ListType::new(Arc::new(
                 NestedField::list_element(id, element, false),
             ))))
         }
         DataType::Map(key, value) => {
-            let key_id = ids.next();
-            let value_id = ids.next();
+            let key_id = ids.fresh();
+            let value_id = ids.fresh();
             let key = iceberg_type(key, ids, column)?;
             let value = iceberg_type(value, ids, column)?;
             Ok(Type::Map(MapType::new(
@@ -125,7 +125,7 @@ pub fn iceberg_type(data_type: &DataType, ids: &mut FieldIds, column: &str) -> R
                 let name = field.field_name.as_ref().ok_or_else(|| {
                     invalid!("column '{column}': every struct field needs a name")
                 })?;
-                named.push((ids.next(), name.value.clone(), &field.field_type));
+                named.push((ids.fresh(), name.value.clone(), &field.field_type));
             }
             let mut nested = Vec::with_capacity(named.len());
             for (id, name, field_type) in named {
@@ -175,14 +175,14 @@ pub fn iceberg_type_from_arrow(
         | A::ListView(f)
         | A::LargeListView(f)
         | A::FixedSizeList(f, _) => {
-            let id = ids.next();
+            let id = ids.fresh();
             let element = iceberg_type_from_arrow(f.data_type(), ids, column)?;
             Ok(Type::List(ListType::new(Arc::new(
                 NestedField::list_element(id, element, false),
             ))))
         }
         A::Struct(fields) => {
-            let top: Vec<i32> = fields.iter().map(|_| ids.next()).collect();
+            let top: Vec<i32> = fields.iter().map(|_| ids.fresh()).collect();
             let mut nested = Vec::with_capacity(fields.len());
             for (f, id) in fields.iter().zip(top) {
                 let t =
@@ -197,7 +197,7 @@ pub fn iceberg_type_from_arrow(
                     "column '{column}': malformed map type {data_type}"
                 ));
             };
-            let (key_id, value_id) = (ids.next(), ids.next());
+            let (key_id, value_id) = (ids.fresh(), ids.fresh());
             let key = iceberg_type_from_arrow(kv[0].data_type(), ids, column)?;
             let value = iceberg_type_from_arrow(kv[1].data_type(), ids, column)?;
             Ok(Type::Map(MapType::new(

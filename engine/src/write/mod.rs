@@ -36,11 +36,13 @@ type Writer =
     DataFileWriter<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
 
 enum Inner {
-    Unpartitioned(Writer),
-    Partitioned {
-        splitter: RecordBatchPartitionSplitter,
-        writer: FanoutWriter<Builder>,
-    },
+    Unpartitioned(Box<Writer>),
+    Partitioned(Box<Partitioned>),
+}
+
+struct Partitioned {
+    splitter: RecordBatchPartitionSplitter,
+    writer: FanoutWriter<Builder>,
 }
 
 /// Writes the data files of one statement into one table.
@@ -85,15 +87,15 @@ impl DataFileWriterSet {
         );
         let builder = DataFileWriterBuilder::new(rolling);
         let inner = if spec.is_unpartitioned() {
-            Inner::Unpartitioned(builder.build(None).await?)
+            Inner::Unpartitioned(Box::new(builder.build(None).await?))
         } else {
-            Inner::Partitioned {
+            Inner::Partitioned(Box::new(Partitioned {
                 splitter: RecordBatchPartitionSplitter::try_new_with_computed_values(
                     schema.clone(),
                     spec,
                 )?,
                 writer: FanoutWriter::new(builder),
-            }
+            }))
         };
         let arrow = arrow_schema(&schema)?;
         let required = arrow
@@ -121,9 +123,9 @@ impl DataFileWriterSet {
         self.rows += batch.num_rows() as u64;
         match &mut self.inner {
             Inner::Unpartitioned(writer) => writer.write(batch).await?,
-            Inner::Partitioned { splitter, writer } => {
-                for (key, part) in splitter.split(&batch)? {
-                    writer.write(key, part).await?;
+            Inner::Partitioned(p) => {
+                for (key, part) in p.splitter.split(&batch)? {
+                    p.writer.write(key, part).await?;
                 }
             }
         }
@@ -134,7 +136,7 @@ impl DataFileWriterSet {
     pub async fn close(self) -> Result<(Vec<DataFile>, u64)> {
         let files = match self.inner {
             Inner::Unpartitioned(mut writer) => writer.close().await?,
-            Inner::Partitioned { writer, .. } => writer.close().await?,
+            Inner::Partitioned(p) => p.writer.close().await?,
         };
         Ok((files, self.rows))
     }

@@ -290,8 +290,20 @@ impl Lakehouse {
                 let table = self.warehouse.load_table(&ident).await?;
                 Ok(self.ctx.read_batch(ddl::describe_table(&table)?)?)
             }
-            FloeStatement::Insert(statement) => {
-                let batches = self.run_insert(statement).await?;
+            FloeStatement::Use { name } => {
+                let ns = sql::namespace_ident(&name, CATALOG_NAME)?;
+                if !self.warehouse.namespace_exists(&ns).await? {
+                    return Err(CatalogError::NamespaceNotFound(ns).into());
+                }
+                {
+                    let state = self.ctx.state_ref();
+                    let mut state = state.write();
+                    state.config_mut().options_mut().catalog.default_schema = ns.join(".");
+                }
+                done()
+            }
+            FloeStatement::Insert { table, statement } => {
+                let batches = self.run_insert(statement, table.as_ref()).await?;
                 Ok(self.ctx.read_batches(batches)?)
             }
             FloeStatement::DataFusion(statement) => {
@@ -333,7 +345,9 @@ impl Lakehouse {
             self.catalog.refresh().await?;
             let insert = format!("INSERT INTO {CATALOG_NAME}.{} {query}", quoted_name(&ident));
             let result = match sql::parse(&insert)? {
-                FloeStatement::Insert(statement) => self.run_insert(statement).await.map(|_| ()),
+                FloeStatement::Insert { table, statement } => {
+                    self.run_insert(statement, table.as_ref()).await.map(|_| ())
+                }
                 _ => Err(FloeError::Internal(
                     "CTAS insert did not parse as INSERT".into(),
                 )),
@@ -347,13 +361,30 @@ impl Lakehouse {
         Ok(())
     }
 
-    /// Plan and run an INSERT to completion; returns its `count` batch.
+    /// Plan and run an INSERT into `table` to completion; returns its
+    /// `count` batch. Errors name the target table.
     async fn run_insert(
         &self,
         statement: datafusion::sql::parser::Statement,
+        table: Option<&ObjectName>,
     ) -> Result<Vec<arrow::array::RecordBatch>> {
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
-        Ok(self.ctx.execute_logical_plan(plan).await?.collect().await?)
+        let run = async {
+            let plan = self.ctx.state().statement_to_plan(statement).await?;
+            Ok::<_, FloeError>(self.ctx.execute_logical_plan(plan).await?.collect().await?)
+        };
+        let error = match run.await {
+            Ok(batches) => return Ok(batches),
+            Err(e) => e,
+        };
+        let Some(table) = table.and_then(|name| self.table_ident(name).ok()) else {
+            return Err(error);
+        };
+        let message = error.to_string();
+        if matches!(error, FloeError::Catalog(_)) || message.contains(&format!("'{table}'")) {
+            // Already names the table.
+            return Err(error);
+        }
+        Err(invalid!("INSERT INTO '{table}': {message}"))
     }
 
     /// Whether `ident` names a session (external) table, not an Iceberg one.

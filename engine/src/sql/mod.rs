@@ -7,7 +7,8 @@ pub mod types;
 
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    CreateTable, Expr, ObjectName, ObjectType, SchemaName, ShowStatementIn, Statement,
+    CreateTable, Expr, ObjectName, ObjectType, SchemaName, ShowStatementIn, Statement, TableObject,
+    Use,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -62,8 +63,18 @@ pub enum FloeStatement {
         /// The statement, for DataFusion to describe a session table.
         statement: DFStatement,
     },
+    /// `USE ns`: the namespace unqualified names resolve in.
+    Use {
+        /// The namespace.
+        name: ObjectName,
+    },
     /// `INSERT ...`: planned by DataFusion, run eagerly.
-    Insert(DFStatement),
+    Insert {
+        /// The target table, when it is named (not a table function).
+        table: Option<ObjectName>,
+        /// The statement.
+        statement: DFStatement,
+    },
     /// Anything else: DataFusion's.
     DataFusion(DFStatement),
 }
@@ -71,6 +82,7 @@ pub enum FloeStatement {
 /// Parse one statement.
 pub fn parse(sql: &str) -> Result<FloeStatement> {
     let (sql, partitioned_by) = split::take_clause(sql, &["PARTITIONED", "BY"])?;
+    let sql = split::spark_types(&sql)?;
     let mut statements = DFParser::parse_sql_with_dialect(&sql, &GenericDialect {})
         .map_err(|e| invalid!("{}", e.to_string().trim_start_matches("SQL error: ")))?;
     if statements.len() != 1 {
@@ -149,9 +161,16 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
                     table_name,
                 })),
             },
-            statement @ Statement::Insert(_) => {
-                FloeStatement::Insert(DFStatement::Statement(Box::new(statement)))
+            Statement::Use(Use::Object(name) | Use::Schema(name) | Use::Database(name)) => {
+                FloeStatement::Use { name }
             }
+            Statement::Insert(insert) => FloeStatement::Insert {
+                table: match &insert.table {
+                    TableObject::TableName(name) => Some(name.clone()),
+                    _ => None,
+                },
+                statement: DFStatement::Statement(Box::new(Statement::Insert(insert))),
+            },
             other => FloeStatement::DataFusion(DFStatement::Statement(Box::new(other))),
         },
         other => FloeStatement::DataFusion(other),

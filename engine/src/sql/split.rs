@@ -160,6 +160,61 @@ pub fn take_clause(sql: &str, keywords: &[&str]) -> Result<(String, Option<Strin
     Ok((sql.to_string(), None))
 }
 
+/// Accept Spark's spellings of nested types in a statement: `MAP<K, V>`
+/// becomes `MAP(K, V)` and `STRUCT<a: INT>` becomes `STRUCT<a INT>`, the
+/// forms the SQL parser reads.
+pub fn spark_types(sql: &str) -> Result<String> {
+    let tokens: Vec<TokenWithSpan> = tokenize(sql)?
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let index = LineIndex::new(sql);
+    // (byte offset, replacement) of single characters to change.
+    let mut edits: Vec<(usize, &str)> = Vec::new();
+    // For each open `<`: whether it opened a MAP (closes with `)`) and
+    // whether it opened a STRUCT (field names may be followed by `:`).
+    let mut open: Vec<(bool, bool)> = Vec::new();
+    let word = |i: usize, w: &str| {
+        i > 0
+            && matches!(&tokens[i - 1].token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
+    };
+    for (i, token) in tokens.iter().enumerate() {
+        let at = index.offset(token.span.start);
+        match &token.token {
+            Token::Lt if word(i, "MAP") || word(i, "STRUCT") || word(i, "ARRAY") => {
+                let is_map = word(i, "MAP");
+                if is_map {
+                    edits.push((at, "("));
+                }
+                open.push((is_map, word(i, "STRUCT")));
+            }
+            Token::Gt | Token::ShiftRight if !open.is_empty() => {
+                let closes = if token.token == Token::ShiftRight {
+                    2
+                } else {
+                    1
+                };
+                for k in 0..closes {
+                    if let Some((is_map, _)) = open.pop()
+                        && is_map
+                    {
+                        edits.push((at + k, ")"));
+                    }
+                }
+            }
+            Token::Colon if open.last().is_some_and(|(_, is_struct)| *is_struct) => {
+                edits.push((at, " "));
+            }
+            _ => {}
+        }
+    }
+    let mut out = sql.to_string();
+    for (at, replacement) in edits.into_iter().rev() {
+        out.replace_range(at..at + 1, replacement);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +245,21 @@ mod tests {
         assert!(!is_incomplete("SELECT 1;"));
         assert!(!is_incomplete("SELECT 1; -- done"));
         assert!(!is_incomplete("   "));
+    }
+
+    #[test]
+    fn spark_nested_types() {
+        assert_eq!(
+            spark_types(
+                "CREATE TABLE t (m MAP<STRING, ARRAY<INT>>, s STRUCT<a: INT, b: MAP<INT, STRING>>)"
+            )
+            .unwrap(),
+            "CREATE TABLE t (m MAP(STRING, ARRAY<INT>), s STRUCT<a  INT, b  MAP(INT, STRING)>)"
+        );
+        assert_eq!(
+            spark_types("SELECT a < b, 'MAP<x>'").unwrap(),
+            "SELECT a < b, 'MAP<x>'"
+        );
     }
 
     #[test]

@@ -7,8 +7,46 @@ use arrow::datatypes::SchemaRef;
 
 use crate::args::Format;
 
+/// Remembers whether the reader hung up: the arrow writers turn the I/O
+/// error into text, and a closed pipe must end the program quietly.
+struct PipeWatch<'a> {
+    inner: &'a mut dyn Write,
+    closed: bool,
+}
+
+impl Write for PipeWatch<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| {
+            self.closed |= e.kind() == std::io::ErrorKind::BrokenPipe;
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().inspect_err(|e| {
+            self.closed |= e.kind() == std::io::ErrorKind::BrokenPipe;
+        })
+    }
+}
+
 /// Write `batches` (of `schema`) to `out` in `format`.
 pub fn write(
+    out: &mut dyn Write,
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> anyhow::Result<()> {
+    let mut watch = PipeWatch {
+        inner: out,
+        closed: false,
+    };
+    let result = write_format(&mut watch, format, schema, batches);
+    if watch.closed {
+        return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into());
+    }
+    result
+}
+
+fn write_format(
     out: &mut dyn Write,
     format: Format,
     schema: &SchemaRef,

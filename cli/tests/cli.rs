@@ -129,3 +129,59 @@ fn warehouse_from_the_environment() {
     assert_eq!(stdout(&out), "namespace,table_name\ndefault,e\n");
     assert!(dir.path().join("catalog.db").exists());
 }
+
+#[test]
+fn parquet_output_reads_back() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = floe(
+        dir.path(),
+        &["sql", "--format", "parquet", "-c", "SELECT 7 AS n, 'seven' AS word"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(out.stdout))
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+    assert_eq!(
+        text,
+        "+---+-------+\n| n | word  |\n+---+-------+\n| 7 | seven |\n+---+-------+"
+    );
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_floe"))
+        .arg("--warehouse")
+        .arg(dir.path())
+        .args(["sql", "--format", "csv", "-c", "SELECT value FROM generate_series(1, 2000000)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then hang up, as `| head -1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(&first, b"value\n");
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unusable_warehouse_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = floe(&file.join("wh"), &["sql", "-c", "SELECT 1"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("invalid warehouse 'file://"), "{err}");
+    assert!(err.contains("cannot create directory"), "{err}");
+}

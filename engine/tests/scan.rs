@@ -134,3 +134,24 @@ async fn files_roll_at_the_target_size_in_one_snapshot() {
     assert_eq!(count(&lh, "SELECT count(*) FROM \"r$snapshots\"").await, 1);
     assert_eq!(count(&lh, "SELECT count(*) FROM r").await, 3000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_and_file_uri_warehouses() {
+    let dir = tempfile::tempdir().unwrap();
+    let file_uri = format!("file://{}", dir.path().display());
+    for uri in ["memory://scratch".to_string(), file_uri] {
+        let lh = Lakehouse::open(&uri).await.unwrap();
+        lh.sql("CREATE TABLE t (id BIGINT) PARTITIONED BY (bucket(2, id))").await.unwrap();
+        lh.sql("INSERT INTO t VALUES (1), (2), (3)").await.unwrap();
+        assert_eq!(count(&lh, "SELECT sum(id) FROM t").await, 6, "{uri}");
+        let batches = lh
+            .sql("SELECT file_path FROM \"t$files\" LIMIT 1")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let path = batches[0].column(0).as_any().downcast_ref::<StringArray>().unwrap().value(0);
+        assert!(path.starts_with(&format!("{uri}/default/t/data/id_bucket=")), "{path}");
+    }
+}

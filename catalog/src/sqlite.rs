@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use iceberg::{NamespaceIdent, TableIdent};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::{Catalog, CatalogError, PointerSwap, Result, TablePointer};
 
@@ -103,6 +103,14 @@ fn sqlite_err(path: &str) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
     }
 }
 
+/// Begin a transaction holding the database's write lock from the start
+/// (`BEGIN IMMEDIATE`), so two processes never both read a pointer and
+/// then race to write it.
+fn begin_write<'c>(conn: &'c mut Connection, path: &str) -> Result<Transaction<'c>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_err(path))
+}
+
 fn namespace_exists(conn: &Connection, catalog: &str, path: &str, ns: &str) -> Result<bool> {
     // PyIceberg and the JDBC catalog treat a namespace as existing if it has
     // properties or holds a table; do the same.
@@ -155,9 +163,7 @@ impl Catalog for SqliteCatalog {
     ) -> Result<()> {
         let namespace = namespace.clone();
         self.with_conn(move |conn, catalog, path| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sqlite_err(path))?;
+            let tx = begin_write(conn, path)?;
             let ns = ns_string(&namespace);
             if namespace_exists(&tx, catalog, path, &ns)? {
                 return Err(CatalogError::NamespaceAlreadyExists(namespace));
@@ -216,9 +222,7 @@ impl Catalog for SqliteCatalog {
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {
         let namespace = namespace.clone();
         self.with_conn(move |conn, catalog, path| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sqlite_err(path))?;
+            let tx = begin_write(conn, path)?;
             let ns = ns_string(&namespace);
             if !namespace_exists(&tx, catalog, path, &ns)? {
                 return Err(CatalogError::NamespaceNotFound(namespace));
@@ -250,9 +254,7 @@ impl Catalog for SqliteCatalog {
         let table = table.clone();
         let location = metadata_location.to_string();
         self.with_conn(move |conn, catalog, path| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sqlite_err(path))?;
+            let tx = begin_write(conn, path)?;
             let ns = ns_string(table.namespace());
             if !namespace_exists(&tx, catalog, path, &ns)? {
                 return Err(CatalogError::NamespaceNotFound(table.namespace().clone()));
@@ -320,9 +322,7 @@ impl Catalog for SqliteCatalog {
     async fn drop_table(&self, table: &TableIdent) -> Result<TablePointer> {
         let table = table.clone();
         self.with_conn(move |conn, catalog, path| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sqlite_err(path))?;
+            let tx = begin_write(conn, path)?;
             let pointer = current_pointer(&tx, catalog, path, &table)?
                 .ok_or_else(|| CatalogError::TableNotFound(table.clone()))?;
             tx.execute(
@@ -340,9 +340,7 @@ impl Catalog for SqliteCatalog {
     async fn rename_table(&self, from: &TableIdent, to: &TableIdent) -> Result<()> {
         let (from, to) = (from.clone(), to.clone());
         self.with_conn(move |conn, catalog, path| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sqlite_err(path))?;
+            let tx = begin_write(conn, path)?;
             if current_pointer(&tx, catalog, path, &from)?.is_none() {
                 return Err(CatalogError::TableNotFound(from));
             }
@@ -371,11 +369,7 @@ impl Catalog for SqliteCatalog {
 
     async fn swap(&self, swaps: Vec<PointerSwap>) -> Result<()> {
         self.with_conn(move |conn, catalog, path| {
-            // IMMEDIATE takes the write lock up front, so two processes never
-            // both read the old pointer and then race to write.
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sqlite_err(path))?;
+            let tx = begin_write(conn, path)?;
             for swap in &swaps {
                 let changed = tx
                     .execute(

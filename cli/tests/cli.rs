@@ -137,7 +137,13 @@ fn parquet_output_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let out = floe(
         dir.path(),
-        &["sql", "--format", "parquet", "-c", "SELECT 7 AS n, 'seven' AS word"],
+        &[
+            "sql",
+            "--format",
+            "parquet",
+            "-c",
+            "SELECT 7 AS n, 'seven' AS word",
+        ],
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -146,7 +152,9 @@ fn parquet_output_reads_back() {
         .build()
         .unwrap();
     let batches: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
-    let text = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
     assert_eq!(
         text,
         "+---+-------+\n| n | word  |\n+---+-------+\n| 7 | seven |\n+---+-------+"
@@ -159,7 +167,13 @@ fn a_closed_pipe_is_not_an_error() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_floe"))
         .arg("--warehouse")
         .arg(dir.path())
-        .args(["sql", "--format", "csv", "-c", "SELECT value FROM generate_series(1, 2000000)"])
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT value FROM generate_series(1, 2000000)",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -141,7 +141,9 @@ async fn memory_and_file_uri_warehouses() {
     let file_uri = format!("file://{}", dir.path().display());
     for uri in ["memory://scratch".to_string(), file_uri] {
         let lh = Lakehouse::open(&uri).await.unwrap();
-        lh.sql("CREATE TABLE t (id BIGINT) PARTITIONED BY (bucket(2, id))").await.unwrap();
+        lh.sql("CREATE TABLE t (id BIGINT) PARTITIONED BY (bucket(2, id))")
+            .await
+            .unwrap();
         lh.sql("INSERT INTO t VALUES (1), (2), (3)").await.unwrap();
         assert_eq!(count(&lh, "SELECT sum(id) FROM t").await, 6, "{uri}");
         let batches = lh
@@ -151,7 +153,15 @@ async fn memory_and_file_uri_warehouses() {
             .collect()
             .await
             .unwrap();
-        let path = batches[0].column(0).as_any().downcast_ref::<StringArray>().unwrap().value(0);
-        assert!(path.starts_with(&format!("{uri}/default/t/data/id_bucket=")), "{path}");
+        let path = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .value(0);
+        assert!(
+            path.starts_with(&format!("{uri}/default/t/data/id_bucket=")),
+            "{path}"
+        );
     }
 }

@@ -24,12 +24,16 @@ def test_pyiceberg_reads_a_floe_partitioned_table(tmp_path):
         wh,
         "CREATE SCHEMA db",
         "CREATE TABLE db.events (id BIGINT NOT NULL, kind STRING, amount DOUBLE) "
-        "PARTITIONED BY (kind, bucket(4, id))",
+        "PARTITIONED BY (kind, bucket(4, id)) TBLPROPERTIES ('owner' = 'growth')",
         "INSERT INTO db.events VALUES (1, 'click', 1.5), (2, 'view', NULL), (3, 'click', 3.0)",
         "INSERT INTO db.events VALUES (4, NULL, 4.25)",
     )
     table = sql_catalog(wh).load_table("db.events")
     assert [f.name for f in table.spec().fields] == ["kind", "id_bucket"]
+    assert [str(f.transform) for f in table.spec().fields] == ["identity", "bucket[4]"]
+    assert table.properties["owner"] == "growth"
+    assert table.schema().find_field("id").required
+    assert table.metadata.format_version == 2
     rows = table.scan().to_arrow().sort_by("id").to_pylist()
     assert rows == [
         {"id": 1, "kind": "click", "amount": 1.5},

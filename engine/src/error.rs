@@ -30,6 +30,20 @@ pub enum FloeError {
         /// Why it was refused.
         reason: String,
     },
+    /// A concurrent commit changed what this statement read or rewrote.
+    #[error(
+        "commit conflict on table '{table}'{}: {reason}. Nothing was changed. \
+         Help: run the statement again on the new version of the table",
+        .snapshot.map(|s| format!(" (concurrent snapshot {s})")).unwrap_or_default()
+    )]
+    Conflict {
+        /// The table.
+        table: String,
+        /// The concurrent snapshot that conflicts, when known.
+        snapshot: Option<i64>,
+        /// What overlapped.
+        reason: String,
+    },
     /// A statement is valid SQL but asks for something Floe cannot do.
     #[error("{0}")]
     Unsupported(String),

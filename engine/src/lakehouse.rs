@@ -9,7 +9,7 @@ use floe_catalog::{Catalog, CatalogError, NamespaceIdent, SqliteCatalog, TableId
 use object_store::ObjectStoreExt;
 
 use crate::error::{FloeError, Result, invalid};
-use crate::ops::ddl;
+use crate::ops::{self, ddl};
 use crate::provider::FloeCatalogProvider;
 use crate::sql::{self, FloeStatement};
 use crate::storage::{StoreRegistry, WarehouseUri};
@@ -290,6 +290,32 @@ impl Lakehouse {
                 let table = self.warehouse.load_table(&ident).await?;
                 Ok(self.ctx.read_batch(ddl::describe_table(&table)?)?)
             }
+            FloeStatement::Delete {
+                table,
+                alias,
+                selection,
+            } => {
+                let changed = self
+                    .row_level_write(&table, alias, selection, ops::dml::RowChange::Delete)
+                    .await?;
+                self.count_frame(changed)
+            }
+            FloeStatement::Update {
+                table,
+                alias,
+                assignments,
+                selection,
+            } => {
+                let changed = self
+                    .row_level_write(
+                        &table,
+                        alias,
+                        selection,
+                        ops::dml::RowChange::Update(&assignments),
+                    )
+                    .await?;
+                self.count_frame(changed)
+            }
             FloeStatement::Use { name } => {
                 let ns = sql::namespace_ident(&name, CATALOG_NAME)?;
                 if !self.warehouse.namespace_exists(&ns).await? {
@@ -359,6 +385,45 @@ impl Lakehouse {
             }
         }
         Ok(())
+    }
+
+    /// Run a DELETE or UPDATE on `name`; returns the rows changed.
+    async fn row_level_write(
+        &self,
+        name: &ObjectName,
+        alias: Option<String>,
+        predicate: Option<String>,
+        change: ops::dml::RowChange<'_>,
+    ) -> Result<u64> {
+        let ident = self.table_ident(name)?;
+        if self.is_session_table(&ident) {
+            return Err(FloeError::Unsupported(format!(
+                "'{ident}' is an external table: only Iceberg tables can be changed row by row"
+            )));
+        }
+        let table = self.warehouse.load_table(&ident).await?;
+        let write = ops::dml::RowLevelWrite {
+            ctx: &self.ctx,
+            warehouse: &self.warehouse,
+            table,
+            alias: alias.unwrap_or_else(|| ident.name().to_string()),
+            predicate,
+        };
+        write.run(change).await
+    }
+
+    /// A one-row `count` result, as DataFusion's DML returns.
+    fn count_frame(&self, count: u64) -> Result<DataFrame> {
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "count",
+            arrow::datatypes::DataType::UInt64,
+            false,
+        )]));
+        let batch = arrow::array::RecordBatch::try_new(
+            schema,
+            vec![Arc::new(arrow::array::UInt64Array::from(vec![count]))],
+        )?;
+        Ok(self.ctx.read_batch(batch)?)
     }
 
     /// Plan and run an INSERT into `table` to completion; returns its

@@ -19,5 +19,5 @@ pub mod write;
 
 pub use error::{FloeError, Result};
 pub use lakehouse::{CATALOG_NAME, DEFAULT_NAMESPACE, Lakehouse, LakehouseBuilder};
-pub use table::LoadedTable;
+pub use table::{LiveFile, LoadedTable};
 pub use warehouse::Warehouse;

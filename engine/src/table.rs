@@ -6,9 +6,22 @@ use std::sync::Arc;
 
 use floe_catalog::TableIdent;
 use iceberg::io::FileIO;
-use iceberg::spec::{SnapshotReference, TableMetadata, TableMetadataRef};
+use iceberg::spec::{
+    DataFile, ManifestFile, ManifestList, SnapshotReference, TableMetadata, TableMetadataRef,
+};
 
 use crate::error::{FloeError, Result};
+
+/// A live file of a snapshot, with the spec and snapshot that wrote it.
+#[derive(Debug, Clone)]
+pub struct LiveFile {
+    /// The partition spec the file was written with.
+    pub spec_id: i32,
+    /// The snapshot that added the file.
+    pub snapshot_id: Option<i64>,
+    /// The file.
+    pub file: DataFile,
+}
 
 /// A table loaded from the catalog at one metadata version.
 ///
@@ -72,6 +85,38 @@ impl LoadedTable {
             Some(refs) => Ok(serde_json::from_value(refs.clone())?),
             None => Ok(BTreeMap::new()),
         }
+    }
+
+    /// The manifests of the current snapshot (none for an empty table).
+    pub async fn current_manifests(&self, file_io: &FileIO) -> Result<Vec<ManifestFile>> {
+        let Some(snapshot) = self.metadata.current_snapshot() else {
+            return Ok(Vec::new());
+        };
+        let bytes = file_io.new_input(snapshot.manifest_list())?.read().await?;
+        Ok(
+            ManifestList::parse_with_version(&bytes, self.metadata.format_version())?
+                .consume_entries()
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    /// Every live file (data and delete files) of the current snapshot.
+    pub async fn live_files(&self, file_io: &FileIO) -> Result<Vec<LiveFile>> {
+        let mut out = Vec::new();
+        for manifest in self.current_manifests(file_io).await? {
+            let spec_id = manifest.partition_spec_id;
+            for entry in manifest.load_manifest(file_io).await?.entries() {
+                if entry.is_alive() {
+                    out.push(LiveFile {
+                        spec_id,
+                        snapshot_id: entry.snapshot_id(),
+                        file: entry.data_file().clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The `iceberg` crate's view of this table, for scans and readers.

@@ -1,18 +1,23 @@
-//! **The** commit path. Every write ends here: stage a snapshot on a branch,
-//! write the new manifest, manifest list and metadata files (never
-//! overwriting one), then compare-and-swap the catalog pointer. A lost race
-//! is retried on fresh metadata.
+//! **The** commit path. Every write ends here: stage a snapshot (append,
+//! overwrite or delete) on `main`, write the new manifests, manifest list
+//! and metadata file (never overwriting a file), then compare-and-swap the
+//! catalog pointer. A lost race is retried on fresh metadata after checking,
+//! as Java Iceberg does, that the concurrent commits do not conflict.
 
 mod summary;
+mod validate;
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
 use floe_catalog::{CatalogError, PointerSwap};
 use iceberg::MetadataLocation;
+use iceberg::expr::Predicate;
 use iceberg::spec::{
-    DataFile, MAIN_BRANCH, ManifestFile, ManifestList, ManifestListWriter, ManifestWriterBuilder,
-    Operation, Snapshot, Summary, TableMetadata,
+    DataFile, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestList,
+    ManifestListWriter, ManifestWriterBuilder, Operation, Snapshot, Summary,
+    TableMetadata,
 };
 
 use crate::error::{FloeError, Result};
@@ -22,16 +27,88 @@ use crate::warehouse::Warehouse;
 /// How often a commit that lost a race is retried before giving up.
 const MAX_ATTEMPTS: u32 = 60;
 
-/// A new snapshot to commit: for now, appended data files.
-#[derive(Debug, Clone)]
-pub struct Append {
-    files: Vec<DataFile>,
+/// How a commit that removes rows checks concurrent commits (Iceberg's
+/// `write.*.isolation-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// No concurrent commit may have added data the statement's filter
+    /// could match, nor removed a file the statement removes (the default).
+    #[default]
+    Serializable,
+    /// Only the files the statement removes must still be there.
+    Snapshot,
 }
 
-impl Append {
-    /// Append these data files (written for the table's default spec).
-    pub fn new(files: Vec<DataFile>) -> Self {
-        Self { files }
+impl Isolation {
+    /// Read a `write.*.isolation-level` table property.
+    pub fn parse(value: &str) -> Result<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "serializable" => Ok(Self::Serializable),
+            "snapshot" => Ok(Self::Snapshot),
+            other => Err(FloeError::Invalid(format!(
+                "isolation level '{other}': expected 'serializable' or 'snapshot'"
+            ))),
+        }
+    }
+}
+
+/// A snapshot to commit: data files added and live data files removed.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SnapshotUpdate {
+    added: Vec<DataFile>,
+    removed: Vec<DataFile>,
+    /// Rows the statement read or changed: concurrent additions matching it
+    /// conflict under serializable isolation. `None` means the whole table.
+    conflict_filter: Option<Predicate>,
+    isolation: Isolation,
+    /// Forces `overwrite` even when nothing is removed (INSERT OVERWRITE of
+    /// an empty table).
+    overwrite: bool,
+}
+
+impl SnapshotUpdate {
+    /// Append data files: never conflicts, always retried.
+    pub fn append(files: Vec<DataFile>) -> Self {
+        Self {
+            added: files,
+            removed: Vec::new(),
+            conflict_filter: None,
+            isolation: Isolation::Snapshot,
+            overwrite: false,
+        }
+    }
+
+    /// Replace `removed` (live files of the base version) by `added`.
+    pub fn overwrite(added: Vec<DataFile>, removed: Vec<DataFile>) -> Self {
+        Self {
+            added,
+            removed,
+            conflict_filter: None,
+            isolation: Isolation::Serializable,
+            overwrite: true,
+        }
+    }
+
+    /// The rows the statement read: with serializable isolation, a
+    /// concurrent commit adding data that may match conflicts.
+    pub fn with_conflict_filter(mut self, filter: Option<Predicate>) -> Self {
+        self.conflict_filter = filter;
+        self
+    }
+
+    /// The isolation level to validate concurrent commits with.
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    fn operation(&self) -> Operation {
+        match (self.added.is_empty(), self.removed.is_empty()) {
+            (_, true) if !self.overwrite => Operation::Append,
+            (true, false) => Operation::Delete,
+            _ => Operation::Overwrite,
+        }
     }
 
     /// Commit on `main`, based on `base`; returns the new table version.
@@ -40,43 +117,50 @@ impl Append {
         let commit_uuid = uuid::Uuid::now_v7();
         // The manifest of the new files does not depend on the parent, so it
         // is written once and reused by every attempt.
-        let manifest = self
-            .write_manifest(warehouse, &base, snapshot_id, commit_uuid)
+        let added_manifest = self
+            .write_added_manifest(warehouse, &base, snapshot_id, commit_uuid)
             .await?;
-        let mut base = base;
+        let read_snapshot = base.metadata().snapshot_for_ref(MAIN_BRANCH).map(|s| s.snapshot_id());
+        let mut current = base;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self
-                .try_commit(
-                    warehouse,
-                    &base,
-                    snapshot_id,
-                    commit_uuid,
-                    attempt,
-                    &manifest,
-                )
-                .await
-            {
+            let staged = StagedCommit {
+                snapshot_id,
+                commit_uuid,
+                attempt,
+                added_manifest: added_manifest.as_ref(),
+            };
+            match self.try_commit(warehouse, &current, &staged).await {
                 Err(FloeError::Catalog(CatalogError::CommitConflict { .. }))
                     if attempt < MAX_ATTEMPTS =>
                 {
                     tokio::time::sleep(backoff(attempt)).await;
-                    base = warehouse.load_table(base.ident()).await?;
+                    current = warehouse.load_table(current.ident()).await?;
+                    if self.operation() != Operation::Append {
+                        validate::concurrent_commits(
+                            warehouse,
+                            &current,
+                            read_snapshot,
+                            self.isolation,
+                            self.conflict_filter.as_ref(),
+                        )
+                        .await?;
+                    }
                 }
                 result => return result,
             }
         }
     }
 
-    async fn write_manifest(
+    async fn write_added_manifest(
         &self,
         warehouse: &Warehouse,
         base: &LoadedTable,
         snapshot_id: i64,
         commit_uuid: uuid::Uuid,
     ) -> Result<Option<ManifestFile>> {
-        if self.files.is_empty() {
+        if self.added.is_empty() {
             return Ok(None);
         }
         let metadata = base.metadata();
@@ -88,7 +172,7 @@ impl Append {
             metadata.default_partition_spec().as_ref().clone(),
         )
         .build_v2_data();
-        for file in &self.files {
+        for file in &self.added {
             // A negative sequence number is inherited from the manifest list.
             writer.add_file(file.clone(), -1)?;
         }
@@ -99,10 +183,7 @@ impl Append {
         &self,
         warehouse: &Warehouse,
         base: &LoadedTable,
-        snapshot_id: i64,
-        commit_uuid: uuid::Uuid,
-        attempt: u32,
-        manifest: &Option<ManifestFile>,
+        staged: &StagedCommit<'_>,
     ) -> Result<LoadedTable> {
         let metadata = base.metadata();
         let file_io = warehouse.file_io();
@@ -119,31 +200,38 @@ impl Append {
             }
             None => Vec::new(),
         };
-        manifests.extend(manifest.iter().cloned());
+        if !self.removed.is_empty() {
+            manifests = self
+                .remove_files(warehouse, base, manifests, staged)
+                .await?;
+        }
+        manifests.extend(staged.added_manifest.cloned());
 
         let list_path = format!(
-            "{}/metadata/snap-{snapshot_id}-{}-{commit_uuid}.avro",
+            "{}/metadata/snap-{}-{}-{}.avro",
             metadata.location(),
-            attempt - 1
+            staged.snapshot_id,
+            staged.attempt - 1,
+            staged.commit_uuid
         );
         let mut list = ManifestListWriter::v2(
             file_io.new_output(&list_path)?.writer().await?,
-            snapshot_id,
+            staged.snapshot_id,
             parent.map(|p| p.snapshot_id()),
             sequence_number,
         );
         list.add_manifests(manifests.into_iter())?;
         list.close().await?;
 
-        let summary = summary::append_summary(metadata, parent, &self.files);
+        let summary = summary::snapshot_summary(metadata, parent, &self.added, &self.removed);
         let snapshot = Snapshot::builder()
-            .with_snapshot_id(snapshot_id)
+            .with_snapshot_id(staged.snapshot_id)
             .with_parent_snapshot_id(parent.map(|p| p.snapshot_id()))
             .with_sequence_number(sequence_number)
             .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
             .with_manifest_list(list_path)
             .with_summary(Summary {
-                operation: Operation::Append,
+                operation: self.operation(),
                 additional_properties: summary,
             })
             .with_schema_id(metadata.current_schema_id())
@@ -156,6 +244,103 @@ impl Append {
             .metadata;
         swap_metadata(warehouse, base, new_metadata).await
     }
+
+    /// Rewrite the manifests that hold removed files: those entries become
+    /// `DELETED`, the others `EXISTING`. Every removed file must still be
+    /// live, or a concurrent commit removed it first.
+    async fn remove_files(
+        &self,
+        warehouse: &Warehouse,
+        base: &LoadedTable,
+        manifests: Vec<ManifestFile>,
+        staged: &StagedCommit<'_>,
+    ) -> Result<Vec<ManifestFile>> {
+        let metadata = base.metadata();
+        let removed: HashSet<&str> = self.removed.iter().map(|f| f.file_path()).collect();
+        let mut found: HashSet<String> = HashSet::new();
+        let mut out = Vec::with_capacity(manifests.len());
+        for (n, manifest) in manifests.into_iter().enumerate() {
+            let live = manifest.added_files_count.unwrap_or(1) + manifest.existing_files_count.unwrap_or(1);
+            if manifest.content != ManifestContentType::Data || live == 0 {
+                out.push(manifest);
+                continue;
+            }
+            let loaded = manifest.load_manifest(warehouse.file_io()).await?;
+            let hits: Vec<String> = loaded
+                .entries()
+                .iter()
+                .filter(|e| e.is_alive() && removed.contains(e.file_path()))
+                .map(|e| e.file_path().to_string())
+                .collect();
+            if hits.is_empty() {
+                out.push(manifest);
+                continue;
+            }
+            found.extend(hits);
+            let spec = metadata
+                .partition_spec_by_id(manifest.partition_spec_id)
+                .ok_or_else(|| {
+                    FloeError::Internal(format!(
+                        "manifest {} names unknown partition spec {}",
+                        manifest.manifest_path, manifest.partition_spec_id
+                    ))
+                })?;
+            let path = format!(
+                "{}/metadata/{}-m{}.avro",
+                metadata.location(),
+                staged.commit_uuid,
+                n + 1 + 1000 * staged.attempt as usize
+            );
+            let mut writer = ManifestWriterBuilder::new(
+                warehouse.file_io().new_output(&path)?,
+                Some(staged.snapshot_id),
+                metadata.current_schema().clone(),
+                spec.as_ref().clone(),
+            )
+            .build_v2_data();
+            for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
+                let sequence = entry.sequence_number().unwrap_or(0);
+                let file_sequence = entry.file_sequence_number.or(Some(sequence));
+                if removed.contains(entry.file_path()) {
+                    writer.add_delete_file(entry.data_file().clone(), sequence, file_sequence)?;
+                } else {
+                    writer.add_existing_file(
+                        entry.data_file().clone(),
+                        entry.snapshot_id().unwrap_or(staged.snapshot_id),
+                        sequence,
+                        file_sequence,
+                    )?;
+                }
+            }
+            out.push(writer.write_manifest_file().await?);
+        }
+        if found.len() != removed.len() {
+            let missing: Vec<&str> = removed
+                .iter()
+                .filter(|p| !found.contains(**p))
+                .copied()
+                .collect();
+            return Err(FloeError::Conflict {
+                table: base.ident().to_string(),
+                snapshot: metadata.current_snapshot_id(),
+                reason: format!(
+                    "{} of the data files this statement rewrites were removed by a concurrent \
+                     commit: {}",
+                    missing.len(),
+                    missing.join(", ")
+                ),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// What does not change between the attempts of one commit.
+struct StagedCommit<'a> {
+    snapshot_id: i64,
+    commit_uuid: uuid::Uuid,
+    attempt: u32,
+    added_manifest: Option<&'a ManifestFile>,
 }
 
 /// Write `new_metadata` as the table's next metadata file and swap the
@@ -166,15 +351,11 @@ pub(crate) async fn swap_metadata(
     new_metadata: TableMetadata,
 ) -> Result<LoadedTable> {
     let location = match MetadataLocation::from_str(base.metadata_location()) {
-        Ok(previous) => previous
-            .with_next_version()
-            .with_new_metadata(&new_metadata),
+        Ok(previous) => previous.with_next_version().with_new_metadata(&new_metadata),
         // Metadata written by an engine with another naming scheme.
         Err(_) => MetadataLocation::new_with_metadata(new_metadata.location(), &new_metadata),
     };
-    new_metadata
-        .write_to(warehouse.file_io(), &location)
-        .await?;
+    new_metadata.write_to(warehouse.file_io(), &location).await?;
     let location = location.to_string();
     warehouse
         .catalog()
@@ -184,11 +365,7 @@ pub(crate) async fn swap_metadata(
             new: location.clone(),
         }])
         .await?;
-    Ok(LoadedTable::new(
-        base.ident().clone(),
-        location,
-        new_metadata,
-    ))
+    Ok(LoadedTable::new(base.ident().clone(), location, new_metadata))
 }
 
 /// A random positive snapshot id, as Java Iceberg makes them.

@@ -4,17 +4,22 @@ use std::collections::HashMap;
 
 use iceberg::spec::{DataFile, SnapshotRef, SnapshotSummaryCollector, TableMetadata};
 
-/// Summary properties of an append of `files` on top of `parent`.
-pub(super) fn append_summary(
+/// Summary properties of a snapshot adding `added` and removing `removed`
+/// on top of `parent`.
+pub(super) fn snapshot_summary(
     metadata: &TableMetadata,
     parent: Option<&SnapshotRef>,
-    files: &[DataFile],
+    added: &[DataFile],
+    removed: &[DataFile],
 ) -> HashMap<String, String> {
     let mut collector = SnapshotSummaryCollector::default();
     let schema = metadata.current_schema().clone();
     let spec = metadata.default_partition_spec().clone();
-    for file in files {
+    for file in added {
         collector.add_file(file, schema.clone(), spec.clone());
+    }
+    for file in removed {
+        collector.remove_file(file, schema.clone(), spec.clone());
     }
     let mut properties = collector.build();
     properties.insert("engine-name".into(), "floe".into());

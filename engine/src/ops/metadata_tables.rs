@@ -12,12 +12,12 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::ScalarValue;
 use iceberg::spec::{
-    DataContentType, Literal, ManifestContentType, ManifestFile, ManifestList, PrimitiveLiteral,
+    DataContentType, Literal, ManifestContentType, ManifestFile, PrimitiveLiteral,
     SnapshotRetention, Struct, StructType, Type,
 };
 
 use crate::error::{Result, invalid};
-use crate::table::LoadedTable;
+use crate::table::{LiveFile, LoadedTable};
 use crate::warehouse::Warehouse;
 
 /// The metadata tables a `t$kind` name can ask for.
@@ -223,26 +223,8 @@ fn refs(table: &LoadedTable) -> Result<RecordBatch> {
     )
 }
 
-/// The manifests of the current snapshot (none for an empty table).
-async fn current_manifests(
-    warehouse: &Warehouse,
-    table: &LoadedTable,
-) -> Result<Vec<ManifestFile>> {
-    let metadata = table.metadata();
-    let Some(snapshot) = metadata.current_snapshot() else {
-        return Ok(Vec::new());
-    };
-    let bytes = warehouse
-        .file_io()
-        .new_input(snapshot.manifest_list())?
-        .read()
-        .await?;
-    Ok(
-        ManifestList::parse_with_version(&bytes, metadata.format_version())?
-            .consume_entries()
-            .into_iter()
-            .collect(),
-    )
+async fn current_manifests(warehouse: &Warehouse, table: &LoadedTable) -> Result<Vec<ManifestFile>> {
+    table.current_manifests(warehouse.file_io()).await
 }
 
 fn content_code(content: DataContentType) -> i32 {
@@ -253,29 +235,8 @@ fn content_code(content: DataContentType) -> i32 {
     }
 }
 
-/// One live file of the current snapshot, with its spec.
-struct LiveFile {
-    spec_id: i32,
-    snapshot_id: Option<i64>,
-    file: iceberg::spec::DataFile,
-}
-
 async fn live_files(warehouse: &Warehouse, table: &LoadedTable) -> Result<Vec<LiveFile>> {
-    let mut out = Vec::new();
-    for manifest in current_manifests(warehouse, table).await? {
-        let spec_id = manifest.partition_spec_id;
-        let manifest = manifest.load_manifest(warehouse.file_io()).await?;
-        for entry in manifest.entries() {
-            if entry.is_alive() {
-                out.push(LiveFile {
-                    spec_id,
-                    snapshot_id: entry.snapshot_id(),
-                    file: entry.data_file().clone(),
-                });
-            }
-        }
-    }
-    Ok(out)
+    table.live_files(warehouse.file_io()).await
 }
 
 /// Arrow struct type and values for the partition tuples of the default spec.

@@ -1,4 +1,5 @@
 //! One module per user verb.
 
 pub mod ddl;
+pub mod dml;
 pub mod metadata_tables;

@@ -16,11 +16,12 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
-use datafusion::common::{DFSchema, Statistics};
+use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::dml::InsertOp;
@@ -35,8 +36,9 @@ use crate::error::{FloeError, Result};
 use crate::storage::split_location;
 use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
-use crate::write::IcebergSink;
+use crate::write::{IcebergSink, InsertMode};
 pub use exec::IcebergScanExec;
+pub use filter::to_predicate;
 
 /// The arrow schema of an Iceberg schema: the `iceberg` crate's mapping,
 /// with field ids in each field's metadata. Data files are written with it.
@@ -60,12 +62,21 @@ pub fn session_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
     )))
 }
 
+/// The name of the hidden column that row-level writes scan with: the data
+/// file each row comes from.
+pub const FILE_COLUMN: &str = "_file";
+
 /// An Iceberg table at the version a statement loaded.
 #[derive(Debug, Clone)]
 pub struct IcebergTableProvider {
     warehouse: Warehouse,
     table: LoadedTable,
+    /// The table's columns (what parquet files are read as).
+    file_schema: SchemaRef,
+    /// What the provider returns: the table's columns, plus `_file` when asked.
     schema: SchemaRef,
+    /// Scan exactly these files instead of planning from the manifests.
+    tasks: Option<Arc<Vec<FileScanTask>>>,
 }
 
 impl IcebergTableProvider {
@@ -75,8 +86,32 @@ impl IcebergTableProvider {
         Ok(Self {
             warehouse,
             table,
+            file_schema: Arc::clone(&schema),
             schema,
+            tasks: None,
         })
+    }
+
+    /// Also return the [`FILE_COLUMN`] column: the path of each row's data file.
+    pub fn with_file_column(mut self) -> Self {
+        let mut fields: Vec<Field> = self.file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(FILE_COLUMN, arrow::datatypes::DataType::Utf8, false));
+        self.schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            self.file_schema.metadata().clone(),
+        ));
+        self
+    }
+
+    /// Scan exactly these files (planned earlier from this table version).
+    pub fn with_tasks(mut self, tasks: Vec<FileScanTask>) -> Self {
+        self.tasks = Some(Arc::new(tasks));
+        self
+    }
+
+    /// Whether the scan returns the [`FILE_COLUMN`] column.
+    fn has_file_column(&self) -> bool {
+        self.schema.fields().len() > self.file_schema.fields().len()
     }
 
     /// The loaded table.
@@ -86,7 +121,10 @@ impl IcebergTableProvider {
 
     /// Plan the data files to read: every live file of the current snapshot
     /// whose partition and column bounds may match `filters`.
-    async fn plan_files(&self, filters: &[Expr]) -> Result<Vec<FileScanTask>> {
+    pub async fn plan_files(&self, filters: &[Expr]) -> Result<Vec<FileScanTask>> {
+        if let Some(tasks) = &self.tasks {
+            return Ok(tasks.as_ref().clone());
+        }
         let table = self.table.iceberg_table(self.warehouse.file_io())?;
         let predicate = filter::to_predicate(filters);
         let mut builder = table.scan().select_all();
@@ -208,12 +246,21 @@ impl TableProvider for IcebergTableProvider {
             rows += task.record_count.unwrap_or(0) as usize;
             let mut file = PartitionedFile::new(String::new(), task.file_size_in_bytes);
             file.object_meta.location = path;
+            if self.has_file_column() {
+                file.partition_values = vec![ScalarValue::Utf8(Some(task.data_file_path.clone()))];
+            }
             files.push(file);
         }
         let store_url = store_url.ok_or_else(|| DataFusionError::Internal("no store".into()))?;
         let object_store_url = ObjectStoreUrl::parse(store_url.as_str())?;
 
-        let mut source = ParquetSource::new(Arc::clone(&self.schema))
+        let partition_columns = if self.has_file_column() {
+            vec![Arc::new(Field::new(FILE_COLUMN, arrow::datatypes::DataType::Utf8, false))]
+        } else {
+            Vec::new()
+        };
+        let table_schema = TableSchema::new(Arc::clone(&self.file_schema), partition_columns);
+        let mut source = ParquetSource::new(table_schema)
             .with_table_parquet_options(state.default_table_options().parquet);
         if let Some(expr) = conjunction(filters.iter().cloned()) {
             let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
@@ -247,18 +294,35 @@ impl TableProvider for IcebergTableProvider {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        if insert_op != InsertOp::Append {
-            return Err(FloeError::Unsupported(format!(
-                "{} on Iceberg table '{}' is not supported yet; use INSERT INTO",
-                insert_op.name(),
-                self.table.ident()
-            ))
-            .into());
+        if self.has_file_column() || self.tasks.is_some() {
+            return Err(FloeError::Internal("insert into a restricted scan".into()).into());
         }
+        let mode = match insert_op {
+            InsertOp::Append => InsertMode::Append,
+            InsertOp::Overwrite => match self.table.metadata().properties().get("write.overwrite.mode") {
+                Some(mode) if mode.eq_ignore_ascii_case("dynamic") => InsertMode::OverwritePartitions,
+                Some(mode) if !mode.eq_ignore_ascii_case("static") => {
+                    return Err(FloeError::Invalid(format!(
+                        "table '{}': write.overwrite.mode = '{mode}' is not 'static' or 'dynamic'",
+                        self.table.ident()
+                    ))
+                    .into());
+                }
+                _ => InsertMode::OverwriteTable,
+            },
+            InsertOp::Replace => {
+                return Err(FloeError::Unsupported(format!(
+                    "REPLACE INTO Iceberg table '{}': use MERGE INTO or INSERT OVERWRITE",
+                    self.table.ident()
+                ))
+                .into());
+            }
+        };
         let sink = IcebergSink::new(
             self.warehouse.clone(),
             self.table.clone(),
             Arc::clone(&self.schema),
+            mode,
         );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

@@ -7,8 +7,8 @@ pub mod types;
 
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    CreateTable, Expr, ObjectName, ObjectType, SchemaName, ShowStatementIn, Statement, TableObject,
-    Use,
+    AssignmentTarget, CreateTable, Expr, FromTable, ObjectName, ObjectType, SchemaName,
+    ShowStatementIn, Statement, TableFactor, TableObject, TableWithJoins, Use,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -62,6 +62,26 @@ pub enum FloeStatement {
         name: ObjectName,
         /// The statement, for DataFusion to describe a session table.
         statement: DFStatement,
+    },
+    /// `DELETE FROM t [AS a] [WHERE ...]`.
+    Delete {
+        /// The table.
+        table: ObjectName,
+        /// Its alias, if any.
+        alias: Option<String>,
+        /// The WHERE condition, as SQL.
+        selection: Option<String>,
+    },
+    /// `UPDATE t [AS a] SET c = e, ... [WHERE ...]`.
+    Update {
+        /// The table.
+        table: ObjectName,
+        /// Its alias, if any.
+        alias: Option<String>,
+        /// `(column, SQL expression)` of each assignment.
+        assignments: Vec<(String, String)>,
+        /// The WHERE condition, as SQL.
+        selection: Option<String>,
     },
     /// `USE ns`: the namespace unqualified names resolve in.
     Use {
@@ -161,6 +181,59 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
                     table_name,
                 })),
             },
+            Statement::Delete(delete) => {
+                if delete.using.is_some()
+                    || delete.returning.is_some()
+                    || delete.limit.is_some()
+                    || !delete.order_by.is_empty()
+                    || !delete.tables.is_empty()
+                {
+                    return Err(FloeError::Unsupported(
+                        "DELETE with USING, RETURNING, ORDER BY or LIMIT is not supported: \
+                         use DELETE FROM t WHERE ..."
+                            .into(),
+                    ));
+                }
+                let from = match &delete.from {
+                    FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+                };
+                let (table, alias) = single_table(from, "DELETE")?;
+                FloeStatement::Delete {
+                    table,
+                    alias,
+                    selection: delete.selection.as_ref().map(ToString::to_string),
+                }
+            }
+            Statement::Update(update) => {
+                if update.from.is_some() || update.returning.is_some() || update.limit.is_some() {
+                    return Err(FloeError::Unsupported(
+                        "UPDATE with FROM, RETURNING or LIMIT is not supported: use MERGE INTO \
+                         to update from another table"
+                            .into(),
+                    ));
+                }
+                let (table, alias) = single_table(std::slice::from_ref(&update.table), "UPDATE")?;
+                let mut assignments = Vec::with_capacity(update.assignments.len());
+                for assignment in &update.assignments {
+                    let AssignmentTarget::ColumnName(target) = &assignment.target else {
+                        return Err(FloeError::Unsupported(
+                            "UPDATE ... SET (a, b) = ...: assign each column on its own".into(),
+                        ));
+                    };
+                    let parts = name_parts(target)?;
+                    let column = parts
+                        .last()
+                        .cloned()
+                        .ok_or_else(|| invalid!("UPDATE: '{target}' is not a column"))?;
+                    assignments.push((column, assignment.value.to_string()));
+                }
+                FloeStatement::Update {
+                    table,
+                    alias,
+                    assignments,
+                    selection: update.selection.as_ref().map(ToString::to_string),
+                }
+            }
             Statement::Use(Use::Object(name) | Use::Schema(name) | Use::Database(name)) => {
                 FloeStatement::Use { name }
             }
@@ -179,6 +252,21 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
         return Err(invalid!("PARTITIONED BY is only valid in CREATE TABLE"));
     }
     Ok(routed)
+}
+
+/// The one table a DELETE or UPDATE names, and its alias.
+fn single_table(from: &[TableWithJoins], verb: &str) -> Result<(ObjectName, Option<String>)> {
+    match from {
+        [TableWithJoins { relation: TableFactor::Table { name, alias, .. }, joins }]
+            if joins.is_empty() =>
+        {
+            Ok((name.clone(), alias.as_ref().map(|a| a.name.value.clone())))
+        }
+        _ => Err(FloeError::Unsupported(format!(
+            "{verb} of several tables or a join: name one table (use MERGE INTO to change a \
+             table from another)"
+        ))),
+    }
 }
 
 /// Parse a comma-separated list of expressions (a `PARTITIONED BY` body).

@@ -21,7 +21,7 @@ use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-pub use sink::IcebergSink;
+pub use sink::{IcebergSink, InsertMode};
 
 use crate::error::{FloeError, Result, invalid};
 use crate::scan::arrow_schema;

@@ -11,35 +11,72 @@ use datafusion::error::Result as DFResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
+use iceberg::spec::{DataContentType, DataFile, Struct};
+use std::collections::HashSet;
 
 use super::DataFileWriterSet;
-use crate::commit::Append;
+use crate::commit::SnapshotUpdate;
+use crate::error::Result;
 use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
 
+/// What an INSERT does to the rows already in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertMode {
+    /// `INSERT INTO`: keep them.
+    Append,
+    /// `INSERT OVERWRITE`: replace the whole table.
+    OverwriteTable,
+    /// `INSERT OVERWRITE` with `write.overwrite.mode = dynamic`: replace the
+    /// partitions the statement writes.
+    OverwritePartitions,
+}
+
 /// Writes the rows of an INSERT as data files and commits them as one
-/// `append` snapshot. Nothing is visible until the commit succeeds.
+/// snapshot (`append`, or `overwrite`). Nothing is visible until the
+/// commit succeeds.
 #[derive(Debug)]
 pub struct IcebergSink {
     warehouse: Warehouse,
     table: LoadedTable,
     schema: SchemaRef,
+    mode: InsertMode,
 }
 
 impl IcebergSink {
-    /// A sink appending to `table`; `schema` is the input's schema.
-    pub fn new(warehouse: Warehouse, table: LoadedTable, schema: SchemaRef) -> Self {
+    /// A sink writing into `table`; `schema` is the input's schema.
+    pub fn new(warehouse: Warehouse, table: LoadedTable, schema: SchemaRef, mode: InsertMode) -> Self {
         Self {
             warehouse,
             table,
             schema,
+            mode,
         }
+    }
+
+    /// The live data files an overwrite replaces.
+    async fn replaced_files(&self, added: &[DataFile]) -> Result<Vec<DataFile>> {
+        let live = self.table.live_files(self.warehouse.file_io()).await?;
+        let data = live
+            .into_iter()
+            .filter(|f| f.file.content_type() == DataContentType::Data);
+        Ok(match self.mode {
+            InsertMode::Append => Vec::new(),
+            InsertMode::OverwriteTable => data.map(|f| f.file).collect(),
+            InsertMode::OverwritePartitions => {
+                let spec_id = self.table.metadata().default_partition_spec_id();
+                let written: HashSet<&Struct> = added.iter().map(|f| f.partition()).collect();
+                data.filter(|f| f.spec_id == spec_id && written.contains(f.file.partition()))
+                    .map(|f| f.file)
+                    .collect()
+            }
+        })
     }
 }
 
 impl DisplayAs for IcebergSink {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "IcebergAppend: table={}", self.table.ident())
+        write!(f, "IcebergWrite: table={}, mode={:?}", self.table.ident(), self.mode)
     }
 }
 
@@ -65,9 +102,14 @@ impl DataSink for IcebergSink {
             writers.write(batch?).await?;
         }
         let (files, rows) = writers.close().await?;
-        Append::new(files)
-            .commit(&self.warehouse, self.table.clone())
-            .await?;
+        let update = match self.mode {
+            InsertMode::Append => SnapshotUpdate::append(files),
+            InsertMode::OverwriteTable | InsertMode::OverwritePartitions => {
+                let replaced = self.replaced_files(&files).await?;
+                SnapshotUpdate::overwrite(files, replaced)
+            }
+        };
+        update.commit(&self.warehouse, self.table.clone()).await?;
         Ok(rows)
     }
 }

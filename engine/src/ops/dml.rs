@@ -1,0 +1,220 @@
+//! Row-level writes, copy-on-write: DELETE and UPDATE rewrite the data
+//! files holding affected rows (a file whose every row is deleted is
+//! dropped from the metadata without being rewritten), and commit the new
+//! files and the removed ones as one snapshot.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, Int64Array, StringArray};
+use datafusion::common::Column;
+use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::logical_expr::{Expr, cast, lit, when};
+use datafusion::prelude::{DataFrame, SessionContext, coalesce};
+use futures::StreamExt;
+use iceberg::scan::FileScanTask;
+use iceberg::spec::DataFile;
+
+use crate::commit::{Isolation, SnapshotUpdate};
+use crate::error::{FloeError, Result, invalid};
+use crate::scan::{FILE_COLUMN, IcebergTableProvider, to_predicate};
+use crate::table::LoadedTable;
+use crate::warehouse::Warehouse;
+use crate::write::DataFileWriterSet;
+
+/// What a row-level statement changes in the rows it matches.
+pub enum RowChange<'a> {
+    /// Remove them.
+    Delete,
+    /// Set columns to new values: `(column, SQL expression)`.
+    Update(&'a [(String, String)]),
+}
+
+/// A DELETE or UPDATE on one table.
+pub struct RowLevelWrite<'a> {
+    /// The session (functions, settings).
+    pub ctx: &'a SessionContext,
+    /// The warehouse.
+    pub warehouse: &'a Warehouse,
+    /// The table, as loaded for this statement.
+    pub table: LoadedTable,
+    /// The name the statement calls the table by (alias or table name).
+    pub alias: String,
+    /// The WHERE condition, as SQL.
+    pub predicate: Option<String>,
+}
+
+fn column(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+impl RowLevelWrite<'_> {
+    /// Run the statement and commit it; returns the number of rows changed.
+    pub async fn run(self, change: RowChange<'_>) -> Result<u64> {
+        let name = self.table.ident().to_string();
+        let (mode_key, isolation_key) = match change {
+            RowChange::Delete => ("write.delete.mode", "write.delete.isolation-level"),
+            RowChange::Update(_) => ("write.update.mode", "write.update.isolation-level"),
+        };
+        let properties = self.table.metadata().properties();
+        if properties
+            .get(mode_key)
+            .is_some_and(|m| !m.eq_ignore_ascii_case("copy-on-write"))
+        {
+            return Err(FloeError::Unsupported(format!(
+                "table '{name}' sets {mode_key} = '{}': only copy-on-write is supported so far",
+                properties[mode_key]
+            )));
+        }
+        let isolation = match properties.get(isolation_key) {
+            Some(level) => Isolation::parse(level)?,
+            None => Isolation::Serializable,
+        };
+
+        let provider = IcebergTableProvider::try_new(self.warehouse.clone(), self.table.clone())?
+            .with_file_column();
+        let frame = self.frame(provider.clone())?;
+        let predicate = match &self.predicate {
+            Some(sql) => Some(frame.parse_sql_expr(sql)?),
+            None => None,
+        };
+        let filters: Vec<Expr> = predicate.iter().cloned().collect();
+        let tasks = provider.plan_files(&filters).await?;
+        let conflict_filter = to_predicate(&filters);
+        let matches = match &predicate {
+            Some(p) => coalesce(vec![p.clone(), lit(false)]),
+            None => lit(true),
+        };
+
+        // How many rows of each candidate file match.
+        let hits = self.file_hits(&provider, &tasks, &matches).await?;
+        let changed: u64 = hits.values().map(|(_, hit)| *hit).sum();
+        if changed == 0 {
+            return Ok(0);
+        }
+        let live: HashMap<String, DataFile> = self
+            .table
+            .live_files(self.warehouse.file_io())
+            .await?
+            .into_iter()
+            .map(|f| (f.file.file_path().to_string(), f.file))
+            .collect();
+        let mut removed = Vec::new();
+        let mut rewrite = Vec::new();
+        for task in &tasks {
+            let Some((total, hit)) = hits.get(&task.data_file_path) else {
+                continue;
+            };
+            if *hit == 0 {
+                continue;
+            }
+            let file = live.get(&task.data_file_path).ok_or_else(|| {
+                FloeError::Internal(format!("{} is not a live file", task.data_file_path))
+            })?;
+            removed.push(file.clone());
+            // A file whose every row is deleted is dropped, not rewritten.
+            if !(matches!(change, RowChange::Delete) && hit == total) {
+                rewrite.push(task.clone());
+            }
+        }
+
+        let added = if rewrite.is_empty() {
+            Vec::new()
+        } else {
+            let frame = self.frame(provider.with_tasks(rewrite))?;
+            let columns: Vec<String> = self
+                .table
+                .metadata()
+                .current_schema()
+                .as_struct()
+                .fields()
+                .iter()
+                .map(|f| f.name.clone())
+                .collect();
+            let rows = match change {
+                RowChange::Delete => frame
+                    .filter(Expr::Not(Box::new(matches.clone())))?
+                    .select(columns.iter().map(|c| column(c)).collect::<Vec<_>>())?,
+                RowChange::Update(assignments) => {
+                    let schema = frame.schema().clone();
+                    let mut new_values = HashMap::new();
+                    for (target, sql) in assignments {
+                        if !columns.contains(target) {
+                            return Err(invalid!("UPDATE '{name}': the table has no column '{target}'"));
+                        }
+                        if new_values.insert(target.clone(), frame.parse_sql_expr(sql)?).is_some() {
+                            return Err(invalid!("UPDATE '{name}': column '{target}' is set twice"));
+                        }
+                    }
+                    let mut exprs = Vec::with_capacity(columns.len());
+                    for c in &columns {
+                        let expr = match new_values.remove(c) {
+                            Some(value) => {
+                                let data_type = schema.field_with_unqualified_name(c)?.data_type().clone();
+                                when(matches.clone(), cast(value, data_type))
+                                    .otherwise(column(c))?
+                                    .alias(c)
+                            }
+                            None => column(c),
+                        };
+                        exprs.push(expr);
+                    }
+                    frame.select(exprs)?
+                }
+            };
+            let mut writers =
+                DataFileWriterSet::try_new(self.warehouse, &name, self.table.metadata()).await?;
+            let mut stream = rows.execute_stream().await?;
+            while let Some(batch) = stream.next().await {
+                writers.write(batch?).await?;
+            }
+            writers.close().await?.0
+        };
+
+        SnapshotUpdate::overwrite(added, removed)
+            .with_conflict_filter(conflict_filter)
+            .with_isolation(isolation)
+            .commit(self.warehouse, self.table.clone())
+            .await?;
+        Ok(changed)
+    }
+
+    fn frame(&self, provider: IcebergTableProvider) -> Result<DataFrame> {
+        Ok(self.ctx.read_table(Arc::new(provider))?.alias(&self.alias)?)
+    }
+
+    /// `(rows, matching rows)` of each candidate file.
+    async fn file_hits(
+        &self,
+        provider: &IcebergTableProvider,
+        tasks: &[FileScanTask],
+        matches: &Expr,
+    ) -> Result<HashMap<String, (u64, u64)>> {
+        if tasks.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let frame = self.frame(provider.clone().with_tasks(tasks.to_vec()))?;
+        let hit = when(matches.clone(), lit(1i64)).otherwise(lit(0i64))?;
+        let batches = frame
+            .aggregate(
+                vec![column(FILE_COLUMN)],
+                vec![count(lit(1)).alias("total"), sum(hit).alias("hits")],
+            )?
+            .collect()
+            .await?;
+        let mut out = HashMap::new();
+        for batch in &batches {
+            let files = batch.column(0).as_any().downcast_ref::<StringArray>();
+            let totals = batch.column(1).as_any().downcast_ref::<Int64Array>();
+            let hits = batch.column(2).as_any().downcast_ref::<Int64Array>();
+            let (Some(files), Some(totals), Some(hits)) = (files, totals, hits) else {
+                return Err(FloeError::Internal("unexpected types counting rows per file".into()));
+            };
+            for i in 0..batch.num_rows() {
+                let hit = if hits.is_null(i) { 0 } else { hits.value(i) };
+                out.insert(files.value(i).to_string(), (totals.value(i) as u64, hit as u64));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -414,11 +414,9 @@ impl Lakehouse {
 
     /// A one-row `count` result, as DataFusion's DML returns.
     fn count_frame(&self, count: u64) -> Result<DataFrame> {
-        let schema = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
-            "count",
-            arrow::datatypes::DataType::UInt64,
-            false,
-        )]));
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("count", arrow::datatypes::DataType::UInt64, false),
+        ]));
         let batch = arrow::array::RecordBatch::try_new(
             schema,
             vec![Arc::new(arrow::array::UInt64Array::from(vec![count]))],

@@ -15,9 +15,8 @@ use floe_catalog::{CatalogError, PointerSwap};
 use iceberg::MetadataLocation;
 use iceberg::expr::Predicate;
 use iceberg::spec::{
-    DataFile, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestList,
-    ManifestListWriter, ManifestWriterBuilder, Operation, Snapshot, Summary,
-    TableMetadata,
+    DataFile, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestList, ManifestListWriter,
+    ManifestWriterBuilder, Operation, Snapshot, Summary, TableMetadata,
 };
 
 use crate::error::{FloeError, Result};
@@ -120,7 +119,10 @@ impl SnapshotUpdate {
         let added_manifest = self
             .write_added_manifest(warehouse, &base, snapshot_id, commit_uuid)
             .await?;
-        let read_snapshot = base.metadata().snapshot_for_ref(MAIN_BRANCH).map(|s| s.snapshot_id());
+        let read_snapshot = base
+            .metadata()
+            .snapshot_for_ref(MAIN_BRANCH)
+            .map(|s| s.snapshot_id());
         let mut current = base;
         let mut attempt = 0;
         loop {
@@ -260,7 +262,8 @@ impl SnapshotUpdate {
         let mut found: HashSet<String> = HashSet::new();
         let mut out = Vec::with_capacity(manifests.len());
         for (n, manifest) in manifests.into_iter().enumerate() {
-            let live = manifest.added_files_count.unwrap_or(1) + manifest.existing_files_count.unwrap_or(1);
+            let live = manifest.added_files_count.unwrap_or(1)
+                + manifest.existing_files_count.unwrap_or(1);
             if manifest.content != ManifestContentType::Data || live == 0 {
                 out.push(manifest);
                 continue;
@@ -351,11 +354,15 @@ pub(crate) async fn swap_metadata(
     new_metadata: TableMetadata,
 ) -> Result<LoadedTable> {
     let location = match MetadataLocation::from_str(base.metadata_location()) {
-        Ok(previous) => previous.with_next_version().with_new_metadata(&new_metadata),
+        Ok(previous) => previous
+            .with_next_version()
+            .with_new_metadata(&new_metadata),
         // Metadata written by an engine with another naming scheme.
         Err(_) => MetadataLocation::new_with_metadata(new_metadata.location(), &new_metadata),
     };
-    new_metadata.write_to(warehouse.file_io(), &location).await?;
+    new_metadata
+        .write_to(warehouse.file_io(), &location)
+        .await?;
     let location = location.to_string();
     warehouse
         .catalog()
@@ -365,7 +372,11 @@ pub(crate) async fn swap_metadata(
             new: location.clone(),
         }])
         .await?;
-    Ok(LoadedTable::new(base.ident().clone(), location, new_metadata))
+    Ok(LoadedTable::new(
+        base.ident().clone(),
+        location,
+        new_metadata,
+    ))
 }
 
 /// A random positive snapshot id, as Java Iceberg makes them.

@@ -38,13 +38,20 @@ pub(super) async fn concurrent_commits(
             Operation::Append | Operation::Overwrite
         );
         if adds_data {
-            let added = added_data_files(warehouse, current, snapshot.manifest_list(), snapshot.snapshot_id())
-                .await?;
+            let added = added_data_files(
+                warehouse,
+                current,
+                snapshot.manifest_list(),
+                snapshot.snapshot_id(),
+            )
+            .await?;
             if !added.is_empty() {
                 let matching = match filter {
                     None => added,
                     Some(filter) => {
-                        let candidates = files_matching(warehouse, current, snapshot.snapshot_id(), filter).await?;
+                        let candidates =
+                            files_matching(warehouse, current, snapshot.snapshot_id(), filter)
+                                .await?;
                         added.intersection(&candidates).cloned().collect()
                     }
                 };
@@ -82,7 +89,9 @@ async fn added_data_files(
     let list = ManifestList::parse_with_version(&bytes, table.metadata().format_version())?;
     let mut out = HashSet::new();
     for manifest in list.entries() {
-        if manifest.content != ManifestContentType::Data || manifest.added_snapshot_id != snapshot_id {
+        if manifest.content != ManifestContentType::Data
+            || manifest.added_snapshot_id != snapshot_id
+        {
             continue;
         }
         for entry in manifest.load_manifest(file_io).await?.entries() {

@@ -140,17 +140,25 @@ impl RowLevelWrite<'_> {
                     let mut new_values = HashMap::new();
                     for (target, sql) in assignments {
                         if !columns.contains(target) {
-                            return Err(invalid!("UPDATE '{name}': the table has no column '{target}'"));
+                            return Err(invalid!(
+                                "UPDATE '{name}': the table has no column '{target}'"
+                            ));
                         }
-                        if new_values.insert(target.clone(), frame.parse_sql_expr(sql)?).is_some() {
-                            return Err(invalid!("UPDATE '{name}': column '{target}' is set twice"));
+                        if new_values
+                            .insert(target.clone(), frame.parse_sql_expr(sql)?)
+                            .is_some()
+                        {
+                            return Err(invalid!(
+                                "UPDATE '{name}': column '{target}' is set twice"
+                            ));
                         }
                     }
                     let mut exprs = Vec::with_capacity(columns.len());
                     for c in &columns {
                         let expr = match new_values.remove(c) {
                             Some(value) => {
-                                let data_type = schema.field_with_unqualified_name(c)?.data_type().clone();
+                                let data_type =
+                                    schema.field_with_unqualified_name(c)?.data_type().clone();
                                 when(matches.clone(), cast(value, data_type))
                                     .otherwise(column(c))?
                                     .alias(c)
@@ -180,7 +188,10 @@ impl RowLevelWrite<'_> {
     }
 
     fn frame(&self, provider: IcebergTableProvider) -> Result<DataFrame> {
-        Ok(self.ctx.read_table(Arc::new(provider))?.alias(&self.alias)?)
+        Ok(self
+            .ctx
+            .read_table(Arc::new(provider))?
+            .alias(&self.alias)?)
     }
 
     /// `(rows, matching rows)` of each candidate file.
@@ -208,11 +219,16 @@ impl RowLevelWrite<'_> {
             let totals = batch.column(1).as_any().downcast_ref::<Int64Array>();
             let hits = batch.column(2).as_any().downcast_ref::<Int64Array>();
             let (Some(files), Some(totals), Some(hits)) = (files, totals, hits) else {
-                return Err(FloeError::Internal("unexpected types counting rows per file".into()));
+                return Err(FloeError::Internal(
+                    "unexpected types counting rows per file".into(),
+                ));
             };
             for i in 0..batch.num_rows() {
                 let hit = if hits.is_null(i) { 0 } else { hits.value(i) };
-                out.insert(files.value(i).to_string(), (totals.value(i) as u64, hit as u64));
+                out.insert(
+                    files.value(i).to_string(),
+                    (totals.value(i) as u64, hit as u64),
+                );
             }
         }
         Ok(out)

@@ -223,7 +223,10 @@ fn refs(table: &LoadedTable) -> Result<RecordBatch> {
     )
 }
 
-async fn current_manifests(warehouse: &Warehouse, table: &LoadedTable) -> Result<Vec<ManifestFile>> {
+async fn current_manifests(
+    warehouse: &Warehouse,
+    table: &LoadedTable,
+) -> Result<Vec<ManifestFile>> {
     table.current_manifests(warehouse.file_io()).await
 }
 

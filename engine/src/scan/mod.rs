@@ -94,8 +94,17 @@ impl IcebergTableProvider {
 
     /// Also return the [`FILE_COLUMN`] column: the path of each row's data file.
     pub fn with_file_column(mut self) -> Self {
-        let mut fields: Vec<Field> = self.file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new(FILE_COLUMN, arrow::datatypes::DataType::Utf8, false));
+        let mut fields: Vec<Field> = self
+            .file_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(
+            FILE_COLUMN,
+            arrow::datatypes::DataType::Utf8,
+            false,
+        ));
         self.schema = Arc::new(Schema::new_with_metadata(
             fields,
             self.file_schema.metadata().clone(),
@@ -255,7 +264,11 @@ impl TableProvider for IcebergTableProvider {
         let object_store_url = ObjectStoreUrl::parse(store_url.as_str())?;
 
         let partition_columns = if self.has_file_column() {
-            vec![Arc::new(Field::new(FILE_COLUMN, arrow::datatypes::DataType::Utf8, false))]
+            vec![Arc::new(Field::new(
+                FILE_COLUMN,
+                arrow::datatypes::DataType::Utf8,
+                false,
+            ))]
         } else {
             Vec::new()
         };
@@ -299,8 +312,15 @@ impl TableProvider for IcebergTableProvider {
         }
         let mode = match insert_op {
             InsertOp::Append => InsertMode::Append,
-            InsertOp::Overwrite => match self.table.metadata().properties().get("write.overwrite.mode") {
-                Some(mode) if mode.eq_ignore_ascii_case("dynamic") => InsertMode::OverwritePartitions,
+            InsertOp::Overwrite => match self
+                .table
+                .metadata()
+                .properties()
+                .get("write.overwrite.mode")
+            {
+                Some(mode) if mode.eq_ignore_ascii_case("dynamic") => {
+                    InsertMode::OverwritePartitions
+                }
                 Some(mode) if !mode.eq_ignore_ascii_case("static") => {
                     return Err(FloeError::Invalid(format!(
                         "table '{}': write.overwrite.mode = '{mode}' is not 'static' or 'dynamic'",

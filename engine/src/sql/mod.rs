@@ -257,11 +257,12 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
 /// The one table a DELETE or UPDATE names, and its alias.
 fn single_table(from: &[TableWithJoins], verb: &str) -> Result<(ObjectName, Option<String>)> {
     match from {
-        [TableWithJoins { relation: TableFactor::Table { name, alias, .. }, joins }]
-            if joins.is_empty() =>
-        {
-            Ok((name.clone(), alias.as_ref().map(|a| a.name.value.clone())))
-        }
+        [
+            TableWithJoins {
+                relation: TableFactor::Table { name, alias, .. },
+                joins,
+            },
+        ] if joins.is_empty() => Ok((name.clone(), alias.as_ref().map(|a| a.name.value.clone()))),
         _ => Err(FloeError::Unsupported(format!(
             "{verb} of several tables or a join: name one table (use MERGE INTO to change a \
              table from another)"

@@ -45,7 +45,12 @@ pub struct IcebergSink {
 
 impl IcebergSink {
     /// A sink writing into `table`; `schema` is the input's schema.
-    pub fn new(warehouse: Warehouse, table: LoadedTable, schema: SchemaRef, mode: InsertMode) -> Self {
+    pub fn new(
+        warehouse: Warehouse,
+        table: LoadedTable,
+        schema: SchemaRef,
+        mode: InsertMode,
+    ) -> Self {
         Self {
             warehouse,
             table,
@@ -76,7 +81,12 @@ impl IcebergSink {
 
 impl DisplayAs for IcebergSink {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "IcebergWrite: table={}, mode={:?}", self.table.ident(), self.mode)
+        write!(
+            f,
+            "IcebergWrite: table={}, mode={:?}",
+            self.table.ident(),
+            self.mode
+        )
     }
 }
 

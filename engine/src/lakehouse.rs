@@ -316,6 +316,23 @@ impl Lakehouse {
                     .await?;
                 self.count_frame(changed)
             }
+            FloeStatement::Merge { table, merge } => {
+                let ident = self.table_ident(&table)?;
+                if self.is_session_table(&ident) {
+                    return Err(FloeError::Unsupported(format!(
+                        "'{ident}' is an external table: only Iceberg tables can be merged into"
+                    )));
+                }
+                let loaded = self.warehouse.load_table(&ident).await?;
+                let schema = self
+                    .catalog
+                    .schema_provider(&ident.namespace().join("."))
+                    .ok_or_else(|| CatalogError::NamespaceNotFound(ident.namespace().clone()))?;
+                let counts = merge
+                    .run(&self.ctx, &self.warehouse, &schema, loaded)
+                    .await?;
+                self.count_frame(counts.updated + counts.deleted + counts.inserted)
+            }
             FloeStatement::Use { name } => {
                 let ns = sql::namespace_ident(&name, CATALOG_NAME)?;
                 if !self.warehouse.namespace_exists(&ns).await? {

@@ -2,4 +2,5 @@
 
 pub mod ddl;
 pub mod dml;
+pub mod merge;
 pub mod metadata_tables;

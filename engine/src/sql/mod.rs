@@ -7,14 +7,16 @@ pub mod types;
 
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, CreateTable, Expr, FromTable, ObjectName, ObjectType, SchemaName,
-    ShowStatementIn, Statement, TableFactor, TableObject, TableWithJoins, Use,
+    AssignmentTarget, CreateTable, Expr, FromTable, Merge, MergeAction as SqlMergeAction,
+    MergeClauseKind, MergeInsertKind, ObjectName, ObjectType, SchemaName, ShowStatementIn,
+    Statement, TableFactor, TableObject, TableWithJoins, Use,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use floe_catalog::{NamespaceIdent, TableIdent};
 
 use crate::error::{FloeError, Result, invalid};
+use crate::ops::merge::{MergeAction, MergeClause, MergeMatch, MergeStatement};
 
 /// A parsed statement, routed to whoever runs it.
 #[derive(Debug)]
@@ -82,6 +84,13 @@ pub enum FloeStatement {
         assignments: Vec<(String, String)>,
         /// The WHERE condition, as SQL.
         selection: Option<String>,
+    },
+    /// `MERGE INTO t USING s ON ... WHEN ...`.
+    Merge {
+        /// The target table.
+        table: ObjectName,
+        /// The rest of the statement.
+        merge: MergeStatement,
     },
     /// `USE ns`: the namespace unqualified names resolve in.
     Use {
@@ -234,6 +243,7 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
                     selection: update.selection.as_ref().map(ToString::to_string),
                 }
             }
+            Statement::Merge(merge) => parse_merge(merge)?,
             Statement::Use(Use::Object(name) | Use::Schema(name) | Use::Database(name)) => {
                 FloeStatement::Use { name }
             }
@@ -252,6 +262,122 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
         return Err(invalid!("PARTITIONED BY is only valid in CREATE TABLE"));
     }
     Ok(routed)
+}
+
+fn parse_merge(merge: Merge) -> Result<FloeStatement> {
+    if merge.output.is_some() {
+        return Err(FloeError::Unsupported(
+            "MERGE ... OUTPUT is not supported".into(),
+        ));
+    }
+    let TableFactor::Table {
+        name: table, alias, ..
+    } = &merge.table
+    else {
+        return Err(FloeError::Unsupported(format!(
+            "MERGE INTO {}: the target must be a table",
+            merge.table
+        )));
+    };
+    let last = |name: &ObjectName| -> Result<String> {
+        name_parts(name)?
+            .pop()
+            .ok_or_else(|| invalid!("'{name}' is not a valid name"))
+    };
+    let target_alias = match alias {
+        Some(alias) => alias.name.value.clone(),
+        None => last(table)?,
+    };
+    let source_alias = match &merge.source {
+        TableFactor::Table {
+            alias: Some(alias), ..
+        }
+        | TableFactor::Derived {
+            alias: Some(alias), ..
+        } => alias.name.value.clone(),
+        TableFactor::Table {
+            name, alias: None, ..
+        } => last(name)?,
+        other => {
+            return Err(invalid!(
+                "MERGE ... USING {other}: give the source an alias"
+            ));
+        }
+    };
+    let mut clauses = Vec::with_capacity(merge.clauses.len());
+    for clause in merge.clauses {
+        let kind = match clause.clause_kind {
+            MergeClauseKind::Matched => MergeMatch::Matched,
+            MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget => {
+                MergeMatch::NotMatchedByTarget
+            }
+            MergeClauseKind::NotMatchedBySource => MergeMatch::NotMatchedBySource,
+        };
+        let action = match clause.action {
+            SqlMergeAction::Delete { .. } => MergeAction::Delete,
+            SqlMergeAction::Update(update) => {
+                if update.update_predicate.is_some() || update.delete_predicate.is_some() {
+                    return Err(FloeError::Unsupported(
+                        "MERGE ... UPDATE ... WHERE / DELETE WHERE: put the condition after WHEN ... AND".into(),
+                    ));
+                }
+                let mut assignments = Vec::new();
+                for assignment in update.assignments {
+                    let AssignmentTarget::ColumnName(target) = &assignment.target else {
+                        return Err(FloeError::Unsupported(
+                            "MERGE ... SET (a, b) = ...: assign each column on its own".into(),
+                        ));
+                    };
+                    assignments.push((last(target)?, assignment.value.to_string()));
+                }
+                MergeAction::Update(assignments)
+            }
+            SqlMergeAction::Insert(insert) => {
+                let MergeInsertKind::Values(values) = insert.kind else {
+                    return Err(FloeError::Unsupported(
+                        "MERGE ... INSERT ROW: name the values, INSERT (cols) VALUES (...)".into(),
+                    ));
+                };
+                let [row] = values.rows.as_slice() else {
+                    return Err(invalid!("MERGE ... INSERT VALUES takes exactly one row"));
+                };
+                MergeAction::Insert {
+                    columns: insert.columns.iter().map(last).collect::<Result<_>>()?,
+                    values: row.iter().map(ToString::to_string).collect(),
+                }
+            }
+        };
+        if matches!(
+            (kind, &action),
+            (
+                MergeMatch::NotMatchedByTarget,
+                MergeAction::Update(_) | MergeAction::Delete
+            ) | (
+                MergeMatch::Matched | MergeMatch::NotMatchedBySource,
+                MergeAction::Insert { .. }
+            )
+        ) {
+            return Err(invalid!(
+                "MERGE: WHEN NOT MATCHED takes INSERT, WHEN MATCHED and WHEN NOT MATCHED BY \
+                 SOURCE take UPDATE or DELETE"
+            ));
+        }
+        clauses.push(MergeClause {
+            kind,
+            condition: clause.predicate.as_ref().map(ToString::to_string),
+            action,
+        });
+    }
+    Ok(FloeStatement::Merge {
+        table: table.clone(),
+        merge: MergeStatement {
+            target_alias,
+            source: merge.source.to_string(),
+            source_alias,
+            on: merge.on.to_string(),
+            clauses,
+        },
+    })
 }
 
 /// The one table a DELETE or UPDATE names, and its alias.

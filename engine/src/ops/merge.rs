@@ -1,0 +1,368 @@
+//! `MERGE INTO`, copy-on-write: the target and the source are joined once
+//! to count what each clause does per data file, the data files holding a
+//! target row that is updated or deleted are rewritten, inserted rows are
+//! written, and everything commits as one `overwrite` snapshot.
+//!
+//! The join is planned by DataFusion from generated SQL, so the ON
+//! condition, the clause conditions and the assignments keep the user's
+//! aliases and expressions as written.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, Int64Array, StringArray};
+use datafusion::catalog::SchemaProvider;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use iceberg::spec::DataFile;
+
+use crate::commit::SnapshotUpdate;
+use crate::error::{FloeError, Result, invalid};
+use crate::provider::FloeSchemaProvider;
+use crate::scan::{FILE_COLUMN, IcebergTableProvider};
+use crate::table::LoadedTable;
+use crate::warehouse::Warehouse;
+use crate::write::DataFileWriterSet;
+
+/// Which rows a WHEN clause applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMatch {
+    /// `WHEN MATCHED`: a target row with a source row.
+    Matched,
+    /// `WHEN NOT MATCHED [BY TARGET]`: a source row with no target row.
+    NotMatchedByTarget,
+    /// `WHEN NOT MATCHED BY SOURCE`: a target row with no source row.
+    NotMatchedBySource,
+}
+
+/// What a WHEN clause does.
+#[derive(Debug, Clone)]
+pub enum MergeAction {
+    /// `UPDATE SET c = expr, ...`: `(column, SQL expression)`.
+    Update(Vec<(String, String)>),
+    /// `DELETE`.
+    Delete,
+    /// `INSERT (cols) VALUES (exprs)`; no columns means every column in order.
+    Insert {
+        /// The columns named, if any.
+        columns: Vec<String>,
+        /// One SQL expression per column.
+        values: Vec<String>,
+    },
+}
+
+/// One `WHEN ... THEN ...` clause.
+#[derive(Debug, Clone)]
+pub struct MergeClause {
+    /// The rows it applies to.
+    pub kind: MergeMatch,
+    /// Its `AND` condition, as SQL.
+    pub condition: Option<String>,
+    /// What it does.
+    pub action: MergeAction,
+}
+
+/// A parsed `MERGE INTO` statement.
+#[derive(Debug, Clone)]
+pub struct MergeStatement {
+    /// The name the statement gives the target (its alias or table name).
+    pub target_alias: String,
+    /// The source as SQL (`src AS s`, `(SELECT ...) AS s`).
+    pub source: String,
+    /// The name the statement gives the source.
+    pub source_alias: String,
+    /// The ON condition, as SQL.
+    pub on: String,
+    /// The WHEN clauses, in order.
+    pub clauses: Vec<MergeClause>,
+}
+
+/// How many rows a MERGE changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MergeCounts {
+    /// Target rows updated.
+    pub updated: u64,
+    /// Target rows deleted.
+    pub deleted: u64,
+    /// Rows inserted.
+    pub inserted: u64,
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Names the generated query uses; chosen so a user column cannot clash.
+const RID: &str = "__floe_rid";
+const SOURCE_MARK: &str = "__floe_src";
+const ACTION: &str = "__floe_action";
+const MATCHED: &str = "__floe_matched";
+const FILE: &str = "__floe_file";
+
+impl MergeStatement {
+    /// Run the MERGE on `table` and commit it.
+    pub async fn run(
+        &self,
+        ctx: &SessionContext,
+        warehouse: &Warehouse,
+        schema: &FloeSchemaProvider,
+        table: LoadedTable,
+    ) -> Result<MergeCounts> {
+        let temp = format!("__floe_merge_{}", uuid::Uuid::new_v4().simple());
+        let provider =
+            IcebergTableProvider::try_new(warehouse.clone(), table.clone())?.with_file_column();
+        schema.register_table(temp.clone(), Arc::new(provider))?;
+        let result = self.run_registered(ctx, warehouse, &temp, table).await;
+        schema.deregister_table(&temp)?;
+        result
+    }
+
+    async fn run_registered(
+        &self,
+        ctx: &SessionContext,
+        warehouse: &Warehouse,
+        temp: &str,
+        table: LoadedTable,
+    ) -> Result<MergeCounts> {
+        let name = table.ident().to_string();
+        let namespace = table.ident().namespace().join(".");
+        let columns: Vec<String> = table
+            .metadata()
+            .current_schema()
+            .as_struct()
+            .fields()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        let joined = self.joined_sql(
+            &name,
+            &columns,
+            &format!(
+                "{}.{}.{}",
+                quote(crate::CATALOG_NAME),
+                quote(&namespace),
+                quote(temp)
+            ),
+        )?;
+
+        if self.clauses.iter().any(|c| c.kind == MergeMatch::Matched) {
+            let sql = format!(
+                "SELECT {RID}, count(*) AS n FROM ({joined}) WHERE {MATCHED} \
+                 GROUP BY {RID} HAVING count(*) > 1 LIMIT 1"
+            );
+            let batches = ctx.sql(&sql).await?.collect().await?;
+            if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
+                let n = batch
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .map_or(0, |a| a.value(0));
+                return Err(invalid!(
+                    "MERGE INTO '{name}': a target row matches {n} source rows; each target row \
+                     may match at most one. Help: make the ON condition match one source row \
+                     per target row, e.g. deduplicate the source"
+                ));
+            }
+        }
+
+        // What each clause does, per data file.
+        let sql = format!(
+            "SELECT {FILE}, {ACTION}, count(*) AS n FROM ({joined}) GROUP BY {FILE}, {ACTION}"
+        );
+        let batches = ctx.sql(&sql).await?.collect().await?;
+        let mut counts = MergeCounts::default();
+        let mut affected: BTreeSet<String> = BTreeSet::new();
+        for batch in &batches {
+            let files = batch.column(0).as_any().downcast_ref::<StringArray>();
+            let actions = batch.column(1).as_any().downcast_ref::<StringArray>();
+            let ns = batch.column(2).as_any().downcast_ref::<Int64Array>();
+            let (Some(files), Some(actions), Some(ns)) = (files, actions, ns) else {
+                return Err(FloeError::Internal(
+                    "unexpected types counting MERGE actions".into(),
+                ));
+            };
+            for i in 0..batch.num_rows() {
+                let n = ns.value(i) as u64;
+                match actions.value(i).as_bytes().first() {
+                    Some(b'u') => counts.updated += n,
+                    Some(b'd') => counts.deleted += n,
+                    Some(b'i') => counts.inserted += n,
+                    _ => continue,
+                }
+                if !files.is_null(i) {
+                    affected.insert(files.value(i).to_string());
+                }
+            }
+        }
+        if counts == MergeCounts::default() {
+            return Ok(counts);
+        }
+
+        // The rows to write: every kept or updated row of an affected file
+        // (once, even if it matched several source rows without a clause
+        // acting on it) and every inserted row.
+        let files_list = affected
+            .iter()
+            .map(|f| format!("'{}'", f.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let in_affected = if affected.is_empty() {
+            "false".to_string()
+        } else {
+            format!("{FILE} IN ({files_list})")
+        };
+        let out_columns = columns
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {out_columns} FROM (SELECT *, row_number() OVER (PARTITION BY {RID}) AS __floe_dup \
+             FROM ({joined})) \
+             WHERE ({in_affected} AND {ACTION} NOT LIKE 'd%' AND __floe_dup = 1) \
+                OR {ACTION} LIKE 'i%'"
+        );
+        let mut writers = DataFileWriterSet::try_new(warehouse, &name, table.metadata()).await?;
+        let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            writers.write(batch?).await?;
+        }
+        let (added, _) = writers.close().await?;
+
+        let live: HashMap<String, DataFile> = table
+            .live_files(warehouse.file_io())
+            .await?
+            .into_iter()
+            .map(|f| (f.file.file_path().to_string(), f.file))
+            .collect();
+        let removed = affected
+            .iter()
+            .map(|path| {
+                live.get(path)
+                    .cloned()
+                    .ok_or_else(|| FloeError::Internal(format!("{path} is not a live file")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // The join read the whole target: any concurrent addition may
+        // change what matches, so the conflict filter is the whole table.
+        SnapshotUpdate::overwrite(added, removed)
+            .commit(warehouse, table)
+            .await?;
+        Ok(counts)
+    }
+
+    /// The join of target and source with, per row, each target column's
+    /// new value, the data file, a target row id, whether it matched, and
+    /// the action taken: `u<n>` / `d<n>` / `i<n>` for clause n, `k` to keep
+    /// a target row, `n` for a source row nothing inserts.
+    fn joined_sql(&self, table: &str, columns: &[String], target: &str) -> Result<String> {
+        let t = quote(&self.target_alias);
+        let s = quote(&self.source_alias);
+        let has_target = format!("({t}.{RID} IS NOT NULL)");
+        let has_source = format!("({s}.{SOURCE_MARK} IS NOT NULL)");
+        let matched = format!("({has_target} AND {has_source})");
+        let category = |kind: MergeMatch| match kind {
+            MergeMatch::Matched => matched.clone(),
+            MergeMatch::NotMatchedByTarget => format!("(NOT {has_target})"),
+            MergeMatch::NotMatchedBySource => format!("(NOT {has_source})"),
+        };
+        let when = |clause: &MergeClause| match &clause.condition {
+            Some(condition) => format!("{} AND ({condition})", category(clause.kind)),
+            None => category(clause.kind),
+        };
+
+        let mut action = String::from("CASE");
+        for (n, clause) in self.clauses.iter().enumerate() {
+            let code = match clause.action {
+                MergeAction::Update(_) => 'u',
+                MergeAction::Delete => 'd',
+                MergeAction::Insert { .. } => 'i',
+            };
+            action.push_str(&format!(" WHEN {} THEN '{code}{n}'", when(clause)));
+        }
+        action.push_str(&format!(" WHEN {has_target} THEN 'k' ELSE 'n' END"));
+
+        let mut values = Vec::with_capacity(columns.len());
+        for column in columns {
+            let current = format!("{t}.{}", quote(column));
+            let mut case = String::from("CASE");
+            for clause in &self.clauses {
+                let value = match &clause.action {
+                    MergeAction::Delete => continue,
+                    MergeAction::Update(assignments) => assignments
+                        .iter()
+                        .find(|(c, _)| c == column)
+                        .map(|(_, e)| e.clone())
+                        .unwrap_or_else(|| current.clone()),
+                    MergeAction::Insert {
+                        columns: named,
+                        values,
+                    } => {
+                        if named.is_empty() {
+                            let i = columns.iter().position(|c| c == column).unwrap_or(0);
+                            values.get(i).cloned().unwrap_or_else(|| "NULL".into())
+                        } else {
+                            match named.iter().position(|c| c == column) {
+                                Some(i) => values[i].clone(),
+                                None => "NULL".into(),
+                            }
+                        }
+                    }
+                };
+                case.push_str(&format!(" WHEN {} THEN {value}", when(clause)));
+            }
+            case.push_str(&format!(" ELSE {current} END AS {}", quote(column)));
+            values.push(case);
+        }
+        for clause in &self.clauses {
+            match &clause.action {
+                MergeAction::Update(assignments) => {
+                    for (c, _) in assignments {
+                        if !columns.contains(c) {
+                            return Err(invalid!(
+                                "MERGE INTO '{table}': the table has no column '{c}'"
+                            ));
+                        }
+                    }
+                }
+                MergeAction::Insert {
+                    columns: named,
+                    values,
+                } => {
+                    if named.is_empty() && values.len() != columns.len() {
+                        return Err(invalid!(
+                            "MERGE INTO '{table}': INSERT VALUES gives {} values for {} columns",
+                            values.len(),
+                            columns.len()
+                        ));
+                    }
+                    if !named.is_empty() && named.len() != values.len() {
+                        return Err(invalid!(
+                            "MERGE INTO '{table}': INSERT names {} columns but gives {} values",
+                            named.len(),
+                            values.len()
+                        ));
+                    }
+                    if let Some(c) = named.iter().find(|c| !columns.contains(c)) {
+                        return Err(invalid!(
+                            "MERGE INTO '{table}': the table has no column '{c}'"
+                        ));
+                    }
+                }
+                MergeAction::Delete => {}
+            }
+        }
+
+        Ok(format!(
+            "SELECT {values}, {t}.{file} AS {FILE}, {t}.{RID} AS {RID}, {matched} AS {MATCHED}, \
+             {action} AS {ACTION} \
+             FROM (SELECT *, row_number() OVER () AS {RID} FROM {target}) AS {t} \
+             FULL OUTER JOIN (SELECT *, true AS {SOURCE_MARK} FROM {source}) AS {s} \
+             ON {on}",
+            values = values.join(", "),
+            file = quote(FILE_COLUMN),
+            source = self.source,
+            on = self.on,
+        ))
+    }
+}

@@ -311,8 +311,13 @@ impl MergeStatement {
                 };
                 case.push_str(&format!(" WHEN {} THEN {value}", when(clause)));
             }
-            case.push_str(&format!(" ELSE {current} END AS {}", quote(column)));
-            values.push(case);
+            if case == "CASE" {
+                // No clause sets a value (only DELETEs): the row keeps its own.
+                values.push(format!("{current} AS {}", quote(column)));
+            } else {
+                case.push_str(&format!(" ELSE {current} END AS {}", quote(column)));
+                values.push(case);
+            }
         }
         for clause in &self.clauses {
             match &clause.action {

@@ -235,7 +235,43 @@ impl Lakehouse {
     async fn statement(&self, text: &str) -> Result<DataFrame> {
         self.catalog.refresh().await?;
         let done = || -> Result<DataFrame> { Ok(self.ctx.read_empty()?) };
-        match sql::parse(text)? {
+        let statement = sql::parse(text)?;
+        let transaction = self.warehouse.transaction();
+        if transaction.is_open()?
+            && matches!(
+                statement,
+                FloeStatement::CreateTable { .. }
+                    | FloeStatement::CreateNamespace { .. }
+                    | FloeStatement::DropNamespace { .. }
+                    | FloeStatement::DropTable { .. }
+            )
+        {
+            return Err(FloeError::Unsupported(
+                "CREATE and DROP inside a transaction: only INSERT, DELETE, UPDATE and MERGE \
+                 are transactional; COMMIT or ROLLBACK first"
+                    .into(),
+            ));
+        }
+        match statement {
+            FloeStatement::Begin => {
+                transaction.begin()?;
+                done()
+            }
+            FloeStatement::Commit => {
+                let swaps = transaction.take_swaps()?;
+                if !swaps.is_empty() {
+                    self.warehouse
+                        .catalog()
+                        .swap(swaps)
+                        .await
+                        .map_err(crate::transaction::commit_conflict)?;
+                }
+                done()
+            }
+            FloeStatement::Rollback => {
+                transaction.rollback()?;
+                done()
+            }
             FloeStatement::CreateTable {
                 create,
                 partitioned_by,

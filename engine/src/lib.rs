@@ -14,6 +14,7 @@ pub mod scan;
 pub mod sql;
 pub mod storage;
 mod table;
+pub mod transaction;
 mod warehouse;
 pub mod write;
 

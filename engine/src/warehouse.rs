@@ -12,6 +12,7 @@ use iceberg::spec::{FormatVersion, Schema, SortOrder, TableMetadataBuilder, Unbo
 use crate::error::{FloeError, Result};
 use crate::storage::{ObjectStoreStorage, StoreRegistry, WarehouseUri};
 use crate::table::LoadedTable;
+use crate::transaction::TransactionState;
 
 /// A warehouse: where tables live, the catalog that points at their
 /// metadata, and the one storage layer that reads and writes their files.
@@ -21,6 +22,7 @@ pub struct Warehouse {
     catalog: Arc<dyn Catalog>,
     registry: Arc<StoreRegistry>,
     file_io: FileIO,
+    transaction: TransactionState,
 }
 
 impl Warehouse {
@@ -36,6 +38,7 @@ impl Warehouse {
             catalog,
             registry,
             file_io,
+            transaction: TransactionState::default(),
         }
     }
 
@@ -59,8 +62,17 @@ impl Warehouse {
         &self.file_io
     }
 
-    /// Load a table's current version.
+    /// The session's open transaction, if any.
+    pub fn transaction(&self) -> &TransactionState {
+        &self.transaction
+    }
+
+    /// Load a table's current version (inside a transaction that wrote it,
+    /// the transaction's version).
     pub async fn load_table(&self, ident: &TableIdent) -> Result<LoadedTable> {
+        if let Some(staged) = self.transaction.staged(ident)? {
+            return Ok(staged);
+        }
         let pointer = self.catalog.load_table(ident).await?;
         LoadedTable::read(ident.clone(), pointer.metadata_location, &self.file_io).await
     }

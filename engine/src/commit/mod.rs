@@ -364,19 +364,20 @@ pub(crate) async fn swap_metadata(
         .write_to(warehouse.file_io(), &location)
         .await?;
     let location = location.to_string();
+    let new = LoadedTable::new(base.ident().clone(), location.clone(), new_metadata);
+    // Inside a transaction the pointer moves at COMMIT, with the others.
+    if warehouse.transaction().stage(base, new.clone())? {
+        return Ok(new);
+    }
     warehouse
         .catalog()
         .swap(vec![PointerSwap {
             table: base.ident().clone(),
             expected: base.metadata_location().to_string(),
-            new: location.clone(),
+            new: location,
         }])
         .await?;
-    Ok(LoadedTable::new(
-        base.ident().clone(),
-        location,
-        new_metadata,
-    ))
+    Ok(new)
 }
 
 /// A random positive snapshot id, as Java Iceberg makes them.

@@ -92,6 +92,12 @@ pub enum FloeStatement {
         /// The rest of the statement.
         merge: MergeStatement,
     },
+    /// `BEGIN` / `START TRANSACTION`.
+    Begin,
+    /// `COMMIT`.
+    Commit,
+    /// `ROLLBACK`.
+    Rollback,
     /// `USE ns`: the namespace unqualified names resolve in.
     Use {
         /// The namespace.
@@ -244,6 +250,11 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
                 }
             }
             Statement::Merge(merge) => parse_merge(merge)?,
+            Statement::StartTransaction { .. } => FloeStatement::Begin,
+            Statement::Commit { .. } => FloeStatement::Commit,
+            Statement::Rollback {
+                savepoint: None, ..
+            } => FloeStatement::Rollback,
             Statement::Use(Use::Object(name) | Use::Schema(name) | Use::Database(name)) => {
                 FloeStatement::Use { name }
             }

@@ -50,6 +50,26 @@ def test_pyiceberg_and_duckdb_read_after_row_level_writes(tmp_path):
     ).fetchall()
     assert got == expected
 
+    # MERGE: update, delete and insert in one snapshot.
+    floe(
+        wh,
+        "CREATE TABLE changes (id BIGINT, total DOUBLE, op STRING)",
+        "INSERT INTO changes VALUES (1, 11.0, 'u'), (4, NULL, 'd'), (7, 70.0, 'i')",
+        "MERGE INTO orders t USING changes c ON t.id = c.id "
+        "WHEN MATCHED AND c.op = 'd' THEN DELETE "
+        "WHEN MATCHED THEN UPDATE SET total = c.total "
+        "WHEN NOT MATCHED THEN INSERT (id, region, total) VALUES (c.id, 'eu', c.total)",
+    )
+    expected = [(1, "eu", 11.0), (3, "latam", 31.0), (6, "latam", 61.0), (7, "eu", 70.0)]
+    table = catalog.load_table("default.orders")
+    rows = table.scan().to_arrow().sort_by("id").to_pylist()
+    assert [(r["id"], r["region"], r["total"]) for r in rows] == expected
+    location = metadata_location(wh / "catalog.db", "default", "orders")
+    got = con.execute(
+        f"SELECT id, region, total FROM iceberg_scan('{location}') ORDER BY id"
+    ).fetchall()
+    assert got == expected
+
     # INSERT OVERWRITE replaces the whole table.
     floe(wh, "INSERT OVERWRITE orders VALUES (9, 'eu', 9.0)")
     table = catalog.load_table("default.orders")

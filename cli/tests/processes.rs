@@ -193,3 +193,40 @@ fn writers_killed_mid_commit_leave_only_whole_commits() {
         }
     }
 }
+
+#[test]
+fn a_transaction_over_two_tables_shows_in_both_or_neither_when_killed() {
+    for seed in [3u64, 11] {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = dir.path();
+        run(wh, &["CREATE TABLE a (id INT)", "CREATE TABLE b (id INT)"]);
+        let mut rng = seed;
+        let mut next = 0;
+        let mut patience = 0;
+        let mut kills = 0;
+        while next < 20 {
+            let script: Vec<String> = (next..20)
+                .map(|i| {
+                    format!(
+                        "BEGIN; INSERT INTO a VALUES ({i}); INSERT INTO b VALUES ({i}); COMMIT"
+                    )
+                })
+                .collect();
+            let mut child = floe(wh, &script).spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(5 + patience + lcg(&mut rng) % 120));
+            child.kill().unwrap();
+            child.wait().unwrap();
+            kills += 1;
+            let in_a = value(wh, "SELECT count(*) FROM a");
+            let in_b = value(wh, "SELECT count(*) FROM b");
+            assert_eq!(in_a, in_b, "seed {seed}");
+            let both = value(wh, "SELECT count(*) FROM a JOIN b ON a.id = b.id");
+            assert_eq!(both, in_a, "the same rows in both tables, seed {seed}");
+            let committed: usize = in_a.parse().unwrap();
+            patience = if committed == next { patience + 100 } else { 0 };
+            next = committed;
+        }
+        assert_eq!(value(wh, "SELECT count(*) FROM \"b$snapshots\""), "20");
+        eprintln!("seed {seed}: {kills} writers killed");
+    }
+}

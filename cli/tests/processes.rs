@@ -207,9 +207,7 @@ fn a_transaction_over_two_tables_shows_in_both_or_neither_when_killed() {
         while next < 20 {
             let script: Vec<String> = (next..20)
                 .map(|i| {
-                    format!(
-                        "BEGIN; INSERT INTO a VALUES ({i}); INSERT INTO b VALUES ({i}); COMMIT"
-                    )
+                    format!("BEGIN; INSERT INTO a VALUES ({i}); INSERT INTO b VALUES ({i}); COMMIT")
                 })
                 .collect();
             let mut child = floe(wh, &script).spawn().unwrap();

@@ -352,6 +352,23 @@ impl Lakehouse {
                     .await?;
                 self.count_frame(changed)
             }
+            FloeStatement::OverwritePartition {
+                table,
+                partition,
+                query,
+            } => {
+                let ident = self.table_ident(&table)?;
+                let loaded = self.warehouse.load_table(&ident).await?;
+                let written = ops::dml::overwrite_partition(
+                    &self.ctx,
+                    &self.warehouse,
+                    loaded,
+                    &partition,
+                    &query,
+                )
+                .await?;
+                self.count_frame(written)
+            }
             FloeStatement::Merge { table, merge } => {
                 let ident = self.table_ident(&table)?;
                 if self.is_session_table(&ident) {

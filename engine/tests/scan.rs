@@ -165,3 +165,45 @@ async fn memory_and_file_uri_warehouses() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_covering_a_whole_file_drops_it_without_a_rewrite() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("CREATE TABLE d (id INT, v STRING)").await.unwrap();
+    for start in [1, 11, 21] {
+        lh.sql(&format!(
+            "INSERT INTO d SELECT CAST(value AS INT), 'x' FROM generate_series({start}, {})",
+            start + 9
+        ))
+        .await
+        .unwrap();
+    }
+    // The second file holds exactly the rows deleted: it is dropped from the
+    // metadata, and no file is written.
+    lh.sql("DELETE FROM d WHERE id BETWEEN 11 AND 20")
+        .await
+        .unwrap();
+    let summary = lh
+        .sql(
+            "SELECT summary['deleted-data-files'], summary['added-data-files'] \
+             FROM \"d$snapshots\" ORDER BY committed_at DESC LIMIT 1",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let deleted = summary[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let added = summary[0]
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    assert_eq!(deleted.value(0), "1");
+    assert!(added.is_null(0));
+    assert_eq!(count(&lh, "SELECT count(*) FROM d").await, 20);
+}

@@ -7,17 +7,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, StringArray};
-use datafusion::common::Column;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, ScalarValue};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::logical_expr::{Expr, cast, lit, when};
+use datafusion::logical_expr::{Expr, LogicalPlan, cast, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext, coalesce};
 use futures::StreamExt;
 use iceberg::scan::FileScanTask;
-use iceberg::spec::DataFile;
+use iceberg::spec::{DataContentType, DataFile, Literal};
 
 use crate::commit::{Isolation, SnapshotUpdate};
 use crate::error::{FloeError, Result, invalid};
-use crate::scan::{FILE_COLUMN, IcebergTableProvider, to_predicate};
+use crate::scan::{FILE_COLUMN, IcebergTableProvider, datum, to_predicate};
 use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
 use crate::write::DataFileWriterSet;
@@ -42,6 +43,159 @@ pub struct RowLevelWrite<'a> {
     pub alias: String,
     /// The WHERE condition, as SQL.
     pub predicate: Option<String>,
+}
+
+/// `INSERT OVERWRITE t PARTITION (c = v, ...) <query>`: the rows of the
+/// static partition are replaced by the query's rows (which give the other
+/// columns, in table order). Returns the rows written.
+pub async fn overwrite_partition(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    table: LoadedTable,
+    partition: &[(String, String)],
+    query: &str,
+) -> Result<u64> {
+    let name = table.ident().to_string();
+    let schema = table.metadata().current_schema().clone();
+    let spec = table.metadata().default_partition_spec().clone();
+    let provider = IcebergTableProvider::try_new(warehouse.clone(), table.clone())?;
+    let target = ctx.read_table(Arc::new(provider.clone()))?;
+    let mut values = HashMap::new();
+    for (column, sql) in partition {
+        let field = schema.field_by_name(column).ok_or_else(|| {
+            invalid!("INSERT OVERWRITE '{name}': the table has no column '{column}'")
+        })?;
+        let is_identity_partition = spec
+            .fields()
+            .iter()
+            .any(|f| f.source_id == field.id && f.transform == iceberg::spec::Transform::Identity);
+        if !is_identity_partition {
+            return Err(invalid!(
+                "INSERT OVERWRITE '{name}' PARTITION ({column} = ...): '{column}' is not an \
+                 identity partition column of the table"
+            ));
+        }
+        // Evaluate the value once, as the column's type.
+        let value = target.parse_sql_expr(sql)?;
+        let data_type = target
+            .schema()
+            .field_with_unqualified_name(column)?
+            .data_type()
+            .clone();
+        let batches = ctx
+            .sql("SELECT 1")
+            .await?
+            .select(vec![cast(value, data_type)])?
+            .collect()
+            .await?;
+        let scalar = batches
+            .first()
+            .map(|b| ScalarValue::try_from_array(b.column(0), 0))
+            .transpose()?
+            .ok_or_else(|| FloeError::Internal("a constant gave no row".into()))?;
+        let partition_index = spec
+            .fields()
+            .iter()
+            .position(|f| {
+                f.source_id == field.id && f.transform == iceberg::spec::Transform::Identity
+            })
+            .unwrap_or_default();
+        values.insert(column.clone(), (lit(scalar), partition_index));
+    }
+
+    let rows = ctx.sql(query).await?;
+    let columns = schema.as_struct().fields();
+    let dynamic = columns.len() - values.len();
+    if rows.schema().fields().len() != dynamic {
+        return Err(invalid!(
+            "INSERT OVERWRITE '{name}' PARTITION (...): the query gives {} columns, the table has \
+             {dynamic} besides the static partition columns",
+            rows.schema().fields().len()
+        ));
+    }
+    let mut exprs = Vec::with_capacity(columns.len());
+    let mut next = 0;
+    for field in columns {
+        let expr = match values.get(&field.name) {
+            Some((value, _)) => value.clone(),
+            None => {
+                let (qualifier, f) = rows.schema().qualified_field(next);
+                next += 1;
+                Expr::Column(Column::new(qualifier.cloned(), f.name()))
+            }
+        };
+        exprs.push(expr.alias(&field.name));
+    }
+    let rows = rows.select(exprs)?;
+
+    // The files of the partition, by their identity partition values (the
+    // current spec's files only: older specs are not partitioned alike).
+    let predicate = values
+        .iter()
+        .map(|(c, (v, _))| column(c).eq(v.clone()))
+        .reduce(Expr::and)
+        .ok_or_else(|| FloeError::Internal("an empty PARTITION clause".into()))?;
+    let filters = [predicate];
+    let mut wanted = Vec::with_capacity(values.len());
+    for (c, (v, index)) in &values {
+        let Expr::Literal(scalar, _) = v else {
+            return Err(FloeError::Internal(format!(
+                "partition value of {c} is not a literal"
+            )));
+        };
+        let datum = if scalar.is_null() {
+            None
+        } else {
+            Some(datum(scalar).ok_or_else(|| {
+                invalid!("INSERT OVERWRITE '{name}': cannot use {scalar} as the value of '{c}'")
+            })?)
+        };
+        wanted.push((*index, datum));
+    }
+    let spec_id = spec.spec_id();
+    let removed = table
+        .live_files(warehouse.file_io())
+        .await?
+        .into_iter()
+        .filter(|f| f.spec_id == spec_id && f.file.content_type() == DataContentType::Data)
+        .filter(|f| {
+            wanted.iter().all(|(index, datum)| {
+                let value = f.file.partition().fields().get(*index).cloned().flatten();
+                match (value, datum) {
+                    (None, None) => true,
+                    (Some(Literal::Primitive(p)), Some(d)) => &p == d.literal(),
+                    _ => false,
+                }
+            })
+        })
+        .map(|f| f.file)
+        .collect();
+
+    let mut writers = DataFileWriterSet::try_new(warehouse, &name, table.metadata()).await?;
+    let mut stream = rows.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        writers.write(batch?).await?;
+    }
+    let (added, written) = writers.close().await?;
+    SnapshotUpdate::overwrite(added, removed)
+        .with_conflict_filter(to_predicate(&filters, provider.arrow_schema()))
+        .commit(warehouse, table)
+        .await?;
+    Ok(written)
+}
+
+/// The filters DataFusion's optimizer pushes into the scan of `frame`:
+/// coerced to the columns' types, so they prune files as a query's do.
+fn pushed_filters(frame: DataFrame) -> Result<Vec<Expr>> {
+    let plan = frame.into_optimized_plan()?;
+    let mut filters = Vec::new();
+    plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            filters.extend(scan.filters.iter().cloned());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(filters)
 }
 
 fn column(name: &str) -> Expr {
@@ -78,9 +232,12 @@ impl RowLevelWrite<'_> {
             Some(sql) => Some(frame.parse_sql_expr(sql)?),
             None => None,
         };
-        let filters: Vec<Expr> = predicate.iter().cloned().collect();
+        let filters = match &predicate {
+            Some(p) => pushed_filters(frame.clone().filter(p.clone())?)?,
+            None => Vec::new(),
+        };
         let tasks = provider.plan_files(&filters).await?;
-        let conflict_filter = to_predicate(&filters);
+        let conflict_filter = to_predicate(&filters, provider.arrow_schema());
         let matches = match &predicate {
             Some(p) => coalesce(vec![p.clone(), lit(false)]),
             None => lit(true),

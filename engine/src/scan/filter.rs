@@ -3,34 +3,57 @@
 //! Only what can be pruned on is converted (comparisons of a column with a
 //! literal, `IS [NOT] NULL`, `IN`, `BETWEEN`, `AND` / `OR` / `NOT`); the rest
 //! is left to DataFusion, which still applies every filter to the rows.
+//!
+//! A comparison converts only when the literal has exactly the column's
+//! type: anything else would need SQL's cast rules, and a wrong conversion
+//! could prune a file that holds matching rows. DataFusion's optimizer has
+//! already coerced the literals of a query's filters.
 
+use arrow::datatypes::{DataType, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use iceberg::expr::{Predicate, Reference};
 use iceberg::spec::Datum;
 
-/// The conjunction of the filters that convert, if any do.
-pub fn to_predicate(filters: &[Expr]) -> Option<Predicate> {
-    filters.iter().filter_map(convert).reduce(|a, b| a.and(b))
+/// The conjunction of the filters that convert, if any do; `schema` is the
+/// one the filters' columns belong to.
+pub fn to_predicate(filters: &[Expr], schema: &Schema) -> Option<Predicate> {
+    filters
+        .iter()
+        .filter_map(|f| convert(f, schema))
+        .reduce(|a, b| a.and(b))
 }
 
-fn column(expr: &Expr) -> Option<Reference> {
+/// A column of the table, with its type.
+fn column<'a>(expr: &Expr, schema: &'a Schema) -> Option<(Reference, &'a DataType)> {
     match expr {
-        Expr::Column(c) => Some(Reference::new(c.name.clone())),
-        Expr::Cast(c) => column(&c.expr),
+        Expr::Column(c) => {
+            let field = schema.field_with_name(&c.name).ok()?;
+            Some((Reference::new(c.name.clone()), field.data_type()))
+        }
         _ => None,
     }
 }
 
-fn literal(expr: &Expr) -> Option<Datum> {
+fn same_type(column: &DataType, literal: &DataType) -> bool {
+    use DataType::{LargeUtf8, Utf8, Utf8View};
+    column == literal
+        || matches!(
+            (column, literal),
+            (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View)
+        )
+}
+
+/// A literal of exactly the column's type.
+fn literal(expr: &Expr, column_type: &DataType) -> Option<Datum> {
     match expr {
-        Expr::Literal(value, _) => datum(value),
-        Expr::Cast(c) => literal(&c.expr),
+        Expr::Literal(value, _) if same_type(column_type, &value.data_type()) => datum(value),
         _ => None,
     }
 }
 
-fn datum(value: &ScalarValue) -> Option<Datum> {
+/// The Iceberg value of a DataFusion scalar, when there is one.
+pub fn datum(value: &ScalarValue) -> Option<Datum> {
     Some(match value {
         ScalarValue::Boolean(Some(v)) => Datum::bool(*v),
         ScalarValue::Int8(Some(v)) => Datum::int(i32::from(*v)),
@@ -55,32 +78,43 @@ fn datum(value: &ScalarValue) -> Option<Datum> {
     })
 }
 
-fn convert(expr: &Expr) -> Option<Predicate> {
+/// Convert `expr` to a predicate every matching row satisfies. With
+/// `partial`, an AND may keep just its convertible side (still implied by
+/// the row); under NOT that would be wrong, so NOT converts exactly.
+fn convert(expr: &Expr, schema: &Schema) -> Option<Predicate> {
+    convert_with(expr, schema, true)
+}
+
+fn convert_with(expr: &Expr, schema: &Schema, partial: bool) -> Option<Predicate> {
+    let recurse = |e: &Expr| convert_with(e, schema, partial);
     match expr {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
-            Operator::And => match (convert(left), convert(right)) {
+            Operator::And => match (recurse(left), recurse(right)) {
                 (Some(l), Some(r)) => Some(l.and(r)),
-                // Pruning on one side of an AND is still correct.
-                (Some(p), None) | (None, Some(p)) => Some(p),
-                (None, None) => None,
+                (Some(p), None) | (None, Some(p)) if partial => Some(p),
+                _ => None,
             },
-            Operator::Or => Some(convert(left)?.or(convert(right)?)),
+            Operator::Or => Some(recurse(left)?.or(recurse(right)?)),
             _ => {
-                if let (Some(c), Some(v)) = (column(left), literal(right)) {
-                    compare(c, *op, v)
-                } else if let (Some(v), Some(c)) = (literal(left), column(right)) {
-                    compare(c, op.swap()?, v)
+                if let Some((c, t)) = column(left, schema) {
+                    compare(c, *op, literal(right, t)?)
+                } else if let Some((c, t)) = column(right, schema) {
+                    compare(c, op.swap()?, literal(left, t)?)
                 } else {
                     None
                 }
             }
         },
-        Expr::Not(inner) => Some(!convert(inner)?),
-        Expr::IsNull(inner) => Some(column(inner)?.is_null()),
-        Expr::IsNotNull(inner) => Some(column(inner)?.is_not_null()),
+        Expr::Not(inner) => Some(!convert_with(inner, schema, false)?),
+        Expr::IsNull(inner) => Some(column(inner, schema)?.0.is_null()),
+        Expr::IsNotNull(inner) => Some(column(inner, schema)?.0.is_not_null()),
         Expr::InList(list) => {
-            let c = column(&list.expr)?;
-            let values = list.list.iter().map(literal).collect::<Option<Vec<_>>>()?;
+            let (c, t) = column(&list.expr, schema)?;
+            let values = list
+                .list
+                .iter()
+                .map(|v| literal(v, t))
+                .collect::<Option<Vec<_>>>()?;
             Some(if list.negated {
                 c.is_not_in(values)
             } else {
@@ -93,8 +127,8 @@ fn convert(expr: &Expr) -> Option<Predicate> {
             low,
             high,
         }) => {
-            let c = column(expr)?;
-            let (low, high) = (literal(low)?, literal(high)?);
+            let (c, t) = column(expr, schema)?;
+            let (low, high) = (literal(low, t)?, literal(high, t)?);
             Some(
                 c.clone()
                     .greater_than_or_equal_to(low)
@@ -120,7 +154,16 @@ fn compare(c: Reference, op: Operator, v: Datum) -> Option<Predicate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::datatypes::Field;
     use datafusion::prelude::{col, lit};
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("x", DataType::Int32, true),
+            Field::new("name", DataType::Utf8, true),
+        ])
+    }
 
     #[test]
     fn converts_what_prunes_and_skips_the_rest() {
@@ -128,8 +171,26 @@ mod tests {
             col("id").gt_eq(lit(5i64)).and(col("name").like(lit("a%"))),
             lit(3i32).lt(col("x")),
         ];
-        let predicate = to_predicate(&filters).unwrap();
+        let predicate = to_predicate(&filters, &schema()).unwrap();
         assert_eq!(predicate.to_string(), "(id >= 5) AND (x > 3)");
-        assert!(to_predicate(&[col("name").like(lit("a%"))]).is_none());
+        assert!(to_predicate(&[col("name").like(lit("a%"))], &schema()).is_none());
+    }
+
+    #[test]
+    fn only_literals_of_the_column_type_convert() {
+        // 1.5 on a BIGINT column would need SQL's cast rules: no pruning.
+        assert!(to_predicate(&[col("id").lt(lit(1.5f64))], &schema()).is_none());
+        assert!(to_predicate(&[col("x").eq(lit(1i64))], &schema()).is_none());
+    }
+
+    #[test]
+    fn not_never_keeps_half_an_and() {
+        let filter = !(col("id").eq(lit(1i64)).and(col("name").like(lit("a%"))));
+        assert!(to_predicate(&[filter], &schema()).is_none());
+        let filter = !(col("id").eq(lit(1i64)).and(col("name").eq(lit("a"))));
+        assert_eq!(
+            to_predicate(&[filter], &schema()).unwrap().to_string(),
+            "NOT ((id = 1) AND (name = \"a\"))"
+        );
     }
 }

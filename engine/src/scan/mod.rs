@@ -38,7 +38,7 @@ use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
 use crate::write::{IcebergSink, InsertMode};
 pub use exec::IcebergScanExec;
-pub use filter::to_predicate;
+pub use filter::{datum, to_predicate};
 
 /// The arrow schema of an Iceberg schema: the `iceberg` crate's mapping,
 /// with field ids in each field's metadata. Data files are written with it.
@@ -118,6 +118,11 @@ impl IcebergTableProvider {
         self
     }
 
+    /// The schema the provider's filters refer to.
+    pub fn arrow_schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
     /// Whether the scan returns the [`FILE_COLUMN`] column.
     fn has_file_column(&self) -> bool {
         self.schema.fields().len() > self.file_schema.fields().len()
@@ -135,7 +140,7 @@ impl IcebergTableProvider {
             return Ok(tasks.as_ref().clone());
         }
         let table = self.table.iceberg_table(self.warehouse.file_io())?;
-        let predicate = filter::to_predicate(filters);
+        let predicate = filter::to_predicate(filters, &self.schema);
         let mut builder = table.scan().select_all();
         if let Some(predicate) = predicate.clone() {
             builder = builder.with_filter(predicate);

@@ -85,6 +85,16 @@ pub enum FloeStatement {
         /// The WHERE condition, as SQL.
         selection: Option<String>,
     },
+    /// `INSERT OVERWRITE t PARTITION (c = v, ...) SELECT ...`: replace the
+    /// rows of one static partition.
+    OverwritePartition {
+        /// The table.
+        table: ObjectName,
+        /// `(column, SQL value)` of each static partition column.
+        partition: Vec<(String, String)>,
+        /// The query giving the other columns, in table order.
+        query: String,
+    },
     /// `MERGE INTO t USING s ON ... WHEN ...`.
     Merge {
         /// The target table.
@@ -257,6 +267,56 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
             } => FloeStatement::Rollback,
             Statement::Use(Use::Object(name) | Use::Schema(name) | Use::Database(name)) => {
                 FloeStatement::Use { name }
+            }
+            Statement::Insert(insert) if insert.partitioned.is_some() => {
+                let TableObject::TableName(table) = &insert.table else {
+                    return Err(invalid!("INSERT ... PARTITION needs a table name"));
+                };
+                if !insert.overwrite {
+                    return Err(FloeError::Unsupported(
+                        "INSERT INTO ... PARTITION (...): name the partition columns in the \
+                         SELECT instead (PARTITION is for INSERT OVERWRITE)"
+                            .into(),
+                    ));
+                }
+                if !insert.columns.is_empty() {
+                    return Err(FloeError::Unsupported(
+                        "INSERT OVERWRITE ... PARTITION (...) with a column list".into(),
+                    ));
+                }
+                let mut partition = Vec::new();
+                for expr in insert.partitioned.iter().flatten() {
+                    match expr {
+                        Expr::BinaryOp {
+                            left,
+                            op: datafusion::sql::sqlparser::ast::BinaryOperator::Eq,
+                            right,
+                        } => {
+                            let Expr::Identifier(column) = left.as_ref() else {
+                                return Err(invalid!(
+                                    "PARTITION ({expr}): expected column = value"
+                                ));
+                            };
+                            partition.push((column.value.clone(), right.to_string()));
+                        }
+                        other => {
+                            return Err(FloeError::Unsupported(format!(
+                                "PARTITION ({other}): only static values (column = value) are \
+                                 supported; for dynamic overwrite set \
+                                 write.overwrite.mode = 'dynamic'"
+                            )));
+                        }
+                    }
+                }
+                let query = insert
+                    .source
+                    .as_ref()
+                    .ok_or_else(|| invalid!("INSERT OVERWRITE ... PARTITION needs a query"))?;
+                FloeStatement::OverwritePartition {
+                    table: table.clone(),
+                    partition,
+                    query: query.to_string(),
+                }
             }
             Statement::Insert(insert) => FloeStatement::Insert {
                 table: match &insert.table {

@@ -125,6 +125,14 @@ impl MergeStatement {
         table: LoadedTable,
     ) -> Result<MergeCounts> {
         let name = table.ident().to_string();
+        if let Some(mode) = table.metadata().properties().get("write.merge.mode")
+            && !mode.eq_ignore_ascii_case("copy-on-write")
+        {
+            return Err(FloeError::Unsupported(format!(
+                "table '{name}' sets write.merge.mode = '{mode}': only copy-on-write is \
+                 supported so far"
+            )));
+        }
         let namespace = table.ident().namespace().join(".");
         let columns: Vec<String> = table
             .metadata()

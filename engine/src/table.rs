@@ -5,12 +5,45 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use floe_catalog::TableIdent;
+use iceberg::MetadataLocation;
+use iceberg::compression::CompressionCodec;
 use iceberg::io::FileIO;
 use iceberg::spec::{
     DataFile, ManifestFile, ManifestList, SnapshotReference, TableMetadata, TableMetadataRef,
 };
 
 use crate::error::{FloeError, Result};
+
+/// Write `metadata` to `location`, never over an existing file.
+///
+/// `iceberg` 0.10.1 keeps snapshots in a hash map and so writes them in no
+/// particular order; Java Iceberg (and tools reading the list as a log)
+/// expect commit order, so uncompressed metadata is written with its
+/// snapshots sorted by sequence number.
+pub async fn write_metadata(
+    file_io: &FileIO,
+    metadata: &TableMetadata,
+    location: &MetadataLocation,
+) -> Result<()> {
+    if location.compression_codec() != CompressionCodec::None {
+        return Ok(metadata.write_to(file_io, location).await?);
+    }
+    let mut json = serde_json::to_value(metadata)?;
+    if let Some(serde_json::Value::Array(snapshots)) = json.get_mut("snapshots") {
+        snapshots.sort_by_key(|s| {
+            (
+                s.get("sequence-number").and_then(|v| v.as_i64()),
+                s.get("timestamp-ms").and_then(|v| v.as_i64()),
+            )
+        });
+    }
+    let bytes = serde_json::to_vec(&json)?;
+    file_io
+        .new_output(location.to_string())?
+        .write(bytes.into())
+        .await?;
+    Ok(())
+}
 
 /// A live file of a snapshot, with the spec and snapshot that wrote it.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use iceberg::spec::{FormatVersion, Schema, SortOrder, TableMetadataBuilder, Unbo
 
 use crate::error::{FloeError, Result};
 use crate::storage::{ObjectStoreStorage, StoreRegistry, WarehouseUri};
-use crate::table::LoadedTable;
+use crate::table::{LoadedTable, write_metadata};
 use crate::transaction::TransactionState;
 
 /// A warehouse: where tables live, the catalog that points at their
@@ -108,7 +108,7 @@ impl Warehouse {
         .map_err(|e| FloeError::Invalid(format!("cannot create table '{ident}': {}", e.message())))?
         .metadata;
         let metadata_location = MetadataLocation::new_with_metadata(&location, &metadata);
-        metadata.write_to(&self.file_io, &metadata_location).await?;
+        write_metadata(&self.file_io, &metadata, &metadata_location).await?;
         let metadata_location = metadata_location.to_string();
         self.catalog.create_table(ident, &metadata_location).await?;
         Ok(LoadedTable::new(ident.clone(), metadata_location, metadata))

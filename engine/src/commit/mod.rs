@@ -20,7 +20,7 @@ use iceberg::spec::{
 };
 
 use crate::error::{FloeError, Result};
-use crate::table::LoadedTable;
+use crate::table::{LoadedTable, write_metadata};
 use crate::warehouse::Warehouse;
 
 /// How often a commit that lost a race is retried before giving up.
@@ -360,9 +360,7 @@ pub(crate) async fn swap_metadata(
         // Metadata written by an engine with another naming scheme.
         Err(_) => MetadataLocation::new_with_metadata(new_metadata.location(), &new_metadata),
     };
-    new_metadata
-        .write_to(warehouse.file_io(), &location)
-        .await?;
+    write_metadata(warehouse.file_io(), &new_metadata, &location).await?;
     let location = location.to_string();
     let new = LoadedTable::new(base.ident().clone(), location.clone(), new_metadata);
     // Inside a transaction the pointer moves at COMMIT, with the others.

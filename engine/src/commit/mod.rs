@@ -57,6 +57,8 @@ impl Isolation {
 pub struct SnapshotUpdate {
     added: Vec<DataFile>,
     removed: Vec<DataFile>,
+    /// Delete files added (merge-on-read), with their partition spec ids.
+    added_deletes: Vec<(i32, DataFile)>,
     /// Rows the statement read or changed: concurrent additions matching it
     /// conflict under serializable isolation. `None` means the whole table.
     conflict_filter: Option<Predicate>,
@@ -72,6 +74,7 @@ impl SnapshotUpdate {
         Self {
             added: files,
             removed: Vec::new(),
+            added_deletes: Vec::new(),
             conflict_filter: None,
             isolation: Isolation::Snapshot,
             overwrite: false,
@@ -83,10 +86,18 @@ impl SnapshotUpdate {
         Self {
             added,
             removed,
+            added_deletes: Vec::new(),
             conflict_filter: None,
             isolation: Isolation::Serializable,
             overwrite: true,
         }
+    }
+
+    /// Also add delete files (position or equality deletes), each with the
+    /// partition spec id of the data it applies to.
+    pub fn with_delete_files(mut self, files: Vec<(i32, DataFile)>) -> Self {
+        self.added_deletes = files;
+        self
     }
 
     /// The rows the statement read: with serializable isolation, a
@@ -103,9 +114,10 @@ impl SnapshotUpdate {
     }
 
     fn operation(&self) -> Operation {
-        match (self.added.is_empty(), self.removed.is_empty()) {
-            (_, true) if !self.overwrite => Operation::Append,
-            (true, false) => Operation::Delete,
+        let removes = !self.removed.is_empty() || !self.added_deletes.is_empty();
+        match (self.added.is_empty(), removes) {
+            (_, false) if !self.overwrite => Operation::Append,
+            (true, true) => Operation::Delete,
             _ => Operation::Overwrite,
         }
     }
@@ -116,9 +128,15 @@ impl SnapshotUpdate {
         let commit_uuid = uuid::Uuid::now_v7();
         // The manifest of the new files does not depend on the parent, so it
         // is written once and reused by every attempt.
-        let added_manifest = self
+        let mut added_manifests: Vec<ManifestFile> = self
             .write_added_manifest(warehouse, &base, snapshot_id, commit_uuid)
-            .await?;
+            .await?
+            .into_iter()
+            .collect();
+        added_manifests.extend(
+            self.write_delete_manifests(warehouse, &base, snapshot_id, commit_uuid)
+                .await?,
+        );
         let read_snapshot = base
             .metadata()
             .snapshot_for_ref(MAIN_BRANCH)
@@ -131,7 +149,7 @@ impl SnapshotUpdate {
                 snapshot_id,
                 commit_uuid,
                 attempt,
-                added_manifest: added_manifest.as_ref(),
+                added_manifests: &added_manifests,
             };
             match self.try_commit(warehouse, &current, &staged).await {
                 Err(FloeError::Catalog(CatalogError::CommitConflict { .. }))
@@ -181,6 +199,42 @@ impl SnapshotUpdate {
         Ok(Some(writer.write_manifest_file().await?))
     }
 
+    async fn write_delete_manifests(
+        &self,
+        warehouse: &Warehouse,
+        base: &LoadedTable,
+        snapshot_id: i64,
+        commit_uuid: uuid::Uuid,
+    ) -> Result<Vec<ManifestFile>> {
+        let metadata = base.metadata();
+        let mut by_spec: std::collections::BTreeMap<i32, Vec<&DataFile>> = Default::default();
+        for (spec_id, file) in &self.added_deletes {
+            by_spec.entry(*spec_id).or_default().push(file);
+        }
+        let mut out = Vec::new();
+        for (spec_id, files) in by_spec {
+            let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
+                FloeError::Internal(format!("delete files for unknown partition spec {spec_id}"))
+            })?;
+            let path = format!(
+                "{}/metadata/{commit_uuid}-d{spec_id}.avro",
+                metadata.location()
+            );
+            let mut writer = ManifestWriterBuilder::new(
+                warehouse.file_io().new_output(&path)?,
+                Some(snapshot_id),
+                metadata.current_schema().clone(),
+                spec.as_ref().clone(),
+            )
+            .build_v2_deletes();
+            for file in files {
+                writer.add_file(file.clone(), -1)?;
+            }
+            out.push(writer.write_manifest_file().await?);
+        }
+        Ok(out)
+    }
+
     async fn try_commit(
         &self,
         warehouse: &Warehouse,
@@ -207,7 +261,7 @@ impl SnapshotUpdate {
                 .remove_files(warehouse, base, manifests, staged)
                 .await?;
         }
-        manifests.extend(staged.added_manifest.cloned());
+        manifests.extend(staged.added_manifests.iter().cloned());
 
         let list_path = format!(
             "{}/metadata/snap-{}-{}-{}.avro",
@@ -225,7 +279,13 @@ impl SnapshotUpdate {
         list.add_manifests(manifests.into_iter())?;
         list.close().await?;
 
-        let summary = summary::snapshot_summary(metadata, parent, &self.added, &self.removed);
+        let summary = summary::snapshot_summary(
+            metadata,
+            parent,
+            &self.added,
+            &self.removed,
+            &self.added_deletes,
+        );
         let snapshot = Snapshot::builder()
             .with_snapshot_id(staged.snapshot_id)
             .with_parent_snapshot_id(parent.map(|p| p.snapshot_id()))
@@ -343,7 +403,7 @@ struct StagedCommit<'a> {
     snapshot_id: i64,
     commit_uuid: uuid::Uuid,
     attempt: u32,
-    added_manifest: Option<&'a ManifestFile>,
+    added_manifests: &'a [ManifestFile],
 }
 
 /// Write `new_metadata` as the table's next metadata file and swap the

@@ -11,6 +11,7 @@ pub(super) fn snapshot_summary(
     parent: Option<&SnapshotRef>,
     added: &[DataFile],
     removed: &[DataFile],
+    added_deletes: &[(i32, DataFile)],
 ) -> HashMap<String, String> {
     let mut collector = SnapshotSummaryCollector::default();
     let schema = metadata.current_schema().clone();
@@ -20,6 +21,13 @@ pub(super) fn snapshot_summary(
     }
     for file in removed {
         collector.remove_file(file, schema.clone(), spec.clone());
+    }
+    for (spec_id, file) in added_deletes {
+        let spec = metadata
+            .partition_spec_by_id(*spec_id)
+            .cloned()
+            .unwrap_or_else(|| spec.clone());
+        collector.add_file(file, schema.clone(), spec);
     }
     let mut properties = collector.build();
     properties.insert("engine-name".into(), "floe".into());

@@ -14,14 +14,15 @@ use datafusion::logical_expr::{Expr, LogicalPlan, cast, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext, coalesce};
 use futures::StreamExt;
 use iceberg::scan::FileScanTask;
-use iceberg::spec::{DataContentType, DataFile, Literal};
+use iceberg::spec::{DataContentType, Literal};
 
 use crate::commit::{Isolation, SnapshotUpdate};
 use crate::error::{FloeError, Result, invalid};
 use crate::scan::{FILE_COLUMN, IcebergTableProvider, datum, to_predicate};
-use crate::table::LoadedTable;
+use crate::table::{LiveFile, LoadedTable};
 use crate::warehouse::Warehouse;
 use crate::write::DataFileWriterSet;
+use crate::write::position_deletes::{matching_positions, write_position_deletes};
 
 /// What a row-level statement changes in the rows it matches.
 pub enum RowChange<'a> {
@@ -211,15 +212,22 @@ impl RowLevelWrite<'_> {
             RowChange::Update(_) => ("write.update.mode", "write.update.isolation-level"),
         };
         let properties = self.table.metadata().properties();
-        if properties
-            .get(mode_key)
-            .is_some_and(|m| !m.eq_ignore_ascii_case("copy-on-write"))
-        {
-            return Err(FloeError::Unsupported(format!(
-                "table '{name}' sets {mode_key} = '{}': only copy-on-write is supported so far",
-                properties[mode_key]
-            )));
-        }
+        let merge_on_read = match properties.get(mode_key).map(|m| m.to_ascii_lowercase()) {
+            None => false,
+            Some(m) if m == "copy-on-write" => false,
+            Some(m) if m == "merge-on-read" && matches!(change, RowChange::Delete) => true,
+            Some(m) => {
+                return Err(FloeError::Unsupported(format!(
+                    "table '{name}' sets {mode_key} = '{m}': only copy-on-write is supported \
+                     so far{}",
+                    if m == "merge-on-read" {
+                        " for UPDATE"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        };
         let isolation = match properties.get(isolation_key) {
             Some(level) => Isolation::parse(level)?,
             None => Isolation::Serializable,
@@ -249,13 +257,20 @@ impl RowLevelWrite<'_> {
         if changed == 0 {
             return Ok(0);
         }
-        let live: HashMap<String, DataFile> = self
+        let live: HashMap<String, LiveFile> = self
             .table
             .live_files(self.warehouse.file_io())
             .await?
             .into_iter()
-            .map(|f| (f.file.file_path().to_string(), f.file))
+            .map(|f| (f.file.file_path().to_string(), f))
             .collect();
+        if merge_on_read {
+            let predicate = predicate.clone().unwrap_or_else(|| lit(true));
+            return self
+                .delete_merge_on_read(&tasks, &hits, &live, &predicate, conflict_filter, isolation)
+                .await
+                .map(|()| changed);
+        }
         let mut removed = Vec::new();
         let mut rewrite = Vec::new();
         for task in &tasks {
@@ -268,7 +283,7 @@ impl RowLevelWrite<'_> {
             let file = live.get(&task.data_file_path).ok_or_else(|| {
                 FloeError::Internal(format!("{} is not a live file", task.data_file_path))
             })?;
-            removed.push(file.clone());
+            removed.push(file.file.clone());
             // A file whose every row is deleted is dropped, not rewritten.
             if !(matches!(change, RowChange::Delete) && hit == total) {
                 rewrite.push(task.clone());
@@ -342,6 +357,60 @@ impl RowLevelWrite<'_> {
             .commit(self.warehouse, self.table.clone())
             .await?;
         Ok(changed)
+    }
+
+    /// DELETE, merge-on-read: data files losing every row leave the table;
+    /// the others get a position delete file listing the rows deleted.
+    async fn delete_merge_on_read(
+        &self,
+        tasks: &[FileScanTask],
+        hits: &HashMap<String, (u64, u64)>,
+        live: &HashMap<String, LiveFile>,
+        predicate: &Expr,
+        conflict_filter: Option<iceberg::expr::Predicate>,
+        isolation: Isolation,
+    ) -> Result<()> {
+        let mut removed = Vec::new();
+        let mut deletes = Vec::new();
+        for task in tasks {
+            let Some(&(total, hit)) = hits.get(&task.data_file_path) else {
+                continue;
+            };
+            if hit == 0 {
+                continue;
+            }
+            let file = live.get(&task.data_file_path).ok_or_else(|| {
+                FloeError::Internal(format!("{} is not a live file", task.data_file_path))
+            })?;
+            if hit == total {
+                removed.push(file.file.clone());
+                continue;
+            }
+            let positions = matching_positions(
+                self.ctx,
+                self.warehouse,
+                &self.alias,
+                &task.data_file_path,
+                predicate,
+            )
+            .await?;
+            let delete = write_position_deletes(
+                self.warehouse,
+                &self.table,
+                &file.file,
+                file.spec_id,
+                &positions,
+            )
+            .await?;
+            deletes.push((file.spec_id, delete));
+        }
+        SnapshotUpdate::overwrite(Vec::new(), removed)
+            .with_delete_files(deletes)
+            .with_conflict_filter(conflict_filter)
+            .with_isolation(isolation)
+            .commit(self.warehouse, self.table.clone())
+            .await?;
+        Ok(())
     }
 
     fn frame(&self, provider: IcebergTableProvider) -> Result<DataFrame> {

@@ -5,6 +5,7 @@
 //! every core as DataFusion parquet file groups, and maps each file's
 //! columns to the table's by field id.
 
+mod delete_exec;
 mod exec;
 mod field_ids;
 mod filter;
@@ -28,6 +29,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{ExecutionPlan, project_schema};
 use futures::TryStreamExt;
 use iceberg::scan::FileScanTask;
@@ -232,13 +234,26 @@ impl TableProvider for IcebergTableProvider {
                 info,
             )));
         }
-        if let Some(task) = tasks.iter().find(|t| !t.deletes.is_empty()) {
-            return Err(FloeError::Unsupported(format!(
-                "table '{}' has delete files (e.g. for {}); reading them is not supported yet",
-                self.table.ident(),
-                task.data_file_path
-            ))
-            .into());
+        // Files with delete files go through the iceberg reader, which
+        // applies them; the others through DataFusion's parquet scan.
+        let (with_deletes, tasks): (Vec<FileScanTask>, Vec<FileScanTask>) =
+            tasks.into_iter().partition(|t| !t.deletes.is_empty());
+        let deletes_plan = if with_deletes.is_empty() {
+            None
+        } else {
+            let projected = project_schema(&self.schema, projection)?;
+            Some(Arc::new(delete_exec::DeleteApplyingExec::new(
+                self.warehouse.file_io().clone(),
+                with_deletes,
+                projected,
+                state.config().target_partitions(),
+                state.config().batch_size(),
+            )) as Arc<dyn ExecutionPlan>)
+        };
+        if tasks.is_empty() {
+            if let Some(plan) = deletes_plan {
+                return Ok(Arc::new(IcebergScanExec::new(plan, info)));
+            }
         }
 
         let mut store_url = None;
@@ -300,10 +315,12 @@ impl TableProvider for IcebergTableProvider {
             .with_statistics(statistics)
             .with_expr_adapter(Some(Arc::new(field_ids::FieldIdAdapterFactory)))
             .build();
-        Ok(Arc::new(IcebergScanExec::new(
-            DataSourceExec::from_data_source(config),
-            info,
-        )))
+        let parquet: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+        let plan = match deletes_plan {
+            None => parquet,
+            Some(deletes) => UnionExec::try_new(vec![parquet, deletes])?,
+        };
+        Ok(Arc::new(IcebergScanExec::new(plan, info)))
     }
 
     async fn insert_into(

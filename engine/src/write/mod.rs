@@ -2,6 +2,7 @@
 //! out per partition and rolled at `write.target-file-size-bytes`, and the
 //! DataFusion sink that writes and commits an INSERT.
 
+pub mod position_deletes;
 mod sink;
 
 use std::sync::Arc;

@@ -1,0 +1,118 @@
+//! Merge-on-read: position delete files (Iceberg v2), the rows of a data
+//! file a DELETE removes, by their position in the file.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use iceberg::spec::{DataContentType, DataFile, DataFileBuilder, DataFileFormat};
+use parquet::arrow::async_reader::ParquetObjectReader;
+use parquet::arrow::{ArrowWriter, PARQUET_FIELD_ID_META_KEY, ParquetRecordBatchStreamBuilder};
+
+use crate::error::{FloeError, Result};
+use crate::storage::split_location;
+use crate::table::LoadedTable;
+use crate::warehouse::Warehouse;
+
+/// The reserved field ids of a position delete file's columns.
+const FILE_PATH_ID: i32 = 2147483546;
+const POS_ID: i32 = 2147483545;
+
+/// Positions (0-based, in file order) of the rows of the data file at
+/// `path` for which `predicate` is true. Column references in `predicate`
+/// are qualified by `alias`.
+pub async fn matching_positions(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    alias: &str,
+    path: &str,
+    predicate: &Expr,
+) -> Result<Vec<i64>> {
+    let (url, object) = split_location(path)?;
+    let store = warehouse.registry().store(&url)?;
+    let builder =
+        ParquetRecordBatchStreamBuilder::new(ParquetObjectReader::new(store, object)).await?;
+    let schema = DFSchema::try_from_qualified_schema(alias, builder.schema())?;
+    let predicate = ctx.create_physical_expr(predicate.clone(), &schema)?;
+    let mut batches = builder.build()?;
+    let mut positions = Vec::new();
+    let mut offset = 0i64;
+    while let Some(batch) = batches.next().await {
+        let batch = batch?;
+        let result = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let mask = result
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| FloeError::Invalid("the WHERE condition is not a boolean".into()))?;
+        for i in 0..mask.len() {
+            if mask.is_valid(i) && mask.value(i) {
+                positions.push(offset + i as i64);
+            }
+        }
+        offset += batch.num_rows() as i64;
+    }
+    Ok(positions)
+}
+
+/// Write one position delete file for `data_file`'s `positions` (sorted),
+/// in the same partition; returns it ready for a delete manifest.
+pub async fn write_position_deletes(
+    warehouse: &Warehouse,
+    table: &LoadedTable,
+    data_file: &DataFile,
+    spec_id: i32,
+    positions: &[i64],
+) -> Result<DataFile> {
+    let field = |name: &str, data_type: DataType, id: i32| {
+        Field::new(name, data_type, false).with_metadata(HashMap::from([(
+            PARQUET_FIELD_ID_META_KEY.to_string(),
+            id.to_string(),
+        )]))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        field("file_path", DataType::Utf8, FILE_PATH_ID),
+        field("pos", DataType::Int64, POS_ID),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(StringArray::from(vec![
+                data_file.file_path();
+                positions.len()
+            ])),
+            Arc::new(Int64Array::from(positions.to_vec())),
+        ],
+    )?;
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema, None)?;
+    writer.write(&batch)?;
+    writer.close()?;
+
+    let location = format!(
+        "{}/data/{}-deletes.parquet",
+        table.metadata().location(),
+        uuid::Uuid::now_v7()
+    );
+    let size = bytes.len() as u64;
+    warehouse
+        .file_io()
+        .new_output(&location)?
+        .write(bytes.into())
+        .await?;
+    DataFileBuilder::default()
+        .content(DataContentType::PositionDeletes)
+        .file_path(location)
+        .file_format(DataFileFormat::Parquet)
+        .record_count(positions.len() as u64)
+        .file_size_in_bytes(size)
+        .partition(data_file.partition().clone())
+        .partition_spec_id(spec_id)
+        .referenced_data_file(Some(data_file.file_path().to_string()))
+        .build()
+        .map_err(|e| FloeError::Internal(format!("position delete file: {e}")))
+}

@@ -77,3 +77,33 @@ def test_pyiceberg_and_duckdb_read_after_row_level_writes(tmp_path):
     assert table.scan().to_arrow().to_pylist() == [{"id": 9, "region": "eu", "total": 9.0}]
     location = metadata_location(wh / "catalog.db", "default", "orders")
     assert con.execute(f"SELECT id FROM iceberg_scan('{location}')").fetchall() == [(9,)]
+
+
+def test_pyiceberg_and_duckdb_apply_floe_position_deletes(tmp_path):
+    wh = tmp_path / "wh"
+    floe(
+        wh,
+        "CREATE TABLE events (id BIGINT NOT NULL, kind STRING) PARTITIONED BY (kind) "
+        "TBLPROPERTIES ('write.delete.mode' = 'merge-on-read')",
+        "INSERT INTO events VALUES (1, 'a'), (2, 'a'), (3, 'a'), (4, 'b'), (5, 'b')",
+        "DELETE FROM events WHERE id IN (2, 5)",
+        "DELETE FROM events WHERE id = 3",
+    )
+    expected = [(1, "a"), (4, "b")]
+    assert floe_rows(wh, "SELECT id, kind FROM events ORDER BY id") == [["1", "a"], ["4", "b"]]
+
+    catalog = SqlCatalog("floe", uri=f"sqlite:///{wh}/catalog.db", warehouse=f"file://{wh}")
+    table = catalog.load_table("default.events")
+    rows = table.scan().to_arrow().sort_by("id").to_pylist()
+    assert [(r["id"], r["kind"]) for r in rows] == expected
+    summary = table.current_snapshot().summary
+    assert summary.operation.value == "delete"
+    assert summary["total-delete-files"] == "3"
+    assert summary["total-data-files"] == "2"
+
+    location = metadata_location(wh / "catalog.db", "default", "events")
+    con = duckdb_connection()
+    got = con.execute(
+        f"SELECT id, kind FROM iceberg_scan('{location}') ORDER BY id"
+    ).fetchall()
+    assert got == expected

@@ -12,7 +12,6 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, LogicalPlan, cast, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext, coalesce};
-use futures::StreamExt;
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{DataContentType, Literal};
 
@@ -21,8 +20,8 @@ use crate::error::{FloeError, Result, invalid};
 use crate::scan::{FILE_COLUMN, IcebergTableProvider, datum, to_predicate};
 use crate::table::{LiveFile, LoadedTable};
 use crate::warehouse::Warehouse;
-use crate::write::DataFileWriterSet;
 use crate::write::position_deletes::{matching_positions, write_position_deletes};
+use crate::write::write_frame;
 
 /// What a row-level statement changes in the rows it matches.
 pub enum RowChange<'a> {
@@ -172,17 +171,55 @@ pub async fn overwrite_partition(
         .map(|f| f.file)
         .collect();
 
-    let mut writers = DataFileWriterSet::try_new(warehouse, &name, table.metadata()).await?;
-    let mut stream = rows.execute_stream().await?;
-    while let Some(batch) = stream.next().await {
-        writers.write(batch?).await?;
-    }
-    let (added, written) = writers.close().await?;
+    let (added, written) = write_frame(warehouse, &name, table.metadata(), rows).await?;
     SnapshotUpdate::overwrite(added, removed)
         .with_conflict_filter(to_predicate(&filters, provider.arrow_schema()))
         .commit(warehouse, table)
         .await?;
     Ok(written)
+}
+
+/// The table's columns with `assignments` applied: to every row, or with
+/// `condition` to the rows it holds for.
+fn update_exprs(
+    frame: &DataFrame,
+    table: &str,
+    assignments: &[(String, String)],
+    columns: &[String],
+    condition: Option<&Expr>,
+) -> Result<Vec<Expr>> {
+    let schema = frame.schema().clone();
+    let mut new_values = HashMap::new();
+    for (target, sql) in assignments {
+        if !columns.contains(target) {
+            return Err(invalid!(
+                "UPDATE '{table}': the table has no column '{target}'"
+            ));
+        }
+        if new_values
+            .insert(target.clone(), frame.parse_sql_expr(sql)?)
+            .is_some()
+        {
+            return Err(invalid!("UPDATE '{table}': column '{target}' is set twice"));
+        }
+    }
+    let mut exprs = Vec::with_capacity(columns.len());
+    for c in columns {
+        let expr = match new_values.remove(c) {
+            Some(value) => {
+                let data_type = schema.field_with_unqualified_name(c)?.data_type().clone();
+                let value = cast(value, data_type);
+                match condition {
+                    Some(condition) => when(condition.clone(), value).otherwise(column(c))?,
+                    None => value,
+                }
+                .alias(c)
+            }
+            None => column(c),
+        };
+        exprs.push(expr);
+    }
+    Ok(exprs)
 }
 
 /// The filters DataFusion's optimizer pushes into the scan of `frame`:
@@ -215,16 +252,11 @@ impl RowLevelWrite<'_> {
         let merge_on_read = match properties.get(mode_key).map(|m| m.to_ascii_lowercase()) {
             None => false,
             Some(m) if m == "copy-on-write" => false,
-            Some(m) if m == "merge-on-read" && matches!(change, RowChange::Delete) => true,
+            Some(m) if m == "merge-on-read" => true,
             Some(m) => {
-                return Err(FloeError::Unsupported(format!(
-                    "table '{name}' sets {mode_key} = '{m}': only copy-on-write is supported \
-                     so far{}",
-                    if m == "merge-on-read" {
-                        " for UPDATE"
-                    } else {
-                        ""
-                    }
+                return Err(FloeError::Invalid(format!(
+                    "table '{name}' sets {mode_key} = '{m}': expected 'copy-on-write' or \
+                     'merge-on-read'"
                 )));
             }
         };
@@ -265,9 +297,34 @@ impl RowLevelWrite<'_> {
             .map(|f| (f.file.file_path().to_string(), f))
             .collect();
         if merge_on_read {
+            // UPDATE writes the changed rows anew; both delete the old ones
+            // by position.
+            let added = match change {
+                RowChange::Delete => Vec::new(),
+                RowChange::Update(assignments) => {
+                    let affected: Vec<FileScanTask> = tasks
+                        .iter()
+                        .filter(|t| hits.get(&t.data_file_path).is_some_and(|(_, hit)| *hit > 0))
+                        .cloned()
+                        .collect();
+                    let frame = self.frame(provider.clone().with_tasks(affected))?;
+                    let columns = self.column_names();
+                    let exprs = update_exprs(&frame, &name, assignments, &columns, None)?;
+                    self.write_rows(frame.filter(matches.clone())?.select(exprs)?, &name)
+                        .await?
+                }
+            };
             let predicate = predicate.clone().unwrap_or_else(|| lit(true));
             return self
-                .delete_merge_on_read(&tasks, &hits, &live, &predicate, conflict_filter, isolation)
+                .merge_on_read(
+                    &tasks,
+                    &hits,
+                    &live,
+                    &predicate,
+                    added,
+                    conflict_filter,
+                    isolation,
+                )
                 .await
                 .map(|()| changed);
         }
@@ -294,61 +351,17 @@ impl RowLevelWrite<'_> {
             Vec::new()
         } else {
             let frame = self.frame(provider.with_tasks(rewrite))?;
-            let columns: Vec<String> = self
-                .table
-                .metadata()
-                .current_schema()
-                .as_struct()
-                .fields()
-                .iter()
-                .map(|f| f.name.clone())
-                .collect();
+            let columns = self.column_names();
             let rows = match change {
                 RowChange::Delete => frame
                     .filter(Expr::Not(Box::new(matches.clone())))?
                     .select(columns.iter().map(|c| column(c)).collect::<Vec<_>>())?,
                 RowChange::Update(assignments) => {
-                    let schema = frame.schema().clone();
-                    let mut new_values = HashMap::new();
-                    for (target, sql) in assignments {
-                        if !columns.contains(target) {
-                            return Err(invalid!(
-                                "UPDATE '{name}': the table has no column '{target}'"
-                            ));
-                        }
-                        if new_values
-                            .insert(target.clone(), frame.parse_sql_expr(sql)?)
-                            .is_some()
-                        {
-                            return Err(invalid!(
-                                "UPDATE '{name}': column '{target}' is set twice"
-                            ));
-                        }
-                    }
-                    let mut exprs = Vec::with_capacity(columns.len());
-                    for c in &columns {
-                        let expr = match new_values.remove(c) {
-                            Some(value) => {
-                                let data_type =
-                                    schema.field_with_unqualified_name(c)?.data_type().clone();
-                                when(matches.clone(), cast(value, data_type))
-                                    .otherwise(column(c))?
-                                    .alias(c)
-                            }
-                            None => column(c),
-                        };
-                        exprs.push(expr);
-                    }
+                    let exprs = update_exprs(&frame, &name, assignments, &columns, Some(&matches))?;
                     frame.select(exprs)?
                 }
             };
-            let mut writers =
-                DataFileWriterSet::try_new(self.warehouse, &name, self.table.metadata()).await?;
-            let mut stream = rows.execute_stream().await?;
-            while let Some(batch) = stream.next().await {
-                writers.write(batch?).await?;
-            }
-            writers.close().await?.0
+            self.write_rows(rows, &name).await?
         };
 
         SnapshotUpdate::overwrite(added, removed)
@@ -359,14 +372,40 @@ impl RowLevelWrite<'_> {
         Ok(changed)
     }
 
-    /// DELETE, merge-on-read: data files losing every row leave the table;
-    /// the others get a position delete file listing the rows deleted.
-    async fn delete_merge_on_read(
+    fn column_names(&self) -> Vec<String> {
+        self.table
+            .metadata()
+            .current_schema()
+            .as_struct()
+            .fields()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect()
+    }
+
+    async fn write_rows(
+        &self,
+        rows: DataFrame,
+        name: &str,
+    ) -> Result<Vec<iceberg::spec::DataFile>> {
+        Ok(
+            write_frame(self.warehouse, name, self.table.metadata(), rows)
+                .await?
+                .0,
+        )
+    }
+
+    /// Merge-on-read: data files losing every row leave the table; the
+    /// others get a position delete file listing the rows that go. `added`
+    /// are new data files (UPDATE's new rows).
+    #[allow(clippy::too_many_arguments)]
+    async fn merge_on_read(
         &self,
         tasks: &[FileScanTask],
         hits: &HashMap<String, (u64, u64)>,
         live: &HashMap<String, LiveFile>,
         predicate: &Expr,
+        added: Vec<iceberg::spec::DataFile>,
         conflict_filter: Option<iceberg::expr::Predicate>,
         isolation: Isolation,
     ) -> Result<()> {
@@ -404,7 +443,7 @@ impl RowLevelWrite<'_> {
             .await?;
             deletes.push((file.spec_id, delete));
         }
-        SnapshotUpdate::overwrite(Vec::new(), removed)
+        SnapshotUpdate::overwrite(added, removed)
             .with_delete_files(deletes)
             .with_conflict_filter(conflict_filter)
             .with_isolation(isolation)

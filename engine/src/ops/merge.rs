@@ -13,7 +13,6 @@ use std::sync::Arc;
 use arrow::array::{Array, Int64Array, StringArray};
 use datafusion::catalog::SchemaProvider;
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
 use iceberg::spec::DataFile;
 
 use crate::commit::SnapshotUpdate;
@@ -22,7 +21,7 @@ use crate::provider::FloeSchemaProvider;
 use crate::scan::{FILE_COLUMN, IcebergTableProvider};
 use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
-use crate::write::DataFileWriterSet;
+use crate::write::write_frame;
 
 /// Which rows a WHEN clause applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,12 +229,8 @@ impl MergeStatement {
              WHERE ({in_affected} AND {ACTION} NOT LIKE 'd%' AND __floe_dup = 1) \
                 OR {ACTION} LIKE 'i%'"
         );
-        let mut writers = DataFileWriterSet::try_new(warehouse, &name, table.metadata()).await?;
-        let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
-        while let Some(batch) = stream.next().await {
-            writers.write(batch?).await?;
-        }
-        let (added, _) = writers.close().await?;
+        let (added, _) =
+            write_frame(warehouse, &name, table.metadata(), ctx.sql(&sql).await?).await?;
 
         let live: HashMap<String, DataFile> = table
             .live_files(warehouse.file_io())

@@ -250,10 +250,10 @@ impl TableProvider for IcebergTableProvider {
                 state.config().batch_size(),
             )) as Arc<dyn ExecutionPlan>)
         };
-        if tasks.is_empty() {
-            if let Some(plan) = deletes_plan {
-                return Ok(Arc::new(IcebergScanExec::new(plan, info)));
-            }
+        if tasks.is_empty()
+            && let Some(plan) = deletes_plan
+        {
+            return Ok(Arc::new(IcebergScanExec::new(plan, info)));
         }
 
         let mut store_url = None;

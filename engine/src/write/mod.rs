@@ -46,6 +46,22 @@ struct Partitioned {
     writer: FanoutWriter<Builder>,
 }
 
+/// Write every row of `rows` as data files of a table; returns the files
+/// and the number of rows.
+pub async fn write_frame(
+    warehouse: &Warehouse,
+    table: &str,
+    metadata: &TableMetadata,
+    rows: datafusion::prelude::DataFrame,
+) -> Result<(Vec<DataFile>, u64)> {
+    let mut writers = DataFileWriterSet::try_new(warehouse, table, metadata).await?;
+    let mut stream = rows.execute_stream().await?;
+    while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+        writers.write(batch?).await?;
+    }
+    writers.close().await
+}
+
 /// Writes the data files of one statement into one table.
 pub struct DataFileWriterSet {
     table: String,

@@ -58,6 +58,9 @@ impl SqliteCatalog {
         };
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        // Readers do not wait for a committing writer, nor block it.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Self {
             name: name.to_string(),

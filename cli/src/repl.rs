@@ -64,6 +64,9 @@ pub async fn run(mut runner: Runner) -> anyhow::Result<()> {
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }
+    if runner.in_transaction() {
+        eprintln!("warning: the open transaction was not committed; nothing it wrote is kept");
+    }
     Ok(())
 }
 

@@ -32,6 +32,11 @@ impl Runner {
         }
     }
 
+    /// Whether the session has an open transaction.
+    pub fn in_transaction(&self) -> bool {
+        self.lakehouse.in_transaction()
+    }
+
     /// Run every statement of `script`, stopping at the first failure, which
     /// is printed on stderr naming `source` and the statement's line.
     /// Returns whether every statement succeeded.
@@ -54,7 +59,10 @@ impl Runner {
                     }
                 }
                 Ok(None) => {
-                    eprintln!("cancelled");
+                    eprintln!(
+                        "cancelled (a statement that was already committing may still have \
+                         committed: check the table)"
+                    );
                     if !self.interactive {
                         return Ok(false);
                     }

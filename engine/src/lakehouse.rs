@@ -233,9 +233,42 @@ impl Lakehouse {
     }
 
     async fn statement(&self, text: &str) -> Result<DataFrame> {
+        let transaction = self.warehouse.transaction();
+        let statement = match sql::parse(text) {
+            Ok(statement) => statement,
+            Err(e) => return Err(self.abort_transaction(e)?),
+        };
+        let begins = matches!(statement, FloeStatement::Begin);
+        match self.run_statement(statement).await {
+            Err(e) if !begins && transaction.is_open()? => Err(self.abort_transaction(e)?),
+            result => result,
+        }
+    }
+
+    /// A statement failed: an open transaction is rolled back, so that what
+    /// it wrote cannot be committed by mistake later, and the error says so.
+    fn abort_transaction(&self, error: FloeError) -> Result<FloeError> {
+        let transaction = self.warehouse.transaction();
+        if !transaction.is_open()? {
+            return Ok(error);
+        }
+        transaction.rollback()?;
+        Ok(match error {
+            conflict @ FloeError::Conflict { .. } => conflict,
+            other => invalid!(
+                "{other}. The open transaction was rolled back: nothing it wrote was committed"
+            ),
+        })
+    }
+
+    /// Whether a transaction is open (BEGIN without COMMIT or ROLLBACK yet).
+    pub fn in_transaction(&self) -> bool {
+        self.warehouse.transaction().is_open().unwrap_or(false)
+    }
+
+    async fn run_statement(&self, statement: FloeStatement) -> Result<DataFrame> {
         self.catalog.refresh().await?;
         let done = || -> Result<DataFrame> { Ok(self.ctx.read_empty()?) };
-        let statement = sql::parse(text)?;
         let transaction = self.warehouse.transaction();
         if transaction.is_open()?
             && matches!(
@@ -440,17 +473,24 @@ impl Lakehouse {
         if let Some(query) = &create.query {
             self.catalog.refresh().await?;
             let insert = format!("INSERT INTO {CATALOG_NAME}.{} {query}", quoted_name(&ident));
-            let result = match sql::parse(&insert)? {
-                FloeStatement::Insert { table, statement } => {
+            let result = match sql::parse(&insert) {
+                Ok(FloeStatement::Insert { table, statement }) => {
                     self.run_insert(statement, table.as_ref()).await.map(|_| ())
                 }
-                _ => Err(FloeError::Internal(
+                Ok(_) => Err(FloeError::Internal(
                     "CTAS insert did not parse as INSERT".into(),
                 )),
+                Err(e) => Err(e),
             };
             if let Err(e) = result {
-                // A failed CREATE TABLE AS leaves no table behind.
-                self.warehouse.drop_table(&ident, true).await?;
+                // A failed CREATE TABLE AS leaves no table behind. Only the
+                // catalog entry goes: the location may also hold the files
+                // of an earlier table of the same name.
+                if let Err(cleanup) = self.warehouse.drop_table(&ident, false).await {
+                    log::warn!(
+                        "could not drop '{ident}' after its CREATE TABLE AS failed: {cleanup}"
+                    );
+                }
                 return Err(e);
             }
         }

@@ -150,3 +150,43 @@ async fn a_file_removed_twice_conflicts() {
     }
     assert_eq!(count(&a).await, 9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_delete_file_on_a_rewritten_file_conflicts() {
+    let (_dir, a, b) = setup().await;
+    b.sql("CREATE TABLE m (id BIGINT) TBLPROPERTIES ('write.delete.mode' = 'merge-on-read')")
+        .await
+        .unwrap();
+    b.sql("INSERT INTO m SELECT value FROM generate_series(1, 10)")
+        .await
+        .unwrap();
+    let ident = floe_catalog::TableIdent::from_strs(["default", "m"]).unwrap();
+    let base = a.warehouse().load_table(&ident).await.unwrap();
+    let files = base.live_files(a.warehouse().file_io()).await.unwrap();
+    // A rewrites the file (snapshot isolation: only removed files matter)...
+    let rewrite = SnapshotUpdate::overwrite(Vec::new(), vec![files[0].file.clone()])
+        .with_isolation(Isolation::Snapshot);
+    // ...while B deletes a row of it by position.
+    b.sql("DELETE FROM m WHERE id = 3").await.unwrap();
+    let err = rewrite.commit(a.warehouse(), base).await.unwrap_err();
+    match &err {
+        FloeError::Conflict { reason, .. } => {
+            assert!(reason.contains("added delete file"), "{reason}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let batches = b
+        .sql("SELECT count(*) FROM m")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let n = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(n, 9);
+}

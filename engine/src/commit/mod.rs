@@ -158,14 +158,19 @@ impl SnapshotUpdate {
                     tokio::time::sleep(backoff(attempt)).await;
                     current = warehouse.load_table(current.ident()).await?;
                     if self.operation() != Operation::Append {
+                        let removed: HashSet<&str> =
+                            self.removed.iter().map(|f| f.file_path()).collect();
                         validate::concurrent_commits(
                             warehouse,
                             &current,
                             read_snapshot,
                             self.isolation,
                             self.conflict_filter.as_ref(),
+                            &removed,
                         )
                         .await?;
+                        self.check_referenced_files_live(warehouse, &current)
+                            .await?;
                     }
                 }
                 result => return result,
@@ -197,6 +202,40 @@ impl SnapshotUpdate {
             writer.add_file(file.clone(), -1)?;
         }
         Ok(Some(writer.write_manifest_file().await?))
+    }
+
+    /// Position deletes must point at live data files: one a concurrent
+    /// commit removed (a compaction, a rewrite) would keep the deleted rows.
+    async fn check_referenced_files_live(
+        &self,
+        warehouse: &Warehouse,
+        current: &LoadedTable,
+    ) -> Result<()> {
+        let referenced: HashSet<String> = self
+            .added_deletes
+            .iter()
+            .filter_map(|(_, f)| f.referenced_data_file())
+            .collect();
+        if referenced.is_empty() {
+            return Ok(());
+        }
+        let live: HashSet<String> = current
+            .live_files(warehouse.file_io())
+            .await?
+            .into_iter()
+            .map(|f| f.file.file_path().to_string())
+            .collect();
+        if let Some(gone) = referenced.iter().find(|p| !live.contains(*p)) {
+            return Err(FloeError::Conflict {
+                table: current.ident().to_string(),
+                snapshot: current.metadata().current_snapshot_id(),
+                reason: format!(
+                    "a concurrent commit removed data file {gone}, which this statement deletes \
+                     rows of"
+                ),
+            });
+        }
+        Ok(())
     }
 
     async fn write_delete_manifests(

@@ -12,9 +12,12 @@ use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
 
 /// Fail if a commit made on `main` since `read_snapshot` conflicts with a
-/// statement that read the rows matching `filter` (`None`: the whole table).
+/// statement that read the rows matching `filter` (`None`: the whole table)
+/// and removes the data files `removed`.
 ///
-/// Removed files are checked when the manifests are rewritten; here, under
+/// Removed files are checked again when the manifests are rewritten. Here:
+/// at every isolation level, no concurrent commit may have added delete
+/// files for a removed file (its deleted rows would come back); under
 /// serializable isolation, no concurrent commit may have added data files
 /// that may hold matching rows.
 pub(super) async fn concurrent_commits(
@@ -23,15 +26,47 @@ pub(super) async fn concurrent_commits(
     read_snapshot: Option<i64>,
     isolation: Isolation,
     filter: Option<&Predicate>,
+    removed: &HashSet<&str>,
 ) -> Result<()> {
-    if isolation == Isolation::Snapshot {
-        return Ok(());
-    }
     let metadata = current.metadata();
     let mut next = metadata.snapshot_for_ref(MAIN_BRANCH).cloned();
+    let mut reached_read_snapshot = read_snapshot.is_none();
     while let Some(snapshot) = next {
         if Some(snapshot.snapshot_id()) == read_snapshot {
+            reached_read_snapshot = true;
             break;
+        }
+        if !removed.is_empty() {
+            let deletes = added_delete_files(
+                warehouse,
+                current,
+                snapshot.manifest_list(),
+                snapshot.snapshot_id(),
+            )
+            .await?;
+            let hit = deletes.iter().find(|(_, referenced)| match referenced {
+                Some(path) => removed.contains(path.as_str()),
+                // Equality deletes, or position deletes of several files.
+                None => true,
+            });
+            if let Some((path, _)) = hit {
+                return Err(FloeError::Conflict {
+                    table: current.ident().to_string(),
+                    snapshot: Some(snapshot.snapshot_id()),
+                    reason: format!(
+                        "concurrent snapshot {} added delete file {path}, which may delete \
+                         rows of the data files this statement rewrites",
+                        snapshot.snapshot_id()
+                    ),
+                });
+            }
+        }
+        if isolation == Isolation::Snapshot {
+            next = snapshot
+                .parent_snapshot_id()
+                .and_then(|id| metadata.snapshot_by_id(id))
+                .cloned();
+            continue;
         }
         let adds_data = matches!(
             snapshot.summary().operation,
@@ -74,7 +109,44 @@ pub(super) async fn concurrent_commits(
             .and_then(|id| metadata.snapshot_by_id(id))
             .cloned();
     }
+    if !reached_read_snapshot {
+        return Err(FloeError::Conflict {
+            table: current.ident().to_string(),
+            snapshot: metadata.current_snapshot_id(),
+            reason: "the snapshot this statement read is no longer an ancestor of the table's \
+                     current snapshot (it was rolled back or replaced)"
+                .into(),
+        });
+    }
     Ok(())
+}
+
+/// The delete files a snapshot added, with the data file each references
+/// when it names one.
+async fn added_delete_files(
+    warehouse: &Warehouse,
+    table: &LoadedTable,
+    manifest_list: &str,
+    snapshot_id: i64,
+) -> Result<Vec<(String, Option<String>)>> {
+    let file_io = warehouse.file_io();
+    let bytes = file_io.new_input(manifest_list)?.read().await?;
+    let list = ManifestList::parse_with_version(&bytes, table.metadata().format_version())?;
+    let mut out = Vec::new();
+    for manifest in list.entries() {
+        if manifest.content != ManifestContentType::Deletes
+            || manifest.added_snapshot_id != snapshot_id
+        {
+            continue;
+        }
+        for entry in manifest.load_manifest(file_io).await?.entries() {
+            if entry.status() == ManifestStatus::Added {
+                let file = entry.data_file();
+                out.push((file.file_path().to_string(), file.referenced_data_file()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Paths of the data files a snapshot added.

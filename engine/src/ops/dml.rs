@@ -58,6 +58,12 @@ pub async fn overwrite_partition(
     let name = table.ident().to_string();
     let schema = table.metadata().current_schema().clone();
     let spec = table.metadata().default_partition_spec().clone();
+    if table.metadata().partition_specs_iter().len() > 1 {
+        return Err(FloeError::Unsupported(format!(
+            "INSERT OVERWRITE '{name}' PARTITION (...) on a table whose partitioning changed: \
+             files of the older specs cannot be matched to the partition; use DELETE then INSERT"
+        )));
+    }
     let provider = IcebergTableProvider::try_new(warehouse.clone(), table.clone())?;
     let target = ctx.read_table(Arc::new(provider.clone()))?;
     let mut values = HashMap::new();
@@ -196,10 +202,8 @@ fn update_exprs(
                 "UPDATE '{table}': the table has no column '{target}'"
             ));
         }
-        if new_values
-            .insert(target.clone(), frame.parse_sql_expr(sql)?)
-            .is_some()
-        {
+        let value = frame.parse_sql_expr(sql)?;
+        if new_values.insert(target.clone(), value).is_some() {
             return Err(invalid!("UPDATE '{table}': column '{target}' is set twice"));
         }
     }
@@ -272,6 +276,14 @@ impl RowLevelWrite<'_> {
             Some(sql) => Some(frame.parse_sql_expr(sql)?),
             None => None,
         };
+        // The condition is evaluated more than once (to count, to rewrite,
+        // to find positions): it must give the same answer every time.
+        if predicate.as_ref().is_some_and(Expr::is_volatile) {
+            return Err(FloeError::Unsupported(format!(
+                "'{name}': a WHERE condition with a volatile function (random(), now()...) \
+                 would match different rows each time it is evaluated"
+            )));
+        }
         let filters = match &predicate {
             Some(p) => pushed_filters(frame.clone().filter(p.clone())?)?,
             None => Vec::new(),

@@ -87,6 +87,20 @@ pub struct MergeCounts {
     pub inserted: u64,
 }
 
+/// The session table the target is scanned through, dropped with the guard.
+struct TempTable<'a> {
+    schema: &'a FloeSchemaProvider,
+    name: String,
+}
+
+impl Drop for TempTable<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.schema.deregister_table(&self.name) {
+            log::warn!("could not drop the temporary table {}: {e}", self.name);
+        }
+    }
+}
+
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -111,9 +125,12 @@ impl MergeStatement {
         let provider =
             IcebergTableProvider::try_new(warehouse.clone(), table.clone())?.with_file_column();
         schema.register_table(temp.clone(), Arc::new(provider))?;
-        let result = self.run_registered(ctx, warehouse, &temp, table).await;
-        schema.deregister_table(&temp)?;
-        result
+        // Unregistered however the statement ends, cancelled included.
+        let _guard = TempTable {
+            schema,
+            name: temp.clone(),
+        };
+        self.run_registered(ctx, warehouse, &temp, table).await
     }
 
     async fn run_registered(

@@ -35,6 +35,19 @@ fn column<'a>(expr: &Expr, schema: &'a Schema) -> Option<(Reference, &'a DataTyp
     }
 }
 
+fn is_float(t: &DataType) -> bool {
+    matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
+}
+
+/// Whether an expression reads a float column.
+fn mentions_float(expr: &Expr, schema: &Schema) -> bool {
+    expr.column_refs().iter().any(|c| {
+        schema
+            .field_with_name(&c.name)
+            .is_ok_and(|f| is_float(f.data_type()))
+    })
+}
+
 fn same_type(column: &DataType, literal: &DataType) -> bool {
     use DataType::{LargeUtf8, Utf8, Utf8View};
     column == literal
@@ -96,16 +109,25 @@ fn convert_with(expr: &Expr, schema: &Schema, partial: bool) -> Option<Predicate
             },
             Operator::Or => Some(recurse(left)?.or(recurse(right)?)),
             _ => {
-                if let Some((c, t)) = column(left, schema) {
-                    compare(c, *op, literal(right, t)?)
+                let (c, t, op, value) = if let Some((c, t)) = column(left, schema) {
+                    (c, t, *op, right)
                 } else if let Some((c, t)) = column(right, schema) {
-                    compare(c, op.swap()?, literal(left, t)?)
+                    (c, t, op.swap()?, left)
                 } else {
-                    None
+                    return None;
+                };
+                // Iceberg's bounds leave NaN out, and NaN sorts above every
+                // number in DataFusion: only comparisons NaN cannot satisfy
+                // may prune a float column.
+                if is_float(t) && !matches!(op, Operator::Eq | Operator::Lt | Operator::LtEq) {
+                    return None;
                 }
+                compare(c, op, literal(value, t)?)
             }
         },
-        Expr::Not(inner) => Some(!convert_with(inner, schema, false)?),
+        Expr::Not(inner) if !mentions_float(inner, schema) => {
+            Some(!convert_with(inner, schema, false)?)
+        }
         Expr::IsNull(inner) => Some(column(inner, schema)?.0.is_null()),
         Expr::IsNotNull(inner) => Some(column(inner, schema)?.0.is_not_null()),
         Expr::InList(list) => {
@@ -181,6 +203,20 @@ mod tests {
         // 1.5 on a BIGINT column would need SQL's cast rules: no pruning.
         assert!(to_predicate(&[col("id").lt(lit(1.5f64))], &schema()).is_none());
         assert!(to_predicate(&[col("x").eq(lit(1i64))], &schema()).is_none());
+    }
+
+    #[test]
+    fn float_comparisons_nan_satisfies_never_prune() {
+        let schema = Schema::new(vec![Field::new("f", DataType::Float64, true)]);
+        assert!(to_predicate(&[col("f").gt(lit(1.0f64))], &schema).is_none());
+        assert!(to_predicate(&[col("f").not_eq(lit(1.0f64))], &schema).is_none());
+        assert!(to_predicate(&[!col("f").lt(lit(1.0f64))], &schema).is_none());
+        assert_eq!(
+            to_predicate(&[col("f").lt_eq(lit(1.0f64))], &schema)
+                .unwrap()
+                .to_string(),
+            "f <= 1"
+        );
     }
 
     #[test]

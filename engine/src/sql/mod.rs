@@ -223,6 +223,7 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
                     FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
                 };
                 let (table, alias) = single_table(from, "DELETE")?;
+                no_subquery(delete.selection.as_ref(), "DELETE")?;
                 FloeStatement::Delete {
                     table,
                     alias,
@@ -238,6 +239,7 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
                     ));
                 }
                 let (table, alias) = single_table(std::slice::from_ref(&update.table), "UPDATE")?;
+                no_subquery(update.selection.as_ref(), "UPDATE")?;
                 let mut assignments = Vec::with_capacity(update.assignments.len());
                 for assignment in &update.assignments {
                     let AssignmentTarget::ColumnName(target) = &assignment.target else {
@@ -297,7 +299,7 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
                                     "PARTITION ({expr}): expected column = value"
                                 ));
                             };
-                            partition.push((column.value.clone(), right.to_string()));
+                            partition.push((normalize(column), right.to_string()));
                         }
                         other => {
                             return Err(FloeError::Unsupported(format!(
@@ -356,7 +358,7 @@ fn parse_merge(merge: Merge) -> Result<FloeStatement> {
             .ok_or_else(|| invalid!("'{name}' is not a valid name"))
     };
     let target_alias = match alias {
-        Some(alias) => alias.name.value.clone(),
+        Some(alias) => normalize(&alias.name),
         None => last(table)?,
     };
     let source_alias = match &merge.source {
@@ -365,7 +367,7 @@ fn parse_merge(merge: Merge) -> Result<FloeStatement> {
         }
         | TableFactor::Derived {
             alias: Some(alias), ..
-        } => alias.name.value.clone(),
+        } => normalize(&alias.name),
         TableFactor::Table {
             name, alias: None, ..
         } => last(name)?,
@@ -451,6 +453,33 @@ fn parse_merge(merge: Merge) -> Result<FloeStatement> {
     })
 }
 
+/// Refuse a subquery in a DELETE / UPDATE condition, pointing to MERGE.
+fn no_subquery(expr: Option<&Expr>, verb: &str) -> Result<()> {
+    let Some(expr) = expr else { return Ok(()) };
+    let found = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e| {
+        if matches!(
+            e,
+            Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. }
+        ) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    if found.is_break() {
+        return Err(FloeError::Unsupported(format!(
+            "{verb} with a subquery in WHERE is not supported: use MERGE INTO t USING (subquery) \
+             s ON ... WHEN MATCHED THEN {}",
+            if verb == "DELETE" {
+                "DELETE"
+            } else {
+                "UPDATE SET ..."
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// The one table a DELETE or UPDATE names, and its alias.
 fn single_table(from: &[TableWithJoins], verb: &str) -> Result<(ObjectName, Option<String>)> {
     match from {
@@ -459,7 +488,7 @@ fn single_table(from: &[TableWithJoins], verb: &str) -> Result<(ObjectName, Opti
                 relation: TableFactor::Table { name, alias, .. },
                 joins,
             },
-        ] if joins.is_empty() => Ok((name.clone(), alias.as_ref().map(|a| a.name.value.clone()))),
+        ] if joins.is_empty() => Ok((name.clone(), alias.as_ref().map(|a| normalize(&a.name)))),
         _ => Err(FloeError::Unsupported(format!(
             "{verb} of several tables or a join: name one table (use MERGE INTO to change a \
              table from another)"
@@ -473,6 +502,15 @@ pub fn parse_expr_list(text: &str) -> Result<Vec<Expr>> {
         .try_with_sql(text)
         .and_then(|mut p| p.parse_comma_separated(Parser::parse_expr))
         .map_err(|e| invalid!("cannot read PARTITIONED BY ({text}): {e}"))
+}
+
+/// An identifier normalised as DataFusion does: lower-cased unless quoted.
+fn normalize(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
 }
 
 /// The identifier parts of a name, normalised as DataFusion does: unquoted

@@ -199,12 +199,11 @@ impl Lakehouse {
         let count = statements.len();
         let mut last = None;
         for (i, statement) in statements.into_iter().enumerate() {
-            let frame = self.statement(&statement.sql).await.map_err(|e| {
-                if count > 1 {
-                    invalid!("statement at line {}: {e}", statement.line)
-                } else {
-                    e
-                }
+            let frame = self.statement(&statement.sql).await.map_err(|e| match e {
+                // Kept as they are, so callers can match them and retry.
+                e @ (FloeError::Conflict { .. } | FloeError::Catalog(_)) => e,
+                e if count > 1 => invalid!("statement at line {}: {e}", statement.line),
+                e => e,
             })?;
             if i + 1 < count {
                 frame.collect().await?;

@@ -122,10 +122,19 @@ impl LoadedTable {
 
     /// The manifests of the current snapshot (none for an empty table).
     pub async fn current_manifests(&self, file_io: &FileIO) -> Result<Vec<ManifestFile>> {
-        let Some(snapshot) = self.metadata.current_snapshot() else {
-            return Ok(Vec::new());
-        };
-        let bytes = file_io.new_input(snapshot.manifest_list())?.read().await?;
+        match self.metadata.current_snapshot() {
+            Some(snapshot) => self.manifests(file_io, snapshot.manifest_list()).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The manifests a manifest list of this table names.
+    pub async fn manifests(
+        &self,
+        file_io: &FileIO,
+        manifest_list: &str,
+    ) -> Result<Vec<ManifestFile>> {
+        let bytes = file_io.new_input(manifest_list)?.read().await?;
         Ok(
             ManifestList::parse_with_version(&bytes, self.metadata.format_version())?
                 .consume_entries()

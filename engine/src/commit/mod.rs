@@ -15,7 +15,7 @@ use floe_catalog::{CatalogError, PointerSwap};
 use iceberg::MetadataLocation;
 use iceberg::expr::Predicate;
 use iceberg::spec::{
-    DataFile, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestList, ManifestListWriter,
+    DataFile, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestListWriter,
     ManifestWriterBuilder, Operation, Snapshot, Summary, TableMetadata,
 };
 
@@ -286,13 +286,7 @@ impl SnapshotUpdate {
         let sequence_number = metadata.next_sequence_number();
 
         let mut manifests = match parent {
-            Some(parent) => {
-                let bytes = file_io.new_input(parent.manifest_list())?.read().await?;
-                ManifestList::parse_with_version(&bytes, metadata.format_version())?
-                    .consume_entries()
-                    .into_iter()
-                    .collect()
-            }
+            Some(parent) => base.manifests(file_io, parent.manifest_list()).await?,
             None => Vec::new(),
         };
         if !self.removed.is_empty() {

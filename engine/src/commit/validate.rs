@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use futures::TryStreamExt;
 use iceberg::expr::Predicate;
-use iceberg::spec::{MAIN_BRANCH, ManifestContentType, ManifestList, ManifestStatus, Operation};
+use iceberg::spec::{DataFile, MAIN_BRANCH, ManifestContentType, ManifestStatus, Operation};
 
 use super::Isolation;
 use crate::error::{FloeError, Result};
@@ -37,19 +37,20 @@ pub(super) async fn concurrent_commits(
             break;
         }
         if !removed.is_empty() {
-            let deletes = added_delete_files(
+            let deletes = added_files(
                 warehouse,
                 current,
                 snapshot.manifest_list(),
                 snapshot.snapshot_id(),
+                ManifestContentType::Deletes,
             )
             .await?;
-            let hit = deletes.iter().find(|(_, referenced)| match referenced {
+            let hit = deletes.iter().find(|f| match f.referenced_data_file() {
                 Some(path) => removed.contains(path.as_str()),
                 // Equality deletes, or position deletes of several files.
                 None => true,
             });
-            if let Some((path, _)) = hit {
+            if let Some(path) = hit.map(|f| f.file_path()) {
                 return Err(FloeError::Conflict {
                     table: current.ident().to_string(),
                     snapshot: Some(snapshot.snapshot_id()),
@@ -73,13 +74,17 @@ pub(super) async fn concurrent_commits(
             Operation::Append | Operation::Overwrite
         );
         if adds_data {
-            let added = added_data_files(
+            let added: HashSet<String> = added_files(
                 warehouse,
                 current,
                 snapshot.manifest_list(),
                 snapshot.snapshot_id(),
+                ManifestContentType::Data,
             )
-            .await?;
+            .await?
+            .iter()
+            .map(|f| f.file_path().to_string())
+            .collect();
             if !added.is_empty() {
                 let matching = match filter {
                     None => added,
@@ -121,54 +126,23 @@ pub(super) async fn concurrent_commits(
     Ok(())
 }
 
-/// The delete files a snapshot added, with the data file each references
-/// when it names one.
-async fn added_delete_files(
+/// The files (data or delete files) a snapshot added.
+async fn added_files(
     warehouse: &Warehouse,
     table: &LoadedTable,
     manifest_list: &str,
     snapshot_id: i64,
-) -> Result<Vec<(String, Option<String>)>> {
+    content: ManifestContentType,
+) -> Result<Vec<DataFile>> {
     let file_io = warehouse.file_io();
-    let bytes = file_io.new_input(manifest_list)?.read().await?;
-    let list = ManifestList::parse_with_version(&bytes, table.metadata().format_version())?;
     let mut out = Vec::new();
-    for manifest in list.entries() {
-        if manifest.content != ManifestContentType::Deletes
-            || manifest.added_snapshot_id != snapshot_id
-        {
+    for manifest in table.manifests(file_io, manifest_list).await? {
+        if manifest.content != content || manifest.added_snapshot_id != snapshot_id {
             continue;
         }
         for entry in manifest.load_manifest(file_io).await?.entries() {
             if entry.status() == ManifestStatus::Added {
-                let file = entry.data_file();
-                out.push((file.file_path().to_string(), file.referenced_data_file()));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Paths of the data files a snapshot added.
-async fn added_data_files(
-    warehouse: &Warehouse,
-    table: &LoadedTable,
-    manifest_list: &str,
-    snapshot_id: i64,
-) -> Result<HashSet<String>> {
-    let file_io = warehouse.file_io();
-    let bytes = file_io.new_input(manifest_list)?.read().await?;
-    let list = ManifestList::parse_with_version(&bytes, table.metadata().format_version())?;
-    let mut out = HashSet::new();
-    for manifest in list.entries() {
-        if manifest.content != ManifestContentType::Data
-            || manifest.added_snapshot_id != snapshot_id
-        {
-            continue;
-        }
-        for entry in manifest.load_manifest(file_io).await?.entries() {
-            if entry.status() == ManifestStatus::Added {
-                out.insert(entry.file_path().to_string());
+                out.push(entry.data_file().clone());
             }
         }
     }

@@ -1,7 +1,7 @@
 //! A table as one statement sees it: its identifier, its current metadata
 //! and where that metadata lives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use floe_catalog::TableIdent;
@@ -159,6 +159,16 @@ impl LoadedTable {
             }
         }
         Ok(out)
+    }
+
+    /// The live files of the current snapshot, by path.
+    pub async fn live_files_by_path(&self, file_io: &FileIO) -> Result<HashMap<String, LiveFile>> {
+        Ok(self
+            .live_files(file_io)
+            .await?
+            .into_iter()
+            .map(|f| (f.file.file_path().to_string(), f))
+            .collect())
     }
 
     /// The `iceberg` crate's view of this table, for scans and readers.

@@ -301,13 +301,10 @@ impl RowLevelWrite<'_> {
         if changed == 0 {
             return Ok(0);
         }
-        let live: HashMap<String, LiveFile> = self
+        let live = self
             .table
-            .live_files(self.warehouse.file_io())
-            .await?
-            .into_iter()
-            .map(|f| (f.file.file_path().to_string(), f))
-            .collect();
+            .live_files_by_path(self.warehouse.file_io())
+            .await?;
         if merge_on_read {
             // UPDATE writes the changed rows anew; both delete the old ones
             // by position.

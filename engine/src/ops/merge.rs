@@ -7,13 +7,12 @@
 //! condition, the clause conditions and the assignments keep the user's
 //! aliases and expressions as written.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, StringArray};
 use datafusion::catalog::SchemaProvider;
 use datafusion::prelude::SessionContext;
-use iceberg::spec::DataFile;
 
 use crate::commit::SnapshotUpdate;
 use crate::error::{FloeError, Result, invalid};
@@ -249,17 +248,12 @@ impl MergeStatement {
         let (added, _) =
             write_frame(warehouse, &name, table.metadata(), ctx.sql(&sql).await?).await?;
 
-        let live: HashMap<String, DataFile> = table
-            .live_files(warehouse.file_io())
-            .await?
-            .into_iter()
-            .map(|f| (f.file.file_path().to_string(), f.file))
-            .collect();
+        let live = table.live_files_by_path(warehouse.file_io()).await?;
         let removed = affected
             .iter()
             .map(|path| {
                 live.get(path)
-                    .cloned()
+                    .map(|f| f.file.clone())
                     .ok_or_else(|| FloeError::Internal(format!("{path} is not a live file")))
             })
             .collect::<Result<Vec<_>>>()?;

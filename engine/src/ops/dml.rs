@@ -17,7 +17,7 @@ use iceberg::spec::{DataContentType, Literal};
 
 use crate::commit::{Isolation, SnapshotUpdate};
 use crate::error::{FloeError, Result, invalid};
-use crate::scan::{FILE_COLUMN, IcebergTableProvider, datum, to_predicate};
+use crate::scan::{FILE_COLUMN, IcebergTableProvider, datum, session_schema, to_predicate};
 use crate::table::{LiveFile, LoadedTable};
 use crate::warehouse::Warehouse;
 use crate::write::position_deletes::{matching_positions, write_position_deletes};
@@ -418,6 +418,7 @@ impl RowLevelWrite<'_> {
         conflict_filter: Option<iceberg::expr::Predicate>,
         isolation: Isolation,
     ) -> Result<()> {
+        let table_schema = session_schema(self.table.metadata().current_schema())?;
         let mut removed = Vec::new();
         let mut deletes = Vec::new();
         for task in tasks {
@@ -438,6 +439,7 @@ impl RowLevelWrite<'_> {
                 self.ctx,
                 self.warehouse,
                 &self.alias,
+                &table_schema,
                 &task.data_file_path,
                 predicate,
             )

@@ -40,6 +40,7 @@ use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
 use crate::write::{IcebergSink, InsertMode};
 pub use exec::IcebergScanExec;
+pub use field_ids::FieldIdAdapterFactory;
 pub use filter::{datum, to_predicate};
 
 /// The arrow schema of an Iceberg schema: the `iceberg` crate's mapping,

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::Expr;
+use datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use iceberg::spec::{DataContentType, DataFile, DataFileBuilder, DataFileFormat};
@@ -15,6 +16,7 @@ use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::{ArrowWriter, PARQUET_FIELD_ID_META_KEY, ParquetRecordBatchStreamBuilder};
 
 use crate::error::{FloeError, Result};
+use crate::scan::FieldIdAdapterFactory;
 use crate::storage::split_location;
 use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
@@ -24,12 +26,14 @@ const FILE_PATH_ID: i32 = 2147483546;
 const POS_ID: i32 = 2147483545;
 
 /// Positions (0-based, in file order) of the rows of the data file at
-/// `path` for which `predicate` is true. Column references in `predicate`
-/// are qualified by `alias`.
+/// `path` for which `predicate` is true. `predicate` is written against
+/// `table_schema` (its columns qualified by `alias`); the file's columns are
+/// matched to the table's by field id, as a scan does.
 pub async fn matching_positions(
     ctx: &SessionContext,
     warehouse: &Warehouse,
     alias: &str,
+    table_schema: &SchemaRef,
     path: &str,
     predicate: &Expr,
 ) -> Result<Vec<i64>> {
@@ -37,8 +41,11 @@ pub async fn matching_positions(
     let store = warehouse.registry().store(&url)?;
     let builder =
         ParquetRecordBatchStreamBuilder::new(ParquetObjectReader::new(store, object)).await?;
-    let schema = DFSchema::try_from_qualified_schema(alias, builder.schema())?;
+    let schema = DFSchema::try_from_qualified_schema(alias, table_schema)?;
     let predicate = ctx.create_physical_expr(predicate.clone(), &schema)?;
+    let predicate = FieldIdAdapterFactory
+        .create(Arc::clone(table_schema), Arc::clone(builder.schema()))?
+        .rewrite(predicate)?;
     let mut batches = builder.build()?;
     let mut positions = Vec::new();
     let mut offset = 0i64;

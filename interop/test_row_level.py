@@ -84,7 +84,8 @@ def test_pyiceberg_and_duckdb_apply_floe_position_deletes(tmp_path):
     floe(
         wh,
         "CREATE TABLE events (id BIGINT NOT NULL, kind STRING) PARTITIONED BY (kind) "
-        "TBLPROPERTIES ('write.delete.mode' = 'merge-on-read')",
+        "TBLPROPERTIES ('write.delete.mode' = 'merge-on-read', "
+        "'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')",
         "INSERT INTO events VALUES (1, 'a'), (2, 'a'), (3, 'a'), (4, 'b'), (5, 'b')",
         "DELETE FROM events WHERE id IN (2, 5)",
         "DELETE FROM events WHERE id = 3",
@@ -103,6 +104,26 @@ def test_pyiceberg_and_duckdb_apply_floe_position_deletes(tmp_path):
 
     location = metadata_location(wh / "catalog.db", "default", "events")
     con = duckdb_connection()
+    got = con.execute(
+        f"SELECT id, kind FROM iceberg_scan('{location}') ORDER BY id"
+    ).fetchall()
+    assert got == expected
+
+    # Merge-on-read UPDATE and MERGE: position deletes plus new rows.
+    floe(
+        wh,
+        "UPDATE events SET kind = 'z' WHERE id = 1",
+        "MERGE INTO events t USING (SELECT 4 AS id UNION ALL SELECT 6) AS s ON t.id = s.id "
+        "WHEN MATCHED THEN DELETE "
+        "WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'c')",
+    )
+    expected = [(1, "z"), (6, "c")]
+    table = catalog.load_table("default.events")
+    rows = table.scan().to_arrow().sort_by("id").to_pylist()
+    assert [(r["id"], r["kind"]) for r in rows] == expected
+    # The UPDATE emptied the 'a' file, which left the table; 'z' and 'c' came.
+    assert table.current_snapshot().summary["total-data-files"] == "3"
+    location = metadata_location(wh / "catalog.db", "default", "events")
     got = con.execute(
         f"SELECT id, kind FROM iceberg_scan('{location}') ORDER BY id"
     ).fetchall()

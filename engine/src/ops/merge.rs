@@ -7,19 +7,21 @@
 //! condition, the clause conditions and the assignments keep the user's
 //! aliases and expressions as written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, StringArray};
+use arrow::row::{RowConverter, SortField};
 use datafusion::catalog::SchemaProvider;
 use datafusion::prelude::SessionContext;
 
 use crate::commit::SnapshotUpdate;
 use crate::error::{FloeError, Result, invalid};
 use crate::provider::FloeSchemaProvider;
-use crate::scan::{FILE_COLUMN, IcebergTableProvider};
+use crate::scan::{FILE_COLUMN, IcebergTableProvider, session_schema};
 use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
+use crate::write::position_deletes::{positions_of_rows, write_position_deletes};
 use crate::write::write_frame;
 
 /// Which rows a WHEN clause applies to.
@@ -110,6 +112,8 @@ const SOURCE_MARK: &str = "__floe_src";
 const ACTION: &str = "__floe_action";
 const MATCHED: &str = "__floe_matched";
 const FILE: &str = "__floe_file";
+/// Prefix of the columns holding a target row's values before the MERGE.
+const OLD: &str = "__floe_old_";
 
 impl MergeStatement {
     /// Run the MERGE on `table` and commit it.
@@ -140,14 +144,17 @@ impl MergeStatement {
         table: LoadedTable,
     ) -> Result<MergeCounts> {
         let name = table.ident().to_string();
-        if let Some(mode) = table.metadata().properties().get("write.merge.mode")
-            && !mode.eq_ignore_ascii_case("copy-on-write")
-        {
-            return Err(FloeError::Unsupported(format!(
-                "table '{name}' sets write.merge.mode = '{mode}': only copy-on-write is \
-                 supported so far"
-            )));
-        }
+        let merge_on_read = match table.metadata().properties().get("write.merge.mode") {
+            None => false,
+            Some(mode) if mode.eq_ignore_ascii_case("copy-on-write") => false,
+            Some(mode) if mode.eq_ignore_ascii_case("merge-on-read") => true,
+            Some(mode) => {
+                return Err(invalid!(
+                    "table '{name}' sets write.merge.mode = '{mode}': expected 'copy-on-write' \
+                     or 'merge-on-read'"
+                ));
+            }
+        };
         let namespace = table.ident().namespace().join(".");
         let columns: Vec<String> = table
             .metadata()
@@ -221,6 +228,12 @@ impl MergeStatement {
             return Ok(counts);
         }
 
+        if merge_on_read {
+            return self
+                .commit_merge_on_read(ctx, warehouse, table, &joined, &columns, counts)
+                .await;
+        }
+
         // The rows to write: every kept or updated row of an affected file
         // (once, even if it matched several source rows without a clause
         // acting on it) and every inserted row.
@@ -260,6 +273,88 @@ impl MergeStatement {
         // The join read the whole target: any concurrent addition may
         // change what matches, so the conflict filter is the whole table.
         SnapshotUpdate::overwrite(added, removed)
+            .commit(warehouse, table)
+            .await?;
+        Ok(counts)
+    }
+
+    /// Merge-on-read: the updated and inserted rows are written as new data
+    /// files; the target rows updated or deleted get position deletes.
+    async fn commit_merge_on_read(
+        &self,
+        ctx: &SessionContext,
+        warehouse: &Warehouse,
+        table: LoadedTable,
+        joined: &str,
+        columns: &[String],
+        counts: MergeCounts,
+    ) -> Result<MergeCounts> {
+        let name = table.ident().to_string();
+        let out_columns = columns
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {out_columns} FROM ({joined}) WHERE {ACTION} LIKE 'u%' OR {ACTION} LIKE 'i%'"
+        );
+        let (added, _) =
+            write_frame(warehouse, &name, table.metadata(), ctx.sql(&sql).await?).await?;
+
+        // The values of every target row updated or deleted, by file.
+        let old_columns = (0..columns.len())
+            .map(|i| format!("{OLD}{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT DISTINCT {FILE}, {old_columns} FROM ({joined}) \
+             WHERE {ACTION} LIKE 'u%' OR {ACTION} LIKE 'd%'"
+        );
+        let batches = ctx.sql(&sql).await?.collect().await?;
+        let table_schema = session_schema(table.metadata().current_schema())?;
+        let converter = RowConverter::new(
+            table_schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
+        let mut by_file: BTreeMap<String, HashSet<Vec<u8>>> = BTreeMap::new();
+        for batch in &batches {
+            let files = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| FloeError::Internal("MERGE: file paths are not strings".into()))?;
+            let values = table_schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| Ok(arrow::compute::cast(batch.column(i + 1), f.data_type())?))
+                .collect::<Result<Vec<_>>>()?;
+            let rows = converter.convert_columns(&values)?;
+            for i in 0..batch.num_rows() {
+                by_file
+                    .entry(files.value(i).to_string())
+                    .or_default()
+                    .insert(rows.row(i).as_ref().to_vec());
+            }
+        }
+        let live = table.live_files_by_path(warehouse.file_io()).await?;
+        let mut deletes = Vec::with_capacity(by_file.len());
+        for (path, rows) in &by_file {
+            let file = live
+                .get(path)
+                .ok_or_else(|| FloeError::Internal(format!("{path} is not a live file")))?;
+            let positions =
+                positions_of_rows(warehouse, &table_schema, path, &converter, rows).await?;
+            let delete =
+                write_position_deletes(warehouse, &table, &file.file, file.spec_id, &positions)
+                    .await?;
+            deletes.push((file.spec_id, delete));
+        }
+        SnapshotUpdate::overwrite(added, Vec::new())
+            .with_delete_files(deletes)
             .commit(warehouse, table)
             .await?;
         Ok(counts)
@@ -372,9 +467,15 @@ impl MergeStatement {
             }
         }
 
+        let old_values = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{t}.{} AS {OLD}{i}", quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
         Ok(format!(
-            "SELECT {values}, {t}.{file} AS {FILE}, {t}.{RID} AS {RID}, {matched} AS {MATCHED}, \
-             {action} AS {ACTION} \
+            "SELECT {values}, {old_values}, {t}.{file} AS {FILE}, {t}.{RID} AS {RID}, \
+             {matched} AS {MATCHED}, {action} AS {ACTION} \
              FROM (SELECT *, row_number() OVER () AS {RID} FROM {target}) AS {t} \
              FULL OUTER JOIN (SELECT *, true AS {SOURCE_MARK} FROM {source}) AS {s} \
              ON {on}",

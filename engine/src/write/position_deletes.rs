@@ -1,7 +1,9 @@
 //! Merge-on-read: position delete files (Iceberg v2), the rows of a data
 //! file a DELETE removes, by their position in the file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use arrow::row::RowConverter;
 use std::sync::Arc;
 
 use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
@@ -58,6 +60,50 @@ pub async fn matching_positions(
             .ok_or_else(|| FloeError::Invalid("the WHERE condition is not a boolean".into()))?;
         for i in 0..mask.len() {
             if mask.is_valid(i) && mask.value(i) {
+                positions.push(offset + i as i64);
+            }
+        }
+        offset += batch.num_rows() as i64;
+    }
+    Ok(positions)
+}
+
+/// Positions (0-based, in file order) of the rows of the data file at
+/// `path` whose values, all columns of `table_schema` taken together, are
+/// one of `rows` (encoded by `converter`). Identical rows always share a
+/// MERGE's fate, so values identify the rows a MERGE changes. Columns are
+/// matched by name; a column the file lacks reads as NULL.
+pub async fn positions_of_rows(
+    warehouse: &Warehouse,
+    table_schema: &SchemaRef,
+    path: &str,
+    converter: &RowConverter,
+    rows: &HashSet<Vec<u8>>,
+) -> Result<Vec<i64>> {
+    let (url, object) = split_location(path)?;
+    let store = warehouse.registry().store(&url)?;
+    let mut batches = ParquetRecordBatchStreamBuilder::new(ParquetObjectReader::new(store, object))
+        .await?
+        .build()?;
+    let mut positions = Vec::new();
+    let mut offset = 0i64;
+    while let Some(batch) = batches.next().await {
+        let batch = batch?;
+        let columns = table_schema
+            .fields()
+            .iter()
+            .map(|field| match batch.column_by_name(field.name()) {
+                Some(column) if column.data_type() == field.data_type() => Ok(Arc::clone(column)),
+                Some(column) => Ok(arrow::compute::cast(column, field.data_type())?),
+                None => Ok(arrow::array::new_null_array(
+                    field.data_type(),
+                    batch.num_rows(),
+                )),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let encoded = converter.convert_columns(&columns)?;
+        for i in 0..batch.num_rows() {
+            if rows.contains(encoded.row(i).as_ref()) {
                 positions.push(offset + i as i64);
             }
         }

@@ -15,7 +15,7 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::catalog::SchemaProvider;
 use datafusion::prelude::SessionContext;
 
-use crate::commit::SnapshotUpdate;
+use crate::commit::{Isolation, SnapshotUpdate};
 use crate::error::{FloeError, Result, invalid};
 use crate::provider::FloeSchemaProvider;
 use crate::scan::{FILE_COLUMN, IcebergTableProvider, session_schema};
@@ -86,6 +86,18 @@ pub struct MergeCounts {
     pub deleted: u64,
     /// Rows inserted.
     pub inserted: u64,
+}
+
+/// `write.merge.isolation-level`, serializable unless the table says otherwise.
+fn isolation(table: &LoadedTable) -> Result<Isolation> {
+    match table
+        .metadata()
+        .properties()
+        .get("write.merge.isolation-level")
+    {
+        Some(level) => Isolation::parse(level),
+        None => Ok(Isolation::Serializable),
+    }
 }
 
 /// The session table the target is scanned through, dropped with the guard.
@@ -273,6 +285,7 @@ impl MergeStatement {
         // The join read the whole target: any concurrent addition may
         // change what matches, so the conflict filter is the whole table.
         SnapshotUpdate::overwrite(added, removed)
+            .with_isolation(isolation(&table)?)
             .commit(warehouse, table)
             .await?;
         Ok(counts)
@@ -355,6 +368,7 @@ impl MergeStatement {
         }
         SnapshotUpdate::overwrite(added, Vec::new())
             .with_delete_files(deletes)
+            .with_isolation(isolation(&table)?)
             .commit(warehouse, table)
             .await?;
         Ok(counts)

@@ -43,7 +43,7 @@ impl LakehouseBuilder {
         let root = WarehouseUri::parse(&self.warehouse)?;
         let registry = Arc::new(StoreRegistry::default());
         check_reachable(&root, &registry).await?;
-        let catalog = open_catalog(&root, self.catalog.as_deref())?;
+        let catalog = open_catalog(&root, self.catalog.as_deref()).await?;
         let warehouse = Warehouse::new(root, catalog, registry);
         Lakehouse::new(warehouse).await
     }
@@ -70,7 +70,7 @@ async fn check_reachable(root: &WarehouseUri, registry: &StoreRegistry) -> Resul
     Ok(())
 }
 
-fn open_catalog(root: &WarehouseUri, uri: Option<&str>) -> Result<Arc<dyn Catalog>> {
+async fn open_catalog(root: &WarehouseUri, uri: Option<&str>) -> Result<Arc<dyn Catalog>> {
     let path = match uri {
         Some(uri) => {
             let rest = uri.strip_prefix("sqlite:").ok_or_else(|| {
@@ -96,7 +96,11 @@ fn open_catalog(root: &WarehouseUri, uri: Option<&str>) -> Result<Arc<dyn Catalo
             }
         },
     };
-    Ok(Arc::new(SqliteCatalog::open(&path, CATALOG_NAME)?))
+    // Opening may wait on another process's lock: not on an async thread.
+    let catalog = tokio::task::spawn_blocking(move || SqliteCatalog::open(&path, CATALOG_NAME))
+        .await
+        .map_err(|e| FloeError::Internal(format!("opening the catalog: {e}")))??;
+    Ok(Arc::new(catalog))
 }
 
 /// An open warehouse and a SQL session on it.

@@ -240,9 +240,14 @@ impl MergeStatement {
             return Ok(counts);
         }
 
+        let out_columns = columns
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
         if merge_on_read {
             return self
-                .commit_merge_on_read(ctx, warehouse, table, &joined, &columns, counts)
+                .commit_merge_on_read(ctx, warehouse, table, &joined, &out_columns, counts)
                 .await;
         }
 
@@ -259,11 +264,6 @@ impl MergeStatement {
         } else {
             format!("{FILE} IN ({files_list})")
         };
-        let out_columns = columns
-            .iter()
-            .map(|c| quote(c))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
             "SELECT {out_columns} FROM (SELECT *, row_number() OVER (PARTITION BY {RID}) AS __floe_dup \
              FROM ({joined})) \
@@ -299,15 +299,10 @@ impl MergeStatement {
         warehouse: &Warehouse,
         table: LoadedTable,
         joined: &str,
-        columns: &[String],
+        out_columns: &str,
         counts: MergeCounts,
     ) -> Result<MergeCounts> {
         let name = table.ident().to_string();
-        let out_columns = columns
-            .iter()
-            .map(|c| quote(c))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
             "SELECT {out_columns} FROM ({joined}) WHERE {ACTION} LIKE 'u%' OR {ACTION} LIKE 'i%'"
         );
@@ -315,7 +310,7 @@ impl MergeStatement {
             write_frame(warehouse, &name, table.metadata(), ctx.sql(&sql).await?).await?;
 
         // The values of every target row updated or deleted, by file.
-        let old_columns = (0..columns.len())
+        let old_columns = (0..table.metadata().current_schema().as_struct().fields().len())
             .map(|i| format!("{OLD}{i}"))
             .collect::<Vec<_>>()
             .join(", ");

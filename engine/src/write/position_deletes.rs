@@ -6,10 +6,12 @@ use std::collections::{HashMap, HashSet};
 use arrow::row::RowConverter;
 use std::sync::Arc;
 
-use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -27,39 +29,38 @@ use crate::warehouse::Warehouse;
 const FILE_PATH_ID: i32 = 2147483546;
 const POS_ID: i32 = 2147483545;
 
-/// Positions (0-based, in file order) of the rows of the data file at
-/// `path` for which `predicate` is true. `predicate` is written against
-/// `table_schema` (its columns qualified by `alias`); the file's columns are
-/// matched to the table's by field id, as a scan does.
-pub async fn matching_positions(
-    ctx: &SessionContext,
+/// Evaluate `exprs` (written against `table_schema`) on every batch of the
+/// data file at `path`, its columns matched to the table's by field id as a
+/// scan does, and return the positions (0-based, in file order) of the rows
+/// `select` keeps.
+async fn select_positions(
     warehouse: &Warehouse,
-    alias: &str,
     table_schema: &SchemaRef,
     path: &str,
-    predicate: &Expr,
+    exprs: Vec<Arc<dyn PhysicalExpr>>,
+    mut select: impl FnMut(&[ArrayRef], usize) -> Result<Vec<bool>>,
 ) -> Result<Vec<i64>> {
     let (url, object) = split_location(path)?;
     let store = warehouse.registry().store(&url)?;
     let builder =
         ParquetRecordBatchStreamBuilder::new(ParquetObjectReader::new(store, object)).await?;
-    let schema = DFSchema::try_from_qualified_schema(alias, table_schema)?;
-    let predicate = ctx.create_physical_expr(predicate.clone(), &schema)?;
-    let predicate = FieldIdAdapterFactory
-        .create(Arc::clone(table_schema), Arc::clone(builder.schema()))?
-        .rewrite(predicate)?;
+    let adapter =
+        FieldIdAdapterFactory.create(Arc::clone(table_schema), Arc::clone(builder.schema()))?;
+    let exprs = exprs
+        .into_iter()
+        .map(|e| adapter.rewrite(e))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
     let mut batches = builder.build()?;
     let mut positions = Vec::new();
     let mut offset = 0i64;
     while let Some(batch) = batches.next().await {
         let batch = batch?;
-        let result = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
-        let mask = result
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| FloeError::Invalid("the WHERE condition is not a boolean".into()))?;
-        for i in 0..mask.len() {
-            if mask.is_valid(i) && mask.value(i) {
+        let values = exprs
+            .iter()
+            .map(|e| Ok(e.evaluate(&batch)?.into_array(batch.num_rows())?))
+            .collect::<Result<Vec<_>>>()?;
+        for (i, keep) in select(&values, batch.num_rows())?.into_iter().enumerate() {
+            if keep {
                 positions.push(offset + i as i64);
             }
         }
@@ -68,11 +69,41 @@ pub async fn matching_positions(
     Ok(positions)
 }
 
-/// Positions (0-based, in file order) of the rows of the data file at
-/// `path` whose values, all columns of `table_schema` taken together, are
-/// one of `rows` (encoded by `converter`). Identical rows always share a
-/// MERGE's fate, so values identify the rows a MERGE changes. Columns are
-/// matched by name; a column the file lacks reads as NULL.
+/// Positions of the rows of the data file at `path` for which `predicate`
+/// (written against `table_schema`, its columns qualified by `alias`) is
+/// true.
+pub async fn matching_positions(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    alias: &str,
+    table_schema: &SchemaRef,
+    path: &str,
+    predicate: &Expr,
+) -> Result<Vec<i64>> {
+    let schema = DFSchema::try_from_qualified_schema(alias, table_schema)?;
+    let predicate = ctx.create_physical_expr(predicate.clone(), &schema)?;
+    select_positions(
+        warehouse,
+        table_schema,
+        path,
+        vec![predicate],
+        |values, _| {
+            let mask = values[0]
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .ok_or_else(|| FloeError::Invalid("the WHERE condition is not a boolean".into()))?;
+            Ok((0..mask.len())
+                .map(|i| mask.is_valid(i) && mask.value(i))
+                .collect())
+        },
+    )
+    .await
+}
+
+/// Positions of the rows of the data file at `path` whose values, all
+/// columns of `table_schema` taken together, are one of `rows` (encoded by
+/// `converter`). Identical rows always share a MERGE's fate, so values
+/// identify the rows a MERGE changes.
 pub async fn positions_of_rows(
     warehouse: &Warehouse,
     table_schema: &SchemaRef,
@@ -80,36 +111,19 @@ pub async fn positions_of_rows(
     converter: &RowConverter,
     rows: &HashSet<Vec<u8>>,
 ) -> Result<Vec<i64>> {
-    let (url, object) = split_location(path)?;
-    let store = warehouse.registry().store(&url)?;
-    let mut batches = ParquetRecordBatchStreamBuilder::new(ParquetObjectReader::new(store, object))
-        .await?
-        .build()?;
-    let mut positions = Vec::new();
-    let mut offset = 0i64;
-    while let Some(batch) = batches.next().await {
-        let batch = batch?;
-        let columns = table_schema
-            .fields()
-            .iter()
-            .map(|field| match batch.column_by_name(field.name()) {
-                Some(column) if column.data_type() == field.data_type() => Ok(Arc::clone(column)),
-                Some(column) => Ok(arrow::compute::cast(column, field.data_type())?),
-                None => Ok(arrow::array::new_null_array(
-                    field.data_type(),
-                    batch.num_rows(),
-                )),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let encoded = converter.convert_columns(&columns)?;
-        for i in 0..batch.num_rows() {
-            if rows.contains(encoded.row(i).as_ref()) {
-                positions.push(offset + i as i64);
-            }
-        }
-        offset += batch.num_rows() as i64;
-    }
-    Ok(positions)
+    let columns = table_schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>)
+        .collect();
+    select_positions(warehouse, table_schema, path, columns, |values, n| {
+        let encoded = converter.convert_columns(values)?;
+        Ok((0..n)
+            .map(|i| rows.contains(encoded.row(i).as_ref()))
+            .collect())
+    })
+    .await
 }
 
 /// Write one position delete file for `data_file`'s `positions` (sorted),

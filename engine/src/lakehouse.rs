@@ -235,9 +235,22 @@ impl Lakehouse {
         sql::table_ident(name, CATALOG_NAME, &self.default_namespace())
     }
 
+    fn versioned_table_ident(
+        &self,
+        name: &ObjectName,
+    ) -> Result<(TableIdent, Option<crate::table::VersionSpec>)> {
+        sql::versioned_table_ident(name, CATALOG_NAME, &self.default_namespace())
+    }
+
+    /// Load the table (at the version) a statement names.
+    async fn load_versioned(&self, name: &ObjectName) -> Result<crate::table::LoadedTable> {
+        let (ident, version) = self.versioned_table_ident(name)?;
+        self.warehouse.load_table_at(&ident, version.as_ref()).await
+    }
+
     async fn statement(&self, text: &str) -> Result<DataFrame> {
         let transaction = self.warehouse.transaction();
-        let statement = match sql::parse(text) {
+        let statement = match self.parse(text).await {
             Ok(statement) => statement,
             Err(e) => return Err(self.abort_transaction(e)?),
         };
@@ -269,8 +282,28 @@ impl Lakehouse {
         self.warehouse.transaction().is_open().unwrap_or(false)
     }
 
-    async fn run_statement(&self, statement: FloeStatement) -> Result<DataFrame> {
+    /// Parse a statement against the catalog's current listing (which
+    /// table names exist decides what `t.branch_b` means).
+    async fn parse(&self, text: &str) -> Result<FloeStatement> {
         self.catalog.refresh().await?;
+        let default_namespace = self.default_namespace();
+        let table_exists = |ident: &TableIdent| {
+            self.catalog
+                .schema_provider(&ident.namespace().join("."))
+                .is_some_and(|s| {
+                    use datafusion::catalog::SchemaProvider;
+                    s.table_exist(ident.name())
+                })
+        };
+        let names = sql::Names {
+            catalog: CATALOG_NAME,
+            default_namespace: &default_namespace,
+            table_exists: &table_exists,
+        };
+        sql::parse(text, &names)
+    }
+
+    async fn run_statement(&self, statement: FloeStatement) -> Result<DataFrame> {
         let done = || -> Result<DataFrame> { Ok(self.ctx.read_empty()?) };
         let transaction = self.warehouse.transaction();
         if transaction.is_open()?
@@ -280,6 +313,7 @@ impl Lakehouse {
                     | FloeStatement::CreateNamespace { .. }
                     | FloeStatement::DropNamespace { .. }
                     | FloeStatement::DropTable { .. }
+                    | FloeStatement::AlterRef { .. }
             )
         {
             return Err(FloeError::Unsupported(
@@ -289,6 +323,30 @@ impl Lakehouse {
             ));
         }
         match statement {
+            FloeStatement::AlterRef { table, change } => {
+                let ident = self.table_ident(&table)?;
+                change.apply(&self.warehouse, &ident).await?;
+                done()
+            }
+            FloeStatement::ShowRefs { table, kind } => {
+                let ident = self.table_ident(&table)?;
+                // Fails with the catalog's message if there is no such table.
+                self.warehouse.load_table(&ident).await?;
+                let kind = match kind {
+                    ops::refs::RefKind::Branch => "BRANCH",
+                    ops::refs::RefKind::Tag => "TAG",
+                };
+                let query = format!(
+                    "SELECT name, snapshot_id, max_reference_age_in_ms, min_snapshots_to_keep, \
+                     max_snapshot_age_in_ms FROM {CATALOG_NAME}.{} WHERE type = '{kind}' \
+                     ORDER BY name",
+                    quoted_name(&TableIdent::new(
+                        ident.namespace().clone(),
+                        format!("{}$refs", ident.name())
+                    ))
+                );
+                Ok(self.ctx.sql(&query).await?)
+            }
             FloeStatement::Begin => {
                 transaction.begin()?;
                 done()
@@ -393,8 +451,7 @@ impl Lakehouse {
                 partition,
                 query,
             } => {
-                let ident = self.table_ident(&table)?;
-                let loaded = self.warehouse.load_table(&ident).await?;
+                let loaded = self.load_versioned(&table).await?;
                 let written = ops::dml::overwrite_partition(
                     &self.ctx,
                     &self.warehouse,
@@ -406,13 +463,16 @@ impl Lakehouse {
                 self.count_frame(written)
             }
             FloeStatement::Merge { table, merge } => {
-                let ident = self.table_ident(&table)?;
+                let (ident, version) = self.versioned_table_ident(&table)?;
                 if self.is_session_table(&ident) {
                     return Err(FloeError::Unsupported(format!(
                         "'{ident}' is an external table: only Iceberg tables can be merged into"
                     )));
                 }
-                let loaded = self.warehouse.load_table(&ident).await?;
+                let loaded = self
+                    .warehouse
+                    .load_table_at(&ident, version.as_ref())
+                    .await?;
                 let schema = self
                     .catalog
                     .schema_provider(&ident.namespace().join("."))
@@ -476,7 +536,7 @@ impl Lakehouse {
         if let Some(query) = &create.query {
             self.catalog.refresh().await?;
             let insert = format!("INSERT INTO {CATALOG_NAME}.{} {query}", quoted_name(&ident));
-            let result = match sql::parse(&insert) {
+            let result = match self.parse(&insert).await {
                 Ok(FloeStatement::Insert { table, statement }) => {
                     self.run_insert(statement, table.as_ref()).await.map(|_| ())
                 }
@@ -508,13 +568,16 @@ impl Lakehouse {
         predicate: Option<String>,
         change: ops::dml::RowChange<'_>,
     ) -> Result<u64> {
-        let ident = self.table_ident(name)?;
+        let (ident, version) = self.versioned_table_ident(name)?;
         if self.is_session_table(&ident) {
             return Err(FloeError::Unsupported(format!(
                 "'{ident}' is an external table: only Iceberg tables can be changed row by row"
             )));
         }
-        let table = self.warehouse.load_table(&ident).await?;
+        let table = self
+            .warehouse
+            .load_table_at(&ident, version.as_ref())
+            .await?;
         let write = ops::dml::RowLevelWrite {
             ctx: &self.ctx,
             warehouse: &self.warehouse,
@@ -552,7 +615,7 @@ impl Lakehouse {
             Ok(batches) => return Ok(batches),
             Err(e) => e,
         };
-        let Some(table) = table.and_then(|name| self.table_ident(name).ok()) else {
+        let Some((table, _)) = table.and_then(|name| self.versioned_table_ident(name).ok()) else {
             return Err(error);
         };
         let message = error.to_string();

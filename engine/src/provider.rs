@@ -15,6 +15,8 @@ use floe_catalog::{CatalogError, NamespaceIdent, TableIdent};
 use crate::error::{FloeError, Result};
 use crate::ops::metadata_tables::{MetadataTable, metadata_table_provider};
 use crate::scan::IcebergTableProvider;
+use crate::sql::split_version;
+use crate::table::VersionSpec;
 use crate::warehouse::Warehouse;
 
 fn lock_poisoned() -> DataFusionError {
@@ -122,9 +124,18 @@ impl FloeSchemaProvider {
         TableIdent::new(self.namespace.clone(), name.to_string())
     }
 
-    /// Load an Iceberg table, `None` if the catalog has no such table.
-    async fn load(&self, name: &str) -> Result<Option<IcebergTableProvider>> {
-        match self.warehouse.load_table(&self.ident(name)).await {
+    /// Load an Iceberg table at a version, `None` if the catalog has no
+    /// such table.
+    async fn load(
+        &self,
+        name: &str,
+        version: Option<&VersionSpec>,
+    ) -> Result<Option<IcebergTableProvider>> {
+        match self
+            .warehouse
+            .load_table_at(&self.ident(name), version)
+            .await
+        {
             Ok(table) => Ok(Some(IcebergTableProvider::try_new(
                 self.warehouse.clone(),
                 table,
@@ -160,7 +171,7 @@ impl SchemaProvider for FloeSchemaProvider {
         }
         if let Some((base, kind)) = name.rsplit_once('$') {
             let kind = MetadataTable::parse(kind).map_err(DataFusionError::from)?;
-            let Some(table) = self.load(base).await? else {
+            let Some(table) = self.load(base, None).await? else {
                 return Ok(None);
             };
             let provider = metadata_table_provider(&self.warehouse, table.table(), kind)
@@ -168,8 +179,12 @@ impl SchemaProvider for FloeSchemaProvider {
                 .map_err(DataFusionError::from)?;
             return Ok(Some(provider));
         }
+        let (name, version) = match split_version(name) {
+            (base, Some(version)) if !self.table_exist(name) => (base, Some(version)),
+            _ => (name, None),
+        };
         Ok(self
-            .load(name)
+            .load(name, version.as_ref())
             .await?
             .map(|t| Arc::new(t) as Arc<dyn TableProvider>))
     }
@@ -178,7 +193,8 @@ impl SchemaProvider for FloeSchemaProvider {
         if let Some(table) = self.session_table(name) {
             return Ok(Some(table.table_type()));
         }
-        Ok(self.table_exist(name).then_some(TableType::Base))
+        let exists = self.table_exist(name) || self.table_exist(split_version(name).0);
+        Ok(exists.then_some(TableType::Base))
     }
 
     fn register_table(

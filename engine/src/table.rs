@@ -9,7 +9,8 @@ use iceberg::MetadataLocation;
 use iceberg::compression::CompressionCodec;
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    DataFile, ManifestFile, ManifestList, SnapshotReference, TableMetadata, TableMetadataRef,
+    DataFile, MAIN_BRANCH, ManifestFile, ManifestList, SchemaRef, SnapshotRef, SnapshotReference,
+    TableMetadata, TableMetadataRef,
 };
 
 use crate::error::{FloeError, Result};
@@ -56,7 +57,86 @@ pub struct LiveFile {
     pub file: DataFile,
 }
 
-/// A table loaded from the catalog at one metadata version.
+/// Which state of a table a statement reads (and, for a branch, writes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TableVersion {
+    /// The head of a branch (`main` by default); writes go to it.
+    Branch(String),
+    /// The snapshot a tag points to: read-only.
+    Tag(String),
+    /// One snapshot, by id: read-only.
+    Snapshot(i64),
+}
+
+impl Default for TableVersion {
+    fn default() -> Self {
+        Self::Branch(MAIN_BRANCH.to_string())
+    }
+}
+
+impl std::fmt::Display for TableVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Branch(name) => write!(f, "branch '{name}'"),
+            Self::Tag(name) => write!(f, "tag '{name}'"),
+            Self::Snapshot(id) => write!(f, "snapshot {id}"),
+        }
+    }
+}
+
+/// A version as a statement names it, before it is looked up in a table's
+/// metadata: `VERSION AS OF`, `TIMESTAMP AS OF`, or Spark's name suffixes
+/// (`t.branch_dev`, `t.tag_v1`, `t.snapshot_id_42`, `t.at_timestamp_<ms>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VersionSpec {
+    /// A branch.
+    Branch(String),
+    /// A tag.
+    Tag(String),
+    /// A branch or a tag (`VERSION AS OF 'name'`).
+    Ref(String),
+    /// A snapshot id.
+    Snapshot(i64),
+    /// The snapshot of `main` that was current at this time (ms since the
+    /// epoch, UTC).
+    Timestamp(i64),
+}
+
+impl VersionSpec {
+    /// The suffix that names this version in a table name: `branch_dev`,
+    /// `tag_v1`, `ref_x`, `snapshot_id_42`, `at_timestamp_1700000000000`.
+    pub fn suffix(&self) -> String {
+        match self {
+            Self::Branch(name) => format!("branch_{name}"),
+            Self::Tag(name) => format!("tag_{name}"),
+            Self::Ref(name) => format!("ref_{name}"),
+            Self::Snapshot(id) => format!("snapshot_id_{id}"),
+            Self::Timestamp(ms) => format!("at_timestamp_{ms}"),
+        }
+    }
+
+    /// Read a suffix written by [`Self::suffix`] (Spark's selectors, plus
+    /// `ref_`); `None` if `text` is not one.
+    pub fn from_suffix(text: &str) -> Option<Self> {
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        if let Some(id) = text.strip_prefix("snapshot_id_") {
+            return id.parse().ok().map(Self::Snapshot);
+        }
+        if let Some(ms) = text.strip_prefix("at_timestamp_") {
+            return ms.parse().ok().map(Self::Timestamp);
+        }
+        if let Some(name) = text.strip_prefix("branch_") {
+            return non_empty(name).map(Self::Branch);
+        }
+        if let Some(name) = text.strip_prefix("tag_") {
+            return non_empty(name).map(Self::Tag);
+        }
+        text.strip_prefix("ref_").and_then(non_empty).map(Self::Ref)
+    }
+}
+
+/// A table loaded from the catalog at one metadata version, seen at one
+/// [`TableVersion`] (the head of `main` unless asked otherwise).
 ///
 /// A statement loads each table it touches once and works on that version;
 /// a commit is based on it and swaps the pointer only if nobody moved it.
@@ -65,7 +145,12 @@ pub struct LoadedTable {
     ident: TableIdent,
     metadata_location: String,
     metadata: TableMetadataRef,
+    version: TableVersion,
+    /// The refs, read once from the metadata's JSON (see [`Self::refs`]).
+    refs: Arc<std::sync::OnceLock<Refs>>,
 }
+
+type Refs = BTreeMap<String, SnapshotReference>;
 
 impl LoadedTable {
     /// A loaded table from its parts.
@@ -74,6 +159,157 @@ impl LoadedTable {
             ident,
             metadata_location,
             metadata: Arc::new(metadata),
+            version: TableVersion::default(),
+            refs: Arc::default(),
+        }
+    }
+
+    /// The same metadata seen at `spec`: a branch, a tag, a snapshot, or
+    /// the snapshot of `main` current at a time. Unknown refs and
+    /// snapshots, and times before the first snapshot, are errors.
+    pub fn at(&self, spec: &VersionSpec) -> Result<Self> {
+        let refs = self.refs()?.clone();
+        let name = self.ident.to_string();
+        let unknown_ref = |kind: &str, ref_name: &str| {
+            let mut known: Vec<&str> = refs.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            FloeError::Invalid(format!(
+                "table '{name}' has no {kind} '{ref_name}' (its branches and tags: {})",
+                known.join(", ")
+            ))
+        };
+        let version = match spec {
+            VersionSpec::Branch(b) => match refs.get(b) {
+                Some(r) if r.is_branch() => TableVersion::Branch(b.clone()),
+                Some(_) => {
+                    return Err(FloeError::Invalid(format!(
+                        "'{b}' is a tag of table '{name}', not a branch"
+                    )));
+                }
+                // `main` of a table without snapshots has no ref yet.
+                None if b == MAIN_BRANCH => TableVersion::default(),
+                None => return Err(unknown_ref("branch", b)),
+            },
+            VersionSpec::Tag(t) => match refs.get(t) {
+                Some(r) if !r.is_branch() => TableVersion::Tag(t.clone()),
+                Some(_) => {
+                    return Err(FloeError::Invalid(format!(
+                        "'{t}' is a branch of table '{name}', not a tag"
+                    )));
+                }
+                None => return Err(unknown_ref("tag", t)),
+            },
+            VersionSpec::Ref(r) => match refs.get(r) {
+                Some(reference) if reference.is_branch() => TableVersion::Branch(r.clone()),
+                Some(_) => TableVersion::Tag(r.clone()),
+                None if r == MAIN_BRANCH => TableVersion::default(),
+                // Spark reads `VERSION AS OF '42'` as snapshot 42 when no
+                // ref has that name.
+                None => match r.parse::<i64>() {
+                    Ok(id) => return self.at(&VersionSpec::Snapshot(id)),
+                    Err(_) => return Err(unknown_ref("branch or tag", r)),
+                },
+            },
+            VersionSpec::Snapshot(id) => {
+                if self.metadata.snapshot_by_id(*id).is_none() {
+                    return Err(FloeError::Invalid(format!(
+                        "table '{name}' has no snapshot {id}"
+                    )));
+                }
+                TableVersion::Snapshot(*id)
+            }
+            VersionSpec::Timestamp(ms) => TableVersion::Snapshot(self.snapshot_at(*ms)?),
+        };
+        Ok(Self {
+            version,
+            ..self.clone()
+        })
+    }
+
+    /// The same metadata, seen at `version` as it is (no check that the ref
+    /// exists: a commit to a new branch starts from here).
+    pub fn with_version(&self, version: TableVersion) -> Self {
+        Self {
+            version,
+            ..self.clone()
+        }
+    }
+
+    /// The snapshot of `main` that was current at `ms` (Spark's
+    /// `TIMESTAMP AS OF`): the last entry of the snapshot log at or before it.
+    pub fn snapshot_at(&self, ms: i64) -> Result<i64> {
+        let log = self.metadata.history();
+        log.iter()
+            .rev()
+            .find(|entry| entry.timestamp_ms <= ms)
+            .map(|entry| entry.snapshot_id)
+            .ok_or_else(|| {
+                let at = format_millis(ms);
+                match log.first() {
+                    Some(first) => FloeError::Invalid(format!(
+                        "table '{}' has no snapshot at {at}: its first snapshot was made at {}",
+                        self.ident,
+                        format_millis(first.timestamp_ms)
+                    )),
+                    None => FloeError::Invalid(format!(
+                        "table '{}' has no snapshot at {at}: it has no snapshots yet",
+                        self.ident
+                    )),
+                }
+            })
+    }
+
+    /// The version of the table this view reads.
+    pub fn version(&self) -> &TableVersion {
+        &self.version
+    }
+
+    /// The snapshot this view reads: the head of its branch, the snapshot
+    /// of its tag, or its snapshot (`None` for a branch with no snapshot).
+    pub fn snapshot(&self) -> Option<&SnapshotRef> {
+        match &self.version {
+            TableVersion::Branch(name) | TableVersion::Tag(name) => {
+                let id = self.refs().ok()?.get(name)?.snapshot_id;
+                self.metadata.snapshot_by_id(id)
+            }
+            TableVersion::Snapshot(id) => self.metadata.snapshot_by_id(*id),
+        }
+    }
+
+    /// The id of [`Self::snapshot`].
+    pub fn snapshot_id(&self) -> Option<i64> {
+        self.snapshot().map(|s| s.snapshot_id())
+    }
+
+    /// The schema rows of this view have: a branch has the table's current
+    /// schema (writes to it use that schema), a tag or a snapshot the
+    /// schema its snapshot was written with.
+    pub fn schema(&self) -> SchemaRef {
+        let current = self.metadata.current_schema().clone();
+        if matches!(self.version, TableVersion::Branch(_)) {
+            return current;
+        }
+        self.snapshot()
+            .and_then(|s| s.schema_id())
+            .and_then(|id| self.metadata.schema_by_id(id).cloned())
+            .unwrap_or(current)
+    }
+
+    /// The branch writes to this view go to; tags and snapshots are
+    /// read-only.
+    pub fn write_branch(&self) -> Result<&str> {
+        match &self.version {
+            TableVersion::Branch(name) => Ok(name),
+            TableVersion::Tag(name) => Err(FloeError::Invalid(format!(
+                "cannot write to tag '{name}' of table '{}': tags are read-only (write to a \
+                 branch, e.g. ALTER TABLE {} CREATE BRANCH b AS OF VERSION '{name}')",
+                self.ident, self.ident
+            ))),
+            TableVersion::Snapshot(id) => Err(FloeError::Invalid(format!(
+                "cannot write to snapshot {id} of table '{}': a snapshot is read-only (create a \
+                 branch from it: ALTER TABLE {} CREATE BRANCH b AS OF VERSION {id})",
+                self.ident, self.ident
+            ))),
         }
     }
 
@@ -111,18 +347,22 @@ impl LoadedTable {
     /// The table's branches and tags, by name.
     ///
     /// `TableMetadata` keeps its refs private in `iceberg` 0.10.1, so they
-    /// are read back from the metadata's JSON form.
-    pub fn refs(&self) -> Result<BTreeMap<String, SnapshotReference>> {
-        let json = serde_json::to_value(self.metadata.as_ref())?;
-        match json.get("refs") {
-            Some(refs) => Ok(serde_json::from_value(refs.clone())?),
-            None => Ok(BTreeMap::new()),
+    /// are read back from the metadata's JSON form, once per loaded version.
+    pub fn refs(&self) -> Result<&Refs> {
+        if let Some(refs) = self.refs.get() {
+            return Ok(refs);
         }
+        let json = serde_json::to_value(self.metadata.as_ref())?;
+        let refs: Refs = match json.get("refs") {
+            Some(refs) => serde_json::from_value(refs.clone())?,
+            None => BTreeMap::new(),
+        };
+        Ok(self.refs.get_or_init(|| refs))
     }
 
-    /// The manifests of the current snapshot (none for an empty table).
-    pub async fn current_manifests(&self, file_io: &FileIO) -> Result<Vec<ManifestFile>> {
-        match self.metadata.current_snapshot() {
+    /// The manifests of this view's snapshot (none for an empty table).
+    pub async fn snapshot_manifests(&self, file_io: &FileIO) -> Result<Vec<ManifestFile>> {
+        match self.snapshot() {
             Some(snapshot) => self.manifests(file_io, snapshot.manifest_list()).await,
             None => Ok(Vec::new()),
         }
@@ -143,10 +383,10 @@ impl LoadedTable {
         )
     }
 
-    /// Every live file (data and delete files) of the current snapshot.
+    /// Every live file (data and delete files) of this view's snapshot.
     pub async fn live_files(&self, file_io: &FileIO) -> Result<Vec<LiveFile>> {
         let mut out = Vec::new();
-        for manifest in self.current_manifests(file_io).await? {
+        for manifest in self.snapshot_manifests(file_io).await? {
             let spec_id = manifest.partition_spec_id;
             for entry in manifest.load_manifest(file_io).await?.entries() {
                 if entry.is_alive() {
@@ -161,7 +401,7 @@ impl LoadedTable {
         Ok(out)
     }
 
-    /// The live files of the current snapshot, by path.
+    /// The live files of this view's snapshot, by path.
     pub async fn live_files_by_path(&self, file_io: &FileIO) -> Result<HashMap<String, LiveFile>> {
         Ok(self
             .live_files(file_io)
@@ -183,4 +423,11 @@ impl LoadedTable {
             .readonly(true)
             .build()?)
     }
+}
+
+/// Milliseconds since the epoch as an ISO 8601 UTC time, for messages.
+pub fn format_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+        .unwrap_or_else(|| format!("{ms} ms"))
 }

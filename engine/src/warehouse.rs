@@ -11,7 +11,7 @@ use iceberg::spec::{FormatVersion, Schema, SortOrder, TableMetadataBuilder, Unbo
 
 use crate::error::{FloeError, Result};
 use crate::storage::{ObjectStoreStorage, StoreRegistry, WarehouseUri};
-use crate::table::{LoadedTable, write_metadata};
+use crate::table::{LoadedTable, TableVersion, VersionSpec, write_metadata};
 use crate::transaction::TransactionState;
 
 /// A warehouse: where tables live, the catalog that points at their
@@ -75,6 +75,35 @@ impl Warehouse {
         }
         let pointer = self.catalog.load_table(ident).await?;
         LoadedTable::read(ident.clone(), pointer.metadata_location, &self.file_io).await
+    }
+
+    /// Load a table at a version (`None`: the head of `main`).
+    pub async fn load_table_at(
+        &self,
+        ident: &TableIdent,
+        version: Option<&VersionSpec>,
+    ) -> Result<LoadedTable> {
+        let table = self.load_table(ident).await?;
+        match version {
+            Some(spec) => table.at(spec),
+            None => Ok(table),
+        }
+    }
+
+    /// Load a table's latest metadata, seen at the same version as `table`
+    /// (a commit that lost a race retries on it). A branch that was
+    /// dropped meanwhile is an error.
+    pub async fn reload(&self, table: &LoadedTable) -> Result<LoadedTable> {
+        let latest = self.load_table(table.ident()).await?;
+        match table.version() {
+            TableVersion::Branch(name) if table.snapshot().is_none() => {
+                // A branch being created by this commit, or an empty main.
+                Ok(latest.with_version(TableVersion::Branch(name.clone())))
+            }
+            TableVersion::Branch(name) => latest.at(&VersionSpec::Branch(name.clone())),
+            TableVersion::Tag(name) => latest.at(&VersionSpec::Tag(name.clone())),
+            TableVersion::Snapshot(id) => latest.at(&VersionSpec::Snapshot(*id)),
+        }
     }
 
     /// Where a new table's files go: `<warehouse>/<namespace>/<table>`, as

@@ -1,5 +1,6 @@
 //! **The** commit path. Every write ends here: stage a snapshot (append,
-//! overwrite or delete) on `main`, write the new manifests, manifest list
+//! overwrite or delete) on a branch (`main` unless the statement named
+//! another), write the new manifests, manifest list
 //! and metadata file (never overwriting a file), then compare-and-swap the
 //! catalog pointer. A lost race is retried on fresh metadata after checking,
 //! as Java Iceberg does, that the concurrent commits do not conflict.
@@ -15,8 +16,8 @@ use floe_catalog::{CatalogError, PointerSwap};
 use iceberg::MetadataLocation;
 use iceberg::expr::Predicate;
 use iceberg::spec::{
-    DataFile, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestListWriter,
-    ManifestWriterBuilder, Operation, Snapshot, Summary, TableMetadata,
+    DataFile, ManifestContentType, ManifestFile, ManifestListWriter, ManifestWriterBuilder,
+    Operation, Snapshot, Summary, TableMetadata,
 };
 
 use crate::error::{FloeError, Result};
@@ -122,8 +123,10 @@ impl SnapshotUpdate {
         }
     }
 
-    /// Commit on `main`, based on `base`; returns the new table version.
+    /// Commit on `base`'s branch, based on `base`; returns the new table
+    /// version. Tags and snapshots are read-only.
     pub async fn commit(self, warehouse: &Warehouse, base: LoadedTable) -> Result<LoadedTable> {
+        base.write_branch()?;
         let snapshot_id = new_snapshot_id();
         let commit_uuid = uuid::Uuid::now_v7();
         // The manifest of the new files does not depend on the parent, so it
@@ -137,10 +140,7 @@ impl SnapshotUpdate {
             self.write_delete_manifests(warehouse, &base, snapshot_id, commit_uuid)
                 .await?,
         );
-        let read_snapshot = base
-            .metadata()
-            .snapshot_for_ref(MAIN_BRANCH)
-            .map(|s| s.snapshot_id());
+        let read_snapshot = base.snapshot_id();
         let mut current = base;
         let mut attempt = 0;
         loop {
@@ -156,7 +156,7 @@ impl SnapshotUpdate {
                     if attempt < MAX_ATTEMPTS =>
                 {
                     tokio::time::sleep(backoff(attempt)).await;
-                    current = warehouse.load_table(current.ident()).await?;
+                    current = warehouse.reload(&current).await?;
                     if self.operation() != Operation::Append {
                         let removed: HashSet<&str> =
                             self.removed.iter().map(|f| f.file_path()).collect();
@@ -228,7 +228,7 @@ impl SnapshotUpdate {
         if let Some(gone) = referenced.iter().find(|p| !live.contains(*p)) {
             return Err(FloeError::Conflict {
                 table: current.ident().to_string(),
-                snapshot: current.metadata().current_snapshot_id(),
+                snapshot: current.snapshot_id(),
                 reason: format!(
                     "a concurrent commit removed data file {gone}, which this statement deletes \
                      rows of"
@@ -282,7 +282,8 @@ impl SnapshotUpdate {
     ) -> Result<LoadedTable> {
         let metadata = base.metadata();
         let file_io = warehouse.file_io();
-        let parent = metadata.snapshot_for_ref(MAIN_BRANCH);
+        let branch = base.write_branch()?;
+        let parent = base.snapshot();
         let sequence_number = metadata.next_sequence_number();
 
         let mut manifests = match parent {
@@ -334,7 +335,7 @@ impl SnapshotUpdate {
 
         let new_metadata = TableMetadata::clone(metadata)
             .into_builder(Some(base.metadata_location().to_string()))
-            .set_branch_snapshot(snapshot, MAIN_BRANCH)?
+            .set_branch_snapshot(snapshot, branch)?
             .build()?
             .metadata;
         swap_metadata(warehouse, base, new_metadata).await
@@ -418,7 +419,7 @@ impl SnapshotUpdate {
                 .collect();
             return Err(FloeError::Conflict {
                 table: base.ident().to_string(),
-                snapshot: metadata.current_snapshot_id(),
+                snapshot: base.snapshot_id(),
                 reason: format!(
                     "{} of the data files this statement rewrites were removed by a concurrent \
                      commit: {}",
@@ -439,6 +440,36 @@ struct StagedCommit<'a> {
     added_manifests: &'a [ManifestFile],
 }
 
+/// A metadata-only commit (refs, properties, schema): `change` makes the
+/// new metadata from the table's latest version (`None`: nothing to do),
+/// and is run again on fresh metadata if another writer commits first.
+/// Returns the table's new version (or the unchanged one).
+pub async fn update_metadata<F>(
+    warehouse: &Warehouse,
+    table: &floe_catalog::TableIdent,
+    change: F,
+) -> Result<LoadedTable>
+where
+    F: Fn(&LoadedTable) -> Result<Option<TableMetadata>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = warehouse.load_table(table).await?;
+        let Some(metadata) = change(&current)? else {
+            return Ok(current);
+        };
+        match swap_metadata(warehouse, &current, metadata).await {
+            Err(FloeError::Catalog(CatalogError::CommitConflict { .. }))
+                if attempt < MAX_ATTEMPTS =>
+            {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Write `new_metadata` as the table's next metadata file and swap the
 /// catalog pointer to it.
 pub(crate) async fn swap_metadata(
@@ -455,7 +486,8 @@ pub(crate) async fn swap_metadata(
     };
     write_metadata(warehouse.file_io(), &new_metadata, &location).await?;
     let location = location.to_string();
-    let new = LoadedTable::new(base.ident().clone(), location.clone(), new_metadata);
+    let new = LoadedTable::new(base.ident().clone(), location.clone(), new_metadata)
+        .with_version(base.version().clone());
     // Inside a transaction the pointer moves at COMMIT, with the others.
     if warehouse.transaction().stage(base, new.clone())? {
         return Ok(new);

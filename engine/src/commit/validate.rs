@@ -4,14 +4,14 @@ use std::collections::HashSet;
 
 use futures::TryStreamExt;
 use iceberg::expr::Predicate;
-use iceberg::spec::{DataFile, MAIN_BRANCH, ManifestContentType, ManifestStatus, Operation};
+use iceberg::spec::{DataFile, ManifestContentType, ManifestStatus, Operation};
 
 use super::Isolation;
 use crate::error::{FloeError, Result};
 use crate::table::LoadedTable;
 use crate::warehouse::Warehouse;
 
-/// Fail if a commit made on `main` since `read_snapshot` conflicts with a
+/// Fail if a commit made on `current`'s branch since `read_snapshot` conflicts with a
 /// statement that read the rows matching `filter` (`None`: the whole table)
 /// and removes the data files `removed`.
 ///
@@ -29,7 +29,7 @@ pub(super) async fn concurrent_commits(
     removed: &HashSet<&str>,
 ) -> Result<()> {
     let metadata = current.metadata();
-    let mut next = metadata.snapshot_for_ref(MAIN_BRANCH).cloned();
+    let mut next = current.snapshot().cloned();
     let mut reached_read_snapshot = read_snapshot.is_none();
     while let Some(snapshot) = next {
         if Some(snapshot.snapshot_id()) == read_snapshot {
@@ -117,7 +117,7 @@ pub(super) async fn concurrent_commits(
     if !reached_read_snapshot {
         return Err(FloeError::Conflict {
             table: current.ident().to_string(),
-            snapshot: metadata.current_snapshot_id(),
+            snapshot: current.snapshot_id(),
             reason: "the snapshot this statement read is no longer an ancestor of the table's \
                      current snapshot (it was rolled back or replaced)"
                 .into(),

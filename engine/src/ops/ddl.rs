@@ -81,7 +81,7 @@ pub async fn show_tables(warehouse: &Warehouse, namespace: &NamespaceIdent) -> R
 /// `DESCRIBE t`: one row per column, `(column_name, data_type, is_nullable,
 /// comment)`, with Iceberg's types in SQL spelling.
 pub fn describe_table(table: &LoadedTable) -> Result<RecordBatch> {
-    let schema = table.metadata().current_schema();
+    let schema = table.schema();
     let fields = schema.as_struct().fields();
     let out = Arc::new(Schema::new(vec![
         Field::new("column_name", DataType::Utf8, false),

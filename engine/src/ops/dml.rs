@@ -56,7 +56,7 @@ pub async fn overwrite_partition(
     query: &str,
 ) -> Result<u64> {
     let name = table.ident().to_string();
-    let schema = table.metadata().current_schema().clone();
+    let schema = table.schema().clone();
     let spec = table.metadata().default_partition_spec().clone();
     if table.metadata().partition_specs_iter().len() > 1 {
         return Err(FloeError::Unsupported(format!(
@@ -383,8 +383,7 @@ impl RowLevelWrite<'_> {
 
     fn column_names(&self) -> Vec<String> {
         self.table
-            .metadata()
-            .current_schema()
+            .schema()
             .as_struct()
             .fields()
             .iter()
@@ -418,7 +417,7 @@ impl RowLevelWrite<'_> {
         conflict_filter: Option<iceberg::expr::Predicate>,
         isolation: Isolation,
     ) -> Result<()> {
-        let table_schema = session_schema(self.table.metadata().current_schema())?;
+        let table_schema = session_schema(&self.table.schema())?;
         let mut removed = Vec::new();
         let mut deletes = Vec::new();
         for task in tasks {

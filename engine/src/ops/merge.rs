@@ -169,8 +169,7 @@ impl MergeStatement {
         };
         let namespace = table.ident().namespace().join(".");
         let columns: Vec<String> = table
-            .metadata()
-            .current_schema()
+            .schema()
             .as_struct()
             .fields()
             .iter()
@@ -310,7 +309,7 @@ impl MergeStatement {
             write_frame(warehouse, &name, table.metadata(), ctx.sql(&sql).await?).await?;
 
         // The values of every target row updated or deleted, by file.
-        let old_columns = (0..table.metadata().current_schema().as_struct().fields().len())
+        let old_columns = (0..table.schema().as_struct().fields().len())
             .map(|i| format!("{OLD}{i}"))
             .collect::<Vec<_>>()
             .join(", ");
@@ -319,7 +318,7 @@ impl MergeStatement {
              WHERE {ACTION} LIKE 'u%' OR {ACTION} LIKE 'd%'"
         );
         let batches = ctx.sql(&sql).await?.collect().await?;
-        let table_schema = session_schema(table.metadata().current_schema())?;
+        let table_schema = session_schema(&table.schema())?;
         let converter = RowConverter::new(
             table_schema
                 .fields()

@@ -227,7 +227,7 @@ async fn current_manifests(
     warehouse: &Warehouse,
     table: &LoadedTable,
 ) -> Result<Vec<ManifestFile>> {
-    table.current_manifests(warehouse.file_io()).await
+    table.snapshot_manifests(warehouse.file_io()).await
 }
 
 fn content_code(content: DataContentType) -> i32 {

@@ -4,3 +4,4 @@ pub mod ddl;
 pub mod dml;
 pub mod merge;
 pub mod metadata_tables;
+pub mod refs;

@@ -36,7 +36,7 @@ use iceberg::scan::FileScanTask;
 
 use crate::error::{FloeError, Result};
 use crate::storage::split_location;
-use crate::table::LoadedTable;
+use crate::table::{LoadedTable, TableVersion};
 use crate::warehouse::Warehouse;
 use crate::write::{IcebergSink, InsertMode};
 pub use exec::IcebergScanExec;
@@ -85,7 +85,7 @@ pub struct IcebergTableProvider {
 impl IcebergTableProvider {
     /// A provider for `table`.
     pub fn try_new(warehouse: Warehouse, table: LoadedTable) -> Result<Self> {
-        let schema = session_schema(table.metadata().current_schema())?;
+        let schema = session_schema(&table.schema())?;
         Ok(Self {
             warehouse,
             table,
@@ -142,9 +142,12 @@ impl IcebergTableProvider {
         if let Some(tasks) = &self.tasks {
             return Ok(tasks.as_ref().clone());
         }
+        let Some(snapshot_id) = self.table.snapshot_id() else {
+            return Ok(Vec::new());
+        };
         let table = self.table.iceberg_table(self.warehouse.file_io())?;
         let predicate = filter::to_predicate(filters, &self.schema);
-        let mut builder = table.scan().select_all();
+        let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
         if let Some(predicate) = predicate.clone() {
             builder = builder.with_filter(predicate);
         }
@@ -152,7 +155,9 @@ impl IcebergTableProvider {
             Ok(scan) => scan,
             // A filter the iceberg binder rejects (e.g. a literal of another
             // type) only costs pruning: plan without it.
-            Err(_) if predicate.is_some() => table.scan().select_all().build()?,
+            Err(_) if predicate.is_some() => {
+                table.scan().snapshot_id(snapshot_id).select_all().build()?
+            }
             Err(e) => return Err(e.into()),
         };
         Ok(scan.plan_files().await?.try_collect().await?)
@@ -160,8 +165,7 @@ impl IcebergTableProvider {
 
     fn total_data_files(&self) -> Option<u64> {
         self.table
-            .metadata()
-            .current_snapshot()?
+            .snapshot()?
             .summary()
             .additional_properties
             .get("total-data-files")?
@@ -217,12 +221,15 @@ impl TableProvider for IcebergTableProvider {
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         let tasks = self.plan_files(filters).await?;
+        let version = match self.table.version() {
+            v if *v == TableVersion::default() => String::new(),
+            v => format!(", {v}"),
+        };
         let info = format!(
-            "table={}, snapshot={}, files={}/{}",
+            "table={}{version}, snapshot={}, files={}/{}",
             self.table.ident(),
             self.table
-                .metadata()
-                .current_snapshot_id()
+                .snapshot_id()
                 .map_or_else(|| "none".to_string(), |id| id.to_string()),
             tasks.len(),
             self.total_data_files()

@@ -2,14 +2,17 @@
 //! does not parse are lifted out first (`PARTITIONED BY`), the statements
 //! Floe owns are recognised, and the rest goes to DataFusion.
 
+pub mod refs;
 pub mod split;
 pub mod types;
 
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use std::ops::ControlFlow;
+
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, CreateTable, Expr, FromTable, Merge, MergeAction as SqlMergeAction,
+    AssignmentTarget, CreateTable, Expr, FromTable, Ident, Merge, MergeAction as SqlMergeAction,
     MergeClauseKind, MergeInsertKind, ObjectName, ObjectType, SchemaName, ShowStatementIn,
-    Statement, TableFactor, TableObject, TableWithJoins, Use,
+    Statement, TableFactor, TableObject, TableWithJoins, Use, visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -17,6 +20,18 @@ use floe_catalog::{NamespaceIdent, TableIdent};
 
 use crate::error::{FloeError, Result, invalid};
 use crate::ops::merge::{MergeAction, MergeClause, MergeMatch, MergeStatement};
+use crate::table::VersionSpec;
+use split::VERSION_MARK;
+
+/// What resolving a statement's table names needs from the session.
+pub struct Names<'a> {
+    /// The catalog name (`floe`), which may lead a name.
+    pub catalog: &'a str,
+    /// The namespace of unqualified names.
+    pub default_namespace: &'a str,
+    /// Whether a table (Iceberg or session) of that name exists.
+    pub table_exists: &'a dyn Fn(&TableIdent) -> bool,
+}
 
 /// A parsed statement, routed to whoever runs it.
 #[derive(Debug)]
@@ -102,6 +117,20 @@ pub enum FloeStatement {
         /// The rest of the statement.
         merge: MergeStatement,
     },
+    /// `ALTER TABLE t CREATE|REPLACE|DROP BRANCH|TAG ...`.
+    AlterRef {
+        /// The table.
+        table: ObjectName,
+        /// What to do to which ref.
+        change: crate::ops::refs::RefChange,
+    },
+    /// `SHOW BRANCHES IN t` / `SHOW TAGS IN t`.
+    ShowRefs {
+        /// The table.
+        table: ObjectName,
+        /// Branches or tags.
+        kind: crate::ops::refs::RefKind,
+    },
     /// `BEGIN` / `START TRANSACTION`.
     Begin,
     /// `COMMIT`.
@@ -124,10 +153,15 @@ pub enum FloeStatement {
     DataFusion(DFStatement),
 }
 
-/// Parse one statement.
-pub fn parse(sql: &str) -> Result<FloeStatement> {
+/// Parse one statement, resolving the versions its table names select
+/// (`t VERSION AS OF ...`, `t.branch_dev`; see [`resolve_versions`]).
+pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
+    if let Some(statement) = refs::parse(sql)? {
+        return Ok(statement);
+    }
     let (sql, partitioned_by) = split::take_clause(sql, &["PARTITIONED", "BY"])?;
     let sql = split::spark_types(&sql)?;
+    let sql = split::lift_versions(&sql)?;
     let mut statements = DFParser::parse_sql_with_dialect(&sql, &GenericDialect {})
         .map_err(|e| invalid!("{}", e.to_string().trim_start_matches("SQL error: ")))?;
     if statements.len() != 1 {
@@ -136,9 +170,10 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
             statements.len()
         ));
     }
-    let statement = statements
+    let mut statement = statements
         .pop_front()
         .ok_or_else(|| FloeError::Internal("parser returned no statement".into()))?;
+    resolve_versions(&mut statement, names)?;
     let routed = match statement {
         DFStatement::Statement(inner) => match *inner {
             Statement::CreateTable(create) => {
@@ -337,6 +372,89 @@ pub fn parse(sql: &str) -> Result<FloeStatement> {
     Ok(routed)
 }
 
+/// Rewrite every table name of `statement` that selects a version into
+/// the one name Floe's schema provider reads it from:
+/// `floe."ns"."t@<suffix>"`.
+///
+/// A version is selected by a time-travel clause (lifted into a `"@..."`
+/// name part by [`split::lift_versions`]) or, as in Spark, by a last name
+/// part `branch_<b>`, `tag_<t>`, `snapshot_id_<n>` or `at_timestamp_<ms>`
+/// when the name without it is a table and the whole name is not.
+pub fn resolve_versions(
+    statement: &mut datafusion::sql::parser::Statement,
+    names: &Names<'_>,
+) -> Result<()> {
+    use datafusion::sql::parser::Statement as DF;
+    let inner = match statement {
+        DF::Statement(inner) => inner.as_mut(),
+        DF::Explain(explain) => return resolve_versions(&mut explain.statement, names),
+        _ => return Ok(()),
+    };
+    let flow = visit_relations_mut(inner, |relation| {
+        match versioned_relation(relation, names) {
+            Ok(Some(name)) => *relation = name,
+            Ok(None) => {}
+            Err(e) => return ControlFlow::Break(e),
+        }
+        ControlFlow::Continue(())
+    });
+    match flow {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+fn versioned_relation(name: &ObjectName, names: &Names<'_>) -> Result<Option<ObjectName>> {
+    let Ok(parts) = name_parts(name) else {
+        return Ok(None);
+    };
+    let Some((last, base)) = parts.split_last() else {
+        return Ok(None);
+    };
+    let spec = if let Some(suffix) = last.strip_prefix(VERSION_MARK) {
+        VersionSpec::from_suffix(suffix)
+            .ok_or_else(|| FloeError::Internal(format!("unreadable version '{suffix}'")))?
+    } else {
+        let Some(spec) = VersionSpec::from_suffix(last) else {
+            return Ok(None);
+        };
+        if base.is_empty() || matches!(spec, VersionSpec::Ref(_)) {
+            return Ok(None);
+        }
+        let whole = ident_from_parts(parts.clone(), names, name)?;
+        let table = ident_from_parts(base.to_vec(), names, name)?;
+        if (names.table_exists)(&whole) || !(names.table_exists)(&table) {
+            return Ok(None);
+        }
+        spec
+    };
+    if base.is_empty() {
+        return Err(invalid!("'{name}': a version needs a table name before it"));
+    }
+    let table = ident_from_parts(base.to_vec(), names, name)?;
+    if !(names.table_exists)(&table) {
+        return Err(floe_catalog::CatalogError::TableNotFound(table).into());
+    }
+    let quoted = |value: String| Ident::with_quote('"', value);
+    Ok(Some(ObjectName::from(vec![
+        Ident::new(names.catalog),
+        quoted(table.namespace().join(".")),
+        quoted(format!("{}{VERSION_MARK}{}", table.name(), spec.suffix())),
+    ])))
+}
+
+/// A table name as Floe's schema provider receives it, split into the table
+/// and the version it selects (`t@branch_dev`: `t` at branch `dev`).
+pub fn split_version(name: &str) -> (&str, Option<VersionSpec>) {
+    if let Some((table, suffix)) = name.rsplit_once(VERSION_MARK)
+        && let Some(spec) = VersionSpec::from_suffix(suffix)
+        && !table.is_empty()
+    {
+        return (table, Some(spec));
+    }
+    (name, None)
+}
+
 fn parse_merge(merge: Merge) -> Result<FloeStatement> {
     if merge.output.is_some() {
         return Err(FloeError::Unsupported(
@@ -355,6 +473,7 @@ fn parse_merge(merge: Merge) -> Result<FloeStatement> {
     let last = |name: &ObjectName| -> Result<String> {
         name_parts(name)?
             .pop()
+            .map(|last| split_version(&last).0.to_string())
             .ok_or_else(|| invalid!("'{name}' is not a valid name"))
     };
     let target_alias = match alias {
@@ -541,20 +660,57 @@ pub fn namespace_ident(name: &ObjectName, catalog: &str) -> Result<NamespaceIden
 }
 
 /// A table name: `t` (in `default_namespace`), `ns.t` or `floe.ns.t`.
+/// A name that selects a version of a table is refused: see
+/// [`versioned_table_ident`].
 pub fn table_ident(
     name: &ObjectName,
     catalog: &str,
     default_namespace: &str,
 ) -> Result<TableIdent> {
-    let mut parts = name_parts(name)?;
-    if parts.len() > 2 && parts[0] == catalog {
+    let (ident, version) = versioned_table_ident(name, catalog, default_namespace)?;
+    match version {
+        None => Ok(ident),
+        Some(_) => Err(invalid!(
+            "'{name}' names a version of table '{ident}', not a table"
+        )),
+    }
+}
+
+/// A table name and the version it selects, if any (after
+/// [`resolve_versions`]).
+pub fn versioned_table_ident(
+    name: &ObjectName,
+    catalog: &str,
+    default_namespace: &str,
+) -> Result<(TableIdent, Option<VersionSpec>)> {
+    let names = Names {
+        catalog,
+        default_namespace,
+        table_exists: &|_| false,
+    };
+    let ident = ident_from_parts(name_parts(name)?, &names, name)?;
+    match split_version(ident.name()) {
+        (table, Some(spec)) => Ok((
+            TableIdent::new(ident.namespace().clone(), table.to_string()),
+            Some(spec),
+        )),
+        (_, None) => Ok((ident, None)),
+    }
+}
+
+fn ident_from_parts(
+    mut parts: Vec<String>,
+    names: &Names<'_>,
+    name: &ObjectName,
+) -> Result<TableIdent> {
+    if parts.len() > 2 && parts[0] == names.catalog {
         parts.remove(0);
     }
     let table = parts
         .pop()
         .ok_or_else(|| invalid!("'{name}' is not a valid table name"))?;
     if parts.is_empty() {
-        parts.push(default_namespace.to_string());
+        parts.push(names.default_namespace.to_string());
     }
     let namespace = NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{name}': {e}"))?;
     Ok(TableIdent::new(namespace, table))
@@ -563,6 +719,40 @@ pub fn table_ident(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names() -> Names<'static> {
+        Names {
+            catalog: "floe",
+            default_namespace: "default",
+            table_exists: &|t: &TableIdent| t.name() == "t",
+        }
+    }
+
+    fn parse(sql: &str) -> Result<FloeStatement> {
+        super::parse(sql, &names())
+    }
+
+    #[test]
+    fn resolves_versions_in_table_names() {
+        let sql = |s: &str| match parse(s).unwrap() {
+            FloeStatement::DataFusion(statement) | FloeStatement::Insert { statement, .. } => {
+                statement.to_string()
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            sql("SELECT * FROM t VERSION AS OF 'dev' JOIN db.t.tag_v1 ON true"),
+            "SELECT * FROM floe.\"default\".\"t@ref_dev\" JOIN floe.\"db\".\"t@tag_v1\" ON true"
+        );
+        assert_eq!(
+            sql("INSERT INTO t.branch_dev SELECT * FROM u.branch_x"),
+            "INSERT INTO floe.\"default\".\"t@branch_dev\" SELECT * FROM u.branch_x"
+        );
+        let err = parse("SELECT * FROM nope VERSION AS OF 1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("default.nope"), "{err}");
+    }
 
     #[test]
     fn routes_floe_statements() {

@@ -5,6 +5,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{FloeError, Result};
+use crate::table::VersionSpec;
 
 /// One statement of a script, with the line it starts on (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +216,131 @@ pub fn spark_types(sql: &str) -> Result<String> {
     Ok(out)
 }
 
+/// The first character of a name part that carries a version: the
+/// statement's `t VERSION AS OF 'dev'` reaches the parser as `t."@ref_dev"`.
+pub const VERSION_MARK: char = '@';
+
+/// Turn the time-travel clauses after a table name (`VERSION AS OF v`,
+/// `TIMESTAMP AS OF ts`, `FOR SYSTEM_VERSION AS OF v`, `FOR SYSTEM_TIME AS
+/// OF ts`) into one more part of the name, `"@<suffix>"` (see
+/// [`VersionSpec::suffix`]), which the parser reads as an ordinary name.
+///
+/// A version is a snapshot id or a quoted branch or tag name; a time is a
+/// quoted timestamp (UTC unless it names an offset) or a number of seconds
+/// since the epoch, as in Spark.
+pub fn lift_versions(sql: &str) -> Result<String> {
+    let tokens: Vec<TokenWithSpan> = tokenize(sql)?
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let index = LineIndex::new(sql);
+    let is_word = |i: usize, w: &str| {
+        matches!(tokens.get(i).map(|t| &t.token),
+            Some(Token::Word(x)) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
+    };
+    // (start, end, replacement) byte ranges.
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut i = 1;
+    while i < tokens.len() {
+        let (keywords, by_time) = if is_word(i, "VERSION") {
+            (3, false)
+        } else if is_word(i, "TIMESTAMP") {
+            (3, true)
+        } else if is_word(i, "FOR") && is_word(i + 1, "SYSTEM_VERSION") {
+            (4, false)
+        } else if is_word(i, "FOR") && is_word(i + 1, "SYSTEM_TIME") {
+            (4, true)
+        } else {
+            i += 1;
+            continue;
+        };
+        let clause_matches = is_word(i + keywords - 2, "AS")
+            && is_word(i + keywords - 1, "OF")
+            && matches!(tokens[i - 1].token, Token::Word(_));
+        if !clause_matches {
+            i += 1;
+            continue;
+        }
+        let mut value = i + keywords;
+        // `TIMESTAMP AS OF TIMESTAMP '...'`.
+        if by_time && is_word(value, "TIMESTAMP") {
+            value += 1;
+        }
+        let clause = |t: &TokenWithSpan| {
+            let text = &sql[index.offset(tokens[i].span.start)..index.offset(t.span.end)];
+            text.to_string()
+        };
+        let spec = match tokens.get(value).map(|t| &t.token) {
+            Some(Token::Number(n, _)) if by_time => {
+                let seconds: f64 = n.parse().map_err(|_| {
+                    FloeError::Invalid(format!(
+                        "{}: not a number of seconds",
+                        clause(&tokens[value])
+                    ))
+                })?;
+                VersionSpec::Timestamp((seconds * 1000.0).round() as i64)
+            }
+            Some(Token::Number(n, _)) => VersionSpec::Snapshot(n.parse().map_err(|_| {
+                FloeError::Invalid(format!("{}: not a snapshot id", clause(&tokens[value])))
+            })?),
+            Some(Token::SingleQuotedString(text)) if by_time => {
+                let text = text.replace("''", "'");
+                VersionSpec::Timestamp(parse_timestamp(&text).ok_or_else(|| {
+                    FloeError::Invalid(format!(
+                        "{}: '{text}' is not a timestamp (expected e.g. '2026-01-31 \
+                         12:00:00', UTC unless an offset is given)",
+                        clause(&tokens[value])
+                    ))
+                })?)
+            }
+            Some(Token::SingleQuotedString(text)) => VersionSpec::Ref(text.replace("''", "'")),
+            _ => {
+                let what = if by_time {
+                    "a quoted timestamp or a number of seconds"
+                } else {
+                    "a snapshot id or a quoted branch or tag name"
+                };
+                return Err(FloeError::Invalid(format!(
+                    "{} must be followed by {what}",
+                    clause(&tokens[i + keywords - 1])
+                )));
+            }
+        };
+        let start = index.offset(tokens[i - 1].span.end);
+        let end = index.offset(tokens[value].span.end);
+        let part = format!("{VERSION_MARK}{}", spec.suffix()).replace('"', "\"\"");
+        edits.push((start, end, format!(".\"{part}\"")));
+        i = value + 1;
+    }
+    let mut out = sql.to_string();
+    for (start, end, replacement) in edits.into_iter().rev() {
+        out.replace_range(start..end, &replacement);
+    }
+    Ok(out)
+}
+
+/// Milliseconds since the epoch of a timestamp literal: RFC 3339, or
+/// `YYYY-MM-DD[ HH:MM[:SS[.f]]]` in UTC.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +385,44 @@ mod tests {
         assert_eq!(
             spark_types("SELECT a < b, 'MAP<x>'").unwrap(),
             "SELECT a < b, 'MAP<x>'"
+        );
+    }
+
+    #[test]
+    fn lifts_version_clauses_into_names() {
+        assert_eq!(
+            lift_versions("SELECT * FROM db.t VERSION AS OF 42 AS x JOIN u FOR SYSTEM_VERSION AS OF 'dev' ON true").unwrap(),
+            "SELECT * FROM db.t.\"@snapshot_id_42\" AS x JOIN u.\"@ref_dev\" ON true"
+        );
+        assert_eq!(
+            lift_versions("SELECT * FROM t TIMESTAMP AS OF '2026-01-02 03:04:05'").unwrap(),
+            "SELECT * FROM t.\"@at_timestamp_1767323045000\""
+        );
+        assert_eq!(
+            lift_versions(
+                "SELECT * FROM t FOR SYSTEM_TIME AS OF TIMESTAMP '2026-01-02T03:04:05+01:00'"
+            )
+            .unwrap(),
+            "SELECT * FROM t.\"@at_timestamp_1767319445000\""
+        );
+        assert_eq!(
+            lift_versions("SELECT * FROM t TIMESTAMP AS OF 1767323045").unwrap(),
+            "SELECT * FROM t.\"@at_timestamp_1767323045000\""
+        );
+        assert_eq!(
+            lift_versions("SELECT 'VERSION AS OF 1', version FROM t").unwrap(),
+            "SELECT 'VERSION AS OF 1', version FROM t"
+        );
+        let err = lift_versions("SELECT * FROM t TIMESTAMP AS OF 'yesterday'").unwrap_err();
+        assert!(
+            err.to_string().contains("'yesterday' is not a timestamp"),
+            "{err}"
+        );
+        let err = lift_versions("SELECT * FROM t VERSION AS OF x").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("VERSION AS OF must be followed by a snapshot id"),
+            "{err}"
         );
     }
 

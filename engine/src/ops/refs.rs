@@ -1,0 +1,266 @@
+//! Branches and tags of one table (Iceberg refs, Spark's syntax):
+//! `ALTER TABLE t CREATE [OR REPLACE] BRANCH|TAG ...`, `REPLACE BRANCH|TAG`,
+//! `DROP BRANCH|TAG`. Each is one metadata-only commit: its cost does not
+//! depend on the table's size.
+
+use iceberg::spec::{MAIN_BRANCH, SnapshotReference, SnapshotRetention, TableMetadata};
+
+use crate::commit::{SnapshotUpdate, update_metadata};
+use crate::error::{Result, invalid};
+use crate::table::{LoadedTable, TableVersion, VersionSpec};
+use crate::warehouse::Warehouse;
+use floe_catalog::TableIdent;
+
+/// A branch or a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    /// A branch: a line of snapshots that writes extend.
+    Branch,
+    /// A tag: a name for one snapshot, read-only.
+    Tag,
+}
+
+impl RefKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Branch => "branch",
+            Self::Tag => "tag",
+        }
+    }
+}
+
+/// How long a ref and its snapshots are kept (`RETAIN n DAYS`, `WITH
+/// SNAPSHOT RETENTION n SNAPSHOTS m DAYS`); `None`: the table's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// `RETAIN`: how long the ref itself is kept, in ms.
+    pub max_ref_age_ms: Option<i64>,
+    /// `WITH SNAPSHOT RETENTION n SNAPSHOTS` (branches).
+    pub min_snapshots_to_keep: Option<i32>,
+    /// `WITH SNAPSHOT RETENTION ... n DAYS` (branches).
+    pub max_snapshot_age_ms: Option<i64>,
+}
+
+impl Retention {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn for_kind(&self, kind: RefKind) -> SnapshotRetention {
+        match kind {
+            RefKind::Branch => SnapshotRetention::Branch {
+                min_snapshots_to_keep: self.min_snapshots_to_keep,
+                max_snapshot_age_ms: self.max_snapshot_age_ms,
+                max_ref_age_ms: self.max_ref_age_ms,
+            },
+            RefKind::Tag => SnapshotRetention::Tag {
+                max_ref_age_ms: self.max_ref_age_ms,
+            },
+        }
+    }
+}
+
+/// What to do to a ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefAction {
+    /// `CREATE [OR REPLACE] BRANCH|TAG [IF NOT EXISTS] name [AS OF VERSION v]
+    /// [RETAIN ...] [WITH SNAPSHOT RETENTION ...]`.
+    Create {
+        /// `OR REPLACE`.
+        or_replace: bool,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+        /// `AS OF VERSION`: the snapshot (default: the head of `main`).
+        as_of: Option<VersionSpec>,
+        /// Retention settings.
+        retention: Retention,
+    },
+    /// `REPLACE BRANCH|TAG name [AS OF VERSION v] [RETAIN ...]`: the ref
+    /// must exist; retention not given is kept.
+    Replace {
+        /// `AS OF VERSION`.
+        as_of: Option<VersionSpec>,
+        /// Retention settings.
+        retention: Retention,
+    },
+    /// `DROP BRANCH|TAG [IF EXISTS] name`.
+    Drop {
+        /// `IF EXISTS`.
+        if_exists: bool,
+    },
+}
+
+/// A change to one ref of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefChange {
+    /// Branch or tag.
+    pub kind: RefKind,
+    /// The ref's name.
+    pub name: String,
+    /// What to do.
+    pub action: RefAction,
+}
+
+/// Check a branch or tag name: letters, digits, `_` and `-`, as a name
+/// that can follow `branch_` in `t.branch_<name>` without quoting trouble.
+pub fn check_ref_name(name: &str, kind: RefKind) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(invalid!(
+            "'{name}' is not a valid {} name: use letters, digits, '_' and '-' (not first)",
+            kind.as_str()
+        ));
+    }
+    Ok(())
+}
+
+impl RefChange {
+    /// Apply the change to `table` as one metadata commit (retried on fresh
+    /// metadata if another writer commits first).
+    pub async fn apply(&self, warehouse: &Warehouse, table: &TableIdent) -> Result<()> {
+        check_ref_name(&self.name, self.kind)?;
+        if self.name == MAIN_BRANCH {
+            return Err(invalid!(
+                "cannot {} 'main' of table '{table}': it is the table's own branch (to move it, \
+                 CALL system.rollback_to_snapshot or system.fast_forward)",
+                match self.action {
+                    RefAction::Drop { .. } => "drop",
+                    _ => "create or replace",
+                }
+            ));
+        }
+        if self.kind == RefKind::Tag
+            && let RefAction::Create { retention, .. } | RefAction::Replace { retention, .. } =
+                &self.action
+            && (retention.min_snapshots_to_keep.is_some()
+                || retention.max_snapshot_age_ms.is_some())
+        {
+            return Err(invalid!(
+                "tag '{}': WITH SNAPSHOT RETENTION is for branches; a tag takes RETAIN n DAYS",
+                self.name
+            ));
+        }
+        // A branch of a table without snapshots starts with an empty one.
+        if let RefAction::Create {
+            as_of: None,
+            retention,
+            ..
+        } = &self.action
+            && self.kind == RefKind::Branch
+        {
+            let current = warehouse.load_table(table).await?;
+            if current.snapshot().is_none() && !current.refs()?.contains_key(&self.name) {
+                let branch = current.with_version(TableVersion::Branch(self.name.clone()));
+                SnapshotUpdate::append(Vec::new())
+                    .commit(warehouse, branch)
+                    .await?;
+                if retention.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        update_metadata(warehouse, table, |current| self.updated(current)).await?;
+        Ok(())
+    }
+
+    /// The new metadata, `None` when nothing changes (`IF [NOT] EXISTS`).
+    fn updated(&self, current: &LoadedTable) -> Result<Option<TableMetadata>> {
+        let ident = current.ident();
+        let existing = current.refs()?.get(&self.name).cloned();
+        let kind_of = |r: &SnapshotReference| {
+            if r.is_branch() {
+                RefKind::Branch
+            } else {
+                RefKind::Tag
+            }
+        };
+        if let Some(existing) = &existing
+            && kind_of(existing) != self.kind
+        {
+            return Err(invalid!(
+                "'{}' is a {} of table '{ident}', not a {}",
+                self.name,
+                kind_of(existing).as_str(),
+                self.kind.as_str()
+            ));
+        }
+        let builder = TableMetadata::clone(current.metadata())
+            .into_builder(Some(current.metadata_location().to_string()));
+        let (as_of, retention) = match &self.action {
+            RefAction::Drop { if_exists } => {
+                if existing.is_none() {
+                    if *if_exists {
+                        return Ok(None);
+                    }
+                    return Err(invalid!(
+                        "table '{ident}' has no {} '{}'",
+                        self.kind.as_str(),
+                        self.name
+                    ));
+                }
+                return Ok(Some(builder.remove_ref(&self.name).build()?.metadata));
+            }
+            RefAction::Create {
+                or_replace,
+                if_not_exists,
+                as_of,
+                retention,
+            } => {
+                if existing.is_some() && !or_replace {
+                    if *if_not_exists {
+                        return Ok(None);
+                    }
+                    return Err(invalid!(
+                        "table '{ident}' already has a {} '{}' (use CREATE OR REPLACE {} to move \
+                         it)",
+                        self.kind.as_str(),
+                        self.name,
+                        self.kind.as_str().to_uppercase()
+                    ));
+                }
+                (as_of, retention.for_kind(self.kind))
+            }
+            RefAction::Replace { as_of, retention } => {
+                let Some(existing) = &existing else {
+                    return Err(invalid!(
+                        "table '{ident}' has no {} '{}' to replace (use CREATE {})",
+                        self.kind.as_str(),
+                        self.name,
+                        self.kind.as_str().to_uppercase()
+                    ));
+                };
+                let kept = if retention.is_empty() {
+                    existing.retention.clone()
+                } else {
+                    retention.for_kind(self.kind)
+                };
+                (as_of, kept)
+            }
+        };
+        let snapshot_id = match as_of {
+            Some(spec) => current.at(spec)?.snapshot_id(),
+            None => current.snapshot_id(),
+        }
+        .ok_or_else(|| {
+            invalid!(
+                "table '{ident}' has no snapshot to {}: insert rows first",
+                match self.kind {
+                    RefKind::Branch => "branch from",
+                    RefKind::Tag => "tag",
+                }
+            )
+        })?;
+        let reference = SnapshotReference::new(snapshot_id, retention);
+        if existing.as_ref() == Some(&reference) {
+            return Ok(None);
+        }
+        Ok(Some(
+            builder.set_ref(&self.name, reference)?.build()?.metadata,
+        ))
+    }
+}

@@ -1,0 +1,347 @@
+//! Floe's branch and tag statements, which no SQL parser knows: Spark's
+//! `ALTER TABLE t CREATE|REPLACE|DROP BRANCH|TAG ...` and `SHOW BRANCHES|TAGS
+//! IN t`. Read straight from the tokens.
+
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+use super::FloeStatement;
+use crate::error::{FloeError, Result, invalid};
+use crate::ops::refs::{RefAction, RefChange, RefKind, Retention};
+use crate::table::VersionSpec;
+
+/// A cursor over a statement's tokens (whitespace and comments dropped).
+pub(super) struct Tokens {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Tokens {
+    pub(super) fn new(sql: &str) -> Result<Self> {
+        let tokens = Tokenizer::new(&GenericDialect {}, sql)
+            .tokenize()
+            .map_err(|e| invalid!("cannot read the SQL: {e}"))?
+            .into_iter()
+            .filter(|t| !matches!(t, Token::Whitespace(_)))
+            .collect();
+        Ok(Self { tokens, pos: 0 })
+    }
+
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos)
+    }
+
+    /// Whether the next tokens are these keywords; consumes them if so.
+    pub(super) fn keywords(&mut self, keywords: &[&str]) -> bool {
+        let matches = keywords.iter().enumerate().all(|(k, kw)| {
+            matches!(self.tokens.get(self.pos + k),
+                Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw))
+        });
+        if matches {
+            self.pos += keywords.len();
+        }
+        matches
+    }
+
+    pub(super) fn keyword(&mut self, keyword: &str) -> bool {
+        self.keywords(&[keyword])
+    }
+
+    fn found(&self) -> String {
+        match self.peek() {
+            Some(token) => format!("'{token}'"),
+            None => "the end of the statement".into(),
+        }
+    }
+
+    pub(super) fn expect(&mut self, keyword: &str, context: &str) -> Result<()> {
+        if self.keyword(keyword) {
+            return Ok(());
+        }
+        Err(invalid!(
+            "{context}: expected {keyword}, found {}",
+            self.found()
+        ))
+    }
+
+    /// A name: an identifier (lower-cased unless quoted) or a quoted string.
+    pub(super) fn name(&mut self, what: &str) -> Result<String> {
+        let name = match self.peek() {
+            Some(Token::Word(w)) if w.quote_style.is_some() => w.value.clone(),
+            Some(Token::Word(w)) => w.value.to_lowercase(),
+            Some(Token::SingleQuotedString(s)) => s.clone(),
+            _ => return Err(invalid!("expected {what}, found {}", self.found())),
+        };
+        self.pos += 1;
+        Ok(name)
+    }
+
+    /// A dotted name (`ns.t`), kept as the parser would give it.
+    pub(super) fn object_name(&mut self, what: &str) -> Result<ObjectName> {
+        let mut parts = Vec::new();
+        loop {
+            match self.peek() {
+                Some(Token::Word(w)) => parts.push(match w.quote_style {
+                    Some(quote) => Ident::with_quote(quote, w.value.clone()),
+                    None => Ident::new(w.value.clone()),
+                }),
+                _ => return Err(invalid!("expected {what}, found {}", self.found())),
+            }
+            self.pos += 1;
+            if self.peek() != Some(&Token::Period) {
+                return Ok(ObjectName::from(parts));
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// A whole number.
+    pub(super) fn number(&mut self, what: &str) -> Result<i64> {
+        match self.peek() {
+            Some(Token::Number(n, _)) => {
+                let n = n
+                    .parse()
+                    .map_err(|_| invalid!("{what}: '{n}' is not a whole number"))?;
+                self.pos += 1;
+                Ok(n)
+            }
+            _ => Err(invalid!("expected {what}, found {}", self.found())),
+        }
+    }
+
+    /// Fail unless every token was read.
+    pub(super) fn end(&self, statement: &str) -> Result<()> {
+        match self.peek() {
+            None | Some(Token::SemiColon) => Ok(()),
+            Some(token) => Err(invalid!("{statement}: unexpected '{token}'")),
+        }
+    }
+}
+
+/// Parse a branch or tag statement; `None` if `sql` is not one.
+pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
+    let mut t = Tokens::new(sql)?;
+    if t.keywords(&["SHOW", "BRANCHES", "IN"]) || t.keywords(&["SHOW", "BRANCHES", "FROM"]) {
+        let table = t.object_name("a table name")?;
+        t.end("SHOW BRANCHES")?;
+        return Ok(Some(FloeStatement::ShowRefs {
+            table,
+            kind: RefKind::Branch,
+        }));
+    }
+    if t.keywords(&["SHOW", "TAGS", "IN"]) || t.keywords(&["SHOW", "TAGS", "FROM"]) {
+        let table = t.object_name("a table name")?;
+        t.end("SHOW TAGS")?;
+        return Ok(Some(FloeStatement::ShowRefs {
+            table,
+            kind: RefKind::Tag,
+        }));
+    }
+    if !t.keywords(&["ALTER", "TABLE"]) {
+        return Ok(None);
+    }
+    let table = t.object_name("a table name")?;
+    let start = t.pos;
+    let verb = if t.keyword("CREATE") {
+        let or_replace = t.keywords(&["OR", "REPLACE"]);
+        Verb::Create { or_replace }
+    } else if t.keyword("REPLACE") {
+        Verb::Replace
+    } else if t.keyword("DROP") {
+        Verb::Drop
+    } else {
+        return Ok(None);
+    };
+    let kind = if t.keyword("BRANCH") {
+        RefKind::Branch
+    } else if t.keyword("TAG") {
+        RefKind::Tag
+    } else {
+        // Another ALTER TABLE ... CREATE/DROP (columns, partition fields).
+        t.pos = start;
+        return Ok(None);
+    };
+    let statement = format!(
+        "ALTER TABLE ... {} {}",
+        match verb {
+            Verb::Create { or_replace: false } => "CREATE",
+            Verb::Create { or_replace: true } => "CREATE OR REPLACE",
+            Verb::Replace => "REPLACE",
+            Verb::Drop => "DROP",
+        },
+        match kind {
+            RefKind::Branch => "BRANCH",
+            RefKind::Tag => "TAG",
+        }
+    );
+    let action = match verb {
+        Verb::Drop => {
+            let if_exists = t.keywords(&["IF", "EXISTS"]);
+            let name = t.name("a branch or tag name")?;
+            t.end(&statement)?;
+            return Ok(Some(FloeStatement::AlterRef {
+                table,
+                change: RefChange {
+                    kind,
+                    name,
+                    action: RefAction::Drop { if_exists },
+                },
+            }));
+        }
+        verb => verb,
+    };
+    let if_not_exists = t.keywords(&["IF", "NOT", "EXISTS"]);
+    let name = t.name("a branch or tag name")?;
+    let as_of = if t.keywords(&["AS", "OF", "VERSION"]) {
+        Some(match t.peek() {
+            Some(Token::Number(..)) => VersionSpec::Snapshot(t.number("a snapshot id")?),
+            _ => VersionSpec::Ref(t.name("a snapshot id or a branch or tag name")?),
+        })
+    } else {
+        None
+    };
+    let mut retention = Retention::default();
+    if t.keyword("RETAIN") {
+        retention.max_ref_age_ms = Some(duration_ms(&mut t, "RETAIN")?);
+    }
+    if t.keywords(&["WITH", "SNAPSHOT", "RETENTION"]) {
+        let mut any = false;
+        if matches!(t.peek(), Some(Token::Number(..))) {
+            let n = t.number("a number")?;
+            if t.keyword("SNAPSHOTS") {
+                retention.min_snapshots_to_keep =
+                    Some(i32::try_from(n).map_err(|_| invalid!("{n} SNAPSHOTS is too many"))?);
+                any = true;
+            } else {
+                t.pos -= 1;
+            }
+        }
+        if matches!(t.peek(), Some(Token::Number(..))) {
+            retention.max_snapshot_age_ms = Some(duration_ms(&mut t, "WITH SNAPSHOT RETENTION")?);
+            any = true;
+        }
+        if !any {
+            return Err(invalid!(
+                "WITH SNAPSHOT RETENTION: expected n SNAPSHOTS and/or n DAYS, found {}",
+                t.found()
+            ));
+        }
+    }
+    t.end(&statement)?;
+    let action = match action {
+        Verb::Create { or_replace } => {
+            if or_replace && if_not_exists {
+                return Err(invalid!(
+                    "{statement}: OR REPLACE and IF NOT EXISTS cannot be used together"
+                ));
+            }
+            RefAction::Create {
+                or_replace,
+                if_not_exists,
+                as_of,
+                retention,
+            }
+        }
+        Verb::Replace if if_not_exists => {
+            return Err(invalid!("{statement}: IF NOT EXISTS is for CREATE"));
+        }
+        Verb::Replace | Verb::Drop => RefAction::Replace { as_of, retention },
+    };
+    Ok(Some(FloeStatement::AlterRef {
+        table,
+        change: RefChange { kind, name, action },
+    }))
+}
+
+enum Verb {
+    Create { or_replace: bool },
+    Replace,
+    Drop,
+}
+
+/// `n DAYS|HOURS|MINUTES`, in ms.
+fn duration_ms(t: &mut Tokens, clause: &str) -> Result<i64> {
+    let n = t.number(&format!("{clause}: a number"))?;
+    let unit_ms: i64 = if t.keyword("DAYS") || t.keyword("DAY") {
+        86_400_000
+    } else if t.keyword("HOURS") || t.keyword("HOUR") {
+        3_600_000
+    } else if t.keyword("MINUTES") || t.keyword("MINUTE") {
+        60_000
+    } else {
+        return Err(invalid!(
+            "{clause} {n}: expected DAYS, HOURS or MINUTES, found {}",
+            t.found()
+        ));
+    };
+    n.checked_mul(unit_ms)
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| FloeError::Invalid(format!("{clause} {n}: out of range")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(sql: &str) -> RefChange {
+        match parse(sql).unwrap() {
+            Some(FloeStatement::AlterRef { change, .. }) => change,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_spark_ref_statements() {
+        assert_eq!(
+            change(
+                "ALTER TABLE db.t CREATE BRANCH IF NOT EXISTS `audit` AS OF VERSION 42 RETAIN 7 \
+                 DAYS WITH SNAPSHOT RETENTION 3 SNAPSHOTS 2 DAYS"
+            ),
+            RefChange {
+                kind: RefKind::Branch,
+                name: "audit".into(),
+                action: RefAction::Create {
+                    or_replace: false,
+                    if_not_exists: true,
+                    as_of: Some(VersionSpec::Snapshot(42)),
+                    retention: Retention {
+                        max_ref_age_ms: Some(7 * 86_400_000),
+                        min_snapshots_to_keep: Some(3),
+                        max_snapshot_age_ms: Some(2 * 86_400_000),
+                    },
+                },
+            }
+        );
+        assert_eq!(
+            change("ALTER TABLE t CREATE OR REPLACE TAG V1 AS OF VERSION 'dev'"),
+            RefChange {
+                kind: RefKind::Tag,
+                name: "v1".into(),
+                action: RefAction::Create {
+                    or_replace: true,
+                    if_not_exists: false,
+                    as_of: Some(VersionSpec::Ref("dev".into())),
+                    retention: Retention::default(),
+                },
+            }
+        );
+        assert_eq!(
+            change("ALTER TABLE t DROP TAG IF EXISTS \"V1\""),
+            RefChange {
+                kind: RefKind::Tag,
+                name: "V1".into(),
+                action: RefAction::Drop { if_exists: true },
+            }
+        );
+        assert!(parse("ALTER TABLE t DROP COLUMN c").unwrap().is_none());
+        assert!(parse("SELECT 1").unwrap().is_none());
+        let err = parse("ALTER TABLE t CREATE BRANCH b RETAIN 3 WEEKS")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "RETAIN 3: expected DAYS, HOURS or MINUTES, found 'WEEKS'"
+        );
+    }
+}

@@ -390,6 +390,11 @@ pub fn resolve_versions(
         DF::Explain(explain) => return resolve_versions(&mut explain.statement, names),
         _ => return Ok(()),
     };
+    // The name a CREATE TABLE makes is a new table's, never a version.
+    let created = match inner {
+        Statement::CreateTable(create) => Some(create.name.clone()),
+        _ => None,
+    };
     let flow = visit_relations_mut(inner, |relation| {
         match versioned_relation(relation, names) {
             Ok(Some(name)) => *relation = name,
@@ -398,10 +403,21 @@ pub fn resolve_versions(
         }
         ControlFlow::Continue(())
     });
-    match flow {
-        ControlFlow::Break(e) => Err(e),
-        ControlFlow::Continue(()) => Ok(()),
+    if let ControlFlow::Break(e) = flow {
+        return Err(e);
     }
+    if let (Statement::CreateTable(create), Some(name)) = (inner, created) {
+        if name_parts(&name)?
+            .last()
+            .is_some_and(|last| last.starts_with(VERSION_MARK))
+        {
+            return Err(invalid!(
+                "CREATE TABLE: a new table has no versions to select"
+            ));
+        }
+        create.name = name;
+    }
+    Ok(())
 }
 
 fn versioned_relation(name: &ObjectName, names: &Names<'_>) -> Result<Option<ObjectName>> {

@@ -314,11 +314,12 @@ impl Lakehouse {
                     | FloeStatement::DropNamespace { .. }
                     | FloeStatement::DropTable { .. }
                     | FloeStatement::AlterRef { .. }
+                    | FloeStatement::Call { .. }
             )
         {
             return Err(FloeError::Unsupported(
-                "CREATE and DROP inside a transaction: only INSERT, DELETE, UPDATE and MERGE \
-                 are transactional; COMMIT or ROLLBACK first"
+                "CREATE, DROP, ALTER and CALL inside a transaction: only INSERT, DELETE, UPDATE \
+                 and MERGE are transactional; COMMIT or ROLLBACK first"
                     .into(),
             ));
         }
@@ -346,6 +347,34 @@ impl Lakehouse {
                     ))
                 );
                 Ok(self.ctx.sql(&query).await?)
+            }
+            FloeStatement::Call { procedure, args } => {
+                let mut values = Vec::with_capacity(args.len());
+                for (name, sql) in args {
+                    values.push((name, self.constant(&sql).await?));
+                }
+                let batch = ops::procedures::call(
+                    &self.warehouse,
+                    &procedure,
+                    values,
+                    CATALOG_NAME,
+                    &self.default_namespace(),
+                )
+                .await?;
+                Ok(self.ctx.read_batch(batch)?)
+            }
+            FloeStatement::SetOption { key, value } => {
+                match key.as_str() {
+                    "wap_id" => self
+                        .warehouse
+                        .update_settings(|s| s.wap_id = value.filter(|v| !v.is_empty()))?,
+                    other => {
+                        return Err(invalid!(
+                            "there is no setting floe.{other} (Floe's settings: floe.wap_id)"
+                        ));
+                    }
+                }
+                done()
             }
             FloeStatement::Begin => {
                 transaction.begin()?;
@@ -586,6 +615,22 @@ impl Lakehouse {
             predicate,
         };
         write.run(change).await
+    }
+
+    /// The value of a constant SQL expression (a procedure argument).
+    async fn constant(&self, sql: &str) -> Result<datafusion::common::ScalarValue> {
+        let batches = self
+            .ctx
+            .sql(&format!("SELECT {sql}"))
+            .await?
+            .collect()
+            .await?;
+        match batches.iter().find(|b| b.num_rows() > 0) {
+            Some(batch) if batch.num_columns() == 1 => Ok(
+                datafusion::common::ScalarValue::try_from_array(batch.column(0), 0)?,
+            ),
+            _ => Err(invalid!("'{sql}' is not a single value")),
+        }
     }
 
     /// A one-row `count` result, as DataFusion's DML returns.

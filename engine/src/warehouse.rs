@@ -23,6 +23,15 @@ pub struct Warehouse {
     registry: Arc<StoreRegistry>,
     file_io: FileIO,
     transaction: TransactionState,
+    settings: Arc<std::sync::RwLock<SessionSettings>>,
+}
+
+/// Floe's settings of one session (`SET floe.<key> = ...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// `floe.wap_id`: with `write.wap.enabled`, writes to `main` are staged
+    /// under this id until published.
+    pub wap_id: Option<String>,
 }
 
 impl Warehouse {
@@ -39,7 +48,23 @@ impl Warehouse {
             registry,
             file_io,
             transaction: TransactionState::default(),
+            settings: Arc::default(),
         }
+    }
+
+    /// The session's settings.
+    pub fn settings(&self) -> SessionSettings {
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Change the session's settings.
+    pub fn update_settings(&self, change: impl FnOnce(&mut SessionSettings)) -> Result<()> {
+        let mut settings = self
+            .settings
+            .write()
+            .map_err(|_| FloeError::Internal("session settings poisoned".into()))?;
+        change(&mut settings);
+        Ok(())
     }
 
     /// The warehouse root.

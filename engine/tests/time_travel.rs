@@ -270,3 +270,87 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn procedures_return_spark_result_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let lh = Lakehouse::open(&dir.path().display().to_string())
+        .await
+        .unwrap();
+    lh.sql("CREATE TABLE t (id BIGINT)").await.unwrap();
+    lh.sql("INSERT INTO t VALUES (1)").await.unwrap();
+    lh.sql("INSERT INTO t VALUES (2)").await.unwrap();
+    let ids = column_i64(
+        &lh,
+        "SELECT snapshot_id FROM t$snapshots ORDER BY committed_at, snapshot_id",
+    )
+    .await;
+    let parent_first = column_i64(
+        &lh,
+        "SELECT snapshot_id FROM t$snapshots WHERE parent_id IS NULL",
+    )
+    .await;
+    let (first, second) = (
+        parent_first[0],
+        *ids.iter().find(|i| **i != parent_first[0]).unwrap(),
+    );
+
+    let table = |sql: &str| {
+        let lh = &lh;
+        let sql = sql.to_string();
+        async move { rows(lh, &sql).await }
+    };
+    assert_eq!(
+        table(&format!("CALL system.rollback_to_snapshot('t', {first})")).await,
+        pretty_format_batches(&[two_columns(
+            ["previous_snapshot_id", "current_snapshot_id"],
+            second,
+            first
+        )])
+        .unwrap()
+        .to_string()
+    );
+    assert_eq!(
+        table(&format!("CALL system.cherrypick_snapshot('t', {second})")).await,
+        pretty_format_batches(&[two_columns(
+            ["source_snapshot_id", "current_snapshot_id"],
+            second,
+            // main was at the picked snapshot's parent: a fast-forward.
+            second
+        )])
+        .unwrap()
+        .to_string()
+    );
+    lh.sql(&format!(
+        "ALTER TABLE t CREATE BRANCH b AS OF VERSION {first}"
+    ))
+    .await
+    .unwrap();
+    let out = table("CALL system.fast_forward('t', 'b', 'main')").await;
+    assert_eq!(
+        out,
+        format!(
+            "+----------------+---------------------+---------------------+\n\
+             | branch_updated | previous_ref        | updated_ref         |\n\
+             +----------------+---------------------+---------------------+\n\
+             | b              | {first:<19} | {second:<19} |\n\
+             +----------------+---------------------+---------------------+"
+        )
+    );
+}
+
+fn two_columns(names: [&str; 2], a: i64, b: i64) -> RecordBatch {
+    use std::sync::Arc;
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new(names[0], arrow::datatypes::DataType::Int64, true),
+        arrow::datatypes::Field::new(names[1], arrow::datatypes::DataType::Int64, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![a])),
+            Arc::new(Int64Array::from(vec![b])),
+        ],
+    )
+    .unwrap()
+}

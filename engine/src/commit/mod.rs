@@ -67,6 +67,11 @@ pub struct SnapshotUpdate {
     /// Forces `overwrite` even when nothing is removed (INSERT OVERWRITE of
     /// an empty table).
     overwrite: bool,
+    /// Extra summary properties (`source-snapshot-id`, `wap.id`, ...).
+    summary: Vec<(String, String)>,
+    /// Write-audit-publish: add the snapshot to the table without moving
+    /// any branch to it.
+    stage_only: bool,
 }
 
 impl SnapshotUpdate {
@@ -79,6 +84,8 @@ impl SnapshotUpdate {
             conflict_filter: None,
             isolation: Isolation::Snapshot,
             overwrite: false,
+            summary: Vec::new(),
+            stage_only: false,
         }
     }
 
@@ -91,7 +98,43 @@ impl SnapshotUpdate {
             conflict_filter: None,
             isolation: Isolation::Serializable,
             overwrite: true,
+            summary: Vec::new(),
+            stage_only: false,
         }
+    }
+
+    /// The changes `snapshot` made to its parent (data files added and
+    /// removed, delete files added), to apply again elsewhere: Iceberg's
+    /// cherry-pick. The new snapshot records `source-snapshot-id`.
+    pub async fn replay(
+        warehouse: &Warehouse,
+        table: &LoadedTable,
+        snapshot: &Snapshot,
+    ) -> Result<Self> {
+        let changes = validate::snapshot_changes(warehouse, table, snapshot).await?;
+        let mut update = if changes.removed.is_empty() && changes.added_deletes.is_empty() {
+            Self::append(changes.added)
+        } else {
+            Self::overwrite(changes.added, changes.removed)
+                .with_delete_files(changes.added_deletes)
+                .with_isolation(Isolation::Snapshot)
+        };
+        update.overwrite = snapshot.summary().operation == Operation::Overwrite;
+        Ok(update.with_summary("source-snapshot-id", snapshot.snapshot_id().to_string()))
+    }
+
+    /// Add a summary property to the new snapshot.
+    pub fn with_summary(mut self, key: &str, value: String) -> Self {
+        self.summary.push((key.to_string(), value));
+        self
+    }
+
+    /// Write-audit-publish: stage the snapshot (it is added to the table,
+    /// with `wap.id` in its summary, but no branch moves to it) until
+    /// `CALL system.publish_changes` cherry-picks it.
+    pub fn staged_with_wap_id(mut self, wap_id: &str) -> Self {
+        self.stage_only = true;
+        self.with_summary("wap.id", wap_id.to_string())
     }
 
     /// Also add delete files (position or equality deletes), each with the
@@ -126,7 +169,26 @@ impl SnapshotUpdate {
     /// Commit on `base`'s branch, based on `base`; returns the new table
     /// version. Tags and snapshots are read-only.
     pub async fn commit(self, warehouse: &Warehouse, base: LoadedTable) -> Result<LoadedTable> {
-        base.write_branch()?;
+        let branch = base.write_branch()?;
+        let wap = base
+            .metadata()
+            .properties()
+            .get("write.wap.enabled")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let this = match warehouse.settings().wap_id {
+            Some(wap_id) if wap && branch == iceberg::spec::MAIN_BRANCH && !self.stage_only => {
+                self.staged_with_wap_id(&wap_id)
+            }
+            _ => self,
+        };
+        this.commit_to_branch(warehouse, base).await
+    }
+
+    async fn commit_to_branch(
+        self,
+        warehouse: &Warehouse,
+        base: LoadedTable,
+    ) -> Result<LoadedTable> {
         let snapshot_id = new_snapshot_id();
         let commit_uuid = uuid::Uuid::now_v7();
         // The manifest of the new files does not depend on the parent, so it
@@ -141,6 +203,11 @@ impl SnapshotUpdate {
                 .await?,
         );
         let read_snapshot = base.snapshot_id();
+        if self.summary.iter().any(|(k, _)| k == "source-snapshot-id") {
+            // Delete files made elsewhere (a replay) may point at files
+            // this branch no longer has.
+            self.check_referenced_files_live(warehouse, &base).await?;
+        }
         let mut current = base;
         let mut attempt = 0;
         loop {
@@ -313,13 +380,14 @@ impl SnapshotUpdate {
         list.add_manifests(manifests.into_iter())?;
         list.close().await?;
 
-        let summary = summary::snapshot_summary(
+        let mut summary = summary::snapshot_summary(
             metadata,
             parent,
             &self.added,
             &self.removed,
             &self.added_deletes,
         );
+        summary.extend(self.summary.iter().cloned());
         let snapshot = Snapshot::builder()
             .with_snapshot_id(staged.snapshot_id)
             .with_parent_snapshot_id(parent.map(|p| p.snapshot_id()))
@@ -333,11 +401,14 @@ impl SnapshotUpdate {
             .with_schema_id(metadata.current_schema_id())
             .build();
 
-        let new_metadata = TableMetadata::clone(metadata)
-            .into_builder(Some(base.metadata_location().to_string()))
-            .set_branch_snapshot(snapshot, branch)?
-            .build()?
-            .metadata;
+        let builder =
+            TableMetadata::clone(metadata).into_builder(Some(base.metadata_location().to_string()));
+        let builder = if self.stage_only {
+            builder.add_snapshot(snapshot)?
+        } else {
+            builder.set_branch_snapshot(snapshot, branch)?
+        };
+        let new_metadata = builder.build()?.metadata;
         swap_metadata(warehouse, base, new_metadata).await
     }
 

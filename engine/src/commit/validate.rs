@@ -165,3 +165,50 @@ async fn files_matching(
     let tasks: Vec<_> = scan.plan_files().await?.try_collect().await?;
     Ok(tasks.into_iter().map(|t| t.data_file_path).collect())
 }
+
+/// What one snapshot changed relative to its parent.
+pub(super) struct SnapshotChanges {
+    /// Data files it added.
+    pub added: Vec<DataFile>,
+    /// Data files it removed.
+    pub removed: Vec<DataFile>,
+    /// Delete files it added, with their partition spec ids.
+    pub added_deletes: Vec<(i32, DataFile)>,
+}
+
+/// The files `snapshot` added and removed: the entries its own manifests
+/// record as `ADDED` or `DELETED` by it.
+pub(super) async fn snapshot_changes(
+    warehouse: &Warehouse,
+    table: &LoadedTable,
+    snapshot: &iceberg::spec::Snapshot,
+) -> Result<SnapshotChanges> {
+    let file_io = warehouse.file_io();
+    let id = snapshot.snapshot_id();
+    let mut changes = SnapshotChanges {
+        added: Vec::new(),
+        removed: Vec::new(),
+        added_deletes: Vec::new(),
+    };
+    for manifest in table.manifests(file_io, snapshot.manifest_list()).await? {
+        if manifest.added_snapshot_id != id {
+            continue;
+        }
+        let spec_id = manifest.partition_spec_id;
+        for entry in manifest.load_manifest(file_io).await?.entries() {
+            if entry.snapshot_id() != Some(id) {
+                continue;
+            }
+            let file = entry.data_file().clone();
+            match (entry.status(), manifest.content) {
+                (ManifestStatus::Added, ManifestContentType::Data) => changes.added.push(file),
+                (ManifestStatus::Added, ManifestContentType::Deletes) => {
+                    changes.added_deletes.push((spec_id, file))
+                }
+                (ManifestStatus::Deleted, ManifestContentType::Data) => changes.removed.push(file),
+                _ => {}
+            }
+        }
+    }
+    Ok(changes)
+}

@@ -4,4 +4,5 @@ pub mod ddl;
 pub mod dml;
 pub mod merge;
 pub mod metadata_tables;
+pub mod procedures;
 pub mod refs;

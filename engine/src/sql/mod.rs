@@ -131,6 +131,20 @@ pub enum FloeStatement {
         /// Branches or tags.
         kind: crate::ops::refs::RefKind,
     },
+    /// `CALL system.<procedure>(args)`.
+    Call {
+        /// The procedure's name (without `system.`).
+        procedure: String,
+        /// Each argument: its name (for `name => value`) and its SQL.
+        args: Vec<(Option<String>, String)>,
+    },
+    /// `SET floe.<key> = value` / `RESET floe.<key>`.
+    SetOption {
+        /// The key, without `floe.`.
+        key: String,
+        /// The value (`None`: back to the default).
+        value: Option<String>,
+    },
     /// `BEGIN` / `START TRANSACTION`.
     Begin,
     /// `COMMIT`.
@@ -297,6 +311,29 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                 }
             }
             Statement::Merge(merge) => parse_merge(merge)?,
+            Statement::Call(function) => parse_call(function)?,
+            Statement::Set(datafusion::sql::sqlparser::ast::Set::SingleAssignment {
+                variable,
+                values,
+                ..
+            }) if is_floe_option(&variable) => {
+                let key = option_key(&variable)?;
+                let [value] = values.as_slice() else {
+                    return Err(invalid!("SET floe.{key}: expected one value"));
+                };
+                let value = match value {
+                    Expr::Value(v) => match &v.value {
+                        datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                    Expr::Identifier(ident) => ident.value.clone(),
+                    other => other.to_string(),
+                };
+                FloeStatement::SetOption {
+                    key,
+                    value: Some(value),
+                }
+            }
             Statement::StartTransaction { .. } => FloeStatement::Begin,
             Statement::Commit { .. } => FloeStatement::Commit,
             Statement::Rollback {
@@ -586,6 +623,72 @@ fn parse_merge(merge: Merge) -> Result<FloeStatement> {
             clauses,
         },
     })
+}
+
+fn is_floe_option(variable: &ObjectName) -> bool {
+    name_parts(variable).is_ok_and(|parts| parts.len() == 2 && parts[0] == "floe")
+}
+
+fn option_key(variable: &ObjectName) -> Result<String> {
+    name_parts(variable)?
+        .pop()
+        .ok_or_else(|| invalid!("'{variable}' is not a setting"))
+}
+
+/// `CALL [floe.]system.<procedure>(...)`.
+fn parse_call(function: datafusion::sql::sqlparser::ast::Function) -> Result<FloeStatement> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let mut parts = name_parts(&function.name)?;
+    if parts.len() == 3 && parts[0] == crate::lakehouse::CATALOG_NAME {
+        parts.remove(0);
+    }
+    let procedure = match parts.as_slice() {
+        [system, procedure] if system == "system" => procedure.clone(),
+        _ => {
+            return Err(invalid!(
+                "CALL {}: procedures are called as system.<name>(...)",
+                function.name
+            ));
+        }
+    };
+    let list = match function.args {
+        FunctionArguments::List(list) => list.args,
+        FunctionArguments::None => Vec::new(),
+        FunctionArguments::Subquery(_) => {
+            return Err(invalid!(
+                "CALL system.{procedure}: arguments must be values"
+            ));
+        }
+    };
+    let mut args = Vec::with_capacity(list.len());
+    for arg in list {
+        let (name, value) = match arg {
+            FunctionArg::Named { name, arg, .. } => (Some(normalize(&name)), arg),
+            FunctionArg::Unnamed(arg) => (None, arg),
+            FunctionArg::ExprNamed { name, .. } => {
+                return Err(invalid!(
+                    "CALL system.{procedure}: '{name}' is not a parameter name"
+                ));
+            }
+        };
+        let FunctionArgExpr::Expr(expr) = value else {
+            return Err(invalid!(
+                "CALL system.{procedure}: arguments must be values"
+            ));
+        };
+        if name.is_some()
+            && args
+                .iter()
+                .any(|(n, _): &(Option<String>, String)| n.is_none())
+            || name.is_none() && args.iter().any(|(n, _)| n.is_some())
+        {
+            return Err(invalid!(
+                "CALL system.{procedure}: use either positional or named arguments, not both"
+            ));
+        }
+        args.push((name, expr.to_string()));
+    }
+    Ok(FloeStatement::Call { procedure, args })
 }
 
 /// Refuse a subquery in a DELETE / UPDATE condition, pointing to MERGE.

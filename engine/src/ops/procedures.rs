@@ -1,0 +1,438 @@
+//! `CALL system.<procedure>(...)`: Iceberg's snapshot-management procedures
+//! with Spark's names, parameters and result columns.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::ScalarValue;
+use floe_catalog::{NamespaceIdent, TableIdent};
+use iceberg::spec::{
+    MAIN_BRANCH, SnapshotRef, SnapshotReference, SnapshotRetention, TableMetadata,
+};
+
+use crate::commit::{SnapshotUpdate, update_metadata};
+use crate::error::{FloeError, Result, invalid};
+use crate::table::{LoadedTable, VersionSpec, format_millis};
+use crate::warehouse::Warehouse;
+
+/// The procedures and their parameters, in positional order. Every
+/// parameter is required except `set_current_snapshot`'s, of which exactly
+/// one of `snapshot_id` and `ref` is given.
+const PROCEDURES: &[(&str, &[&str])] = &[
+    ("rollback_to_snapshot", &["table", "snapshot_id"]),
+    ("rollback_to_timestamp", &["table", "timestamp"]),
+    ("set_current_snapshot", &["table", "snapshot_id", "ref"]),
+    ("cherrypick_snapshot", &["table", "snapshot_id"]),
+    ("publish_changes", &["table", "wap_id"]),
+    ("fast_forward", &["table", "branch", "to"]),
+];
+
+/// A procedure call's arguments, bound to the procedure's parameters.
+struct Args<'a> {
+    procedure: &'a str,
+    values: Vec<(&'static str, ScalarValue)>,
+}
+
+impl Args<'_> {
+    fn get(&self, name: &str) -> Option<&ScalarValue> {
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
+    }
+
+    fn required(&self, name: &str) -> Result<&ScalarValue> {
+        self.get(name)
+            .ok_or_else(|| invalid!("CALL system.{}: missing argument '{name}'", self.procedure))
+    }
+
+    fn string(&self, name: &str) -> Result<String> {
+        match self.required(name)? {
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => Ok(s.clone()),
+            other => Err(invalid!(
+                "CALL system.{}: argument '{name}' must be a string, not {other}",
+                self.procedure
+            )),
+        }
+    }
+
+    fn int(&self, name: &str) -> Result<i64> {
+        let value = self.required(name)?;
+        value
+            .cast_to(&DataType::Int64)
+            .ok()
+            .and_then(|v| match v {
+                ScalarValue::Int64(Some(n)) => Some(n),
+                _ => None,
+            })
+            .filter(|_| value.data_type().is_integer() || value.data_type().is_numeric())
+            .ok_or_else(|| {
+                invalid!(
+                    "CALL system.{}: argument '{name}' must be a whole number, not {value}",
+                    self.procedure
+                )
+            })
+    }
+
+    /// A timestamp (or a string holding one), in ms since the epoch.
+    fn timestamp_ms(&self, name: &str) -> Result<i64> {
+        let value = self.required(name)?;
+        if let ScalarValue::Utf8(Some(text)) = value {
+            return crate::sql::split::parse_timestamp(text).ok_or_else(|| {
+                invalid!(
+                    "CALL system.{}: '{text}' is not a timestamp",
+                    self.procedure
+                )
+            });
+        }
+        let ms = value.cast_to(&DataType::Timestamp(
+            arrow::datatypes::TimeUnit::Millisecond,
+            None,
+        ));
+        match ms {
+            Ok(ScalarValue::TimestampMillisecond(Some(ms), _)) => Ok(ms),
+            _ => Err(invalid!(
+                "CALL system.{}: argument '{name}' must be a timestamp, not {value}",
+                self.procedure
+            )),
+        }
+    }
+}
+
+/// Bind positional and `name => value` arguments to `procedure`'s
+/// parameters.
+fn bind<'a>(procedure: &'a str, args: Vec<(Option<String>, ScalarValue)>) -> Result<Args<'a>> {
+    let Some((_, params)) = PROCEDURES.iter().find(|(name, _)| *name == procedure) else {
+        let known: Vec<&str> = PROCEDURES.iter().map(|(n, _)| *n).collect();
+        return Err(invalid!(
+            "there is no procedure system.{procedure} (Floe has: {})",
+            known.join(", ")
+        ));
+    };
+    let mut values: Vec<(&'static str, ScalarValue)> = Vec::new();
+    for (position, (name, value)) in args.into_iter().enumerate() {
+        let param = match name {
+            Some(name) => params
+                .iter()
+                .find(|p| p.eq_ignore_ascii_case(&name))
+                .ok_or_else(|| {
+                    invalid!(
+                        "CALL system.{procedure}: no parameter '{name}' (its parameters: {})",
+                        params.join(", ")
+                    )
+                })?,
+            None => params.get(position).ok_or_else(|| {
+                invalid!(
+                    "CALL system.{procedure}: too many arguments (its parameters: {})",
+                    params.join(", ")
+                )
+            })?,
+        };
+        if values.iter().any(|(p, _)| p == param) {
+            return Err(invalid!(
+                "CALL system.{procedure}: argument '{param}' given twice"
+            ));
+        }
+        values.push((param, value));
+    }
+    Ok(Args { procedure, values })
+}
+
+/// A `table` argument: `'t'`, `'ns.t'` or `'floe.ns.t'`.
+fn table_arg(text: &str, catalog: &str, default_namespace: &str) -> Result<TableIdent> {
+    let mut parts: Vec<String> = text.split('.').map(str::to_string).collect();
+    if parts.len() > 2 && parts[0] == catalog {
+        parts.remove(0);
+    }
+    let name = parts
+        .pop()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| invalid!("'{text}' is not a table name"))?;
+    if parts.is_empty() {
+        parts.push(default_namespace.to_string());
+    }
+    let namespace = NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{text}': {e}"))?;
+    Ok(TableIdent::new(namespace, name))
+}
+
+/// Run `CALL system.<procedure>(args)`; returns its result rows.
+pub async fn call(
+    warehouse: &Warehouse,
+    procedure: &str,
+    args: Vec<(Option<String>, ScalarValue)>,
+    catalog: &str,
+    default_namespace: &str,
+) -> Result<RecordBatch> {
+    let args = bind(procedure, args)?;
+    let table = table_arg(&args.string("table")?, catalog, default_namespace)?;
+    match procedure {
+        "rollback_to_snapshot" => {
+            let id = args.int("snapshot_id")?;
+            set_main(warehouse, &table, |current| {
+                if !is_ancestor(current, id, current.snapshot_id()) {
+                    return Err(invalid!(
+                        "cannot roll table '{table}' back to snapshot {id}: it is not an \
+                         ancestor of main's current snapshot (use system.set_current_snapshot)"
+                    ));
+                }
+                Ok(id)
+            })
+            .await
+        }
+        "rollback_to_timestamp" => {
+            let ms = args.timestamp_ms("timestamp")?;
+            set_main(warehouse, &table, |current| {
+                ancestors(current, current.snapshot_id())
+                    .into_iter()
+                    .find(|s| s.timestamp_ms() < ms)
+                    .map(|s| s.snapshot_id())
+                    .ok_or_else(|| {
+                        invalid!(
+                            "cannot roll table '{table}' back to {}: main has no snapshot older \
+                             than that",
+                            format_millis(ms)
+                        )
+                    })
+            })
+            .await
+        }
+        "set_current_snapshot" => {
+            let target = match (args.get("snapshot_id"), args.get("ref")) {
+                (Some(_), None) => VersionSpec::Snapshot(args.int("snapshot_id")?),
+                (None, Some(_)) => VersionSpec::Ref(args.string("ref")?),
+                _ => {
+                    return Err(invalid!(
+                        "CALL system.set_current_snapshot: give exactly one of snapshot_id and ref"
+                    ));
+                }
+            };
+            set_main(warehouse, &table, |current| {
+                current
+                    .at(&target)?
+                    .snapshot_id()
+                    .ok_or_else(|| invalid!("table '{table}' has no snapshot yet"))
+            })
+            .await
+        }
+        "cherrypick_snapshot" => {
+            let id = args.int("snapshot_id")?;
+            cherrypick(warehouse, &table, |current| {
+                current
+                    .metadata()
+                    .snapshot_by_id(id)
+                    .cloned()
+                    .ok_or_else(|| invalid!("table '{table}' has no snapshot {id}"))
+            })
+            .await
+        }
+        "publish_changes" => {
+            let wap_id = args.string("wap_id")?;
+            cherrypick(warehouse, &table, |current| {
+                let mut staged: Vec<&SnapshotRef> = current
+                    .metadata()
+                    .snapshots()
+                    .filter(|s| s.summary().additional_properties.get("wap.id") == Some(&wap_id))
+                    .collect();
+                staged.sort_by_key(|s| s.sequence_number());
+                staged.first().map(|s| (*s).clone()).ok_or_else(|| {
+                    invalid!("table '{table}' has no snapshot staged with wap.id '{wap_id}'")
+                })
+            })
+            .await
+        }
+        "fast_forward" => {
+            let branch = args.string("branch")?;
+            let to = args.string("to")?;
+            fast_forward(warehouse, &table, &branch, &to).await
+        }
+        _ => Err(FloeError::Internal(format!(
+            "procedure {procedure} is listed but not run"
+        ))),
+    }
+}
+
+/// The snapshots from `from` back through its parents, newest first.
+fn ancestors(table: &LoadedTable, from: Option<i64>) -> Vec<SnapshotRef> {
+    let metadata = table.metadata();
+    let mut out = Vec::new();
+    let mut next = from;
+    while let Some(snapshot) = next.and_then(|id| metadata.snapshot_by_id(id)) {
+        next = snapshot.parent_snapshot_id();
+        out.push(Arc::clone(snapshot));
+    }
+    out
+}
+
+/// Whether `ancestor` is `of` or one of its ancestors.
+pub fn is_ancestor(table: &LoadedTable, ancestor: i64, of: Option<i64>) -> bool {
+    ancestors(table, of)
+        .iter()
+        .any(|s| s.snapshot_id() == ancestor)
+}
+
+fn main_reference(table: &LoadedTable, snapshot_id: i64) -> Result<SnapshotReference> {
+    let retention = match table.refs()?.get(MAIN_BRANCH) {
+        Some(existing) => existing.retention.clone(),
+        None => SnapshotRetention::branch(None, None, None),
+    };
+    Ok(SnapshotReference::new(snapshot_id, retention))
+}
+
+/// Point `main` at the snapshot `pick` chooses from the latest metadata.
+async fn set_main<F>(warehouse: &Warehouse, table: &TableIdent, pick: F) -> Result<RecordBatch>
+where
+    F: Fn(&LoadedTable) -> Result<i64>,
+{
+    let previous = std::sync::Mutex::new(None);
+    let updated = update_metadata(warehouse, table, |current| {
+        let target = pick(current)?;
+        if let Ok(mut p) = previous.lock() {
+            *p = current.snapshot_id();
+        }
+        if current.snapshot_id() == Some(target) {
+            return Ok(None);
+        }
+        let metadata = TableMetadata::clone(current.metadata())
+            .into_builder(Some(current.metadata_location().to_string()))
+            .set_ref(MAIN_BRANCH, main_reference(current, target)?)?
+            .build()?
+            .metadata;
+        Ok(Some(metadata))
+    })
+    .await?;
+    let previous = previous.lock().ok().and_then(|p| *p);
+    two_snapshots(
+        ["previous_snapshot_id", "current_snapshot_id"],
+        previous,
+        updated.snapshot_id(),
+    )
+}
+
+/// Apply one snapshot's changes to `main`: a fast-forward when `main` is
+/// its parent, otherwise a new snapshot with the same changes (its removed
+/// files must still be live on `main`).
+async fn cherrypick<F>(warehouse: &Warehouse, table: &TableIdent, pick: F) -> Result<RecordBatch>
+where
+    F: Fn(&LoadedTable) -> Result<SnapshotRef>,
+{
+    let current = warehouse.load_table(table).await?;
+    let source = pick(&current)?;
+    let id = source.snapshot_id();
+    if is_ancestor(&current, id, current.snapshot_id()) {
+        return Err(invalid!(
+            "cannot cherry-pick snapshot {id} of table '{table}': it is already in main's history"
+        ));
+    }
+    let wap_id = source
+        .summary()
+        .additional_properties
+        .get("wap.id")
+        .cloned();
+    let picked = if source.parent_snapshot_id() == current.snapshot_id() {
+        let source_id = source.snapshot_id();
+        update_metadata(warehouse, table, |latest| {
+            if latest.snapshot_id() != source.parent_snapshot_id() {
+                return Err(FloeError::Conflict {
+                    table: table.to_string(),
+                    snapshot: latest.snapshot_id(),
+                    reason: "main moved while the snapshot was being published".into(),
+                });
+            }
+            let metadata = TableMetadata::clone(latest.metadata())
+                .into_builder(Some(latest.metadata_location().to_string()))
+                .set_ref(MAIN_BRANCH, main_reference(latest, source_id)?)?
+                .build()?
+                .metadata;
+            Ok(Some(metadata))
+        })
+        .await?
+    } else {
+        let mut update = SnapshotUpdate::replay(warehouse, &current, &source).await?;
+        if let Some(wap_id) = wap_id {
+            update = update.with_summary("published-wap-id", wap_id);
+        }
+        update.commit(warehouse, current).await?
+    };
+    two_snapshots(
+        ["source_snapshot_id", "current_snapshot_id"],
+        Some(id),
+        picked.snapshot_id(),
+    )
+}
+
+/// Move `branch` forward to the head of `to`; `branch` must be an ancestor
+/// of it (or not exist yet: it is created there).
+async fn fast_forward(
+    warehouse: &Warehouse,
+    table: &TableIdent,
+    branch: &str,
+    to: &str,
+) -> Result<RecordBatch> {
+    let previous = std::sync::Mutex::new(None);
+    let updated = update_metadata(warehouse, table, |current| {
+        let target = current
+            .at(&VersionSpec::Branch(to.to_string()))?
+            .snapshot_id()
+            .ok_or_else(|| invalid!("branch '{to}' of table '{table}' has no snapshot"))?;
+        let existing = current.refs()?.get(branch).cloned();
+        let retention = match &existing {
+            Some(r) if !r.is_branch() => {
+                return Err(invalid!(
+                    "'{branch}' is a tag of table '{table}': only a branch can be fast-forwarded"
+                ));
+            }
+            Some(r) => {
+                if !is_ancestor(current, r.snapshot_id, Some(target)) {
+                    return Err(invalid!(
+                        "cannot fast-forward branch '{branch}' of table '{table}' to '{to}': \
+                         '{branch}' has snapshots '{to}' does not (merge the branches instead)"
+                    ));
+                }
+                r.retention.clone()
+            }
+            None => SnapshotRetention::branch(None, None, None),
+        };
+        if let Ok(mut p) = previous.lock() {
+            *p = existing.as_ref().map(|r| r.snapshot_id);
+        }
+        if existing.as_ref().map(|r| r.snapshot_id) == Some(target) {
+            return Ok(None);
+        }
+        let metadata = TableMetadata::clone(current.metadata())
+            .into_builder(Some(current.metadata_location().to_string()))
+            .set_ref(branch, SnapshotReference::new(target, retention))?
+            .build()?
+            .metadata;
+        Ok(Some(metadata))
+    })
+    .await?;
+    let previous = previous.lock().ok().and_then(|p| *p);
+    let updated_ref = updated.refs()?.get(branch).map(|r| r.snapshot_id);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("branch_updated", DataType::Utf8, false),
+        Field::new("previous_ref", DataType::Int64, true),
+        Field::new("updated_ref", DataType::Int64, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![branch])),
+        Arc::new(Int64Array::from(vec![previous])),
+        Arc::new(Int64Array::from(vec![updated_ref])),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+fn two_snapshots(names: [&str; 2], first: Option<i64>, second: Option<i64>) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(names[0], DataType::Int64, true),
+        Field::new(names[1], DataType::Int64, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![first])),
+        Arc::new(Int64Array::from(vec![second])),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
+}

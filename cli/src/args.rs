@@ -39,6 +39,9 @@ pub struct SqlArgs {
     /// A file of SQL statements separated by ';' (run after any -c).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Start the session on this warehouse branch (as `USE BRANCH`).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
     /// How to print query results.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

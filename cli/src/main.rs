@@ -55,6 +55,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         builder = builder.with_catalog(catalog.clone());
     }
     let lakehouse = builder.open().await?;
+    if let Some(branch) = &sql.branch {
+        lakehouse.use_branch(branch).await?;
+    }
     let mut runner = Runner::new(lakehouse, sql.format);
 
     if !sql.command.is_empty() || sql.file.is_some() {

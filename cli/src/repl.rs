@@ -29,12 +29,19 @@ pub async fn run(mut runner: Runner) -> anyhow::Result<()> {
     println!("Floe {} — type .help for help.", env!("CARGO_PKG_VERSION"));
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() {
-            "floe> "
+        // The prompt names the branch when it is not main: `floe (dev)> `.
+        let branch = runner.branch();
+        let first = if branch == "main" {
+            "floe> ".to_string()
         } else {
-            "   -> "
+            format!("floe ({branch})> ")
         };
-        let line = match editor.readline(prompt) {
+        let prompt = if buffer.is_empty() {
+            first
+        } else {
+            format!("{:>width$}", "-> ", width = first.len())
+        };
+        let line = match editor.readline(&prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => {
                 buffer.clear();

@@ -22,6 +22,11 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// The warehouse branch the session is on.
+    pub fn branch(&self) -> String {
+        self.lakehouse.branch()
+    }
+
     /// A runner printing results in `format`.
     pub fn new(lakehouse: Lakehouse, format: Format) -> Self {
         Self {

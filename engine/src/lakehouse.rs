@@ -277,6 +277,20 @@ impl Lakehouse {
         })
     }
 
+    /// Move the session to a warehouse branch, as `USE BRANCH name`.
+    pub async fn use_branch(&self, name: &str) -> Result<()> {
+        let statement = ops::branches::BranchStatement::Use {
+            name: name.to_string(),
+        };
+        ops::branches::run(&self.warehouse, &statement).await?;
+        Ok(())
+    }
+
+    /// The warehouse branch the session reads and writes.
+    pub fn branch(&self) -> String {
+        self.warehouse.settings().branch().to_string()
+    }
+
     /// Whether a transaction is open (BEGIN without COMMIT or ROLLBACK yet).
     pub fn in_transaction(&self) -> bool {
         self.warehouse.transaction().is_open().unwrap_or(false)
@@ -315,6 +329,7 @@ impl Lakehouse {
                     | FloeStatement::DropTable { .. }
                     | FloeStatement::AlterRef { .. }
                     | FloeStatement::Call { .. }
+                    | FloeStatement::Branch(_)
             )
         {
             return Err(FloeError::Unsupported(
@@ -375,6 +390,12 @@ impl Lakehouse {
                     }
                 }
                 done()
+            }
+            FloeStatement::Branch(statement) => {
+                match ops::branches::run(&self.warehouse, &statement).await? {
+                    Some(batch) => Ok(self.ctx.read_batch(batch)?),
+                    None => done(),
+                }
             }
             FloeStatement::Begin => {
                 transaction.begin()?;
@@ -687,7 +708,7 @@ impl Lakehouse {
             }
             return Ok(());
         }
-        match self.warehouse.drop_table(&ident, purge).await {
+        match self.warehouse.drop_table_on_branch(&ident, purge).await {
             Err(FloeError::Catalog(CatalogError::TableNotFound(_))) if if_exists => Ok(()),
             other => other,
         }

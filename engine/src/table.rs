@@ -57,6 +57,11 @@ pub struct LiveFile {
     pub file: DataFile,
 }
 
+/// Table property of a table that is not on `main` although it has no
+/// `main` branch ref: made on another warehouse branch, or dropped from
+/// `main` while other branches keep it.
+pub const ABSENT_FROM_MAIN: &str = "floe.absent-from-main";
+
 /// Which state of a table a statement reads (and, for a branch, writes).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TableVersion {
@@ -358,6 +363,27 @@ impl LoadedTable {
             None => BTreeMap::new(),
         };
         Ok(self.refs.get_or_init(|| refs))
+    }
+
+    /// The names of the table's branches (not tags), sorted.
+    pub fn branches(&self) -> Result<Vec<String>> {
+        Ok(self
+            .refs()?
+            .iter()
+            .filter(|(_, r)| r.is_branch())
+            .map(|(name, _)| name.clone())
+            .collect())
+    }
+
+    /// Whether the table exists on a warehouse branch: it has a branch of
+    /// that name; on `main`, also a table without snapshots yet, unless it
+    /// was made on another branch or dropped from `main`
+    /// ([`ABSENT_FROM_MAIN`]).
+    pub fn exists_on(&self, branch: &str) -> Result<bool> {
+        let has_branch = self.branches()?.iter().any(|b| b == branch);
+        Ok(has_branch
+            || (branch == MAIN_BRANCH
+                && !self.metadata.properties().contains_key(ABSENT_FROM_MAIN)))
     }
 
     /// The manifests of this view's snapshot (none for an empty table).

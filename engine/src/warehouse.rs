@@ -7,11 +7,15 @@ use std::sync::Arc;
 use floe_catalog::{Catalog, CatalogError, NamespaceIdent, TableIdent};
 use iceberg::MetadataLocation;
 use iceberg::io::FileIO;
-use iceberg::spec::{FormatVersion, Schema, SortOrder, TableMetadataBuilder, UnboundPartitionSpec};
+use iceberg::spec::{
+    FormatVersion, MAIN_BRANCH, Schema, SortOrder, TableMetadata, TableMetadataBuilder,
+    UnboundPartitionSpec,
+};
 
+use crate::commit::{update_metadata, with_empty_branch};
 use crate::error::{FloeError, Result};
 use crate::storage::{ObjectStoreStorage, StoreRegistry, WarehouseUri};
-use crate::table::{LoadedTable, TableVersion, VersionSpec, write_metadata};
+use crate::table::{ABSENT_FROM_MAIN, LoadedTable, TableVersion, VersionSpec, write_metadata};
 use crate::transaction::TransactionState;
 
 /// A warehouse: where tables live, the catalog that points at their
@@ -32,6 +36,16 @@ pub struct SessionSettings {
     /// `floe.wap_id`: with `write.wap.enabled`, writes to `main` are staged
     /// under this id until published.
     pub wap_id: Option<String>,
+    /// `USE BRANCH b`: the warehouse branch every read and write of the
+    /// session goes to (`None`: `main`).
+    pub branch: Option<String>,
+}
+
+impl SessionSettings {
+    /// The session's branch.
+    pub fn branch(&self) -> &str {
+        self.branch.as_deref().unwrap_or(MAIN_BRANCH)
+    }
 }
 
 impl Warehouse {
@@ -92,27 +106,33 @@ impl Warehouse {
         &self.transaction
     }
 
-    /// Load a table's current version (inside a transaction that wrote it,
-    /// the transaction's version).
+    /// Load a table's current metadata (inside a transaction that wrote
+    /// it, the transaction's version), seen at `main`.
     pub async fn load_table(&self, ident: &TableIdent) -> Result<LoadedTable> {
         if let Some(staged) = self.transaction.staged(ident)? {
-            return Ok(staged);
+            return Ok(staged.with_version(TableVersion::default()));
         }
         let pointer = self.catalog.load_table(ident).await?;
         LoadedTable::read(ident.clone(), pointer.metadata_location, &self.file_io).await
     }
 
-    /// Load a table at a version (`None`: the head of `main`).
+    /// Load a table at a version (`None`: the head of the session's
+    /// branch, on which the table must exist).
     pub async fn load_table_at(
         &self,
         ident: &TableIdent,
         version: Option<&VersionSpec>,
     ) -> Result<LoadedTable> {
         let table = self.load_table(ident).await?;
-        match version {
-            Some(spec) => table.at(spec),
-            None => Ok(table),
+        if let Some(spec) = version {
+            return table.at(spec);
         }
+        let settings = self.settings();
+        let branch = settings.branch();
+        if !table.exists_on(branch)? {
+            return Err(not_on_branch(&table, branch)?);
+        }
+        table.at(&VersionSpec::Branch(branch.to_string()))
     }
 
     /// Load a table's latest metadata, seen at the same version as `table`
@@ -161,6 +181,22 @@ impl Warehouse {
         .and_then(|b| b.build())
         .map_err(|e| FloeError::Invalid(format!("cannot create table '{ident}': {}", e.message())))?
         .metadata;
+        // Made on a warehouse branch, the table exists only there (until
+        // the branch is merged).
+        let metadata = match self.settings().branch {
+            Some(branch) => {
+                let metadata = metadata
+                    .into_builder(None)
+                    .set_properties(HashMap::from([(
+                        ABSENT_FROM_MAIN.to_string(),
+                        "true".to_string(),
+                    )]))?
+                    .build()?
+                    .metadata;
+                with_empty_branch(self, metadata, None, &branch).await?
+            }
+            None => metadata,
+        };
         let metadata_location = MetadataLocation::new_with_metadata(&location, &metadata);
         write_metadata(&self.file_io, &metadata, &metadata_location).await?;
         let metadata_location = metadata_location.to_string();
@@ -183,8 +219,69 @@ impl Warehouse {
         Ok(())
     }
 
+    /// `DROP TABLE` in a session: a table that also exists on other
+    /// branches than the session's loses only the session's branch (it
+    /// stays on the others); otherwise it leaves the catalog.
+    pub async fn drop_table_on_branch(&self, ident: &TableIdent, purge: bool) -> Result<()> {
+        let table = self.load_table(ident).await?;
+        let settings = self.settings();
+        let branch = settings.branch();
+        if !table.exists_on(branch)? {
+            return Err(not_on_branch(&table, branch)?);
+        }
+        let mut others: Vec<String> = table
+            .branches()?
+            .into_iter()
+            .filter(|b| b != branch)
+            .collect();
+        if branch != MAIN_BRANCH
+            && !others.iter().any(|b| b == MAIN_BRANCH)
+            && table.exists_on(MAIN_BRANCH)?
+        {
+            others.insert(0, MAIN_BRANCH.to_string());
+        }
+        if others.is_empty() {
+            return self.drop_table(ident, purge).await;
+        }
+        if purge {
+            return Err(FloeError::Invalid(format!(
+                "DROP TABLE '{ident}' PURGE: the table also exists on branch(es) {}, whose data \
+                 would go too; drop it there first",
+                others.join(", ")
+            )));
+        }
+        update_metadata(self, ident, |current| {
+            let mut builder = TableMetadata::clone(current.metadata())
+                .into_builder(Some(current.metadata_location().to_string()))
+                .remove_ref(branch);
+            if branch == MAIN_BRANCH {
+                builder = builder.set_properties(HashMap::from([(
+                    ABSENT_FROM_MAIN.to_string(),
+                    "true".to_string(),
+                )]))?;
+            }
+            Ok(Some(builder.build()?.metadata))
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Whether a namespace exists.
     pub async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool> {
         Ok(self.catalog.namespace_exists(namespace).await?)
     }
+}
+
+/// The error for a table that is not on the session's branch.
+fn not_on_branch(table: &LoadedTable, branch: &str) -> Result<FloeError> {
+    let branches = table.branches()?;
+    Ok(FloeError::Invalid(format!(
+        "table '{}' does not exist on branch '{branch}' (it exists on: {})",
+        table.ident(),
+        if branches.is_empty() {
+            "main".to_string()
+        } else {
+            branches.join(", ")
+        }
+    )))
 }

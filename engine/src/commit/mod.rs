@@ -548,6 +548,23 @@ pub(crate) async fn swap_metadata(
     base: &LoadedTable,
     new_metadata: TableMetadata,
 ) -> Result<LoadedTable> {
+    let (new, swap) = prepare_metadata(warehouse, base, new_metadata).await?;
+    // Inside a transaction the pointer moves at COMMIT, with the others.
+    if warehouse.transaction().stage(base, new.clone())? {
+        return Ok(new);
+    }
+    warehouse.catalog().swap(vec![swap]).await?;
+    Ok(new)
+}
+
+/// Write `new_metadata` as the table's next metadata file; the returned
+/// swap moves the catalog pointer to it (several tables' swaps can be made
+/// at once, all or none).
+pub async fn prepare_metadata(
+    warehouse: &Warehouse,
+    base: &LoadedTable,
+    new_metadata: TableMetadata,
+) -> Result<(LoadedTable, PointerSwap)> {
     let location = match MetadataLocation::from_str(base.metadata_location()) {
         Ok(previous) => previous
             .with_next_version()
@@ -559,19 +576,56 @@ pub(crate) async fn swap_metadata(
     let location = location.to_string();
     let new = LoadedTable::new(base.ident().clone(), location.clone(), new_metadata)
         .with_version(base.version().clone());
-    // Inside a transaction the pointer moves at COMMIT, with the others.
-    if warehouse.transaction().stage(base, new.clone())? {
-        return Ok(new);
-    }
-    warehouse
-        .catalog()
-        .swap(vec![PointerSwap {
-            table: base.ident().clone(),
-            expected: base.metadata_location().to_string(),
-            new: location,
-        }])
-        .await?;
-    Ok(new)
+    let swap = PointerSwap {
+        table: base.ident().clone(),
+        expected: base.metadata_location().to_string(),
+        new: location,
+    };
+    Ok((new, swap))
+}
+
+/// `metadata` with a new snapshot holding no files as the head of
+/// `branch`: how a branch of a table without snapshots starts.
+pub async fn with_empty_branch(
+    warehouse: &Warehouse,
+    metadata: TableMetadata,
+    previous_location: Option<String>,
+    branch: &str,
+) -> Result<TableMetadata> {
+    let snapshot_id = new_snapshot_id();
+    let sequence_number = metadata.next_sequence_number();
+    let list_path = format!(
+        "{}/metadata/snap-{snapshot_id}-0-{}.avro",
+        metadata.location(),
+        uuid::Uuid::now_v7()
+    );
+    let mut list = ManifestListWriter::v2(
+        warehouse.file_io().new_output(&list_path)?.writer().await?,
+        snapshot_id,
+        None,
+        sequence_number,
+    );
+    list.add_manifests(std::iter::empty())?;
+    list.close().await?;
+    let mut summary = summary::snapshot_summary(&metadata, None, &[], &[], &[]);
+    summary.insert("floe.empty-branch-start".into(), "true".into());
+    let snapshot = Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(None)
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
+        .with_manifest_list(list_path)
+        .with_summary(Summary {
+            operation: Operation::Append,
+            additional_properties: summary,
+        })
+        .with_schema_id(metadata.current_schema_id())
+        .build();
+    Ok(metadata
+        .into_builder(previous_location)
+        .set_branch_snapshot(snapshot, branch)?
+        .build()?
+        .metadata)
 }
 
 /// A random positive snapshot id, as Java Iceberg makes them.

@@ -59,7 +59,16 @@ pub async fn drop_namespace(
 
 /// `SHOW TABLES [IN ns]`: one row per table, `(namespace, table_name)`.
 pub async fn show_tables(warehouse: &Warehouse, namespace: &NamespaceIdent) -> Result<RecordBatch> {
-    let tables = warehouse.catalog().list_tables(namespace).await?;
+    let settings = warehouse.settings();
+    let mut tables = Vec::new();
+    for ident in warehouse.catalog().list_tables(namespace).await? {
+        // Only the tables on the session's branch.
+        match warehouse.load_table(&ident).await {
+            Ok(table) if table.exists_on(settings.branch())? => tables.push(ident),
+            Ok(_) | Err(FloeError::Catalog(CatalogError::TableNotFound(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let schema = Arc::new(Schema::new(vec![
         Field::new("namespace", DataType::Utf8, false),
         Field::new("table_name", DataType::Utf8, false),

@@ -174,7 +174,7 @@ fn history(table: &LoadedTable) -> Result<RecordBatch> {
 }
 
 fn refs(table: &LoadedTable) -> Result<RecordBatch> {
-    let refs: Vec<_> = table.refs()?.into_iter().collect();
+    let refs: Vec<_> = table.refs()?.iter().collect();
     let mut kind = Vec::new();
     let mut max_ref_age = Vec::new();
     let mut min_keep = Vec::new();

@@ -1,5 +1,6 @@
 //! One module per user verb.
 
+pub mod branches;
 pub mod ddl;
 pub mod dml;
 pub mod merge;

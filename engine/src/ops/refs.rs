@@ -5,9 +5,9 @@
 
 use iceberg::spec::{MAIN_BRANCH, SnapshotReference, SnapshotRetention, TableMetadata};
 
-use crate::commit::{SnapshotUpdate, update_metadata};
+use crate::commit::{swap_metadata, update_metadata, with_empty_branch};
 use crate::error::{Result, invalid};
-use crate::table::{LoadedTable, TableVersion, VersionSpec};
+use crate::table::{LoadedTable, VersionSpec};
 use crate::warehouse::Warehouse;
 use floe_catalog::TableIdent;
 
@@ -155,10 +155,14 @@ impl RefChange {
         {
             let current = warehouse.load_table(table).await?;
             if current.snapshot().is_none() && !current.refs()?.contains_key(&self.name) {
-                let branch = current.with_version(TableVersion::Branch(self.name.clone()));
-                SnapshotUpdate::append(Vec::new())
-                    .commit(warehouse, branch)
-                    .await?;
+                let metadata = with_empty_branch(
+                    warehouse,
+                    TableMetadata::clone(current.metadata()),
+                    Some(current.metadata_location().to_string()),
+                    &self.name,
+                )
+                .await?;
+                swap_metadata(warehouse, &current, metadata).await?;
                 if retention.is_empty() {
                     return Ok(());
                 }

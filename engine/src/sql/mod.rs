@@ -145,6 +145,9 @@ pub enum FloeStatement {
         /// The value (`None`: back to the default).
         value: Option<String>,
     },
+    /// A whole-warehouse branch statement (`CREATE BRANCH x`, `USE BRANCH
+    /// x`, ...).
+    Branch(crate::ops::branches::BranchStatement),
     /// `BEGIN` / `START TRANSACTION`.
     Begin,
     /// `COMMIT`.

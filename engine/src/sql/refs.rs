@@ -8,6 +8,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::FloeStatement;
 use crate::error::{FloeError, Result, invalid};
+use crate::ops::branches::BranchStatement;
 use crate::ops::refs::{RefAction, RefChange, RefKind, Retention};
 use crate::table::VersionSpec;
 
@@ -53,16 +54,6 @@ impl Tokens {
             Some(token) => format!("'{token}'"),
             None => "the end of the statement".into(),
         }
-    }
-
-    pub(super) fn expect(&mut self, keyword: &str, context: &str) -> Result<()> {
-        if self.keyword(keyword) {
-            return Ok(());
-        }
-        Err(invalid!(
-            "{context}: expected {keyword}, found {}",
-            self.found()
-        ))
     }
 
     /// A name: an identifier (lower-cased unless quoted) or a quoted string.
@@ -137,6 +128,9 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
             table,
             kind: RefKind::Tag,
         }));
+    }
+    if let Some(statement) = warehouse_branch(&mut t)? {
+        return Ok(Some(FloeStatement::Branch(statement)));
     }
     if !t.keywords(&["ALTER", "TABLE"]) {
         return Ok(None);
@@ -252,6 +246,41 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
         table,
         change: RefChange { kind, name, action },
     }))
+}
+
+/// `CREATE BRANCH`, `DROP BRANCH`, `USE BRANCH`, `SHOW BRANCHES` (of the
+/// whole warehouse).
+fn warehouse_branch(t: &mut Tokens) -> Result<Option<BranchStatement>> {
+    let statement = if t.keywords(&["CREATE", "BRANCH"]) {
+        let if_not_exists = t.keywords(&["IF", "NOT", "EXISTS"]);
+        let name = t.name("a branch name")?;
+        let from = if t.keyword("FROM") {
+            Some(t.name("a branch name")?)
+        } else {
+            None
+        };
+        t.end("CREATE BRANCH")?;
+        BranchStatement::Create {
+            name,
+            from,
+            if_not_exists,
+        }
+    } else if t.keywords(&["DROP", "BRANCH"]) {
+        let if_exists = t.keywords(&["IF", "EXISTS"]);
+        let name = t.name("a branch name")?;
+        t.end("DROP BRANCH")?;
+        BranchStatement::Drop { name, if_exists }
+    } else if t.keywords(&["USE", "BRANCH"]) {
+        let name = t.name("a branch name")?;
+        t.end("USE BRANCH")?;
+        BranchStatement::Use { name }
+    } else if t.keywords(&["SHOW", "BRANCHES"]) {
+        t.end("SHOW BRANCHES")?;
+        BranchStatement::Show
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(statement))
 }
 
 enum Verb {

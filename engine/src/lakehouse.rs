@@ -544,13 +544,21 @@ impl Lakehouse {
                 }
                 done()
             }
-            FloeStatement::Insert { table, statement } => {
-                let batches = self.run_insert(statement, table.as_ref()).await?;
-                Ok(self.ctx.read_batches(batches)?)
+            FloeStatement::Insert {
+                table,
+                mut statement,
+            } => {
+                let registered = self.register_table_changes(&mut statement).await?;
+                let batches = self.run_insert(statement, table.as_ref()).await;
+                self.deregister(&registered);
+                Ok(self.ctx.read_batches(batches?)?)
             }
-            FloeStatement::DataFusion(statement) => {
-                let plan = self.ctx.state().statement_to_plan(statement).await?;
-                Ok(self.ctx.execute_logical_plan(plan).await?)
+            FloeStatement::DataFusion(mut statement) => {
+                let registered = self.register_table_changes(&mut statement).await?;
+                let plan = self.ctx.state().statement_to_plan(statement).await;
+                // The plan holds the providers: the names can go.
+                self.deregister(&registered);
+                Ok(self.ctx.execute_logical_plan(plan?).await?)
             }
         }
     }
@@ -636,6 +644,78 @@ impl Lakehouse {
             predicate,
         };
         write.run(change).await
+    }
+
+    /// Compute each `table_changes(table, from, to)` of `statement` and
+    /// register it under the name the statement now uses for it; returns
+    /// the names, for [`Self::deregister`] once the statement is planned.
+    async fn register_table_changes(
+        &self,
+        statement: &mut datafusion::sql::parser::Statement,
+    ) -> Result<Vec<String>> {
+        let calls = sql::lift_table_function(
+            statement,
+            "table_changes",
+            CATALOG_NAME,
+            &self.default_namespace(),
+        )?;
+        let mut registered = Vec::with_capacity(calls.len());
+        for (name, args) in calls {
+            match self.table_changes_frame(&args).await {
+                Ok(frame) => {
+                    self.ctx.register_table(name.as_str(), frame.into_view())?;
+                    registered.push(name);
+                }
+                Err(e) => {
+                    self.deregister(&registered);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(registered)
+    }
+
+    async fn table_changes_frame(&self, args: &[String]) -> Result<DataFrame> {
+        let [table, from, to] = args else {
+            return Err(invalid!(
+                "table_changes takes three arguments: a table name and two versions (branch, \
+                 tag or snapshot id), e.g. table_changes('db.t', 'main', 'dev')"
+            ));
+        };
+        let table = match self.constant(table).await? {
+            datafusion::common::ScalarValue::Utf8(Some(name)) => name,
+            other => {
+                return Err(invalid!(
+                    "table_changes: the table must be named by a string, not {other}"
+                ));
+            }
+        };
+        let ident = sql::table_ident_from_text(&table, CATALOG_NAME, &self.default_namespace())?;
+        let base = self.warehouse.load_table(&ident).await?;
+        let version = |value: datafusion::common::ScalarValue| match value {
+            datafusion::common::ScalarValue::Utf8(Some(name)) => {
+                Ok(crate::table::VersionSpec::Ref(name))
+            }
+            datafusion::common::ScalarValue::Int64(Some(id)) => {
+                Ok(crate::table::VersionSpec::Snapshot(id))
+            }
+            other => Err(invalid!(
+                "table_changes: a version is a branch or tag name or a snapshot id, not {other}"
+            )),
+        };
+        let from = base.at(&version(self.constant(from).await?)?)?;
+        let to = base.at(&version(self.constant(to).await?)?)?;
+        ops::changes::table_changes(&self.ctx, &self.warehouse, &from, &to)
+            .await?
+            .frame()
+    }
+
+    fn deregister(&self, names: &[String]) {
+        for name in names {
+            if let Err(e) = self.ctx.deregister_table(name.as_str()) {
+                log::warn!("could not deregister {name}: {e}");
+            }
+        }
     }
 
     /// The value of a constant SQL expression (a procedure argument).

@@ -1,6 +1,7 @@
 //! One module per user verb.
 
 pub mod branches;
+pub mod changes;
 pub mod ddl;
 pub mod dml;
 pub mod merge;

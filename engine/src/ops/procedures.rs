@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
-use floe_catalog::{NamespaceIdent, TableIdent};
+use floe_catalog::TableIdent;
 use iceberg::spec::{
     MAIN_BRANCH, SnapshotRef, SnapshotReference, SnapshotRetention, TableMetadata,
 };
@@ -142,23 +142,6 @@ fn bind<'a>(procedure: &'a str, args: Vec<(Option<String>, ScalarValue)>) -> Res
     Ok(Args { procedure, values })
 }
 
-/// A `table` argument: `'t'`, `'ns.t'` or `'floe.ns.t'`.
-fn table_arg(text: &str, catalog: &str, default_namespace: &str) -> Result<TableIdent> {
-    let mut parts: Vec<String> = text.split('.').map(str::to_string).collect();
-    if parts.len() > 2 && parts[0] == catalog {
-        parts.remove(0);
-    }
-    let name = parts
-        .pop()
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| invalid!("'{text}' is not a table name"))?;
-    if parts.is_empty() {
-        parts.push(default_namespace.to_string());
-    }
-    let namespace = NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{text}': {e}"))?;
-    Ok(TableIdent::new(namespace, name))
-}
-
 /// Run `CALL system.<procedure>(args)`; returns its result rows.
 pub async fn call(
     warehouse: &Warehouse,
@@ -168,7 +151,8 @@ pub async fn call(
     default_namespace: &str,
 ) -> Result<RecordBatch> {
     let args = bind(procedure, args)?;
-    let table = table_arg(&args.string("table")?, catalog, default_namespace)?;
+    let table =
+        crate::sql::table_ident_from_text(&args.string("table")?, catalog, default_namespace)?;
     match procedure {
         "rollback_to_snapshot" => {
             let id = args.int("snapshot_id")?;

@@ -90,9 +90,13 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef, file: &str) -> Result<Record
             if field.name() == FILE_COLUMN {
                 return Ok(Arc::new(StringArray::from(vec![file; batch.num_rows()])) as ArrayRef);
             }
-            let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                DataFusionError::Internal(format!("the reader returned no column {}", field.name()))
-            })?;
+            // A column added to the schema after the file was written.
+            let Some(column) = batch.column_by_name(field.name()) else {
+                return Ok(arrow::array::new_null_array(
+                    field.data_type(),
+                    batch.num_rows(),
+                ));
+            };
             if column.data_type() == field.data_type() {
                 Ok(Arc::clone(column))
             } else {

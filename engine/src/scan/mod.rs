@@ -95,6 +95,16 @@ impl IcebergTableProvider {
         })
     }
 
+    /// Read with the table's current schema whatever the version (columns
+    /// the version's files lack read as NULL): versions compared row by row
+    /// need one schema.
+    pub fn with_current_schema(mut self) -> Result<Self> {
+        let schema = session_schema(self.table.metadata().current_schema())?;
+        self.file_schema = Arc::clone(&schema);
+        self.schema = schema;
+        Ok(self)
+    }
+
     /// Also return the [`FILE_COLUMN`] column: the path of each row's data file.
     pub fn with_file_column(mut self) -> Self {
         let mut fields: Vec<Field> = self

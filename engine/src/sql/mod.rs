@@ -499,6 +499,80 @@ fn versioned_relation(name: &ObjectName, names: &Names<'_>) -> Result<Option<Obj
     ])))
 }
 
+/// Replace every call of the table function `function` in the FROM
+/// clauses of `statement` by a new table name in `namespace`, for the
+/// caller to register the function's result under. Returns each new name
+/// with the call's arguments as SQL (`name => value` is refused).
+pub fn lift_table_function(
+    statement: &mut datafusion::sql::parser::Statement,
+    function: &str,
+    catalog: &str,
+    namespace: &str,
+) -> Result<Vec<(String, Vec<String>)>> {
+    use datafusion::sql::parser::Statement as DF;
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, VisitMut, VisitorMut};
+
+    struct Lift<'a> {
+        function: &'a str,
+        catalog: &'a str,
+        namespace: &'a str,
+        calls: Vec<(String, Vec<String>)>,
+    }
+
+    impl VisitorMut for Lift<'_> {
+        type Break = FloeError;
+
+        fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<FloeError> {
+            let TableFactor::Table { name, args, .. } = factor else {
+                return ControlFlow::Continue(());
+            };
+            let is_call = args.is_some()
+                && name_parts(name).is_ok_and(|p| p.len() == 1 && p[0] == self.function);
+            if !is_call {
+                return ControlFlow::Continue(());
+            }
+            let mut sql = Vec::new();
+            for arg in args.take().map(|a| a.args).unwrap_or_default() {
+                match arg {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => sql.push(expr.to_string()),
+                    other => {
+                        return ControlFlow::Break(invalid!(
+                            "{}(...): '{other}' is not a plain argument",
+                            self.function
+                        ));
+                    }
+                }
+            }
+            let placeholder = format!("__{}_{}", self.function, uuid::Uuid::new_v4().simple());
+            *name = ObjectName::from(vec![
+                Ident::new(self.catalog),
+                Ident::with_quote('"', self.namespace),
+                Ident::with_quote('"', placeholder.clone()),
+            ]);
+            self.calls.push((placeholder, sql));
+            ControlFlow::Continue(())
+        }
+    }
+
+    let inner = match statement {
+        DF::Statement(inner) => inner.as_mut(),
+        DF::Explain(explain) => {
+            return lift_table_function(&mut explain.statement, function, catalog, namespace);
+        }
+        _ => return Ok(Vec::new()),
+    };
+    let mut lift = Lift {
+        function,
+        catalog,
+        namespace,
+        calls: Vec::new(),
+    };
+    if let ControlFlow::Break(e) = inner.visit(&mut lift) {
+        return Err(e);
+    }
+    Ok(lift.calls)
+}
+
 /// A table name as Floe's schema provider receives it, split into the table
 /// and the version it selects (`t@branch_dev`: `t` at branch `dev`).
 pub fn split_version(name: &str) -> (&str, Option<VersionSpec>) {
@@ -796,6 +870,28 @@ pub fn table_ident(
             "'{name}' names a version of table '{ident}', not a table"
         )),
     }
+}
+
+/// A table named in a string (a procedure or table function argument):
+/// `'t'`, `'ns.t'` or `'floe.ns.t'`, taken as written (no case folding).
+pub fn table_ident_from_text(
+    text: &str,
+    catalog: &str,
+    default_namespace: &str,
+) -> Result<TableIdent> {
+    let mut parts: Vec<String> = text.split('.').map(str::to_string).collect();
+    if parts.len() > 2 && parts[0] == catalog {
+        parts.remove(0);
+    }
+    let name = parts
+        .pop()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| invalid!("'{text}' is not a table name"))?;
+    if parts.is_empty() {
+        parts.push(default_namespace.to_string());
+    }
+    let namespace = NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{text}': {e}"))?;
+    Ok(TableIdent::new(namespace, name))
 }
 
 /// A table name and the version it selects, if any (after

@@ -330,6 +330,8 @@ impl Lakehouse {
                     | FloeStatement::AlterRef { .. }
                     | FloeStatement::Call { .. }
                     | FloeStatement::Branch(_)
+                    | FloeStatement::MergeTableBranch { .. }
+                    | FloeStatement::AlterTable { .. }
             )
         {
             return Err(FloeError::Unsupported(
@@ -339,6 +341,11 @@ impl Lakehouse {
             ));
         }
         match statement {
+            FloeStatement::AlterTable { table, operations } => {
+                let ident = self.table_ident(&table)?;
+                ops::alter::alter_table(&self.warehouse, &ident, &operations).await?;
+                done()
+            }
             FloeStatement::AlterRef { table, change } => {
                 let ident = self.table_ident(&table)?;
                 change.apply(&self.warehouse, &ident).await?;
@@ -390,6 +397,29 @@ impl Lakehouse {
                     }
                 }
                 done()
+            }
+            FloeStatement::Branch(ops::branches::BranchStatement::Merge(merge)) => {
+                let report = ops::branch_merge::merge_branch(
+                    &self.ctx,
+                    &self.warehouse,
+                    &self.catalog,
+                    &merge,
+                    None,
+                )
+                .await?;
+                Ok(self.ctx.read_batch(report)?)
+            }
+            FloeStatement::MergeTableBranch { table, merge } => {
+                let ident = self.table_ident(&table)?;
+                let report = ops::branch_merge::merge_branch(
+                    &self.ctx,
+                    &self.warehouse,
+                    &self.catalog,
+                    &merge,
+                    Some(vec![ident]),
+                )
+                .await?;
+                Ok(self.ctx.read_batch(report)?)
             }
             FloeStatement::Branch(statement) => {
                 match ops::branches::run(&self.warehouse, &statement).await? {

@@ -47,6 +47,9 @@ pub enum BranchStatement {
     },
     /// `SHOW BRANCHES`.
     Show,
+    /// `MERGE BRANCH x [INTO y] [DRY RUN]` (run by the session, which
+    /// plans the row-level work).
+    Merge(crate::ops::branch_merge::MergeBranch),
 }
 
 /// Every table of the warehouse, loaded.
@@ -62,6 +65,16 @@ async fn all_tables(warehouse: &Warehouse) -> Result<Vec<LoadedTable>> {
                 Err(e) => return Err(e),
             }
         }
+    }
+    Ok(out)
+}
+
+/// Every table of the warehouse, by name.
+pub async fn table_idents(warehouse: &Warehouse) -> Result<Vec<TableIdent>> {
+    let catalog = warehouse.catalog();
+    let mut out = Vec::new();
+    for namespace in catalog.list_namespaces().await? {
+        out.extend(catalog.list_tables(&namespace).await?);
     }
     Ok(out)
 }
@@ -119,6 +132,9 @@ pub async fn run(
             drop_branch(warehouse, name, *if_exists).await?;
             Ok(None)
         }
+        BranchStatement::Merge(_) => Err(FloeError::Internal(
+            "MERGE BRANCH is run by the session".into(),
+        )),
     }
 }
 

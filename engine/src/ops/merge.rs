@@ -75,6 +75,8 @@ pub struct MergeStatement {
     pub on: String,
     /// The WHEN clauses, in order.
     pub clauses: Vec<MergeClause>,
+    /// Extra summary properties of the snapshot the MERGE commits.
+    pub summary: Vec<(String, String)>,
 }
 
 /// How many rows a MERGE changed.
@@ -128,6 +130,14 @@ const FILE: &str = "__floe_file";
 const OLD: &str = "__floe_old_";
 
 impl MergeStatement {
+    /// `update` with the statement's extra summary properties.
+    fn with_summary(&self, mut update: SnapshotUpdate) -> SnapshotUpdate {
+        for (key, value) in &self.summary {
+            update = update.with_summary(key, value.clone());
+        }
+        update
+    }
+
     /// Run the MERGE on `table` and commit it.
     pub async fn run(
         &self,
@@ -283,7 +293,7 @@ impl MergeStatement {
             .collect::<Result<Vec<_>>>()?;
         // The join read the whole target: any concurrent addition may
         // change what matches, so the conflict filter is the whole table.
-        SnapshotUpdate::overwrite(added, removed)
+        self.with_summary(SnapshotUpdate::overwrite(added, removed))
             .with_isolation(isolation(&table)?)
             .commit(warehouse, table)
             .await?;
@@ -360,7 +370,7 @@ impl MergeStatement {
                     .await?;
             deletes.push((file.spec_id, delete));
         }
-        SnapshotUpdate::overwrite(added, Vec::new())
+        self.with_summary(SnapshotUpdate::overwrite(added, Vec::new()))
             .with_delete_files(deletes)
             .with_isolation(isolation(&table)?)
             .commit(warehouse, table)

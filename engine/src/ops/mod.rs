@@ -1,5 +1,7 @@
 //! One module per user verb.
 
+pub mod alter;
+pub mod branch_merge;
 pub mod branches;
 pub mod changes;
 pub mod ddl;

@@ -148,6 +148,20 @@ pub enum FloeStatement {
     /// A whole-warehouse branch statement (`CREATE BRANCH x`, `USE BRANCH
     /// x`, ...).
     Branch(crate::ops::branches::BranchStatement),
+    /// `ALTER TABLE t MERGE BRANCH x [INTO y] [DRY RUN]`.
+    MergeTableBranch {
+        /// The table.
+        table: ObjectName,
+        /// The merge.
+        merge: crate::ops::branch_merge::MergeBranch,
+    },
+    /// `ALTER TABLE t ADD COLUMN ...`.
+    AlterTable {
+        /// The table.
+        table: ObjectName,
+        /// The changes.
+        operations: Vec<datafusion::sql::sqlparser::ast::AlterTableOperation>,
+    },
     /// `BEGIN` / `START TRANSACTION`.
     Begin,
     /// `COMMIT`.
@@ -315,6 +329,10 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
             }
             Statement::Merge(merge) => parse_merge(merge)?,
             Statement::Call(function) => parse_call(function)?,
+            Statement::AlterTable(alter) => FloeStatement::AlterTable {
+                table: alter.name,
+                operations: alter.operations,
+            },
             Statement::Set(datafusion::sql::sqlparser::ast::Set::SingleAssignment {
                 variable,
                 values,
@@ -698,6 +716,7 @@ fn parse_merge(merge: Merge) -> Result<FloeStatement> {
             source_alias,
             on: merge.on.to_string(),
             clauses,
+            summary: Vec::new(),
         },
     })
 }

@@ -8,6 +8,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::FloeStatement;
 use crate::error::{FloeError, Result, invalid};
+use crate::ops::branch_merge::MergeBranch;
 use crate::ops::branches::BranchStatement;
 use crate::ops::refs::{RefAction, RefChange, RefKind, Retention};
 use crate::table::VersionSpec;
@@ -136,6 +137,11 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
         return Ok(None);
     }
     let table = t.object_name("a table name")?;
+    if t.keywords(&["MERGE", "BRANCH"]) {
+        let merge = merge_branch(&mut t)?;
+        t.end("ALTER TABLE ... MERGE BRANCH")?;
+        return Ok(Some(FloeStatement::MergeTableBranch { table, merge }));
+    }
     let start = t.pos;
     let verb = if t.keyword("CREATE") {
         let or_replace = t.keywords(&["OR", "REPLACE"]);
@@ -274,6 +280,10 @@ fn warehouse_branch(t: &mut Tokens) -> Result<Option<BranchStatement>> {
         let name = t.name("a branch name")?;
         t.end("USE BRANCH")?;
         BranchStatement::Use { name }
+    } else if t.keywords(&["MERGE", "BRANCH"]) {
+        let merge = merge_branch(t)?;
+        t.end("MERGE BRANCH")?;
+        BranchStatement::Merge(merge)
     } else if t.keywords(&["SHOW", "BRANCHES"]) {
         t.end("SHOW BRANCHES")?;
         BranchStatement::Show
@@ -281,6 +291,22 @@ fn warehouse_branch(t: &mut Tokens) -> Result<Option<BranchStatement>> {
         return Ok(None);
     };
     Ok(Some(statement))
+}
+
+/// `x [INTO y] [DRY RUN]`, after `MERGE BRANCH`.
+fn merge_branch(t: &mut Tokens) -> Result<MergeBranch> {
+    let source = t.name("a branch name")?;
+    let target = if t.keyword("INTO") {
+        Some(t.name("a branch name")?)
+    } else {
+        None
+    };
+    let dry_run = t.keywords(&["DRY", "RUN"]);
+    Ok(MergeBranch {
+        source,
+        target,
+        dry_run,
+    })
 }
 
 enum Verb {

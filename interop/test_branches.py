@@ -94,3 +94,40 @@ def test_floe_reads_and_writes_a_branch_pyiceberg_made(tmp_path):
     feature = table.refs()["feature"].snapshot_id
     assert rows_at(table, feature) == [(2, "b"), (10, "feature"), (11, "x")]
     assert rows_at(table, table.current_snapshot().snapshot_id) == [(1, "a"), (2, "b"), (3, "main")]
+
+
+def test_other_engines_read_a_warehouse_branch_and_its_merge(tmp_path):
+    from conftest import duckdb_connection, metadata_location
+
+    wh = tmp_path / "wh"
+    floe(
+        wh,
+        "CREATE TABLE orders (id BIGINT, status STRING)",
+        "CREATE TABLE stock (sku STRING, n BIGINT)",
+        "INSERT INTO orders VALUES (1, 'new'), (2, 'new'), (3, 'new')",
+        "INSERT INTO stock VALUES ('a', 5)",
+        "CREATE BRANCH dev",
+        "USE BRANCH dev",
+        "UPDATE orders SET status = 'shipped' WHERE id = 2",
+        "INSERT INTO stock VALUES ('b', 7)",
+        "USE BRANCH main",
+        "DELETE FROM orders WHERE id = 1",
+    )
+    catalog = sql_catalog(wh)
+    orders = catalog.load_table("default.orders")
+    # The warehouse branch is an ordinary Iceberg branch of every table.
+    assert sorted(orders.refs()) == ["dev", "main"]
+    assert sorted(catalog.load_table("default.stock").refs()) == ["dev", "main"]
+    dev = orders.refs()["dev"].snapshot_id
+    assert rows_at(orders, dev) == [(1, "new"), (2, "shipped"), (3, "new")]
+
+    floe(wh, "MERGE BRANCH dev INTO main")
+    orders = catalog.load_table("default.orders")
+    merged = [(2, "shipped"), (3, "new")]
+    assert rows_at(orders, orders.current_snapshot().snapshot_id) == merged
+    stock = catalog.load_table("default.stock")
+    assert rows_at(stock, stock.current_snapshot().snapshot_id) == [("a", 5), ("b", 7)]
+
+    con = duckdb_connection()
+    location = metadata_location(wh / "catalog.db", "default", "orders")
+    assert con.execute(f"SELECT id, status FROM iceberg_scan('{location}') ORDER BY id").fetchall() == merged

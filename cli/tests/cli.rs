@@ -199,3 +199,46 @@ fn an_unusable_warehouse_is_a_clear_error() {
     assert!(err.contains("invalid warehouse 'file://"), "{err}");
     assert!(err.contains("cannot create directory"), "{err}");
 }
+
+#[test]
+fn a_session_starts_on_the_branch_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = floe(
+        dir.path(),
+        &[
+            "sql",
+            "-c",
+            "CREATE TABLE t (id INT)",
+            "-c",
+            "INSERT INTO t VALUES (1)",
+            "-c",
+            "CREATE BRANCH dev",
+        ],
+        None,
+    );
+    assert!(setup.status.success(), "{}", stderr(&setup));
+    let dev = floe(
+        dir.path(),
+        &["sql", "--branch", "dev", "--format", "csv"],
+        Some("INSERT INTO t VALUES (2); SELECT sum(id) AS s FROM t;"),
+    );
+    assert!(dev.status.success(), "{}", stderr(&dev));
+    assert_eq!(stdout(&dev), "count\n1\ns\n3\n");
+    let main = floe(
+        dir.path(),
+        &["sql", "--format", "csv", "-c", "SELECT sum(id) AS s FROM t"],
+        None,
+    );
+    assert_eq!(stdout(&main), "s\n1\n");
+    let missing = floe(
+        dir.path(),
+        &["sql", "--branch", "nope", "-c", "SELECT 1"],
+        None,
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("there is no branch 'nope' in the warehouse"),
+        "{}",
+        stderr(&missing)
+    );
+}

@@ -332,6 +332,7 @@ impl Lakehouse {
                     | FloeStatement::Branch(_)
                     | FloeStatement::MergeTableBranch { .. }
                     | FloeStatement::AlterTable { .. }
+                    | FloeStatement::IdentifierFields { .. }
             )
         {
             return Err(FloeError::Unsupported(
@@ -344,6 +345,15 @@ impl Lakehouse {
             FloeStatement::AlterTable { table, operations } => {
                 let ident = self.table_ident(&table)?;
                 ops::alter::alter_table(&self.warehouse, &ident, &operations).await?;
+                done()
+            }
+            FloeStatement::IdentifierFields {
+                table,
+                columns,
+                set,
+            } => {
+                let ident = self.table_ident(&table)?;
+                ops::alter::identifier_fields(&self.warehouse, &ident, &columns, set).await?;
                 done()
             }
             FloeStatement::AlterRef { table, change } => {

@@ -92,3 +92,76 @@ pub async fn alter_table(
     .await?;
     Ok(())
 }
+
+/// `ALTER TABLE t SET IDENTIFIER FIELDS a, b` (`set`) or `DROP IDENTIFIER
+/// FIELDS a` (`!set`): the columns that identify a row (a branch merge
+/// matches rows by them). Identifier fields must be NOT NULL primitive
+/// columns, not floating point.
+pub async fn identifier_fields(
+    warehouse: &Warehouse,
+    table: &TableIdent,
+    columns: &[String],
+    set: bool,
+) -> Result<()> {
+    update_metadata(warehouse, table, |current| {
+        let metadata = current.metadata();
+        let schema = metadata.current_schema();
+        let mut ids: Vec<i32> = if set {
+            Vec::new()
+        } else {
+            schema.identifier_field_ids().collect()
+        };
+        for column in columns {
+            let field = schema
+                .as_struct()
+                .fields()
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(column))
+                .ok_or_else(|| invalid!("table '{table}' has no column '{column}'"))?;
+            if !set {
+                if !ids.contains(&field.id) {
+                    return Err(invalid!(
+                        "column '{column}' of table '{table}' is not an identifier field"
+                    ));
+                }
+                ids.retain(|id| *id != field.id);
+                continue;
+            }
+            if !field.required {
+                return Err(invalid!(
+                    "column '{column}' of table '{table}' is nullable: identifier fields must be \
+                     NOT NULL"
+                ));
+            }
+            let allowed = matches!(
+                &*field.field_type,
+                iceberg::spec::Type::Primitive(p)
+                    if !matches!(p, iceberg::spec::PrimitiveType::Float | iceberg::spec::PrimitiveType::Double)
+            );
+            if !allowed {
+                return Err(invalid!(
+                    "column '{column}' of table '{table}' is {}: identifier fields must be of a \
+                     primitive type other than float and double",
+                    field.field_type
+                ));
+            }
+            if !ids.contains(&field.id) {
+                ids.push(field.id);
+            }
+        }
+        let new_schema = Schema::builder()
+            .with_schema_id(schema.schema_id() + 1)
+            .with_identifier_field_ids(ids)
+            .with_fields(schema.as_struct().fields().to_vec())
+            .build()?;
+        Ok(Some(
+            TableMetadata::clone(metadata)
+                .into_builder(Some(current.metadata_location().to_string()))
+                .add_current_schema(new_schema)?
+                .build()?
+                .metadata,
+        ))
+    })
+    .await?;
+    Ok(())
+}

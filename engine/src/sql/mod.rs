@@ -162,6 +162,15 @@ pub enum FloeStatement {
         /// The changes.
         operations: Vec<datafusion::sql::sqlparser::ast::AlterTableOperation>,
     },
+    /// `ALTER TABLE t SET|DROP IDENTIFIER FIELDS a, b`.
+    IdentifierFields {
+        /// The table.
+        table: ObjectName,
+        /// The columns.
+        columns: Vec<String>,
+        /// SET (replace the identifier fields) or DROP (remove these).
+        set: bool,
+    },
     /// `BEGIN` / `START TRANSACTION`.
     Begin,
     /// `COMMIT`.

@@ -137,6 +137,24 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
         return Ok(None);
     }
     let table = t.object_name("a table name")?;
+    for (keywords, set) in [
+        (["SET", "IDENTIFIER", "FIELDS"], true),
+        (["DROP", "IDENTIFIER", "FIELDS"], false),
+    ] {
+        if t.keywords(&keywords) {
+            let mut columns = vec![t.name("a column name")?];
+            while t.peek() == Some(&Token::Comma) {
+                t.pos += 1;
+                columns.push(t.name("a column name")?);
+            }
+            t.end("ALTER TABLE ... IDENTIFIER FIELDS")?;
+            return Ok(Some(FloeStatement::IdentifierFields {
+                table,
+                columns,
+                set,
+            }));
+        }
+    }
     if t.keywords(&["MERGE", "BRANCH"]) {
         let merge = merge_branch(&mut t)?;
         t.end("ALTER TABLE ... MERGE BRANCH")?;

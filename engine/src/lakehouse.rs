@@ -723,7 +723,9 @@ impl Lakehouse {
             ));
         };
         let table = match self.constant(table).await? {
-            datafusion::common::ScalarValue::Utf8(Some(name)) => name,
+            datafusion::common::ScalarValue::Utf8(Some(name))
+            | datafusion::common::ScalarValue::Utf8View(Some(name))
+            | datafusion::common::ScalarValue::LargeUtf8(Some(name)) => name,
             other => {
                 return Err(invalid!(
                     "table_changes: the table must be named by a string, not {other}"
@@ -733,7 +735,9 @@ impl Lakehouse {
         let ident = sql::table_ident_from_text(&table, CATALOG_NAME, &self.default_namespace())?;
         let base = self.warehouse.load_table(&ident).await?;
         let version = |value: datafusion::common::ScalarValue| match value {
-            datafusion::common::ScalarValue::Utf8(Some(name)) => {
+            datafusion::common::ScalarValue::Utf8(Some(name))
+            | datafusion::common::ScalarValue::Utf8View(Some(name))
+            | datafusion::common::ScalarValue::LargeUtf8(Some(name)) => {
                 Ok(crate::table::VersionSpec::Ref(name))
             }
             datafusion::common::ScalarValue::Int64(Some(id)) => {
@@ -828,10 +832,9 @@ impl Lakehouse {
             }
             return Ok(());
         }
-        match self.warehouse.drop_table_on_branch(&ident, purge).await {
-            Err(FloeError::Catalog(CatalogError::TableNotFound(_))) if if_exists => Ok(()),
-            other => other,
-        }
+        self.warehouse
+            .drop_table_on_branch(&ident, purge, if_exists)
+            .await
     }
 }
 

@@ -264,6 +264,17 @@ impl LoadedTable {
             })
     }
 
+    /// The snapshots from `from` back through its parents, newest first.
+    pub fn ancestors(&self, from: Option<i64>) -> Vec<SnapshotRef> {
+        let mut out = Vec::new();
+        let mut next = from;
+        while let Some(snapshot) = next.and_then(|id| self.metadata.snapshot_by_id(id)) {
+            next = snapshot.parent_snapshot_id();
+            out.push(Arc::clone(snapshot));
+        }
+        out
+    }
+
     /// The version of the table this view reads.
     pub fn version(&self) -> &TableVersion {
         &self.version

@@ -222,11 +222,23 @@ impl Warehouse {
     /// `DROP TABLE` in a session: a table that also exists on other
     /// branches than the session's loses only the session's branch (it
     /// stays on the others); otherwise it leaves the catalog.
-    pub async fn drop_table_on_branch(&self, ident: &TableIdent, purge: bool) -> Result<()> {
-        let table = self.load_table(ident).await?;
+    /// With `if_exists`, a table that is not on the branch is no error.
+    pub async fn drop_table_on_branch(
+        &self,
+        ident: &TableIdent,
+        purge: bool,
+        if_exists: bool,
+    ) -> Result<()> {
+        let table = match self.load_table(ident).await {
+            Err(FloeError::Catalog(CatalogError::TableNotFound(_))) if if_exists => return Ok(()),
+            other => other?,
+        };
         let settings = self.settings();
         let branch = settings.branch();
         if !table.exists_on(branch)? {
+            if if_exists {
+                return Ok(());
+            }
             return Err(not_on_branch(&table, branch)?);
         }
         let mut others: Vec<String> = table

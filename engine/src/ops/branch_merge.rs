@@ -57,7 +57,7 @@ enum Plan {
     Replay { snapshots: Vec<SnapshotRef> },
     /// Both changed rows of the same data files, but not the same rows.
     RowMerge {
-        changes: TableChanges,
+        changes: Box<TableChanges>,
         head: i64,
         deleted: usize,
         inserted: usize,
@@ -130,6 +130,9 @@ pub async fn merge_branch(
             }
             continue;
         }
+        if single && !table.exists_on(&target)? {
+            return Err(invalid!("table '{ident}' has no branch '{target}'"));
+        }
         let plan = plan_table(ctx, warehouse, &table, source, &target).await?;
         plans.push((table, plan));
     }
@@ -193,18 +196,6 @@ fn merged(snapshot: &SnapshotRef, source: Option<i64>) -> bool {
         .any(|key| snapshot.summary().additional_properties.get(*key) == Some(&source.to_string()))
 }
 
-/// `table`'s history from snapshot `from` back, newest first.
-fn ancestors(table: &LoadedTable, from: Option<i64>) -> Vec<SnapshotRef> {
-    let metadata = table.metadata();
-    let mut out = Vec::new();
-    let mut next = from;
-    while let Some(snapshot) = next.and_then(|id| metadata.snapshot_by_id(id)) {
-        next = snapshot.parent_snapshot_id();
-        out.push(Arc::clone(snapshot));
-    }
-    out
-}
-
 async fn plan_table(
     ctx: &SessionContext,
     warehouse: &Warehouse,
@@ -222,14 +213,14 @@ async fn plan_table(
         return Ok(Plan::UpToDate);
     };
     let Some(target_head) = into.snapshot_id() else {
-        let ahead = ancestors(table, Some(head)).len();
+        let ahead = table.ancestors(Some(head)).len();
         return Ok(Plan::FastForward { head, ahead });
     };
     if head == target_head {
         return Ok(Plan::UpToDate);
     }
-    let source_history = ancestors(table, Some(head));
-    let target_history = ancestors(table, Some(target_head));
+    let source_history = table.ancestors(Some(head));
+    let target_history = table.ancestors(Some(target_head));
     if let Some(ahead) = source_history
         .iter()
         .position(|s| s.snapshot_id() == target_head)
@@ -352,7 +343,7 @@ async fn plan_table(
     let deleted = ours.deleted.clone().count().await?;
     let inserted = ours.inserted.clone().count().await?;
     Ok(Plan::RowMerge {
-        changes: ours,
+        changes: Box::new(ours),
         head,
         deleted,
         inserted,
@@ -424,6 +415,17 @@ async fn apply_all(
 ) -> Result<()> {
     for (table, plan) in plans {
         let ident = table.ident().clone();
+        // The plan holds only for the version it was made on.
+        let latest = warehouse.load_table(&ident).await?;
+        if latest.metadata_location() != table.metadata_location() {
+            return Err(FloeError::Conflict {
+                table: ident.to_string(),
+                snapshot: latest.snapshot_id(),
+                reason: "another writer committed to it while the merge was being planned; \
+                         nothing was merged"
+                    .into(),
+            });
+        }
         match plan {
             Plan::UpToDate | Plan::Conflict { .. } => {}
             Plan::Create { head } => move_branch(warehouse, &ident, target, head, true).await?,
@@ -448,7 +450,7 @@ async fn apply_all(
                     ("floe.merged-snapshot-id".to_string(), head.to_string()),
                     ("floe.merged-from-branch".to_string(), source.to_string()),
                 ];
-                row_merge(ctx, warehouse, catalog, &ident, changes, target, summary).await?;
+                row_merge(ctx, warehouse, catalog, &ident, *changes, target, summary).await?;
             }
         }
     }

@@ -170,7 +170,8 @@ pub async fn call(
         "rollback_to_timestamp" => {
             let ms = args.timestamp_ms("timestamp")?;
             set_main(warehouse, &table, |current| {
-                ancestors(current, current.snapshot_id())
+                current
+                    .ancestors(current.snapshot_id())
                     .into_iter()
                     .find(|s| s.timestamp_ms() < ms)
                     .map(|s| s.snapshot_id())
@@ -239,21 +240,10 @@ pub async fn call(
     }
 }
 
-/// The snapshots from `from` back through its parents, newest first.
-fn ancestors(table: &LoadedTable, from: Option<i64>) -> Vec<SnapshotRef> {
-    let metadata = table.metadata();
-    let mut out = Vec::new();
-    let mut next = from;
-    while let Some(snapshot) = next.and_then(|id| metadata.snapshot_by_id(id)) {
-        next = snapshot.parent_snapshot_id();
-        out.push(Arc::clone(snapshot));
-    }
-    out
-}
-
 /// Whether `ancestor` is `of` or one of its ancestors.
 pub fn is_ancestor(table: &LoadedTable, ancestor: i64, of: Option<i64>) -> bool {
-    ancestors(table, of)
+    table
+        .ancestors(of)
         .iter()
         .any(|s| s.snapshot_id() == ancestor)
 }

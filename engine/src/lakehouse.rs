@@ -332,7 +332,6 @@ impl Lakehouse {
                     | FloeStatement::Branch(_)
                     | FloeStatement::MergeTableBranch { .. }
                     | FloeStatement::AlterTable { .. }
-                    | FloeStatement::IdentifierFields { .. }
             )
         {
             return Err(FloeError::Unsupported(
@@ -342,18 +341,15 @@ impl Lakehouse {
             ));
         }
         match statement {
-            FloeStatement::AlterTable { table, operations } => {
+            FloeStatement::AlterTable { table, action } => {
                 let ident = self.table_ident(&table)?;
-                ops::alter::alter_table(&self.warehouse, &ident, &operations).await?;
-                done()
-            }
-            FloeStatement::IdentifierFields {
-                table,
-                columns,
-                set,
-            } => {
-                let ident = self.table_ident(&table)?;
-                ops::alter::identifier_fields(&self.warehouse, &ident, &columns, set).await?;
+                ops::alter::alter_table(
+                    &self.warehouse,
+                    &ident,
+                    *action,
+                    &self.default_namespace(),
+                )
+                .await?;
                 done()
             }
             FloeStatement::AlterRef { table, change } => {

@@ -264,6 +264,26 @@ impl LoadedTable {
             })
     }
 
+    /// Top-level columns whose type was promoted (`int` to `bigint`, ...):
+    /// older files hold bounds of the old type, which `iceberg` 0.10.1
+    /// compares wrongly with the new type, so they must not prune files.
+    pub fn promoted_columns(&self) -> Vec<String> {
+        let current = self.metadata.current_schema();
+        current
+            .as_struct()
+            .fields()
+            .iter()
+            .filter(|field| {
+                self.metadata.schemas_iter().any(|schema| {
+                    schema
+                        .field_by_id(field.id)
+                        .is_some_and(|old| old.field_type != field.field_type)
+                })
+            })
+            .map(|field| field.name.clone())
+            .collect()
+    }
+
     /// The snapshots from `from` back through its parents, newest first.
     pub fn ancestors(&self, from: Option<i64>) -> Vec<SnapshotRef> {
         let mut out = Vec::new();

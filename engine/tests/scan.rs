@@ -207,3 +207,97 @@ async fn a_delete_covering_a_whole_file_drops_it_without_a_rewrite() {
     assert!(added.is_null(0));
     assert_eq!(count(&lh, "SELECT count(*) FROM d").await, 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_every_partition_spec_are_pruned() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("CREATE TABLE ev (id BIGINT, ts TIMESTAMP, kind STRING) PARTITIONED BY (days(ts))")
+        .await
+        .unwrap();
+    lh.sql(
+        "INSERT INTO ev VALUES (1, TIMESTAMP '2026-01-01 10:00:00', 'a'), \
+         (2, TIMESTAMP '2026-01-02 10:00:00', 'b')",
+    )
+    .await
+    .unwrap();
+    lh.sql("ALTER TABLE ev REPLACE PARTITION FIELD ts_day WITH kind")
+        .await
+        .unwrap();
+    lh.sql(
+        "INSERT INTO ev VALUES (3, TIMESTAMP '2026-01-01 11:00:00', 'a'), \
+         (4, TIMESTAMP '2026-01-03 10:00:00', 'b')",
+    )
+    .await
+    .unwrap();
+    // Spec 0 prunes by day, spec 1 by kind, and both by column bounds.
+    let plan = explain(
+        &lh,
+        "SELECT * FROM ev WHERE ts < TIMESTAMP '2026-01-02 00:00:00'",
+    )
+    .await;
+    assert!(plan.contains("files=2/4"), "{plan}");
+    let plan = explain(&lh, "SELECT * FROM ev WHERE kind = 'b'").await;
+    assert!(plan.contains("files=2/4"), "{plan}");
+    assert_eq!(
+        count(&lh, "SELECT count(*) FROM ev WHERE kind = 'b'").await,
+        2
+    );
+    let plan = explain(
+        &lh,
+        "SELECT * FROM ev WHERE kind = 'b' AND ts >= TIMESTAMP '2026-01-03 00:00:00'",
+    )
+    .await;
+    assert!(plan.contains("files=1/4"), "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_follow_the_write_order() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("CREATE TABLE w (id BIGINT, v STRING)")
+        .await
+        .unwrap();
+    lh.sql("ALTER TABLE w WRITE ORDERED BY v DESC NULLS LAST, id")
+        .await
+        .unwrap();
+    lh.sql("INSERT INTO w VALUES (3, 'b'), (1, 'c'), (2, NULL), (5, 'c'), (4, 'a')")
+        .await
+        .unwrap();
+    let batches = lh
+        .sql("SELECT file_path FROM w$files")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let path = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap()
+        .value(0)
+        .to_string();
+    // The data file itself, read as plain parquet, in file order.
+    lh.sql(&format!(
+        "CREATE EXTERNAL TABLE wf STORED AS PARQUET LOCATION '{path}'"
+    ))
+    .await
+    .unwrap();
+    let ids = lh
+        .sql("SELECT id FROM wf")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = ids
+        .iter()
+        .flat_map(|b| {
+            let a = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            (0..a.len()).map(|i| a.value(i)).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ids, vec![1, 5, 3, 4, 2]);
+
+    // WRITE UNORDERED: the order is dropped from the metadata.
+    lh.sql("ALTER TABLE w WRITE UNORDERED").await.unwrap();
+}

@@ -326,17 +326,27 @@ async fn procedures_return_spark_result_columns() {
     ))
     .await
     .unwrap();
-    let out = table("CALL system.fast_forward('t', 'b', 'main')").await;
-    assert_eq!(
-        out,
-        format!(
-            "+----------------+---------------------+---------------------+\n\
-             | branch_updated | previous_ref        | updated_ref         |\n\
-             +----------------+---------------------+---------------------+\n\
-             | b              | {first:<19} | {second:<19} |\n\
-             +----------------+---------------------+---------------------+"
-        )
-    );
+    let out = lh
+        .sql("CALL system.fast_forward('t', 'b', 'main')")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let expected = RecordBatch::try_new(
+        std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("branch_updated", arrow::datatypes::DataType::Utf8, false),
+            arrow::datatypes::Field::new("previous_ref", arrow::datatypes::DataType::Int64, true),
+            arrow::datatypes::Field::new("updated_ref", arrow::datatypes::DataType::Int64, true),
+        ])),
+        vec![
+            std::sync::Arc::new(arrow::array::StringArray::from(vec!["b"])),
+            std::sync::Arc::new(Int64Array::from(vec![first])),
+            std::sync::Arc::new(Int64Array::from(vec![second])),
+        ],
+    )
+    .unwrap();
+    assert_eq!(out, vec![expected]);
 }
 
 fn two_columns(names: [&str; 2], a: i64, b: i64) -> RecordBatch {

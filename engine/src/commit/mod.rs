@@ -8,7 +8,7 @@
 mod summary;
 mod validate;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -69,6 +69,9 @@ pub struct SnapshotUpdate {
     overwrite: bool,
     /// Extra summary properties (`source-snapshot-id`, `wap.id`, ...).
     summary: Vec<(String, String)>,
+    /// Partition spec ids of added files not written with the default
+    /// spec (files a replay takes from another snapshot), by path.
+    file_specs: HashMap<String, i32>,
     /// Write-audit-publish: add the snapshot to the table without moving
     /// any branch to it.
     stage_only: bool,
@@ -86,6 +89,7 @@ impl SnapshotUpdate {
             overwrite: false,
             summary: Vec::new(),
             stage_only: false,
+            file_specs: HashMap::new(),
         }
     }
 
@@ -100,6 +104,7 @@ impl SnapshotUpdate {
             overwrite: true,
             summary: Vec::new(),
             stage_only: false,
+            file_specs: HashMap::new(),
         }
     }
 
@@ -112,14 +117,23 @@ impl SnapshotUpdate {
         snapshot: &Snapshot,
     ) -> Result<Self> {
         let changes = validate::snapshot_changes(warehouse, table, snapshot).await?;
+        let default_spec = table.metadata().default_partition_spec_id();
+        let file_specs: HashMap<String, i32> = changes
+            .added
+            .iter()
+            .filter(|(spec, _)| *spec != default_spec)
+            .map(|(spec, f)| (f.file_path().to_string(), *spec))
+            .collect();
+        let added: Vec<DataFile> = changes.added.into_iter().map(|(_, f)| f).collect();
         let mut update = if changes.removed.is_empty() && changes.added_deletes.is_empty() {
-            Self::append(changes.added)
+            Self::append(added)
         } else {
-            Self::overwrite(changes.added, changes.removed)
+            Self::overwrite(added, changes.removed)
                 .with_delete_files(changes.added_deletes)
                 .with_isolation(Isolation::Snapshot)
         };
         update.overwrite = snapshot.summary().operation == Operation::Overwrite;
+        update.file_specs = file_specs;
         Ok(update.with_summary("source-snapshot-id", snapshot.snapshot_id().to_string()))
     }
 
@@ -194,10 +208,8 @@ impl SnapshotUpdate {
         // The manifest of the new files does not depend on the parent, so it
         // is written once and reused by every attempt.
         let mut added_manifests: Vec<ManifestFile> = self
-            .write_added_manifest(warehouse, &base, snapshot_id, commit_uuid)
-            .await?
-            .into_iter()
-            .collect();
+            .write_added_manifests(warehouse, &base, snapshot_id, commit_uuid)
+            .await?;
         added_manifests.extend(
             self.write_delete_manifests(warehouse, &base, snapshot_id, commit_uuid)
                 .await?,
@@ -245,30 +257,59 @@ impl SnapshotUpdate {
         }
     }
 
-    async fn write_added_manifest(
+    /// The partition spec id of an added or removed data file.
+    fn spec_of(&self, metadata: &TableMetadata, file: &DataFile) -> i32 {
+        self.file_specs
+            .get(file.file_path())
+            .copied()
+            .unwrap_or_else(|| metadata.default_partition_spec_id())
+    }
+
+    /// One manifest of the added data files per partition spec (one, but
+    /// for a replay of files written under older specs).
+    async fn write_added_manifests(
         &self,
         warehouse: &Warehouse,
         base: &LoadedTable,
         snapshot_id: i64,
         commit_uuid: uuid::Uuid,
-    ) -> Result<Option<ManifestFile>> {
-        if self.added.is_empty() {
-            return Ok(None);
-        }
+    ) -> Result<Vec<ManifestFile>> {
         let metadata = base.metadata();
-        let path = format!("{}/metadata/{commit_uuid}-m0.avro", metadata.location());
-        let mut writer = ManifestWriterBuilder::new(
-            warehouse.file_io().new_output(&path)?,
-            Some(snapshot_id),
-            metadata.current_schema().clone(),
-            metadata.default_partition_spec().as_ref().clone(),
-        )
-        .build_v2_data();
+        let mut by_spec: std::collections::BTreeMap<i32, Vec<&DataFile>> = Default::default();
         for file in &self.added {
-            // A negative sequence number is inherited from the manifest list.
-            writer.add_file(file.clone(), -1)?;
+            by_spec
+                .entry(self.spec_of(metadata, file))
+                .or_default()
+                .push(file);
         }
-        Ok(Some(writer.write_manifest_file().await?))
+        let mut out = Vec::with_capacity(by_spec.len());
+        for (n, (spec_id, files)) in by_spec.into_iter().enumerate() {
+            let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
+                FloeError::Internal(format!("data files for unknown partition spec {spec_id}"))
+            })?;
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-s{spec_id}")
+            };
+            let path = format!(
+                "{}/metadata/{commit_uuid}-m0{suffix}.avro",
+                metadata.location()
+            );
+            let mut writer = ManifestWriterBuilder::new(
+                warehouse.file_io().new_output(&path)?,
+                Some(snapshot_id),
+                metadata.current_schema().clone(),
+                spec.as_ref().clone(),
+            )
+            .build_v2_data();
+            for file in files {
+                // A negative sequence number is inherited from the manifest list.
+                writer.add_file(file.clone(), -1)?;
+            }
+            out.push(writer.write_manifest_file().await?);
+        }
+        Ok(out)
     }
 
     /// Position deletes must point at live data files: one a concurrent
@@ -357,8 +398,9 @@ impl SnapshotUpdate {
             Some(parent) => base.manifests(file_io, parent.manifest_list()).await?,
             None => Vec::new(),
         };
+        let mut removed_specs = HashMap::new();
         if !self.removed.is_empty() {
-            manifests = self
+            (manifests, removed_specs) = self
                 .remove_files(warehouse, base, manifests, staged)
                 .await?;
         }
@@ -380,12 +422,19 @@ impl SnapshotUpdate {
         list.add_manifests(manifests.into_iter())?;
         list.close().await?;
 
+        let spec_of = |file: &DataFile| {
+            removed_specs
+                .get(file.file_path())
+                .copied()
+                .unwrap_or_else(|| self.spec_of(metadata, file))
+        };
         let mut summary = summary::snapshot_summary(
             metadata,
             parent,
             &self.added,
             &self.removed,
             &self.added_deletes,
+            &spec_of,
         );
         summary.extend(self.summary.iter().cloned());
         let snapshot = Snapshot::builder()
@@ -421,10 +470,11 @@ impl SnapshotUpdate {
         base: &LoadedTable,
         manifests: Vec<ManifestFile>,
         staged: &StagedCommit<'_>,
-    ) -> Result<Vec<ManifestFile>> {
+    ) -> Result<(Vec<ManifestFile>, HashMap<String, i32>)> {
         let metadata = base.metadata();
         let removed: HashSet<&str> = self.removed.iter().map(|f| f.file_path()).collect();
-        let mut found: HashSet<String> = HashSet::new();
+        // Removed file -> the spec of the manifest it was found in.
+        let mut found: HashMap<String, i32> = HashMap::new();
         let mut out = Vec::with_capacity(manifests.len());
         for (n, manifest) in manifests.into_iter().enumerate() {
             let live = manifest.added_files_count.unwrap_or(1)
@@ -444,7 +494,7 @@ impl SnapshotUpdate {
                 out.push(manifest);
                 continue;
             }
-            found.extend(hits);
+            found.extend(hits.into_iter().map(|p| (p, manifest.partition_spec_id)));
             let spec = metadata
                 .partition_spec_by_id(manifest.partition_spec_id)
                 .ok_or_else(|| {
@@ -485,7 +535,7 @@ impl SnapshotUpdate {
         if found.len() != removed.len() {
             let missing: Vec<&str> = removed
                 .iter()
-                .filter(|p| !found.contains(**p))
+                .filter(|p| !found.contains_key(**p))
                 .copied()
                 .collect();
             return Err(FloeError::Conflict {
@@ -499,7 +549,7 @@ impl SnapshotUpdate {
                 ),
             });
         }
-        Ok(out)
+        Ok((out, found))
     }
 }
 
@@ -607,7 +657,7 @@ pub async fn with_empty_branch(
     );
     list.add_manifests(std::iter::empty())?;
     list.close().await?;
-    let mut summary = summary::snapshot_summary(&metadata, None, &[], &[], &[]);
+    let mut summary = summary::snapshot_summary(&metadata, None, &[], &[], &[], &|_| 0);
     summary.insert("floe.empty-branch-start".into(), "true".into());
     let snapshot = Snapshot::builder()
         .with_snapshot_id(snapshot_id)

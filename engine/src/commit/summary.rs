@@ -12,15 +12,23 @@ pub(super) fn snapshot_summary(
     added: &[DataFile],
     removed: &[DataFile],
     added_deletes: &[(i32, DataFile)],
+    spec_of: &dyn Fn(&DataFile) -> i32,
 ) -> HashMap<String, String> {
     let mut collector = SnapshotSummaryCollector::default();
     let schema = metadata.current_schema().clone();
     let spec = metadata.default_partition_spec().clone();
+    // Each file with its own spec: partition tuples differ between specs.
+    let spec_for = |file: &DataFile| {
+        metadata
+            .partition_spec_by_id(spec_of(file))
+            .cloned()
+            .unwrap_or_else(|| spec.clone())
+    };
     for file in added {
-        collector.add_file(file, schema.clone(), spec.clone());
+        collector.add_file(file, schema.clone(), spec_for(file));
     }
     for file in removed {
-        collector.remove_file(file, schema.clone(), spec.clone());
+        collector.remove_file(file, schema.clone(), spec_for(file));
     }
     for (spec_id, file) in added_deletes {
         let spec = metadata

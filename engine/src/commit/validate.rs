@@ -168,8 +168,8 @@ async fn files_matching(
 
 /// What one snapshot changed relative to its parent.
 pub(super) struct SnapshotChanges {
-    /// Data files it added.
-    pub added: Vec<DataFile>,
+    /// Data files it added, with their partition spec ids.
+    pub added: Vec<(i32, DataFile)>,
     /// Data files it removed.
     pub removed: Vec<DataFile>,
     /// Delete files it added, with their partition spec ids.
@@ -201,7 +201,9 @@ pub(super) async fn snapshot_changes(
             }
             let file = entry.data_file().clone();
             match (entry.status(), manifest.content) {
-                (ManifestStatus::Added, ManifestContentType::Data) => changes.added.push(file),
+                (ManifestStatus::Added, ManifestContentType::Data) => {
+                    changes.added.push((spec_id, file))
+                }
                 (ManifestStatus::Added, ManifestContentType::Deletes) => {
                     changes.added_deletes.push((spec_id, file))
                 }

@@ -293,41 +293,63 @@ fn partition_spec(
     let exprs = crate::sql::parse_expr_list(clause)?;
     let mut names = std::collections::HashSet::new();
     for expr in &exprs {
-        let (transform, column) = transform_of(expr)?;
-        let field = schema.field_by_name(&column).ok_or_else(|| {
-            invalid!("PARTITIONED BY {expr}: table '{table}' has no column '{column}'")
-        })?;
-        if let Type::Primitive(_) = field.field_type.as_ref() {
-            transform.result_type(&field.field_type).map_err(|_| {
-                invalid!(
-                    "invalid partition transform {expr}: {transform} cannot apply to column \
-                     '{column}' of type {}",
-                    field.field_type
-                )
-            })?;
-        } else {
-            return Err(invalid!(
-                "invalid partition transform {expr}: column '{column}' is not of a primitive type"
-            ));
-        }
-        let name = match transform {
-            Transform::Identity => column.clone(),
-            Transform::Bucket(_) => format!("{column}_bucket"),
-            Transform::Truncate(_) => format!("{column}_trunc"),
-            Transform::Year => format!("{column}_year"),
-            Transform::Month => format!("{column}_month"),
-            Transform::Day => format!("{column}_day"),
-            Transform::Hour => format!("{column}_hour"),
-            _ => format!("{column}_{transform}"),
-        };
+        let (source_id, name, transform) = partition_field(table, schema, expr, "PARTITIONED BY")?;
         if !names.insert(name.clone()) {
             return Err(invalid!(
                 "PARTITIONED BY lists partition field '{name}' twice"
             ));
         }
-        builder = builder.add_partition_field(field.id, name, transform)?;
+        builder = builder.add_partition_field(source_id, name, transform)?;
     }
     Ok(builder.build())
+}
+
+/// A partition field from its SQL (`col`, `bucket(16, id)`, ...): its
+/// source column's id, its default name (as Spark names it) and its
+/// transform, checked against the column's type.
+/// `context` starts error messages (`PARTITIONED BY`, `partition field`).
+pub fn partition_field(
+    table: &TableIdent,
+    schema: &IcebergSchema,
+    expr: &Expr,
+    context: &str,
+) -> Result<(i32, String, Transform)> {
+    let (transform, column) = transform_of(expr)?;
+    let field = schema
+        .field_by_name(&column)
+        .or_else(|| {
+            schema
+                .as_struct()
+                .fields()
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(&column))
+        })
+        .ok_or_else(|| invalid!("{context} {expr}: table '{table}' has no column '{column}'"))?;
+    if let Type::Primitive(_) = field.field_type.as_ref() {
+        transform.result_type(&field.field_type).map_err(|_| {
+            invalid!(
+                "invalid partition transform {expr}: {transform} cannot apply to column \
+                 '{column}' of type {}",
+                field.field_type
+            )
+        })?;
+    } else {
+        return Err(invalid!(
+            "invalid partition transform {expr}: column '{column}' is not of a primitive type"
+        ));
+    }
+    let column = field.name.clone();
+    let name = match transform {
+        Transform::Identity => column.clone(),
+        Transform::Bucket(_) => format!("{column}_bucket"),
+        Transform::Truncate(_) => format!("{column}_trunc"),
+        Transform::Year => format!("{column}_year"),
+        Transform::Month => format!("{column}_month"),
+        Transform::Day => format!("{column}_day"),
+        Transform::Hour => format!("{column}_hour"),
+        _ => format!("{column}_{transform}"),
+    };
+    Ok((field.id, name, transform))
 }
 
 fn transform_of(expr: &Expr) -> Result<(Transform, String)> {

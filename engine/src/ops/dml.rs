@@ -179,7 +179,7 @@ pub async fn overwrite_partition(
 
     let (added, written) = write_frame(warehouse, &name, table.metadata(), rows).await?;
     SnapshotUpdate::overwrite(added, removed)
-        .with_conflict_filter(to_predicate(&filters, provider.arrow_schema()))
+        .with_conflict_filter(to_predicate(&filters, &provider.pruning_schema()))
         .commit(warehouse, table)
         .await?;
     Ok(written)
@@ -289,7 +289,7 @@ impl RowLevelWrite<'_> {
             None => Vec::new(),
         };
         let tasks = provider.plan_files(&filters).await?;
-        let conflict_filter = to_predicate(&filters, provider.arrow_schema());
+        let conflict_filter = to_predicate(&filters, &provider.pruning_schema());
         let matches = match &predicate {
             Some(p) => coalesce(vec![p.clone(), lit(false)]),
             None => lit(true),

@@ -1,7 +1,7 @@
 //! Iceberg metadata tables, `db."t$snapshots"` and friends, with the columns
 //! Spark's Iceberg metadata tables have.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -242,23 +242,40 @@ async fn live_files(warehouse: &Warehouse, table: &LoadedTable) -> Result<Vec<Li
     table.live_files(warehouse.file_io()).await
 }
 
-/// Arrow struct type and values for the partition tuples of the default spec.
-fn partition_column(table: &LoadedTable, tuples: &[&Struct]) -> Result<(Field, ArrayRef)> {
+/// Arrow struct type and values for partition tuples, each of its own
+/// spec: as in Spark, the struct has every partition field of every spec
+/// (by field id), NULL where a file's spec lacks it.
+fn partition_column(table: &LoadedTable, tuples: &[(i32, &Struct)]) -> Result<(Field, ArrayRef)> {
     let metadata = table.metadata();
-    let partition_type: StructType = metadata
-        .default_partition_spec()
-        .partition_type(metadata.current_schema())?;
-    let fields: Vec<Field> = partition_type
-        .fields()
-        .iter()
-        .map(|f| {
-            Ok(Field::new(
-                &f.name,
-                iceberg::arrow::type_to_arrow_type(&f.field_type)?,
-                true,
-            ))
-        })
-        .collect::<Result<_>>()?;
+    let schema = metadata.current_schema();
+    // Partition field id -> (name, type), for every spec.
+    let mut union: BTreeMap<i32, (String, Type)> = Default::default();
+    let mut specs: HashMap<i32, Vec<i32>> = HashMap::new();
+    for spec in metadata.partition_specs_iter() {
+        let partition_type: StructType = spec.partition_type(schema)?;
+        let ids: Vec<i32> = spec.fields().iter().map(|f| f.field_id).collect();
+        for (id, field) in ids.iter().zip(partition_type.fields()) {
+            union
+                .entry(*id)
+                .or_insert_with(|| (field.name.clone(), field.field_type.as_ref().clone()));
+        }
+        specs.insert(spec.spec_id(), ids);
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut fields = Vec::with_capacity(union.len());
+    for (id, (name, field_type)) in &union {
+        // Two specs may reuse a name for different fields.
+        let name = if names.insert(name.clone()) {
+            name.clone()
+        } else {
+            format!("{name}_{id}")
+        };
+        fields.push(Field::new(
+            name,
+            iceberg::arrow::type_to_arrow_type(field_type)?,
+            true,
+        ));
+    }
     if fields.is_empty() {
         // Spark shows an empty struct for unpartitioned tables; DataFusion
         // cannot hold one, so the column is a NULL string there.
@@ -267,15 +284,15 @@ fn partition_column(table: &LoadedTable, tuples: &[&Struct]) -> Result<(Field, A
         return Ok((field, nulls));
     }
     let mut columns = Vec::with_capacity(fields.len());
-    for (i, (field, iceberg_field)) in fields.iter().zip(partition_type.fields()).enumerate() {
+    for (field, (id, (_, field_type))) in fields.iter().zip(&union) {
         let values = tuples
             .iter()
-            .map(|t| {
-                scalar(
-                    t.fields().get(i).cloned().flatten(),
-                    &iceberg_field.field_type,
-                    field.data_type(),
-                )
+            .map(|(spec_id, tuple)| {
+                let position = specs
+                    .get(spec_id)
+                    .and_then(|ids| ids.iter().position(|i| i == id));
+                let value = position.and_then(|i| tuple.fields().get(i).cloned().flatten());
+                scalar(value, field_type, field.data_type())
             })
             .collect::<Result<Vec<_>>>()?;
         columns.push(ScalarValue::iter_to_array(values)?);
@@ -318,7 +335,10 @@ fn scalar(
 
 async fn files(warehouse: &Warehouse, table: &LoadedTable) -> Result<RecordBatch> {
     let files = live_files(warehouse, table).await?;
-    let tuples: Vec<&Struct> = files.iter().map(|f| f.file.partition()).collect();
+    let tuples: Vec<(i32, &Struct)> = files
+        .iter()
+        .map(|f| (f.spec_id, f.file.partition()))
+        .collect();
     let (partition_field, partition) = partition_column(table, &tuples)?;
     batch(
         vec![
@@ -455,7 +475,7 @@ async fn partitions(warehouse: &Warehouse, table: &LoadedTable) -> Result<Record
         agg.last_snapshot = agg.last_snapshot.max(f.snapshot_id);
     }
     let metadata = table.metadata();
-    let tuples: Vec<&Struct> = groups.iter().map(|(k, _)| k).collect();
+    let tuples: Vec<(i32, &Struct)> = groups.iter().map(|(k, a)| (a.spec_id, k)).collect();
     let (partition_field, partition) = partition_column(table, &tuples)?;
     let last_updated = groups.iter().map(|(_, a)| {
         a.last_snapshot

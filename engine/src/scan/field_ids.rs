@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::array::ArrayRef;
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::error::Result;
+use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr_adapter::{
@@ -37,20 +39,35 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
     ) -> Result<Arc<dyn PhysicalExprAdapter>> {
         let file_has_ids = physical.fields().iter().any(|f| field_id(f).is_some());
         let mut rename = HashMap::new();
+        let mut nested = HashMap::new();
         let fields: Vec<Field> = logical
             .fields()
             .iter()
             .map(|table_field| {
-                let target = match field_id(table_field) {
-                    Some(id) if file_has_ids => physical
+                let file_field = match field_id(table_field) {
+                    Some(id) if file_has_ids => {
+                        physical.fields().iter().find(|f| field_id(f) == Some(id))
+                    }
+                    _ => physical
                         .fields()
                         .iter()
-                        .find(|f| field_id(f) == Some(id))
-                        .map(|f| f.name().clone())
-                        .unwrap_or_else(|| format!("__floe_missing_field_{id}")),
-                    _ => table_field.name().clone(),
+                        .find(|f| f.name() == table_field.name()),
+                };
+                let target = match (file_field, field_id(table_field)) {
+                    (Some(f), _) => f.name().clone(),
+                    (None, Some(id)) if file_has_ids => format!("__floe_missing_field_{id}"),
+                    (None, _) => table_field.name().clone(),
                 };
                 rename.insert(table_field.name().clone(), target.clone());
+                // Nested columns whose shape differs are converted by field
+                // id here; DataFusion's cast would match struct fields by name.
+                if let Some(file_field) = file_field
+                    && table_field.data_type().is_nested()
+                    && file_field.data_type() != table_field.data_type()
+                {
+                    nested.insert(target.clone(), Arc::clone(table_field));
+                    return file_field.as_ref().clone();
+                }
                 table_field.as_ref().clone().with_name(target)
             })
             .collect();
@@ -60,6 +77,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         ));
         Ok(Arc::new(FieldIdAdapter {
             rename,
+            nested,
             inner: DefaultPhysicalExprAdapter::new(renamed, physical),
         }))
     }
@@ -68,6 +86,8 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
 #[derive(Debug)]
 struct FieldIdAdapter {
     rename: HashMap<String, String>,
+    /// File column name -> the table field it converts to.
+    nested: HashMap<String, FieldRef>,
     inner: DefaultPhysicalExprAdapter,
 }
 
@@ -75,17 +95,160 @@ impl PhysicalExprAdapter for FieldIdAdapter {
     fn rewrite(&self, expr: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
         let expr = expr
             .transform(|e| {
-                if let Some(c) = e.as_any().downcast_ref::<Column>()
-                    && let Some(name) = self.rename.get(c.name())
-                    && name != c.name()
-                {
-                    let renamed: Arc<dyn PhysicalExpr> = Arc::new(Column::new(name, c.index()));
-                    return Ok(Transformed::yes(renamed));
+                let Some(c) = e.as_any().downcast_ref::<Column>() else {
+                    return Ok(Transformed::no(e));
+                };
+                // Not in the map: already renamed, or not a table column.
+                let name = self.rename.get(c.name()).map_or(c.name(), String::as_str);
+                let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(name, c.index()));
+                if let Some(target) = self.nested.get(name) {
+                    return Ok(Transformed::yes(Arc::new(ByFieldId {
+                        input: column,
+                        target: Arc::clone(target),
+                    })));
+                }
+                if name != c.name() {
+                    return Ok(Transformed::yes(column));
                 }
                 Ok(Transformed::no(e))
             })
             .data()?;
         self.inner.rewrite(expr)
+    }
+}
+
+/// A nested file column converted to the table's type, matching struct
+/// fields by field id at every level (NULL where the file lacks one) and
+/// widening promoted primitives.
+#[derive(Debug, Eq)]
+struct ByFieldId {
+    input: Arc<dyn PhysicalExpr>,
+    target: FieldRef,
+}
+
+impl PartialEq for ByFieldId {
+    fn eq(&self, other: &Self) -> bool {
+        self.input.eq(&other.input) && self.target == other.target
+    }
+}
+
+impl std::hash::Hash for ByFieldId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.input.hash(state);
+        self.target.hash(state);
+    }
+}
+
+impl std::fmt::Display for ByFieldId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "by_field_id({})", self.input)
+    }
+}
+
+impl PhysicalExpr for ByFieldId {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn return_field(&self, _input_schema: &Schema) -> Result<FieldRef> {
+        Ok(Arc::clone(&self.target))
+    }
+
+    fn evaluate(&self, batch: &arrow::array::RecordBatch) -> Result<ColumnarValue> {
+        let array = self.input.evaluate(batch)?.into_array(batch.num_rows())?;
+        Ok(ColumnarValue::Array(convert(
+            &array,
+            self.target.data_type(),
+        )?))
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn PhysicalExpr>>,
+    ) -> Result<Arc<dyn PhysicalExpr>> {
+        let input = children.into_iter().next().ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal("by_field_id needs its input".into())
+        })?;
+        Ok(Arc::new(Self {
+            input,
+            target: Arc::clone(&self.target),
+        }))
+    }
+
+    fn fmt_sql(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.input.fmt_sql(f)
+    }
+}
+
+/// `array` as `target`: struct fields by field id (or name, without ids),
+/// lists and maps element by element, primitives cast.
+fn convert(array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
+    use arrow::array::{Array, AsArray, ListArray, MapArray, StructArray, new_null_array};
+    if array.data_type() == target {
+        return Ok(Arc::clone(array));
+    }
+    match (array.data_type(), target) {
+        (DataType::Struct(source_fields), DataType::Struct(target_fields)) => {
+            let source = array.as_struct();
+            let columns = target_fields
+                .iter()
+                .map(|t| {
+                    let found =
+                        source_fields
+                            .iter()
+                            .position(|s| match (field_id(s), field_id(t)) {
+                                (Some(a), Some(b)) => a == b,
+                                _ => s.name() == t.name(),
+                            });
+                    match found {
+                        Some(i) => convert(source.column(i), t.data_type()),
+                        None => Ok(new_null_array(t.data_type(), source.len())),
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Arc::new(StructArray::try_new(
+                target_fields.clone(),
+                columns,
+                source.nulls().cloned(),
+            )?))
+        }
+        (DataType::List(_), DataType::List(target_element)) => {
+            let list = array.as_list::<i32>();
+            let values = convert(list.values(), target_element.data_type())?;
+            Ok(Arc::new(ListArray::try_new(
+                Arc::clone(target_element),
+                list.offsets().clone(),
+                values,
+                list.nulls().cloned(),
+            )?))
+        }
+        (DataType::Map(_, _), DataType::Map(target_entries, sorted)) => {
+            let map = array.as_map();
+            let DataType::Struct(entry_fields) = target_entries.data_type() else {
+                return Ok(arrow::compute::cast(array, target)?);
+            };
+            let entries = convert(
+                &(Arc::new(map.entries().clone()) as ArrayRef),
+                target_entries.data_type(),
+            )?;
+            let entries = entries.as_struct().clone();
+            Ok(Arc::new(MapArray::try_new(
+                Arc::new(Field::new(
+                    target_entries.name(),
+                    DataType::Struct(entry_fields.clone()),
+                    false,
+                )),
+                map.offsets().clone(),
+                entries,
+                map.nulls().cloned(),
+                *sorted,
+            )?))
+        }
+        _ => Ok(arrow::compute::cast(array, target)?),
     }
 }
 

@@ -136,6 +136,24 @@ impl IcebergTableProvider {
         &self.schema
     }
 
+    /// The columns filters may prune files by, for [`to_predicate`]: all
+    /// but those whose type was promoted (see
+    /// [`LoadedTable::promoted_columns`]).
+    pub fn pruning_schema(&self) -> SchemaRef {
+        let promoted = self.table.promoted_columns();
+        if promoted.is_empty() {
+            return Arc::clone(&self.schema);
+        }
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| !promoted.contains(f.name()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
     /// Whether the scan returns the [`FILE_COLUMN`] column.
     fn has_file_column(&self) -> bool {
         self.schema.fields().len() > self.file_schema.fields().len()
@@ -156,7 +174,7 @@ impl IcebergTableProvider {
             return Ok(Vec::new());
         };
         let table = self.table.iceberg_table(self.warehouse.file_io())?;
-        let predicate = filter::to_predicate(filters, &self.schema);
+        let predicate = filter::to_predicate(filters, &self.pruning_schema());
         let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
         if let Some(predicate) = predicate.clone() {
             builder = builder.with_filter(predicate);
@@ -384,6 +402,31 @@ impl TableProvider for IcebergTableProvider {
             Arc::clone(&self.schema),
             mode,
         );
+        // A table with a write order gets its rows sorted (each file is
+        // then sorted too).
+        let order = crate::write::write_order(self.table.metadata());
+        let input = if order.is_empty() {
+            input
+        } else {
+            let schema = input.schema();
+            let mut keys = Vec::with_capacity(order.len());
+            for key in &order {
+                let column = datafusion::physical_expr::expressions::col(&key.column, &schema)?;
+                keys.push(datafusion::physical_expr::PhysicalSortExpr::new(
+                    column,
+                    arrow::compute::SortOptions {
+                        descending: key.descending,
+                        nulls_first: key.nulls_first,
+                    },
+                ));
+            }
+            match datafusion::physical_expr::LexOrdering::new(keys) {
+                Some(ordering) => Arc::new(datafusion::physical_plan::sorts::sort::SortExec::new(
+                    ordering, input,
+                )) as Arc<dyn ExecutionPlan>,
+                None => input,
+            }
+        };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

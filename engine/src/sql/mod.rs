@@ -2,6 +2,7 @@
 //! does not parse are lifted out first (`PARTITIONED BY`), the statements
 //! Floe owns are recognised, and the rest goes to DataFusion.
 
+pub mod alter;
 pub mod refs;
 pub mod split;
 pub mod types;
@@ -155,21 +156,13 @@ pub enum FloeStatement {
         /// The merge.
         merge: crate::ops::branch_merge::MergeBranch,
     },
-    /// `ALTER TABLE t ADD COLUMN ...`.
+    /// `ALTER TABLE t ADD COLUMN ...`, and the other changes of
+    /// [`alter::AlterAction`].
     AlterTable {
         /// The table.
         table: ObjectName,
-        /// The changes.
-        operations: Vec<datafusion::sql::sqlparser::ast::AlterTableOperation>,
-    },
-    /// `ALTER TABLE t SET|DROP IDENTIFIER FIELDS a, b`.
-    IdentifierFields {
-        /// The table.
-        table: ObjectName,
-        /// The columns.
-        columns: Vec<String>,
-        /// SET (replace the identifier fields) or DROP (remove these).
-        set: bool,
+        /// The change.
+        action: Box<alter::AlterAction>,
     },
     /// `BEGIN` / `START TRANSACTION`.
     Begin,
@@ -196,11 +189,14 @@ pub enum FloeStatement {
 /// Parse one statement, resolving the versions its table names select
 /// (`t VERSION AS OF ...`, `t.branch_dev`; see [`resolve_versions`]).
 pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
-    if let Some(statement) = refs::parse(sql)? {
-        return Ok(statement);
-    }
     let (sql, partitioned_by) = split::take_clause(sql, &["PARTITIONED", "BY"])?;
     let sql = split::spark_types(&sql)?;
+    if let Some(statement) = refs::parse(&sql)? {
+        if partitioned_by.is_some() {
+            return Err(invalid!("PARTITIONED BY is only valid in CREATE TABLE"));
+        }
+        return Ok(statement);
+    }
     let sql = split::lift_versions(&sql)?;
     let mut statements = DFParser::parse_sql_with_dialect(&sql, &GenericDialect {})
         .map_err(|e| invalid!("{}", e.to_string().trim_start_matches("SQL error: ")))?;
@@ -338,10 +334,6 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
             }
             Statement::Merge(merge) => parse_merge(merge)?,
             Statement::Call(function) => parse_call(function)?,
-            Statement::AlterTable(alter) => FloeStatement::AlterTable {
-                table: alter.name,
-                operations: alter.operations,
-            },
             Statement::Set(datafusion::sql::sqlparser::ast::Set::SingleAssignment {
                 variable,
                 values,

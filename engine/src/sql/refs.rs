@@ -30,8 +30,81 @@ impl Tokens {
         Ok(Self { tokens, pos: 0 })
     }
 
-    fn peek(&self) -> Option<&Token> {
+    pub(super) fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.pos)
+    }
+
+    pub(super) fn advance(&mut self) {
+        self.pos += 1;
+    }
+
+    /// `item (, item)*`.
+    pub(super) fn comma_separated<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = vec![item(self)?];
+        while self.peek() == Some(&Token::Comma) {
+            self.advance();
+            out.push(item(self)?);
+        }
+        Ok(out)
+    }
+
+    /// `( item (, item)* )`.
+    pub(super) fn parenthesized<T>(
+        &mut self,
+        item: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        if self.peek() != Some(&Token::LParen) {
+            return Err(invalid!("expected '(', found {}", self.found()));
+        }
+        self.advance();
+        let out = self.comma_separated(item)?;
+        if self.peek() != Some(&Token::RParen) {
+            return Err(invalid!("expected ')', found {}", self.found()));
+        }
+        self.advance();
+        Ok(out)
+    }
+
+    /// A quoted string or a number, as text.
+    pub(super) fn literal(&mut self, what: &str) -> Result<String> {
+        let value = match self.peek() {
+            Some(Token::SingleQuotedString(s)) => s.clone(),
+            Some(Token::Number(n, _)) => n.clone(),
+            Some(Token::Word(w)) if w.quote_style.is_none() => w.value.clone(),
+            _ => return Err(invalid!("expected {what}, found {}", self.found())),
+        };
+        self.advance();
+        Ok(value)
+    }
+
+    /// Run one of sqlparser's parsing functions on the tokens from here.
+    fn sub_parse<T>(
+        &mut self,
+        parse: impl FnOnce(
+            &mut datafusion::sql::sqlparser::parser::Parser<'_>,
+        )
+            -> std::result::Result<T, datafusion::sql::sqlparser::parser::ParserError>,
+    ) -> Result<T> {
+        let dialect = GenericDialect {};
+        let mut parser = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
+            .with_tokens(self.tokens[self.pos..].to_vec());
+        let value = parse(&mut parser)
+            .map_err(|e| invalid!("{}", e.to_string().trim_start_matches("sql parser error: ")))?;
+        self.pos += parser.index();
+        Ok(value)
+    }
+
+    /// A SQL data type.
+    pub(super) fn data_type(&mut self) -> Result<datafusion::sql::sqlparser::ast::DataType> {
+        self.sub_parse(|p| p.parse_data_type())
+    }
+
+    /// A SQL expression.
+    pub(super) fn expr(&mut self) -> Result<datafusion::sql::sqlparser::ast::Expr> {
+        self.sub_parse(|p| p.parse_expr())
     }
 
     /// Whether the next tokens are these keywords; consumes them if so.
@@ -137,24 +210,6 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
         return Ok(None);
     }
     let table = t.object_name("a table name")?;
-    for (keywords, set) in [
-        (["SET", "IDENTIFIER", "FIELDS"], true),
-        (["DROP", "IDENTIFIER", "FIELDS"], false),
-    ] {
-        if t.keywords(&keywords) {
-            let mut columns = vec![t.name("a column name")?];
-            while t.peek() == Some(&Token::Comma) {
-                t.pos += 1;
-                columns.push(t.name("a column name")?);
-            }
-            t.end("ALTER TABLE ... IDENTIFIER FIELDS")?;
-            return Ok(Some(FloeStatement::IdentifierFields {
-                table,
-                columns,
-                set,
-            }));
-        }
-    }
     if t.keywords(&["MERGE", "BRANCH"]) {
         let merge = merge_branch(&mut t)?;
         t.end("ALTER TABLE ... MERGE BRANCH")?;
@@ -169,16 +224,24 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
     } else if t.keyword("DROP") {
         Verb::Drop
     } else {
-        return Ok(None);
+        let action = super::alter::parse_action(&mut t)?;
+        return Ok(Some(FloeStatement::AlterTable {
+            table,
+            action: Box::new(action),
+        }));
     };
     let kind = if t.keyword("BRANCH") {
         RefKind::Branch
     } else if t.keyword("TAG") {
         RefKind::Tag
     } else {
-        // Another ALTER TABLE ... CREATE/DROP (columns, partition fields).
+        // Another ALTER TABLE ... (columns, partition fields, properties).
         t.pos = start;
-        return Ok(None);
+        let action = super::alter::parse_action(&mut t)?;
+        return Ok(Some(FloeStatement::AlterTable {
+            table,
+            action: Box::new(action),
+        }));
     };
     let statement = format!(
         "ALTER TABLE ... {} {}",
@@ -407,7 +470,10 @@ mod tests {
                 action: RefAction::Drop { if_exists: true },
             }
         );
-        assert!(parse("ALTER TABLE t DROP COLUMN c").unwrap().is_none());
+        assert!(matches!(
+            parse("ALTER TABLE t DROP COLUMN c").unwrap(),
+            Some(FloeStatement::AlterTable { .. })
+        ));
         assert!(parse("SELECT 1").unwrap().is_none());
         let err = parse("ALTER TABLE t CREATE BRANCH b RETAIN 3 WEEKS")
             .unwrap_err()

@@ -54,12 +54,57 @@ pub async fn write_frame(
     metadata: &TableMetadata,
     rows: datafusion::prelude::DataFrame,
 ) -> Result<(Vec<DataFile>, u64)> {
+    let order = write_order(metadata);
+    let rows = if order.is_empty() {
+        rows
+    } else {
+        rows.sort(
+            order
+                .iter()
+                .map(|k| datafusion::prelude::ident(&k.column).sort(!k.descending, k.nulls_first))
+                .collect(),
+        )?
+    };
     let mut writers = DataFileWriterSet::try_new(warehouse, table, metadata).await?;
     let mut stream = rows.execute_stream().await?;
     while let Some(batch) = futures::StreamExt::next(&mut stream).await {
         writers.write(batch?).await?;
     }
     writers.close().await
+}
+
+/// One key of a table's write order that writes can sort by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOrderKey {
+    /// The column.
+    pub column: String,
+    /// `DESC`.
+    pub descending: bool,
+    /// `NULLS FIRST`.
+    pub nulls_first: bool,
+}
+
+/// The keys of the table's sort order (`WRITE ORDERED BY`) that rows are
+/// sorted by before they are written: the leading keys on plain columns
+/// (a key on a transform, such as `bucket`, and those after it, are not
+/// applied yet).
+pub fn write_order(metadata: &TableMetadata) -> Vec<WriteOrderKey> {
+    let schema = metadata.current_schema();
+    metadata
+        .default_sort_order()
+        .fields
+        .iter()
+        .map_while(|f| {
+            if f.transform != iceberg::spec::Transform::Identity {
+                return None;
+            }
+            Some(WriteOrderKey {
+                column: schema.name_by_field_id(f.source_id)?.to_string(),
+                descending: f.direction == iceberg::spec::SortDirection::Descending,
+                nulls_first: f.null_order == iceberg::spec::NullOrder::First,
+            })
+        })
+        .collect()
 }
 
 /// Writes the data files of one statement into one table.

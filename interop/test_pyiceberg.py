@@ -83,3 +83,26 @@ def test_floe_reads_a_pyiceberg_bucket_partitioned_table(tmp_path):
     floe(wh, "INSERT INTO db.people VALUES (6, 'ed')")
     table = catalog.load_table("db.people")
     assert table.scan().to_arrow().sort_by("id")["id"].to_pylist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_pyiceberg_reads_merged_manifests(tmp_path):
+    from conftest import duckdb_connection, metadata_location
+
+    wh = tmp_path / "wh"
+    floe(
+        wh,
+        "CREATE TABLE m (id BIGINT)",
+        *[f"INSERT INTO m VALUES ({i})" for i in range(105)],
+        "DELETE FROM m WHERE id < 5",
+    )
+    table = sql_catalog(wh).load_table("default.m")
+    # 100 one-file manifests were merged into one by the 101st commit.
+    assert len(table.current_snapshot().manifests(table.io)) < 10
+    ids = sorted(table.scan().to_arrow()["id"].to_pylist())
+    assert ids == list(range(5, 105))
+    con = duckdb_connection()
+    location = metadata_location(wh / "catalog.db", "default", "m")
+    assert con.execute(f"SELECT count(*), sum(id) FROM iceberg_scan('{location}')").fetchone() == (
+        100,
+        sum(range(5, 105)),
+    )

@@ -2,6 +2,7 @@
 //! and where that metadata lives.
 
 use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
 use std::sync::Arc;
 
 use floe_catalog::TableIdent;
@@ -21,15 +22,20 @@ use crate::error::{FloeError, Result};
 /// particular order; Java Iceberg (and tools reading the list as a log)
 /// expect commit order, so uncompressed metadata is written with its
 /// snapshots sorted by sequence number.
+///
+/// Returns the metadata's refs, read off the JSON written, so that nobody
+/// needs to serialise the metadata again to learn them.
 pub async fn write_metadata(
     file_io: &FileIO,
     metadata: &TableMetadata,
     location: &MetadataLocation,
-) -> Result<()> {
+) -> Result<Refs> {
     if location.compression_codec() != CompressionCodec::None {
-        return Ok(metadata.write_to(file_io, location).await?);
+        metadata.write_to(file_io, location).await?;
+        return refs_of(metadata);
     }
     let mut json = serde_json::to_value(metadata)?;
+    let refs = refs_from_json(&json)?;
     if let Some(serde_json::Value::Array(snapshots)) = json.get_mut("snapshots") {
         snapshots.sort_by_key(|s| {
             (
@@ -43,7 +49,37 @@ pub async fn write_metadata(
         .new_output(location.to_string())?
         .write(bytes.into())
         .await?;
-    Ok(())
+    Ok(refs)
+}
+
+/// Read the metadata file at `location` and its refs, parsing it once.
+pub async fn read_metadata(file_io: &FileIO, location: &str) -> Result<(TableMetadata, Refs)> {
+    let parsed = MetadataLocation::from_str(location)
+        .map(|l| l.compression_codec())
+        .unwrap_or(CompressionCodec::None);
+    if parsed != CompressionCodec::None || location.ends_with(".gz.metadata.json") {
+        let metadata = TableMetadata::read_from(file_io, location).await?;
+        let refs = refs_of(&metadata)?;
+        return Ok((metadata, refs));
+    }
+    let bytes = file_io.new_input(location)?.read().await?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes)?;
+    let refs = refs_from_json(&json)?;
+    Ok((serde_json::from_value(json)?, refs))
+}
+
+fn refs_from_json(json: &serde_json::Value) -> Result<Refs> {
+    match json.get("refs") {
+        Some(refs) => Ok(serde_json::from_value(refs.clone())?),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// The refs of `metadata`: `TableMetadata` keeps them private in `iceberg`
+/// 0.10.1, so they are read back from its JSON form (costly for a long
+/// history; [`read_metadata`] and [`write_metadata`] avoid it).
+fn refs_of(metadata: &TableMetadata) -> Result<Refs> {
+    refs_from_json(&serde_json::to_value(metadata)?)
 }
 
 /// A live file of a snapshot, with the spec and snapshot that wrote it.
@@ -155,7 +191,8 @@ pub struct LoadedTable {
     refs: Arc<std::sync::OnceLock<Refs>>,
 }
 
-type Refs = BTreeMap<String, SnapshotReference>;
+/// A table's branches and tags, by name.
+pub type Refs = BTreeMap<String, SnapshotReference>;
 
 impl LoadedTable {
     /// A loaded table from its parts.
@@ -349,20 +386,22 @@ impl LoadedTable {
         }
     }
 
-    /// Read the metadata file at `metadata_location`.
-    pub async fn read(
+    /// A loaded table from metadata already read, with its refs.
+    pub fn with_refs(
         ident: TableIdent,
         metadata_location: String,
-        file_io: &FileIO,
-    ) -> Result<Self> {
-        let metadata = TableMetadata::read_from(file_io, &metadata_location)
-            .await
-            .map_err(|e| {
-                FloeError::Invalid(format!(
-                    "cannot read the metadata of table '{ident}' at {metadata_location}: {e}"
-                ))
-            })?;
-        Ok(Self::new(ident, metadata_location, metadata))
+        metadata: TableMetadataRef,
+        refs: Arc<Refs>,
+    ) -> Self {
+        let cell = std::sync::OnceLock::new();
+        let _ = cell.set(refs.as_ref().clone());
+        Self {
+            ident,
+            metadata_location,
+            metadata,
+            version: TableVersion::default(),
+            refs: Arc::new(cell),
+        }
     }
 
     /// The table's identifier.
@@ -388,11 +427,7 @@ impl LoadedTable {
         if let Some(refs) = self.refs.get() {
             return Ok(refs);
         }
-        let json = serde_json::to_value(self.metadata.as_ref())?;
-        let refs: Refs = match json.get("refs") {
-            Some(refs) => serde_json::from_value(refs.clone())?,
-            None => BTreeMap::new(),
-        };
+        let refs = refs_of(&self.metadata)?;
         Ok(self.refs.get_or_init(|| refs))
     }
 

@@ -9,13 +9,15 @@ use iceberg::MetadataLocation;
 use iceberg::io::FileIO;
 use iceberg::spec::{
     FormatVersion, MAIN_BRANCH, Schema, SortOrder, TableMetadata, TableMetadataBuilder,
-    UnboundPartitionSpec,
+    TableMetadataRef, UnboundPartitionSpec,
 };
 
 use crate::commit::{update_metadata, with_empty_branch};
 use crate::error::{FloeError, Result};
 use crate::storage::{ObjectStoreStorage, StoreRegistry, WarehouseUri};
-use crate::table::{ABSENT_FROM_MAIN, LoadedTable, TableVersion, VersionSpec, write_metadata};
+use crate::table::{
+    ABSENT_FROM_MAIN, LoadedTable, Refs, TableVersion, VersionSpec, read_metadata, write_metadata,
+};
 use crate::transaction::TransactionState;
 
 /// A warehouse: where tables live, the catalog that points at their
@@ -28,6 +30,51 @@ pub struct Warehouse {
     file_io: FileIO,
     transaction: TransactionState,
     settings: Arc<std::sync::RwLock<SessionSettings>>,
+    metadata_cache: Arc<MetadataCache>,
+}
+
+/// How many parsed metadata files a warehouse keeps.
+const CACHED_METADATA_FILES: usize = 64;
+
+/// Parsed metadata files by location. A metadata file never changes once
+/// written, so a statement that finds the catalog pointing at a file it
+/// already parsed (the common case: the last commit was this process's)
+/// does not read or parse it again.
+#[derive(Debug, Default)]
+struct MetadataCache {
+    entries: std::sync::Mutex<MetadataEntries>,
+}
+
+#[derive(Debug, Default)]
+struct MetadataEntries {
+    by_location: HashMap<String, (TableMetadataRef, Arc<Refs>)>,
+    /// Locations, oldest first, for eviction.
+    order: std::collections::VecDeque<String>,
+}
+
+impl MetadataCache {
+    fn get(&self, location: &str) -> Option<(TableMetadataRef, Arc<Refs>)> {
+        let entries = self.entries.lock().ok()?;
+        entries.by_location.get(location).cloned()
+    }
+
+    fn insert(&self, location: &str, metadata: TableMetadataRef, refs: Arc<Refs>) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries
+            .by_location
+            .insert(location.to_string(), (metadata, refs))
+            .is_none()
+        {
+            entries.order.push_back(location.to_string());
+        }
+        while entries.order.len() > CACHED_METADATA_FILES {
+            if let Some(oldest) = entries.order.pop_front() {
+                entries.by_location.remove(&oldest);
+            }
+        }
+    }
 }
 
 /// Floe's settings of one session (`SET floe.<key> = ...`).
@@ -63,7 +110,39 @@ impl Warehouse {
             file_io,
             transaction: TransactionState::default(),
             settings: Arc::default(),
+            metadata_cache: Arc::default(),
         }
+    }
+
+    /// The table `ident` as the metadata file at `location` describes it
+    /// (read once per process and kept, see [`MetadataCache`]).
+    pub async fn read_table(&self, ident: &TableIdent, location: String) -> Result<LoadedTable> {
+        if let Some((metadata, refs)) = self.metadata_cache.get(&location) {
+            return Ok(LoadedTable::with_refs(
+                ident.clone(),
+                location,
+                metadata,
+                refs,
+            ));
+        }
+        let (metadata, refs) = read_metadata(&self.file_io, &location).await.map_err(|e| {
+            FloeError::Invalid(format!(
+                "cannot read the metadata of table '{ident}' at {location}: {e}"
+            ))
+        })?;
+        let (metadata, refs) = (Arc::new(metadata), Arc::new(refs));
+        self.remember(&location, Arc::clone(&metadata), Arc::clone(&refs));
+        Ok(LoadedTable::with_refs(
+            ident.clone(),
+            location,
+            metadata,
+            refs,
+        ))
+    }
+
+    /// Keep a metadata file this process wrote (or read).
+    pub(crate) fn remember(&self, location: &str, metadata: TableMetadataRef, refs: Arc<Refs>) {
+        self.metadata_cache.insert(location, metadata, refs);
     }
 
     /// The session's settings.
@@ -113,7 +192,7 @@ impl Warehouse {
             return Ok(staged.with_version(TableVersion::default()));
         }
         let pointer = self.catalog.load_table(ident).await?;
-        LoadedTable::read(ident.clone(), pointer.metadata_location, &self.file_io).await
+        self.read_table(ident, pointer.metadata_location).await
     }
 
     /// Load a table at a version (`None`: the head of the session's
@@ -198,10 +277,17 @@ impl Warehouse {
             None => metadata,
         };
         let metadata_location = MetadataLocation::new_with_metadata(&location, &metadata);
-        write_metadata(&self.file_io, &metadata, &metadata_location).await?;
+        let refs = Arc::new(write_metadata(&self.file_io, &metadata, &metadata_location).await?);
         let metadata_location = metadata_location.to_string();
         self.catalog.create_table(ident, &metadata_location).await?;
-        Ok(LoadedTable::new(ident.clone(), metadata_location, metadata))
+        let metadata = Arc::new(metadata);
+        self.remember(&metadata_location, Arc::clone(&metadata), Arc::clone(&refs));
+        Ok(LoadedTable::with_refs(
+            ident.clone(),
+            metadata_location,
+            metadata,
+            refs,
+        ))
     }
 
     /// Drop a table from the catalog; with `purge`, delete its files too.

@@ -301,3 +301,30 @@ async fn writes_follow_the_write_order() {
     // WRITE UNORDERED: the order is dropped from the metadata.
     lh.sql("ALTER TABLE w WRITE UNORDERED").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_manifests_are_merged() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("CREATE TABLE m (id BIGINT)").await.unwrap();
+    for id in 0..120 {
+        lh.sql(&format!("INSERT INTO m VALUES ({id})"))
+            .await
+            .unwrap();
+    }
+    // The 100th commit found 100 one-file manifests and merged them.
+    let manifests = count(&lh, "SELECT count(*) FROM m$manifests").await;
+    assert_eq!(manifests, 21);
+    assert_eq!(count(&lh, "SELECT count(*) FROM m").await, 120);
+    assert_eq!(
+        count(&lh, "SELECT sum(id) FROM m").await,
+        (0..120).sum::<i64>()
+    );
+    lh.sql("DELETE FROM m WHERE id < 10").await.unwrap();
+    assert_eq!(count(&lh, "SELECT count(*) FROM m").await, 110);
+    // Every file is still listed once, with the snapshot that added it.
+    assert_eq!(count(&lh, "SELECT count(*) FROM m$files").await, 110);
+    assert_eq!(
+        count(&lh, "SELECT count(DISTINCT snapshot_id) FROM m$snapshots").await,
+        121
+    );
+}

@@ -404,6 +404,7 @@ impl SnapshotUpdate {
                 .remove_files(warehouse, base, manifests, staged)
                 .await?;
         }
+        let mut manifests = merge_manifests(warehouse, base, manifests, staged).await?;
         manifests.extend(staged.added_manifests.iter().cloned());
 
         let list_path = format!(
@@ -553,6 +554,82 @@ impl SnapshotUpdate {
     }
 }
 
+/// How many small data manifests of one partition spec a snapshot may
+/// carry before a commit merges them (Java Iceberg's
+/// `commit.manifest.min-count-to-merge`).
+const MIN_MANIFESTS_TO_MERGE: usize = 100;
+
+/// Manifests at least this large are left alone by merging (Java
+/// Iceberg's `commit.manifest.target-size-bytes`).
+const MERGED_MANIFEST_TARGET_BYTES: i64 = 8 * 1024 * 1024;
+
+/// Keep the manifest list short: once a spec has
+/// [`MIN_MANIFESTS_TO_MERGE`] small data manifests from earlier snapshots,
+/// their live entries are rewritten into one manifest (as `EXISTING`, with
+/// their snapshot ids and sequence numbers; entries deleted by earlier
+/// snapshots are dropped). Without this every single-row INSERT adds a
+/// manifest that every later commit and every scan reads.
+async fn merge_manifests(
+    warehouse: &Warehouse,
+    base: &LoadedTable,
+    manifests: Vec<ManifestFile>,
+    staged: &StagedCommit<'_>,
+) -> Result<Vec<ManifestFile>> {
+    let mergeable = |m: &ManifestFile| {
+        m.content == ManifestContentType::Data
+            && m.added_snapshot_id != staged.snapshot_id
+            && m.manifest_length < MERGED_MANIFEST_TARGET_BYTES
+    };
+    let mut counts: HashMap<i32, usize> = HashMap::new();
+    for manifest in manifests.iter().filter(|m| mergeable(m)) {
+        *counts.entry(manifest.partition_spec_id).or_default() += 1;
+    }
+    let specs: HashSet<i32> = counts
+        .into_iter()
+        .filter(|(_, n)| *n >= MIN_MANIFESTS_TO_MERGE)
+        .map(|(spec, _)| spec)
+        .collect();
+    if specs.is_empty() {
+        return Ok(manifests);
+    }
+    let metadata = base.metadata();
+    let (merged, mut out): (Vec<ManifestFile>, Vec<ManifestFile>) = manifests
+        .into_iter()
+        .partition(|m| mergeable(m) && specs.contains(&m.partition_spec_id));
+    for spec_id in specs {
+        let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
+            FloeError::Internal(format!("manifests of unknown partition spec {spec_id}"))
+        })?;
+        let path = format!(
+            "{}/metadata/{}-merged-{spec_id}-{}.avro",
+            metadata.location(),
+            staged.commit_uuid,
+            staged.attempt
+        );
+        let mut writer = ManifestWriterBuilder::new(
+            warehouse.file_io().new_output(&path)?,
+            Some(staged.snapshot_id),
+            metadata.current_schema().clone(),
+            spec.as_ref().clone(),
+        )
+        .build_v2_data();
+        for manifest in merged.iter().filter(|m| m.partition_spec_id == spec_id) {
+            let loaded = manifest.load_manifest(warehouse.file_io()).await?;
+            for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
+                let sequence = entry.sequence_number().unwrap_or(0);
+                writer.add_existing_file(
+                    entry.data_file().clone(),
+                    entry.snapshot_id().unwrap_or(manifest.added_snapshot_id),
+                    sequence,
+                    entry.file_sequence_number.or(Some(sequence)),
+                )?;
+            }
+        }
+        out.push(writer.write_manifest_file().await?);
+    }
+    Ok(out)
+}
+
 /// What does not change between the attempts of one commit.
 struct StagedCommit<'a> {
     snapshot_id: i64,
@@ -622,9 +699,16 @@ pub async fn prepare_metadata(
         // Metadata written by an engine with another naming scheme.
         Err(_) => MetadataLocation::new_with_metadata(new_metadata.location(), &new_metadata),
     };
-    write_metadata(warehouse.file_io(), &new_metadata, &location).await?;
+    let refs =
+        std::sync::Arc::new(write_metadata(warehouse.file_io(), &new_metadata, &location).await?);
     let location = location.to_string();
-    let new = LoadedTable::new(base.ident().clone(), location.clone(), new_metadata)
+    let metadata = std::sync::Arc::new(new_metadata);
+    warehouse.remember(
+        &location,
+        std::sync::Arc::clone(&metadata),
+        std::sync::Arc::clone(&refs),
+    );
+    let new = LoadedTable::with_refs(base.ident().clone(), location.clone(), metadata, refs)
         .with_version(base.version().clone());
     let swap = PointerSwap {
         table: base.ident().clone(),

@@ -90,6 +90,24 @@ impl ExecutionPlan for IcebergScanExec {
         true
     }
 
+    /// Let DataFusion split the parquet scan by byte ranges when there are
+    /// fewer files than cores (one large file reads with every core).
+    fn repartitioned(
+        &self,
+        target_partitions: usize,
+        config: &ConfigOptions,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        Ok(self
+            .input
+            .repartitioned(target_partitions, config)?
+            .map(|input| {
+                Arc::new(Self {
+                    input,
+                    info: self.info.clone(),
+                }) as Arc<dyn ExecutionPlan>
+            }))
+    }
+
     fn gather_filters_for_pushdown(
         &self,
         _phase: FilterPushdownPhase,

@@ -1,0 +1,154 @@
+"""Write bench/REPORT.md and the per-query chart from a run's JSON files."""
+
+import argparse
+import json
+import math
+import platform
+import subprocess
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def geomean(values):
+    values = [v for v in values if v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def machine():
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), {memory}"
+
+
+def rustc():
+    try:
+        return subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def check(ok, target):
+    return f"{'met' if ok else 'missed'} (target {target})"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--results", required=True, type=Path)
+    parser.add_argument("--sf", required=True)
+    parser.add_argument("--profile", required=True)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args()
+    r = {name: json.loads((args.results / f"{name}.json").read_text())
+         for name in ["load", "load_peers", "tpch", "commits", "commits_pyiceberg", "branches"]}
+
+    tpch = r["tpch"]["queries"]
+    names = list(tpch)
+    floe = [tpch[q]["median_s"]["floe"] for q in names]
+    datafusion = [tpch[q]["median_s"]["datafusion"] for q in names]
+    duck = [tpch[q]["median_s"]["duckdb"] for q in names]
+    g_floe, g_df, g_duck = geomean(floe), geomean(datafusion), geomean(duck)
+    disagree = [q for q in names if not all(tpch[q]["answers_agree"].values())]
+
+    chart = args.out.parent / "tpch.png"
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    width = 0.27
+    xs = range(len(names))
+    ax.bar([x - width for x in xs], floe, width, label="Floe (Iceberg)")
+    ax.bar(list(xs), datafusion, width, label="DataFusion (Parquet)")
+    ax.bar([x + width for x in xs], duck, width, label="DuckDB (Parquet)")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(names)
+    ax.set_ylabel("seconds (median)")
+    ax.set_title(f"TPC-H SF{args.sf}, median of {r['tpch']['runs']} runs, warm sessions")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(chart, dpi=110)
+
+    load, peers = r["load"], r["load_peers"]
+    commits, commits_py = r["commits"], r["commits_pyiceberg"]
+    br = r["branches"]
+    lines = []
+    add = lines.append
+    add("# Floe benchmarks")
+    add("")
+    add(f"Written by `bench/run.sh --sf {args.sf}`; every figure below comes from that one run.")
+    add("")
+    add(f"- Machine: {machine()}")
+    add(f"- Build: `{args.profile}` profile, {rustc()}; DataFusion 53.1 (Floe's and the plain one are the same build)")
+    add(f"- DuckDB {r['tpch']['duckdb_version']} (PyPI), PyIceberg 0.12.0 with a SqlCatalog on the same disk")
+    add(f"- TPC-H data: `tpchgen-cli` scale factor {args.sf}, Parquet")
+    add("")
+    add("## TPC-H")
+    add("")
+    add(f"Median of {r['tpch']['runs']} runs per query, engines interleaved (each query runs on each engine in turn, the order rotating), warm sessions: Floe on its Iceberg tables, DataFusion and DuckDB on the Parquet files `tpchgen-cli` wrote. The first run's answers of the three engines are compared (numbers to 0.01).")
+    add("")
+    add("| query | Floe s | DataFusion s | DuckDB s | Floe / DataFusion | Floe / DuckDB | answers |")
+    add("|---|---:|---:|---:|---:|---:|---|")
+    for q, f, d, k in zip(names, floe, datafusion, duck):
+        ok = "agree" if all(tpch[q]["answers_agree"].values()) else f"differ {tpch[q]['answers_agree']}"
+        add(f"| {q} | {f:.3f} | {d:.3f} | {k:.3f} | {f / d:.2f} | {f / k:.2f} | {ok} |")
+    add(f"| **geometric mean** | {g_floe:.3f} | {g_df:.3f} | {g_duck:.3f} | **{g_floe / g_df:.2f}** | **{g_floe / g_duck:.2f}** | {'all agree' if not disagree else 'differ: ' + ', '.join(disagree)} |")
+    add("")
+    add(f"Floe / DataFusion: {check(g_floe / g_df <= 1.05, '≤ 1.05')}. Floe / DuckDB: {check(g_floe / g_duck <= 1.5, '≤ 1.5')}.")
+    add("")
+    add("![TPC-H per query](tpch.png)")
+    add("")
+    add("## Load")
+    add("")
+    add("| engine | rows | seconds | rows/s | Floe / engine |")
+    add("|---|---:|---:|---:|---:|")
+    add(f"| Floe: `CREATE TABLE … AS SELECT` from the Parquet files | {load['rows']} | {load['seconds']:.1f} | {load['rows_per_second']:,.0f} | 1.00 |")
+    for key, label in [("pyiceberg", "PyIceberg: read Parquet, `append`"), ("duckdb_copy", "DuckDB: Parquet to Parquet `COPY`")]:
+        p = peers[key]
+        add(f"| {label} | {peers['rows']} | {p['seconds']:.1f} | {p['rows_per_second']:,.0f} | {load['rows_per_second'] / p['rows_per_second']:.2f} |")
+    add("")
+    add(f"Floe ≥ PyIceberg: {check(load['rows_per_second'] >= peers['pyiceberg']['rows_per_second'], 'at least PyIceberg')}. Floe ≥ DuckDB COPY: {check(load['rows_per_second'] >= peers['duckdb_copy']['rows_per_second'], 'at least DuckDB')}.")
+    add("")
+    add("## Commit latency")
+    add("")
+    add("| engine | single-row commits | p50 ms | p99 ms | mean ms |")
+    add("|---|---:|---:|---:|---:|")
+    add(f"| Floe `INSERT … VALUES` (one warm session) | {commits['n']} | {commits['p50_ms']:.1f} | {commits['p99_ms']:.1f} | {commits['mean_ms']:.1f} |")
+    add(f"| PyIceberg `append` (SqlCatalog) | {commits_py['n']} | {commits_py['p50_ms']:.1f} | {commits_py['p99_ms']:.1f} | {commits_py['mean_ms']:.1f} |")
+    add("")
+    add(f"Floe p50 / PyIceberg p50: {commits['p50_ms'] / commits_py['p50_ms']:.2f}. Floe p50: {check(commits['p50_ms'] <= 10, '≤ 10 ms')}.")
+    add("")
+    add("## Branching and planning")
+    add("")
+    add(f"Median of {br['repeat']} repetitions.")
+    add("")
+    add("| measurement | table's data files | ms | |")
+    add("|---|---:|---:|---|")
+    add(f"| `ALTER TABLE … CREATE BRANCH` | {br['one_file']['files']} | {br['one_file']['branch_ms']:.1f} | {check(br['one_file']['branch_ms'] <= 5, '≤ 5 ms')} |")
+    add(f"| `ALTER TABLE … CREATE BRANCH` | {br['many_files']['files']} | {br['many_files']['branch_ms']:.1f} | {check(br['many_files']['branch_ms'] <= 5, '≤ 5 ms')} |")
+    add(f"| plan `SELECT * … WHERE k = 4242` (one partition) | {br['planning']['files']} | {br['planning']['plan_ms']:.1f} | {check(br['planning']['plan_ms'] <= 100, '≤ 100 ms')} |")
+    add("")
+    add(f"The planned scan: `{br['planning']['scan']}`.")
+    add("")
+    notes = Path(__file__).parent / "NOTES.md"
+    if notes.exists():
+        add(notes.read_text().strip())
+        add("")
+    args.out.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Floe's benchmarks, side by side in one run, written to bench/REPORT.md.
+#
+#   bench/run.sh [--sf 1] [--runs 3] [--commits 1000] [--files 10000] [--release]
+#
+# Generates TPC-H Parquet data with tpchgen-cli (installed on first use),
+# loads it into Floe, runs the 22 queries on Floe, plain DataFusion and
+# DuckDB, measures commit latency against PyIceberg, branch creation and
+# planning on a table of many files, and writes the report and its chart.
+# Data and results live under $CARGO_TARGET_DIR/bench (reused between runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SF=1 RUNS=3 COMMITS=1000 FILES=10000 PROFILE=dev
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sf) SF="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    --commits) COMMITS="$2"; shift 2 ;;
+    --files) FILES="$2"; shift 2 ;;
+    --release) PROFILE=release; shift ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+source scripts/env.sh
+TOOLS="$CARGO_TARGET_DIR/tools"
+WORK="$CARGO_TARGET_DIR/bench/sf$SF"
+RESULTS="$WORK/results"
+mkdir -p "$TOOLS" "$RESULTS"
+
+echo "== tools: tpchgen-cli, the Python peers"
+if [ ! -x "$TOOLS/bin/tpchgen-cli" ]; then
+  cargo install tpchgen-cli --version 4.0.0 --locked --root "$TOOLS"
+fi
+VENV="$CARGO_TARGET_DIR/floe-bench-venv"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q -r bench/requirements.txt
+
+echo "== build ($PROFILE)"
+if [ "$PROFILE" = release ]; then
+  cargo build --release -p floe-bench
+else
+  cargo build --workspace --bins
+fi
+BENCH="$CARGO_TARGET_DIR/$([ "$PROFILE" = release ] && echo release || echo debug)/floe-bench"
+
+echo "== TPC-H data, scale factor $SF"
+DATA="$WORK/data"
+if [ ! -f "$DATA/lineitem.parquet" ] && [ ! -d "$DATA/lineitem" ]; then
+  rm -rf "$DATA"
+  "$TOOLS/bin/tpchgen-cli" parquet --scale-factor "$SF" --output-dir "$DATA"
+fi
+
+echo "== load"
+WAREHOUSE="$WORK/warehouse"
+rm -rf "$WAREHOUSE"
+"$BENCH" load --data "$DATA" --warehouse "$WAREHOUSE" > "$RESULTS/load.json"
+"$VENV/bin/python" bench/peers.py load --data "$DATA" --work "$WORK/peers" > "$RESULTS/load_peers.json"
+
+echo "== TPC-H queries"
+"$VENV/bin/python" bench/tpch.py --bench-bin "$BENCH" --data "$DATA" --warehouse "$WAREHOUSE" \
+  --queries bench/queries --out "$WORK/answers" --runs "$RUNS" > "$RESULTS/tpch.json"
+
+echo "== commit latency"
+"$BENCH" commits --warehouse "$WORK/commits" --n "$COMMITS" > "$RESULTS/commits.json"
+"$VENV/bin/python" bench/peers.py commits --work "$WORK/peers" --n "$COMMITS" > "$RESULTS/commits_pyiceberg.json"
+
+echo "== branching and planning ($FILES files)"
+"$BENCH" branches --warehouse "$WORK/branches" --files "$FILES" > "$RESULTS/branches.json"
+
+"$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" --out bench/REPORT.md
+echo "Wrote bench/REPORT.md and bench/tpch.png"

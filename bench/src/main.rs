@@ -1,0 +1,332 @@
+//! `floe-bench`: the measurements behind `bench/REPORT.md`, driven by
+//! `bench/run.sh` (see the README there). Never part of `cargo test`.
+//!
+//! - `load`: TPC-H Parquet files into Floe tables, timed (rows/s).
+//! - `serve`: a warm Floe session and a warm plain-DataFusion session over
+//!   the same Parquet files, answering `ENGINE QUERY_FILE OUT_CSV` lines on
+//!   stdin with one JSON line each, so a driver can interleave engines.
+//! - `commits`: single-row INSERT latency.
+//! - `branches`: branch creation time on tables of 1 and of N files.
+//! - `planning`: planning time of a one-partition query on the N-file table.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use floe_engine::Lakehouse;
+
+/// The TPC-H tables, as `tpchgen-cli` names its files.
+const TABLES: [&str; 8] = [
+    "nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem",
+];
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load `<data>/<table>.parquet` (or `<data>/<table>/`) into `tpch.<table>`.
+    Load {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        warehouse: String,
+    },
+    /// Answer queries on stdin: `floe|datafusion QUERY_FILE OUT_CSV`.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        warehouse: String,
+    },
+    /// Time `n` single-row INSERTs.
+    Commits {
+        #[arg(long)]
+        warehouse: String,
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+    },
+    /// Time branch creation on a 1-file and an `files`-file table, and
+    /// planning of a one-partition query on the latter.
+    Branches {
+        #[arg(long)]
+        warehouse: String,
+        #[arg(long, default_value_t = 10_000)]
+        files: usize,
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+    },
+}
+
+fn table_path(data: &Path, table: &str) -> PathBuf {
+    let file = data.join(format!("{table}.parquet"));
+    if file.exists() {
+        file
+    } else {
+        data.join(table)
+    }
+}
+
+fn json_line(value: serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}")?;
+    out.flush()?;
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<()> {
+    match Args::parse().command {
+        Command::Load { data, warehouse } => load(&data, &warehouse).await,
+        Command::Serve { data, warehouse } => serve(&data, &warehouse).await,
+        Command::Commits { warehouse, n } => commits(&warehouse, n).await,
+        Command::Branches {
+            warehouse,
+            files,
+            repeat,
+        } => branches(&warehouse, files, repeat).await,
+    }
+}
+
+async fn load(data: &Path, warehouse: &str) -> Result<()> {
+    let lh = Lakehouse::open(warehouse).await?;
+    lh.sql("CREATE SCHEMA IF NOT EXISTS tpch").await?;
+    let mut total_rows = 0u64;
+    let mut total_secs = 0f64;
+    let mut tables = serde_json::Map::new();
+    for table in TABLES {
+        let path = table_path(data, table);
+        lh.sql(&format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS raw_{table} STORED AS PARQUET LOCATION '{}'",
+            path.display()
+        ))
+        .await?;
+        lh.sql(&format!("DROP TABLE IF EXISTS tpch.{table} PURGE"))
+            .await?;
+        let start = Instant::now();
+        lh.sql(&format!(
+            "CREATE TABLE tpch.{table} AS SELECT * FROM raw_{table}"
+        ))
+        .await
+        .with_context(|| format!("loading {table}"))?;
+        let secs = start.elapsed().as_secs_f64();
+        let batches = lh
+            .sql(&format!("SELECT count(*) FROM tpch.{table}"))
+            .await?
+            .collect()
+            .await?;
+        let rows = arrow::compute::cast(batches[0].column(0), &arrow::datatypes::DataType::UInt64)?;
+        let rows = rows
+            .as_any()
+            .downcast_ref::<arrow::array::UInt64Array>()
+            .map(|a| a.value(0))
+            .unwrap_or_default();
+        total_rows += rows;
+        total_secs += secs;
+        tables.insert(
+            table.into(),
+            serde_json::json!({ "rows": rows, "seconds": secs }),
+        );
+    }
+    json_line(serde_json::json!({
+        "rows": total_rows,
+        "seconds": total_secs,
+        "rows_per_second": total_rows as f64 / total_secs,
+        "tables": tables,
+    }))
+}
+
+async fn serve(data: &Path, warehouse: &str) -> Result<()> {
+    let lh = Lakehouse::open(warehouse).await?;
+    lh.sql("USE tpch").await?;
+    // Plain DataFusion, same version, default settings, over the same files.
+    let df = SessionContext::new_with_config(SessionConfig::new());
+    for table in TABLES {
+        let path = table_path(data, table);
+        df.register_parquet(
+            table,
+            path.display().to_string(),
+            ParquetReadOptions::default(),
+        )
+        .await?;
+    }
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [engine, query, out] = parts.as_slice() else {
+            json_line(serde_json::json!({ "error": format!("bad request: {line}") }))?;
+            continue;
+        };
+        let sql = std::fs::read_to_string(query)?;
+        let start = Instant::now();
+        let result = match *engine {
+            "floe" => match lh.sql(&sql).await {
+                Ok(frame) => frame.collect().await.map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            },
+            "datafusion" => match df.sql(&sql).await {
+                Ok(frame) => frame.collect().await.map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            },
+            other => Err(anyhow::anyhow!("unknown engine {other}")),
+        };
+        let seconds = start.elapsed().as_secs_f64();
+        match result {
+            Ok(batches) => {
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let file = std::fs::File::create(out)?;
+                let mut writer = arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(file);
+                for batch in &batches {
+                    writer.write(batch)?;
+                }
+                json_line(serde_json::json!({ "seconds": seconds, "rows": rows }))?;
+            }
+            Err(e) => json_line(serde_json::json!({ "error": e.to_string() }))?,
+        }
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn commits(warehouse: &str, n: usize) -> Result<()> {
+    let lh = Lakehouse::open(warehouse).await?;
+    lh.sql("DROP TABLE IF EXISTS commits PURGE").await?;
+    lh.sql("CREATE TABLE commits (id BIGINT, note STRING)")
+        .await?;
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = Instant::now();
+        lh.sql(&format!("INSERT INTO commits VALUES ({i}, 'row {i}')"))
+            .await?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    json_line(serde_json::json!({
+        "n": n,
+        "p50_ms": percentile(&times, 50.0),
+        "p99_ms": percentile(&times, 99.0),
+        "mean_ms": times.iter().sum::<f64>() / n as f64,
+    }))
+}
+
+/// Median of `repeat` timings of `f`, in ms.
+async fn median_ms<F, Fut>(repeat: usize, mut f: F) -> Result<f64>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut times = Vec::with_capacity(repeat);
+    for i in 0..repeat {
+        let start = Instant::now();
+        f(i).await?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(percentile(&times, 50.0))
+}
+
+async fn branches(warehouse: &str, files: usize, repeat: usize) -> Result<()> {
+    let lh = Arc::new(Lakehouse::open(warehouse).await?);
+    lh.sql("DROP TABLE IF EXISTS one_file PURGE").await?;
+    lh.sql("CREATE TABLE one_file (k INT, v BIGINT)").await?;
+    lh.sql("INSERT INTO one_file SELECT CAST(value % 100 AS INT) AS k, value AS v FROM generate_series(1, 10000)")
+        .await?;
+    lh.sql("DROP TABLE IF EXISTS many_files PURGE").await?;
+    lh.sql("CREATE TABLE many_files (k INT, v BIGINT) PARTITIONED BY (k)")
+        .await?;
+    // One file per partition value, a thousand partitions per commit.
+    let per_commit = 1000usize;
+    let mut written = 0usize;
+    while written < files {
+        let upto = (written + per_commit).min(files);
+        lh.sql(&format!(
+            "INSERT INTO many_files SELECT CAST(value AS INT) AS k, value AS v FROM generate_series({written}, {})",
+            upto - 1
+        ))
+        .await?;
+        written = upto;
+    }
+    let count = |table: &str| {
+        let lh = Arc::clone(&lh);
+        let table = table.to_string();
+        async move {
+            let batches = lh
+                .sql(&format!("SELECT count(*) FROM {table}$files"))
+                .await?
+                .collect()
+                .await?;
+            let n = arrow::compute::cast(batches[0].column(0), &arrow::datatypes::DataType::Int64)?;
+            Ok::<i64, anyhow::Error>(
+                n.as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .map(|a| a.value(0))
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let one_files = count("one_file").await?;
+    let many_files = count("many_files").await?;
+
+    let branch = |table: &'static str| {
+        let lh = Arc::clone(&lh);
+        move |i: usize| {
+            let lh = Arc::clone(&lh);
+            async move {
+                lh.sql(&format!("ALTER TABLE {table} CREATE BRANCH b{i}"))
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+    let one_ms = median_ms(repeat, branch("one_file")).await?;
+    let many_ms = median_ms(repeat, branch("many_files")).await?;
+
+    // Planning: parse, resolve, plan the scan (metadata, manifests,
+    // pruning) and the physical plan, without running it.
+    let plan_ms = median_ms(repeat, |_| {
+        let lh = Arc::clone(&lh);
+        async move {
+            let frame = lh.sql("SELECT * FROM many_files WHERE k = 4242").await?;
+            frame.create_physical_plan().await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let explain = lh
+        .sql("EXPLAIN SELECT * FROM many_files WHERE k = 4242")
+        .await?
+        .collect()
+        .await?;
+    let explain = arrow::util::pretty::pretty_format_batches(&explain)?.to_string();
+    let scan = explain
+        .lines()
+        .find_map(|l| l.split("IcebergScan: ").nth(1))
+        .map(|s| {
+            s.trim_end_matches(|c: char| c == '|' || c.is_whitespace())
+                .to_string()
+        })
+        .unwrap_or_default();
+    json_line(serde_json::json!({
+        "repeat": repeat,
+        "one_file": { "files": one_files, "branch_ms": one_ms },
+        "many_files": { "files": many_files, "branch_ms": many_ms },
+        "planning": { "files": many_files, "plan_ms": plan_ms, "scan": scan },
+    }))
+}

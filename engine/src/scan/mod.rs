@@ -9,6 +9,7 @@ mod delete_exec;
 mod exec;
 mod field_ids;
 mod filter;
+mod stats;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -351,7 +352,23 @@ impl TableProvider for IcebergTableProvider {
             }
         }
         let bytes: u64 = tasks.iter().map(|t| t.file_size_in_bytes).sum();
-        let statistics = Statistics::new_unknown(&self.schema)
+        // Column bounds from the manifests, for the optimizer (join order,
+        // selectivity), as DataFusion reads them from parquet footers.
+        let live = self
+            .table
+            .live_files_by_path(self.warehouse.file_io())
+            .await?;
+        let scanned: Vec<&iceberg::spec::DataFile> = tasks
+            .iter()
+            .filter_map(|t| live.get(&t.data_file_path).map(|f| &f.file))
+            .collect();
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut statistics = Statistics::new_unknown(&self.schema)
             .with_num_rows(if tasks.iter().all(|t| t.record_count.is_some()) {
                 Precision::Exact(rows)
             } else {
@@ -359,6 +376,9 @@ impl TableProvider for IcebergTableProvider {
             })
             // Compressed bytes: what join selection compares sides by.
             .with_total_byte_size(Precision::Inexact(bytes as usize));
+        if scanned.len() == tasks.len() {
+            statistics.column_statistics = stats::column_statistics(&fields, &scanned);
+        }
         let config = FileScanConfigBuilder::new(object_store_url, Arc::new(source))
             .with_file_groups(file_groups(files, state.config().target_partitions()))
             .with_projection_indices(projection.cloned())?

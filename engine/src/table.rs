@@ -10,8 +10,8 @@ use iceberg::MetadataLocation;
 use iceberg::compression::CompressionCodec;
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    DataFile, MAIN_BRANCH, ManifestFile, ManifestList, SchemaRef, SnapshotRef, SnapshotReference,
-    TableMetadata, TableMetadataRef,
+    DataFile, MAIN_BRANCH, Manifest, ManifestFile, ManifestList, SchemaRef, SnapshotRef,
+    SnapshotReference, TableMetadata, TableMetadataRef,
 };
 
 use crate::error::{FloeError, Result};
@@ -80,6 +80,57 @@ fn refs_from_json(json: &serde_json::Value) -> Result<Refs> {
 /// history; [`read_metadata`] and [`write_metadata`] avoid it).
 fn refs_of(metadata: &TableMetadata) -> Result<Refs> {
     refs_from_json(&serde_json::to_value(metadata)?)
+}
+
+/// How many manifest entries the process keeps parsed.
+const CACHED_MANIFEST_ENTRIES: usize = 500_000;
+
+/// Parsed manifests by path, for the whole process: a manifest file never
+/// changes once written, and planning, statistics and commits read the
+/// same ones again and again.
+#[derive(Default)]
+struct ManifestCache {
+    by_path: HashMap<String, Arc<Manifest>>,
+    /// Paths, oldest first, with their entry counts.
+    order: std::collections::VecDeque<(String, usize)>,
+    entries: usize,
+}
+
+fn manifest_cache() -> &'static std::sync::Mutex<ManifestCache> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<ManifestCache>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Read (or find already parsed) the manifest a manifest list names.
+pub async fn load_manifest(file_io: &FileIO, manifest: &ManifestFile) -> Result<Arc<Manifest>> {
+    let path = &manifest.manifest_path;
+    if let Some(found) = manifest_cache()
+        .lock()
+        .ok()
+        .and_then(|c| c.by_path.get(path).cloned())
+    {
+        return Ok(found);
+    }
+    let loaded = Arc::new(manifest.load_manifest(file_io).await?);
+    if let Ok(mut cache) = manifest_cache().lock() {
+        let size = loaded.entries().len().max(1);
+        if cache
+            .by_path
+            .insert(path.clone(), Arc::clone(&loaded))
+            .is_none()
+        {
+            cache.order.push_back((path.clone(), size));
+            cache.entries += size;
+        }
+        while cache.entries > CACHED_MANIFEST_ENTRIES {
+            let Some((oldest, size)) = cache.order.pop_front() else {
+                break;
+            };
+            cache.by_path.remove(&oldest);
+            cache.entries -= size;
+        }
+    }
+    Ok(loaded)
 }
 
 /// A live file of a snapshot, with the spec and snapshot that wrote it.
@@ -189,6 +240,9 @@ pub struct LoadedTable {
     version: TableVersion,
     /// The refs, read once from the metadata's JSON (see [`Self::refs`]).
     refs: Arc<std::sync::OnceLock<Refs>>,
+    /// The `iceberg` crate's table, made once per metadata version: it
+    /// caches the manifest lists and manifests its scans read.
+    iceberg: Arc<std::sync::OnceLock<iceberg::table::Table>>,
 }
 
 /// A table's branches and tags, by name.
@@ -203,6 +257,7 @@ impl LoadedTable {
             metadata: Arc::new(metadata),
             version: TableVersion::default(),
             refs: Arc::default(),
+            iceberg: Arc::default(),
         }
     }
 
@@ -401,6 +456,15 @@ impl LoadedTable {
             metadata,
             version: TableVersion::default(),
             refs: Arc::new(cell),
+            iceberg: Arc::default(),
+        }
+    }
+
+    /// The same table under another name (a renamed table's metadata).
+    pub fn with_ident(&self, ident: TableIdent) -> Self {
+        Self {
+            ident,
+            ..self.clone()
         }
     }
 
@@ -480,7 +544,7 @@ impl LoadedTable {
         let mut out = Vec::new();
         for manifest in self.snapshot_manifests(file_io).await? {
             let spec_id = manifest.partition_spec_id;
-            for entry in manifest.load_manifest(file_io).await?.entries() {
+            for entry in load_manifest(file_io, &manifest).await?.entries() {
                 if entry.is_alive() {
                     out.push(LiveFile {
                         spec_id,
@@ -505,15 +569,19 @@ impl LoadedTable {
 
     /// The `iceberg` crate's view of this table, for scans and readers.
     pub fn iceberg_table(&self, file_io: &FileIO) -> Result<iceberg::table::Table> {
+        if let Some(table) = self.iceberg.get() {
+            return Ok(table.clone());
+        }
         let runtime = iceberg::Runtime::try_current()?;
-        Ok(iceberg::table::Table::builder()
+        let table = iceberg::table::Table::builder()
             .metadata(Arc::clone(&self.metadata))
             .identifier(self.ident.clone())
             .file_io(file_io.clone())
             .runtime(runtime)
             .metadata_location(self.metadata_location.clone())
             .readonly(true)
-            .build()?)
+            .build()?;
+        Ok(self.iceberg.get_or_init(|| table).clone())
     }
 }
 

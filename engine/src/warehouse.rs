@@ -9,14 +9,14 @@ use iceberg::MetadataLocation;
 use iceberg::io::FileIO;
 use iceberg::spec::{
     FormatVersion, MAIN_BRANCH, Schema, SortOrder, TableMetadata, TableMetadataBuilder,
-    TableMetadataRef, UnboundPartitionSpec,
+    UnboundPartitionSpec,
 };
 
 use crate::commit::{update_metadata, with_empty_branch};
 use crate::error::{FloeError, Result};
 use crate::storage::{ObjectStoreStorage, StoreRegistry, WarehouseUri};
 use crate::table::{
-    ABSENT_FROM_MAIN, LoadedTable, Refs, TableVersion, VersionSpec, read_metadata, write_metadata,
+    ABSENT_FROM_MAIN, LoadedTable, TableVersion, VersionSpec, read_metadata, write_metadata,
 };
 use crate::transaction::TransactionState;
 
@@ -47,24 +47,24 @@ struct MetadataCache {
 
 #[derive(Debug, Default)]
 struct MetadataEntries {
-    by_location: HashMap<String, (TableMetadataRef, Arc<Refs>)>,
+    by_location: HashMap<String, LoadedTable>,
     /// Locations, oldest first, for eviction.
     order: std::collections::VecDeque<String>,
 }
 
 impl MetadataCache {
-    fn get(&self, location: &str) -> Option<(TableMetadataRef, Arc<Refs>)> {
+    fn get(&self, location: &str) -> Option<LoadedTable> {
         let entries = self.entries.lock().ok()?;
         entries.by_location.get(location).cloned()
     }
 
-    fn insert(&self, location: &str, metadata: TableMetadataRef, refs: Arc<Refs>) {
+    fn insert(&self, location: &str, table: LoadedTable) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
         if entries
             .by_location
-            .insert(location.to_string(), (metadata, refs))
+            .insert(location.to_string(), table)
             .is_none()
         {
             entries.order.push_back(location.to_string());
@@ -117,32 +117,26 @@ impl Warehouse {
     /// The table `ident` as the metadata file at `location` describes it
     /// (read once per process and kept, see [`MetadataCache`]).
     pub async fn read_table(&self, ident: &TableIdent, location: String) -> Result<LoadedTable> {
-        if let Some((metadata, refs)) = self.metadata_cache.get(&location) {
-            return Ok(LoadedTable::with_refs(
-                ident.clone(),
-                location,
-                metadata,
-                refs,
-            ));
+        if let Some(table) = self.metadata_cache.get(&location) {
+            return Ok(table.with_ident(ident.clone()));
         }
         let (metadata, refs) = read_metadata(&self.file_io, &location).await.map_err(|e| {
             FloeError::Invalid(format!(
                 "cannot read the metadata of table '{ident}' at {location}: {e}"
             ))
         })?;
-        let (metadata, refs) = (Arc::new(metadata), Arc::new(refs));
-        self.remember(&location, Arc::clone(&metadata), Arc::clone(&refs));
-        Ok(LoadedTable::with_refs(
-            ident.clone(),
-            location,
-            metadata,
-            refs,
-        ))
+        let table =
+            LoadedTable::with_refs(ident.clone(), location, Arc::new(metadata), Arc::new(refs));
+        self.remember(&table);
+        Ok(table)
     }
 
-    /// Keep a metadata file this process wrote (or read).
-    pub(crate) fn remember(&self, location: &str, metadata: TableMetadataRef, refs: Arc<Refs>) {
-        self.metadata_cache.insert(location, metadata, refs);
+    /// Keep a metadata version this process wrote (or read).
+    pub(crate) fn remember(&self, table: &LoadedTable) {
+        self.metadata_cache.insert(
+            table.metadata_location(),
+            table.with_version(TableVersion::default()),
+        );
     }
 
     /// The session's settings.
@@ -280,14 +274,10 @@ impl Warehouse {
         let refs = Arc::new(write_metadata(&self.file_io, &metadata, &metadata_location).await?);
         let metadata_location = metadata_location.to_string();
         self.catalog.create_table(ident, &metadata_location).await?;
-        let metadata = Arc::new(metadata);
-        self.remember(&metadata_location, Arc::clone(&metadata), Arc::clone(&refs));
-        Ok(LoadedTable::with_refs(
-            ident.clone(),
-            metadata_location,
-            metadata,
-            refs,
-        ))
+        let table =
+            LoadedTable::with_refs(ident.clone(), metadata_location, Arc::new(metadata), refs);
+        self.remember(&table);
+        Ok(table)
     }
 
     /// Drop a table from the catalog; with `purge`, delete its files too.

@@ -484,7 +484,7 @@ impl SnapshotUpdate {
                 out.push(manifest);
                 continue;
             }
-            let loaded = manifest.load_manifest(warehouse.file_io()).await?;
+            let loaded = crate::table::load_manifest(warehouse.file_io(), &manifest).await?;
             let hits: Vec<String> = loaded
                 .entries()
                 .iter()
@@ -614,7 +614,7 @@ async fn merge_manifests(
         )
         .build_v2_data();
         for manifest in merged.iter().filter(|m| m.partition_spec_id == spec_id) {
-            let loaded = manifest.load_manifest(warehouse.file_io()).await?;
+            let loaded = crate::table::load_manifest(warehouse.file_io(), manifest).await?;
             for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
                 let sequence = entry.sequence_number().unwrap_or(0);
                 writer.add_existing_file(
@@ -702,14 +702,14 @@ pub async fn prepare_metadata(
     let refs =
         std::sync::Arc::new(write_metadata(warehouse.file_io(), &new_metadata, &location).await?);
     let location = location.to_string();
-    let metadata = std::sync::Arc::new(new_metadata);
-    warehouse.remember(
-        &location,
-        std::sync::Arc::clone(&metadata),
-        std::sync::Arc::clone(&refs),
+    let new = LoadedTable::with_refs(
+        base.ident().clone(),
+        location.clone(),
+        std::sync::Arc::new(new_metadata),
+        refs,
     );
-    let new = LoadedTable::with_refs(base.ident().clone(), location.clone(), metadata, refs)
-        .with_version(base.version().clone());
+    warehouse.remember(&new);
+    let new = new.with_version(base.version().clone());
     let swap = PointerSwap {
         table: base.ident().clone(),
         expected: base.metadata_location().to_string(),

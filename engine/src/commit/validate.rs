@@ -140,7 +140,10 @@ async fn added_files(
         if manifest.content != content || manifest.added_snapshot_id != snapshot_id {
             continue;
         }
-        for entry in manifest.load_manifest(file_io).await?.entries() {
+        for entry in crate::table::load_manifest(file_io, &manifest)
+            .await?
+            .entries()
+        {
             if entry.status() == ManifestStatus::Added {
                 out.push(entry.data_file().clone());
             }
@@ -195,7 +198,10 @@ pub(super) async fn snapshot_changes(
             continue;
         }
         let spec_id = manifest.partition_spec_id;
-        for entry in manifest.load_manifest(file_io).await?.entries() {
+        for entry in crate::table::load_manifest(file_io, &manifest)
+            .await?
+            .entries()
+        {
             if entry.snapshot_id() != Some(id) {
                 continue;
             }

@@ -46,6 +46,9 @@ struct Partitioned {
     writer: FanoutWriter<Builder>,
 }
 
+/// Rows per parquet row group.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
 /// Write every row of `rows` as data files of a table; returns the files
 /// and the number of rows.
 pub async fn write_frame(
@@ -133,8 +136,29 @@ impl DataFileWriterSet {
                 )
             })?,
         };
+        let compression = match metadata
+            .properties()
+            .get("write.parquet.compression-codec")
+            .map(|c| c.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("zstd") => Compression::ZSTD(ZstdLevel::try_new(1)?),
+            Some("snappy") => Compression::SNAPPY,
+            Some("gzip") => Compression::GZIP(Default::default()),
+            Some("lz4") => Compression::LZ4_RAW,
+            Some("uncompressed" | "none") => Compression::UNCOMPRESSED,
+            Some(other) => {
+                return Err(invalid!(
+                    "table '{table}': write.parquet.compression-codec = '{other}' is not zstd, \
+                     snappy, gzip, lz4 or uncompressed"
+                ));
+            }
+        };
         let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+            .set_compression(compression)
+            // Row groups of about a hundred thousand rows, as DuckDB and
+            // tpchgen write: a file of any size is read with every core.
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
         let rolling = RollingFileWriterBuilder::new(
             ParquetWriterBuilder::new(properties, schema.clone()),

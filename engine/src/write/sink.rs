@@ -79,6 +79,69 @@ impl IcebergSink {
     }
 }
 
+/// Batches written by one writer before the others start: a small INSERT
+/// stays one file per partition.
+const SERIAL_BATCHES: usize = 16;
+
+impl IcebergSink {
+    /// Write the rows as data files. Past [`SERIAL_BATCHES`] batches, the
+    /// batches are dealt round-robin to `workers` writers encoding in
+    /// parallel (each file's rows keep their input order).
+    async fn write_files(
+        &self,
+        mut data: SendableRecordBatchStream,
+        workers: usize,
+    ) -> Result<(Vec<DataFile>, u64)> {
+        let name = self.table.ident().to_string();
+        let metadata = self.table.metadata();
+        let mut local = DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?;
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        let mut count = 0usize;
+        while let Some(batch) = data.next().await {
+            let batch = batch?;
+            count += 1;
+            if workers == 1 || count <= SERIAL_BATCHES {
+                local.write(batch).await?;
+                continue;
+            }
+            if senders.is_empty() {
+                for _ in 1..workers {
+                    let (tx, mut rx) = tokio::sync::mpsc::channel::<arrow::array::RecordBatch>(2);
+                    let mut writer =
+                        DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?;
+                    handles.push(tokio::spawn(async move {
+                        while let Some(batch) = rx.recv().await {
+                            writer.write(batch).await?;
+                        }
+                        writer.close().await
+                    }));
+                    senders.push(tx);
+                }
+            }
+            match count % workers {
+                0 => local.write(batch).await?,
+                slot => {
+                    if senders[slot - 1].send(batch).await.is_err() {
+                        // The writer stopped: its error is reported below.
+                        break;
+                    }
+                }
+            }
+        }
+        drop(senders);
+        let (mut files, mut rows) = local.close().await?;
+        for handle in handles {
+            let (more, n) = handle.await.map_err(|e| {
+                crate::error::FloeError::Internal(format!("a writer task failed: {e}"))
+            })??;
+            files.extend(more);
+            rows += n;
+        }
+        Ok((files, rows))
+    }
+}
+
 impl DisplayAs for IcebergSink {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
@@ -102,16 +165,11 @@ impl DataSink for IcebergSink {
 
     async fn write_all(
         &self,
-        mut data: SendableRecordBatchStream,
-        _context: &Arc<TaskContext>,
+        data: SendableRecordBatchStream,
+        context: &Arc<TaskContext>,
     ) -> DFResult<u64> {
-        let name = self.table.ident().to_string();
-        let mut writers =
-            DataFileWriterSet::try_new(&self.warehouse, &name, self.table.metadata()).await?;
-        while let Some(batch) = data.next().await {
-            writers.write(batch?).await?;
-        }
-        let (files, rows) = writers.close().await?;
+        let workers = context.session_config().target_partitions().max(1);
+        let (files, rows) = self.write_files(data, workers).await?;
         let update = match self.mode {
             InsertMode::Append => SnapshotUpdate::append(files),
             InsertMode::OverwriteTable | InsertMode::OverwritePartitions => {

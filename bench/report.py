@@ -89,7 +89,8 @@ def main():
     add = lines.append
     add("# Floe benchmarks")
     add("")
-    add(f"Written by `bench/run.sh --sf {args.sf}`; every figure below comes from that one run.")
+    flag = " --release" if args.profile == "release" else ""
+    add(f"Written by `bench/run.sh --sf {args.sf}{flag}`; every figure below comes from that one run.")
     add("")
     add(f"- Machine: {machine()}")
     add(f"- Build: `{args.profile}` profile, {rustc()}; DataFusion 53.1 (Floe's and the plain one are the same build)")

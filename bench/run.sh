@@ -65,10 +65,12 @@ echo "== TPC-H queries"
   --queries bench/queries --out "$WORK/answers" --runs "$RUNS" > "$RESULTS/tpch.json"
 
 echo "== commit latency"
+rm -rf "$WORK/commits" "$WORK/peers/pyiceberg-commits"
 "$BENCH" commits --warehouse "$WORK/commits" --n "$COMMITS" > "$RESULTS/commits.json"
 "$VENV/bin/python" bench/peers.py commits --work "$WORK/peers" --n "$COMMITS" > "$RESULTS/commits_pyiceberg.json"
 
 echo "== branching and planning ($FILES files)"
+rm -rf "$WORK/branches"
 "$BENCH" branches --warehouse "$WORK/branches" --files "$FILES" > "$RESULTS/branches.json"
 
 "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" --out bench/REPORT.md

@@ -106,3 +106,21 @@ def test_pyiceberg_reads_merged_manifests(tmp_path):
         100,
         sum(range(5, 105)),
     )
+
+
+def test_pyiceberg_reads_after_floe_expires_snapshots(tmp_path):
+    wh = tmp_path / "wh"
+    floe(
+        wh,
+        "CREATE TABLE e (id BIGINT)",
+        "INSERT INTO e VALUES (1)",
+        "INSERT INTO e VALUES (2)",
+        "DELETE FROM e WHERE id = 1",
+        "CALL system.expire_snapshots(table => 'e', older_than => TIMESTAMP '2199-01-01 00:00:00')",
+    )
+    table = sql_catalog(wh).load_table("default.e")
+    assert len(table.snapshots()) == 1
+    assert table.scan().to_arrow()["id"].to_pylist() == [2]
+    # The expired snapshots' manifest lists are gone from storage.
+    lists = list((wh / "default" / "e" / "metadata").glob("snap-*.avro"))
+    assert len(lists) == 1

@@ -18,7 +18,8 @@ use crate::warehouse::Warehouse;
 
 /// The procedures and their parameters, in positional order. Every
 /// parameter is required except `set_current_snapshot`'s, of which exactly
-/// one of `snapshot_id` and `ref` is given.
+/// one of `snapshot_id` and `ref` is given, and `expire_snapshots`'s
+/// `older_than` (default: five days ago) and `retain_last` (default 1).
 const PROCEDURES: &[(&str, &[&str])] = &[
     ("rollback_to_snapshot", &["table", "snapshot_id"]),
     ("rollback_to_timestamp", &["table", "timestamp"]),
@@ -26,6 +27,7 @@ const PROCEDURES: &[(&str, &[&str])] = &[
     ("cherrypick_snapshot", &["table", "snapshot_id"]),
     ("publish_changes", &["table", "wap_id"]),
     ("fast_forward", &["table", "branch", "to"]),
+    ("expire_snapshots", &["table", "older_than", "retain_last"]),
 ];
 
 /// A procedure call's arguments, bound to the procedure's parameters.
@@ -234,6 +236,22 @@ pub async fn call(
             let to = args.string("to")?;
             fast_forward(warehouse, &table, &branch, &to).await
         }
+        "expire_snapshots" => {
+            let older_than = match args.get("older_than") {
+                Some(_) => args.timestamp_ms("older_than")?,
+                None => chrono::Utc::now().timestamp_millis() - 5 * 86_400_000,
+            };
+            let retain_last = match args.get("retain_last") {
+                Some(_) => args.int("retain_last")?,
+                None => 1,
+            };
+            if retain_last < 1 {
+                return Err(invalid!(
+                    "CALL system.expire_snapshots: retain_last must be at least 1"
+                ));
+            }
+            expire_snapshots(warehouse, &table, older_than, retain_last as usize).await
+        }
         _ => Err(FloeError::Internal(format!(
             "procedure {procedure} is listed but not run"
         ))),
@@ -397,6 +415,157 @@ async fn fast_forward(
         Arc::new(Int64Array::from(vec![updated_ref])),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Remove the snapshots older than `older_than` that no branch or tag
+/// needs (each branch keeps its head and its `retain_last` latest
+/// snapshots), then delete the files only they referenced: manifest lists,
+/// manifests, and data and delete files.
+async fn expire_snapshots(
+    warehouse: &Warehouse,
+    table: &TableIdent,
+    older_than: i64,
+    retain_last: usize,
+) -> Result<RecordBatch> {
+    let before = std::sync::Mutex::new(None);
+    let expired_ids = std::sync::Mutex::new(Vec::new());
+    let after = update_metadata(warehouse, table, |current| {
+        let mut protected = std::collections::HashSet::new();
+        for reference in current.refs()?.values() {
+            protected.insert(reference.snapshot_id);
+            if reference.is_branch() {
+                for snapshot in current
+                    .ancestors(Some(reference.snapshot_id))
+                    .iter()
+                    .take(retain_last)
+                {
+                    protected.insert(snapshot.snapshot_id());
+                }
+            }
+        }
+        let expired: Vec<i64> = current
+            .metadata()
+            .snapshots()
+            .filter(|s| s.timestamp_ms() < older_than && !protected.contains(&s.snapshot_id()))
+            .map(|s| s.snapshot_id())
+            .collect();
+        if let Ok(mut b) = before.lock() {
+            *b = Some(current.clone());
+        }
+        if let Ok(mut e) = expired_ids.lock() {
+            e.clone_from(&expired);
+        }
+        if expired.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            TableMetadata::clone(current.metadata())
+                .into_builder(Some(current.metadata_location().to_string()))
+                .remove_snapshots(&expired)
+                .build()?
+                .metadata,
+        ))
+    })
+    .await?;
+    let expired = expired_ids.lock().map(|e| e.clone()).unwrap_or_default();
+    let before = before.lock().ok().and_then(|b| b.clone());
+    let mut counts = [0i64; 5];
+    if let Some(before) = before.filter(|_| !expired.is_empty()) {
+        counts = delete_unreachable(warehouse, &before, &after, &expired).await?;
+    }
+    let schema = Arc::new(Schema::new(
+        [
+            "deleted_data_files_count",
+            "deleted_position_delete_files_count",
+            "deleted_equality_delete_files_count",
+            "deleted_manifest_files_count",
+            "deleted_manifest_lists_count",
+        ]
+        .iter()
+        .map(|n| Field::new(*n, DataType::Int64, false))
+        .collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = counts
+        .iter()
+        .map(|n| Arc::new(Int64Array::from(vec![*n])) as ArrayRef)
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Delete the files the `expired` snapshots of `before` referenced that no
+/// snapshot of `after` does. Returns the counts of data, position delete,
+/// equality delete files, manifests and manifest lists deleted.
+async fn delete_unreachable(
+    warehouse: &Warehouse,
+    before: &LoadedTable,
+    after: &LoadedTable,
+    expired: &[i64],
+) -> Result<[i64; 5]> {
+    use iceberg::spec::DataContentType;
+    use std::collections::HashSet;
+    let file_io = warehouse.file_io();
+    // Everything the remaining snapshots reach.
+    let mut lists = HashSet::new();
+    let mut manifests = HashSet::new();
+    let mut files = HashSet::new();
+    for snapshot in after.metadata().snapshots() {
+        lists.insert(snapshot.manifest_list().to_string());
+        for manifest in after.manifests(file_io, snapshot.manifest_list()).await? {
+            if manifests.insert(manifest.manifest_path.clone()) {
+                for entry in crate::table::load_manifest(file_io, &manifest)
+                    .await?
+                    .entries()
+                {
+                    files.insert(entry.file_path().to_string());
+                }
+            }
+        }
+    }
+    let mut counts = [0i64; 5];
+    let mut doomed_manifests = HashSet::new();
+    let mut doomed_files: Vec<(String, DataContentType)> = Vec::new();
+    let mut doomed_lists = Vec::new();
+    for id in expired {
+        let Some(snapshot) = before.metadata().snapshot_by_id(*id) else {
+            continue;
+        };
+        if !lists.contains(snapshot.manifest_list()) {
+            doomed_lists.push(snapshot.manifest_list().to_string());
+        }
+        for manifest in before.manifests(file_io, snapshot.manifest_list()).await? {
+            if manifests.contains(&manifest.manifest_path)
+                || !doomed_manifests.insert(manifest.manifest_path.clone())
+            {
+                continue;
+            }
+            for entry in crate::table::load_manifest(file_io, &manifest)
+                .await?
+                .entries()
+            {
+                if !files.contains(entry.file_path()) {
+                    files.insert(entry.file_path().to_string());
+                    doomed_files.push((entry.file_path().to_string(), entry.content_type()));
+                }
+            }
+        }
+    }
+    for (path, content) in &doomed_files {
+        file_io.delete(path).await?;
+        counts[match content {
+            DataContentType::Data => 0,
+            DataContentType::PositionDeletes => 1,
+            DataContentType::EqualityDeletes => 2,
+        }] += 1;
+    }
+    for path in &doomed_manifests {
+        file_io.delete(path).await?;
+        counts[3] += 1;
+    }
+    for path in &doomed_lists {
+        file_io.delete(path).await?;
+        counts[4] += 1;
+    }
+    Ok(counts)
 }
 
 fn two_snapshots(names: [&str; 2], first: Option<i64>, second: Option<i64>) -> Result<RecordBatch> {

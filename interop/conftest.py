@@ -17,6 +17,17 @@ import pytest
 FLOE_BIN = os.environ.get("FLOE_BIN", "floe")
 
 
+def sql_catalog(warehouse):
+    """PyIceberg's SqlCatalog on a Floe warehouse's catalog file."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    return SqlCatalog(
+        "floe",
+        uri=f"sqlite:///{warehouse}/catalog.db",
+        warehouse=f"file://{warehouse}",
+    )
+
+
 def floe(warehouse, *statements, catalog=None, env=None, fmt="csv", check=True):
     """Run statements with `floe sql -c ...` and return the completed process."""
     cmd = [FLOE_BIN, "--warehouse", str(warehouse)]

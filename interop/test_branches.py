@@ -2,19 +2,10 @@
 Floe reads and writes PyIceberg's."""
 
 import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField, StringType
 
-from conftest import floe, floe_rows
-
-
-def sql_catalog(warehouse):
-    return SqlCatalog(
-        "floe",
-        uri=f"sqlite:///{warehouse}/catalog.db",
-        warehouse=f"file://{warehouse}",
-    )
+from conftest import duckdb_connection, floe, floe_rows, metadata_location, sql_catalog
 
 
 def rows_at(table, snapshot_id):
@@ -97,8 +88,6 @@ def test_floe_reads_and_writes_a_branch_pyiceberg_made(tmp_path):
 
 
 def test_other_engines_read_a_warehouse_branch_and_its_merge(tmp_path):
-    from conftest import duckdb_connection, metadata_location
-
     wh = tmp_path / "wh"
     floe(
         wh,

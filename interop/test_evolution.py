@@ -1,20 +1,11 @@
 """Schema and partition evolution, made by one engine and read by the other."""
 
 import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.schema import Schema
 from pyiceberg.transforms import BucketTransform, IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType
 
-from conftest import duckdb_connection, floe, floe_rows, metadata_location
-
-
-def sql_catalog(warehouse):
-    return SqlCatalog(
-        "floe",
-        uri=f"sqlite:///{warehouse}/catalog.db",
-        warehouse=f"file://{warehouse}",
-    )
+from conftest import duckdb_connection, floe, floe_rows, metadata_location, sql_catalog
 
 
 def test_pyiceberg_reads_a_table_floe_evolved(tmp_path):

@@ -1,21 +1,12 @@
 """PyIceberg and Floe on the very same SQLite catalog and files."""
 
 import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.transforms import BucketTransform
 from pyiceberg.types import LongType, NestedField, StringType
 
-from conftest import floe, floe_rows
-
-
-def sql_catalog(warehouse):
-    return SqlCatalog(
-        "floe",
-        uri=f"sqlite:///{warehouse}/catalog.db",
-        warehouse=f"file://{warehouse}",
-    )
+from conftest import duckdb_connection, floe, floe_rows, metadata_location, sql_catalog
 
 
 def test_pyiceberg_reads_a_floe_partitioned_table(tmp_path):
@@ -86,8 +77,6 @@ def test_floe_reads_a_pyiceberg_bucket_partitioned_table(tmp_path):
 
 
 def test_pyiceberg_reads_merged_manifests(tmp_path):
-    from conftest import duckdb_connection, metadata_location
-
     wh = tmp_path / "wh"
     floe(
         wh,

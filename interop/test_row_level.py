@@ -1,9 +1,8 @@
 """Other engines read tables after Floe's DELETE, UPDATE and INSERT OVERWRITE
 (copy-on-write) with exactly the rows Floe sees."""
 
-from pyiceberg.catalog.sql import SqlCatalog
 
-from conftest import duckdb_connection, floe, floe_rows, metadata_location
+from conftest import duckdb_connection, floe, floe_rows, metadata_location, sql_catalog
 
 
 def test_pyiceberg_and_duckdb_read_after_row_level_writes(tmp_path):
@@ -34,7 +33,7 @@ def test_pyiceberg_and_duckdb_read_after_row_level_writes(tmp_path):
         ["6", "latam", "61.0"],
     ]
 
-    catalog = SqlCatalog("floe", uri=f"sqlite:///{wh}/catalog.db", warehouse=f"file://{wh}")
+    catalog = sql_catalog(wh)
     table = catalog.load_table("default.orders")
     rows = table.scan().to_arrow().sort_by("id").to_pylist()
     assert [(r["id"], r["region"], r["total"]) for r in rows] == expected
@@ -93,7 +92,7 @@ def test_pyiceberg_and_duckdb_apply_floe_position_deletes(tmp_path):
     expected = [(1, "a"), (4, "b")]
     assert floe_rows(wh, "SELECT id, kind FROM events ORDER BY id") == [["1", "a"], ["4", "b"]]
 
-    catalog = SqlCatalog("floe", uri=f"sqlite:///{wh}/catalog.db", warehouse=f"file://{wh}")
+    catalog = sql_catalog(wh)
     table = catalog.load_table("default.events")
     rows = table.scan().to_arrow().sort_by("id").to_pylist()
     assert [(r["id"], r["kind"]) for r in rows] == expected

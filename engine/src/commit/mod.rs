@@ -275,41 +275,27 @@ impl SnapshotUpdate {
         commit_uuid: uuid::Uuid,
     ) -> Result<Vec<ManifestFile>> {
         let metadata = base.metadata();
-        let mut by_spec: std::collections::BTreeMap<i32, Vec<&DataFile>> = Default::default();
-        for file in &self.added {
-            by_spec
-                .entry(self.spec_of(metadata, file))
-                .or_default()
-                .push(file);
-        }
-        let mut out = Vec::with_capacity(by_spec.len());
-        for (n, (spec_id, files)) in by_spec.into_iter().enumerate() {
-            let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
-                FloeError::Internal(format!("data files for unknown partition spec {spec_id}"))
-            })?;
+        let files = self.added.iter().map(|f| (self.spec_of(metadata, f), f));
+        let path = |n: usize, spec_id: i32| {
             let suffix = if n == 0 {
                 String::new()
             } else {
                 format!("-s{spec_id}")
             };
-            let path = format!(
+            format!(
                 "{}/metadata/{commit_uuid}-m0{suffix}.avro",
                 metadata.location()
-            );
-            let mut writer = ManifestWriterBuilder::new(
-                warehouse.file_io().new_output(&path)?,
-                Some(snapshot_id),
-                metadata.current_schema().clone(),
-                spec.as_ref().clone(),
             )
-            .build_v2_data();
-            for file in files {
-                // A negative sequence number is inherited from the manifest list.
-                writer.add_file(file.clone(), -1)?;
-            }
-            out.push(writer.write_manifest_file().await?);
-        }
-        Ok(out)
+        };
+        write_manifests(
+            warehouse,
+            base,
+            snapshot_id,
+            files,
+            ManifestContentType::Data,
+            path,
+        )
+        .await
     }
 
     /// Position deletes must point at live data files: one a concurrent
@@ -346,6 +332,7 @@ impl SnapshotUpdate {
         Ok(())
     }
 
+    /// One manifest of the added delete files per partition spec.
     async fn write_delete_manifests(
         &self,
         warehouse: &Warehouse,
@@ -353,33 +340,19 @@ impl SnapshotUpdate {
         snapshot_id: i64,
         commit_uuid: uuid::Uuid,
     ) -> Result<Vec<ManifestFile>> {
-        let metadata = base.metadata();
-        let mut by_spec: std::collections::BTreeMap<i32, Vec<&DataFile>> = Default::default();
-        for (spec_id, file) in &self.added_deletes {
-            by_spec.entry(*spec_id).or_default().push(file);
-        }
-        let mut out = Vec::new();
-        for (spec_id, files) in by_spec {
-            let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
-                FloeError::Internal(format!("delete files for unknown partition spec {spec_id}"))
-            })?;
-            let path = format!(
-                "{}/metadata/{commit_uuid}-d{spec_id}.avro",
-                metadata.location()
-            );
-            let mut writer = ManifestWriterBuilder::new(
-                warehouse.file_io().new_output(&path)?,
-                Some(snapshot_id),
-                metadata.current_schema().clone(),
-                spec.as_ref().clone(),
-            )
-            .build_v2_deletes();
-            for file in files {
-                writer.add_file(file.clone(), -1)?;
-            }
-            out.push(writer.write_manifest_file().await?);
-        }
-        Ok(out)
+        let location = base.metadata().location();
+        let files = self.added_deletes.iter().map(|(spec_id, f)| (*spec_id, f));
+        let path =
+            |_: usize, spec_id: i32| format!("{location}/metadata/{commit_uuid}-d{spec_id}.avro");
+        write_manifests(
+            warehouse,
+            base,
+            snapshot_id,
+            files,
+            ManifestContentType::Deletes,
+            path,
+        )
+        .await
     }
 
     async fn try_commit(
@@ -552,6 +525,47 @@ impl SnapshotUpdate {
         }
         Ok((out, found))
     }
+}
+
+/// Write `files` (each with its partition spec id) as new manifests of
+/// `content`, one per spec, at `path(n, spec_id)`; their entries are
+/// `ADDED` by `snapshot_id`, with sequence numbers inherited from the
+/// manifest list.
+async fn write_manifests<'a>(
+    warehouse: &Warehouse,
+    base: &LoadedTable,
+    snapshot_id: i64,
+    files: impl Iterator<Item = (i32, &'a DataFile)>,
+    content: ManifestContentType,
+    path: impl Fn(usize, i32) -> String,
+) -> Result<Vec<ManifestFile>> {
+    let metadata = base.metadata();
+    let mut by_spec: std::collections::BTreeMap<i32, Vec<&DataFile>> = Default::default();
+    for (spec_id, file) in files {
+        by_spec.entry(spec_id).or_default().push(file);
+    }
+    let mut out = Vec::with_capacity(by_spec.len());
+    for (n, (spec_id, files)) in by_spec.into_iter().enumerate() {
+        let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
+            FloeError::Internal(format!("files for unknown partition spec {spec_id}"))
+        })?;
+        let builder = ManifestWriterBuilder::new(
+            warehouse.file_io().new_output(path(n, spec_id))?,
+            Some(snapshot_id),
+            metadata.current_schema().clone(),
+            spec.as_ref().clone(),
+        );
+        let mut writer = match content {
+            ManifestContentType::Data => builder.build_v2_data(),
+            ManifestContentType::Deletes => builder.build_v2_deletes(),
+        };
+        for file in files {
+            // A negative sequence number is inherited from the manifest list.
+            writer.add_file(file.clone(), -1)?;
+        }
+        out.push(writer.write_manifest_file().await?);
+    }
+    Ok(out)
 }
 
 /// How many small data manifests of one partition spec a snapshot may

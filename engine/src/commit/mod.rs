@@ -75,6 +75,8 @@ pub struct SnapshotUpdate {
     /// Write-audit-publish: add the snapshot to the table without moving
     /// any branch to it.
     stage_only: bool,
+    /// Table properties set in the same commit.
+    properties: HashMap<String, String>,
 }
 
 impl SnapshotUpdate {
@@ -90,6 +92,7 @@ impl SnapshotUpdate {
             summary: Vec::new(),
             stage_only: false,
             file_specs: HashMap::new(),
+            properties: HashMap::new(),
         }
     }
 
@@ -105,6 +108,7 @@ impl SnapshotUpdate {
             summary: Vec::new(),
             stage_only: false,
             file_specs: HashMap::new(),
+            properties: HashMap::new(),
         }
     }
 
@@ -140,6 +144,13 @@ impl SnapshotUpdate {
     /// Add a summary property to the new snapshot.
     pub fn with_summary(mut self, key: &str, value: String) -> Self {
         self.summary.push((key.to_string(), value));
+        self
+    }
+
+    /// Also set a table property, in the same commit (`add_files` records
+    /// the name mapping of files without field ids this way).
+    pub fn with_property(mut self, key: &str, value: String) -> Self {
+        self.properties.insert(key.to_string(), value);
         self
     }
 
@@ -424,8 +435,11 @@ impl SnapshotUpdate {
             .with_schema_id(metadata.current_schema_id())
             .build();
 
-        let builder =
+        let mut builder =
             TableMetadata::clone(metadata).into_builder(Some(base.metadata_location().to_string()));
+        if !self.properties.is_empty() {
+            builder = builder.set_properties(self.properties.clone())?;
+        }
         let builder = if self.stage_only {
             builder.add_snapshot(snapshot)?
         } else {

@@ -75,7 +75,21 @@ pub async fn alter_table(
                 let Some(schema) = new_schema(current, &action)? else {
                     return Ok(None);
                 };
-                builder.add_current_schema(schema)?
+                // Files without field ids are read through the name
+                // mapping: it gains new columns and keeps old names.
+                let mapping = metadata
+                    .properties()
+                    .get(iceberg::spec::DEFAULT_SCHEMA_NAME_MAPPING)
+                    .map(|previous| super::add_files::name_mapping(&schema, Some(previous)))
+                    .transpose()?;
+                let builder = builder.add_current_schema(schema)?;
+                match mapping {
+                    Some(mapping) => builder.set_properties(HashMap::from([(
+                        iceberg::spec::DEFAULT_SCHEMA_NAME_MAPPING.to_string(),
+                        mapping,
+                    )]))?,
+                    None => builder,
+                }
             }
         };
         let updated = builder.build()?.metadata;

@@ -437,6 +437,7 @@ impl RowLevelWrite<'_> {
             let positions = matching_positions(
                 self.ctx,
                 self.warehouse,
+                &self.table,
                 &self.alias,
                 &table_schema,
                 &task.data_file_path,

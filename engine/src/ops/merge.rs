@@ -364,7 +364,7 @@ impl MergeStatement {
                 .get(path)
                 .ok_or_else(|| FloeError::Internal(format!("{path} is not a live file")))?;
             let positions =
-                positions_of_rows(warehouse, &table_schema, path, &converter, rows).await?;
+                positions_of_rows(warehouse, &table, &table_schema, path, &converter, rows).await?;
             let delete =
                 write_position_deletes(warehouse, &table, &file.file, file.spec_id, &positions)
                     .await?;

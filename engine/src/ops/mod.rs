@@ -1,5 +1,6 @@
 //! One module per user verb.
 
+pub mod add_files;
 pub mod alter;
 pub mod branch_merge;
 pub mod branches;

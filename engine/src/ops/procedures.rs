@@ -1,5 +1,5 @@
 //! `CALL system.<procedure>(...)`: Iceberg's snapshot-management procedures
-//! with Spark's names, parameters and result columns.
+//! and `add_files`, with Spark's names, parameters and result columns.
 
 use std::sync::Arc;
 
@@ -18,8 +18,9 @@ use crate::warehouse::Warehouse;
 
 /// The procedures and their parameters, in positional order. Every
 /// parameter is required except `set_current_snapshot`'s, of which exactly
-/// one of `snapshot_id` and `ref` is given, and `expire_snapshots`'s
-/// `older_than` (default: five days ago) and `retain_last` (default 1).
+/// one of `snapshot_id` and `ref` is given, `expire_snapshots`'s
+/// `older_than` (default: five days ago) and `retain_last` (default 1), and
+/// `add_files`'s `check_duplicate_files` (default true).
 const PROCEDURES: &[(&str, &[&str])] = &[
     ("rollback_to_snapshot", &["table", "snapshot_id"]),
     ("rollback_to_timestamp", &["table", "timestamp"]),
@@ -28,6 +29,10 @@ const PROCEDURES: &[(&str, &[&str])] = &[
     ("publish_changes", &["table", "wap_id"]),
     ("fast_forward", &["table", "branch", "to"]),
     ("expire_snapshots", &["table", "older_than", "retain_last"]),
+    (
+        "add_files",
+        &["table", "source_table", "check_duplicate_files"],
+    ),
 ];
 
 /// A procedure call's arguments, bound to the procedure's parameters.
@@ -78,6 +83,16 @@ impl Args<'_> {
                     self.procedure
                 )
             })
+    }
+
+    fn bool(&self, name: &str) -> Result<bool> {
+        match self.required(name)? {
+            ScalarValue::Boolean(Some(b)) => Ok(*b),
+            other => Err(invalid!(
+                "CALL system.{}: argument '{name}' must be true or false, not {other}",
+                self.procedure
+            )),
+        }
     }
 
     /// A timestamp (or a string holding one), in ms since the epoch.
@@ -251,6 +266,15 @@ pub async fn call(
                 ));
             }
             expire_snapshots(warehouse, &table, older_than, retain_last as usize).await
+        }
+        "add_files" => {
+            let source = super::add_files::parse_source(&args.string("source_table")?)?;
+            let check = match args.get("check_duplicate_files") {
+                Some(_) => args.bool("check_duplicate_files")?,
+                None => true,
+            };
+            let target = warehouse.load_table_at(&table, None).await?;
+            super::add_files::add_files(warehouse, target, &source, check).await
         }
         _ => Err(FloeError::Internal(format!(
             "procedure {procedure} is listed but not run"

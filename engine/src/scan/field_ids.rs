@@ -27,9 +27,41 @@ fn field_id(field: &Field) -> Option<i32> {
 
 /// Rewrites table columns to the file columns with the same field id, then
 /// lets DataFusion's default adapter cast types and fill missing columns
-/// with NULL. Files without field ids are matched by name.
+/// with NULL. Files without field ids (added with `add_files`, or written
+/// by other tools) are matched through the table's name mapping
+/// (`schema.name-mapping.default`), or by name when it has none.
 #[derive(Debug, Default)]
-pub struct FieldIdAdapterFactory;
+pub struct FieldIdAdapterFactory {
+    /// Top-level field id -> the names a file without ids may use for it.
+    names: HashMap<i32, Vec<String>>,
+}
+
+impl FieldIdAdapterFactory {
+    /// An adapter factory for a table with these table properties.
+    pub fn for_properties(properties: &HashMap<String, String>) -> Self {
+        let names = properties
+            .get(iceberg::spec::DEFAULT_SCHEMA_NAME_MAPPING)
+            .and_then(|raw| serde_json::from_str::<iceberg::spec::NameMapping>(raw).ok())
+            .map(|mapping| {
+                mapping
+                    .fields()
+                    .iter()
+                    .filter_map(|f| Some((f.field_id()?, f.names().to_vec())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self { names }
+    }
+
+    /// Whether `file_field` (of a file without field ids) holds the table
+    /// field `table_field`.
+    fn maps_to(&self, file_field: &Field, table_field: &Field) -> bool {
+        match field_id(table_field).and_then(|id| self.names.get(&id)) {
+            Some(names) => names.iter().any(|n| n == file_field.name()),
+            None => file_field.name() == table_field.name(),
+        }
+    }
+}
 
 impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
     fn create(
@@ -51,7 +83,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                     _ => physical
                         .fields()
                         .iter()
-                        .find(|f| f.name() == table_field.name()),
+                        .find(|f| self.maps_to(f, table_field)),
                 };
                 let target = match (file_field, field_id(table_field)) {
                     (Some(f), _) => f.name().clone(),
@@ -273,7 +305,9 @@ mod tests {
         // The table renamed `a` to `x` (id 1) and dropped and re-added `b` (now id 3).
         let table = Arc::new(Schema::new(vec![field("x", 1), field("b", 3)]));
         let file = Arc::new(Schema::new(vec![field("b", 2), field("a", 1)]));
-        let adapter = FieldIdAdapterFactory.create(table, file).unwrap();
+        let adapter = FieldIdAdapterFactory::default()
+            .create(table, file)
+            .unwrap();
 
         let x = adapter.rewrite(Arc::new(Column::new("x", 0))).unwrap();
         let x = x.as_any().downcast_ref::<Column>().expect("a column");

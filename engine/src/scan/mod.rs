@@ -8,7 +8,7 @@
 mod delete_exec;
 mod exec;
 mod field_ids;
-mod filter;
+pub(crate) mod filter;
 mod stats;
 
 use std::any::Any;
@@ -384,7 +384,11 @@ impl TableProvider for IcebergTableProvider {
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .with_statistics(statistics)
-            .with_expr_adapter(Some(Arc::new(field_ids::FieldIdAdapterFactory)))
+            .with_expr_adapter(Some(Arc::new(
+                field_ids::FieldIdAdapterFactory::for_properties(
+                    self.table.metadata().properties(),
+                ),
+            )))
             .build();
         let parquet: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
         let plan = match deletes_plan {

@@ -30,11 +30,12 @@ const FILE_PATH_ID: i32 = 2147483546;
 const POS_ID: i32 = 2147483545;
 
 /// Evaluate `exprs` (written against `table_schema`) on every batch of the
-/// data file at `path`, its columns matched to the table's by field id as a
-/// scan does, and return the positions (0-based, in file order) of the rows
+/// data file at `path`, its columns matched to `table`'s by field id (or
+/// name mapping) as a scan does, and return the positions (0-based, in file order) of the rows
 /// `select` keeps.
 async fn select_positions(
     warehouse: &Warehouse,
+    table: &LoadedTable,
     table_schema: &SchemaRef,
     path: &str,
     exprs: Vec<Arc<dyn PhysicalExpr>>,
@@ -44,8 +45,8 @@ async fn select_positions(
     let store = warehouse.registry().store(&url)?;
     let builder =
         ParquetRecordBatchStreamBuilder::new(ParquetObjectReader::new(store, object)).await?;
-    let adapter =
-        FieldIdAdapterFactory.create(Arc::clone(table_schema), Arc::clone(builder.schema()))?;
+    let adapter = FieldIdAdapterFactory::for_properties(table.metadata().properties())
+        .create(Arc::clone(table_schema), Arc::clone(builder.schema()))?;
     let exprs = exprs
         .into_iter()
         .map(|e| adapter.rewrite(e))
@@ -75,6 +76,7 @@ async fn select_positions(
 pub async fn matching_positions(
     ctx: &SessionContext,
     warehouse: &Warehouse,
+    table: &LoadedTable,
     alias: &str,
     table_schema: &SchemaRef,
     path: &str,
@@ -84,6 +86,7 @@ pub async fn matching_positions(
     let predicate = ctx.create_physical_expr(predicate.clone(), &schema)?;
     select_positions(
         warehouse,
+        table,
         table_schema,
         path,
         vec![predicate],
@@ -106,6 +109,7 @@ pub async fn matching_positions(
 /// identify the rows a MERGE changes.
 pub async fn positions_of_rows(
     warehouse: &Warehouse,
+    table: &LoadedTable,
     table_schema: &SchemaRef,
     path: &str,
     converter: &RowConverter,
@@ -117,12 +121,19 @@ pub async fn positions_of_rows(
         .enumerate()
         .map(|(i, f)| Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>)
         .collect();
-    select_positions(warehouse, table_schema, path, columns, |values, n| {
-        let encoded = converter.convert_columns(values)?;
-        Ok((0..n)
-            .map(|i| rows.contains(encoded.row(i).as_ref()))
-            .collect())
-    })
+    select_positions(
+        warehouse,
+        table,
+        table_schema,
+        path,
+        columns,
+        |values, n| {
+            let encoded = converter.convert_columns(values)?;
+            Ok((0..n)
+                .map(|i| rows.contains(encoded.row(i).as_ref()))
+                .collect())
+        },
+    )
     .await
 }
 

@@ -1,7 +1,8 @@
 //! `floe-bench`: the measurements behind `bench/REPORT.md`, driven by
 //! `bench/run.sh` (see the README there). Never part of `cargo test`.
 //!
-//! - `load`: TPC-H Parquet files into Floe tables, timed (rows/s).
+//! - `load`: TPC-H Parquet files into Floe tables, timed (rows/s), and the
+//!   same files registered in place with `add_files` as `tpch_files.*`.
 //! - `serve`: a warm Floe session and a warm plain-DataFusion session over
 //!   the same Parquet files, answering `ENGINE QUERY_FILE OUT_CSV` lines on
 //!   stdin with one JSON line each, so a driver can interleave engines.
@@ -39,7 +40,7 @@ enum Command {
         #[arg(long)]
         warehouse: String,
     },
-    /// Answer queries on stdin: `floe|datafusion QUERY_FILE OUT_CSV`.
+    /// Answer queries on stdin: `floe|floe-loaded|datafusion QUERY_FILE OUT_CSV`.
     Serve {
         #[arg(long)]
         data: PathBuf,
@@ -135,17 +136,43 @@ async fn load(data: &Path, warehouse: &str) -> Result<()> {
             serde_json::json!({ "rows": rows, "seconds": secs }),
         );
     }
+    // The same files, registered in place: what Floe's queries are
+    // compared with DataFusion and DuckDB on (the very same Parquet files).
+    lh.sql("CREATE SCHEMA IF NOT EXISTS tpch_files").await?;
+    let start = Instant::now();
+    for table in TABLES {
+        lh.sql(&format!("DROP TABLE IF EXISTS tpch_files.{table}"))
+            .await?;
+        lh.sql(&format!(
+            "CREATE TABLE tpch_files.{table} AS SELECT * FROM raw_{table} LIMIT 0"
+        ))
+        .await?;
+        lh.sql(&format!(
+            "CALL system.add_files('tpch_files.{table}', '`parquet`.`{}`')",
+            table_path(data, table).display()
+        ))
+        .await?
+        .collect()
+        .await
+        .with_context(|| format!("registering {table}"))?;
+    }
+    let register_secs = start.elapsed().as_secs_f64();
     json_line(serde_json::json!({
         "rows": total_rows,
         "seconds": total_secs,
         "rows_per_second": total_rows as f64 / total_secs,
         "tables": tables,
+        "add_files_seconds": register_secs,
     }))
 }
 
 async fn serve(data: &Path, warehouse: &str) -> Result<()> {
+    // Floe on the tpchgen files registered with add_files, and on the
+    // tables `load` wrote (Floe's own files: zstd, 256k-row groups).
     let lh = Lakehouse::open(warehouse).await?;
-    lh.sql("USE tpch").await?;
+    lh.sql("USE tpch_files").await?;
+    let loaded = Lakehouse::open(warehouse).await?;
+    loaded.sql("USE tpch").await?;
     // Plain DataFusion, same version, default settings, over the same files.
     let df = SessionContext::new_with_config(SessionConfig::new());
     for table in TABLES {
@@ -168,10 +195,13 @@ async fn serve(data: &Path, warehouse: &str) -> Result<()> {
         let sql = std::fs::read_to_string(query)?;
         let start = Instant::now();
         let result = match *engine {
-            "floe" => match lh.sql(&sql).await {
-                Ok(frame) => frame.collect().await.map_err(anyhow::Error::from),
-                Err(e) => Err(e.into()),
-            },
+            "floe" | "floe-loaded" => {
+                let session = if *engine == "floe" { &lh } else { &loaded };
+                match session.sql(&sql).await {
+                    Ok(frame) => frame.collect().await.map_err(anyhow::Error::from),
+                    Err(e) => Err(e.into()),
+                }
+            }
             "datafusion" => match df.sql(&sql).await {
                 Ok(frame) => frame.collect().await.map_err(anyhow::Error::from),
                 Err(e) => Err(e.into()),

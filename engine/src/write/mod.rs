@@ -49,6 +49,14 @@ struct Partitioned {
 /// Rows per parquet row group.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
+/// The largest dictionary a column chunk keeps before it falls back to
+/// plain encoding (`write.parquet.dict-size-bytes`). Smaller than Java's
+/// 2 MiB: parquet-rs hashes every value until the dictionary is full, so
+/// a column of mostly distinct values (keys, comments) pays for a large
+/// dictionary it then drops; low-cardinality columns (flags, dates,
+/// names) fit easily.
+const DEFAULT_DICTIONARY_SIZE: usize = 64 * 1024;
+
 /// Write every row of `rows` as data files of a table; returns the files
 /// and the number of rows.
 pub async fn write_frame(
@@ -128,14 +136,16 @@ impl DataFileWriterSet {
     ) -> Result<Self> {
         let schema = metadata.current_schema().clone();
         let spec = metadata.default_partition_spec().clone();
-        let target_size = match metadata.properties().get("write.target-file-size-bytes") {
-            None => DEFAULT_TARGET_FILE_SIZE,
-            Some(v) => v.parse().map_err(|_| {
-                invalid!(
-                    "table '{table}': property write.target-file-size-bytes = '{v}' is not a number of bytes"
-                )
-            })?,
+        let bytes = |key: &str, default: usize| -> Result<usize> {
+            match metadata.properties().get(key) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| {
+                    invalid!("table '{table}': property {key} = '{v}' is not a number of bytes")
+                }),
+            }
         };
+        let target_size = bytes("write.target-file-size-bytes", DEFAULT_TARGET_FILE_SIZE)?;
+        let dictionary_size = bytes("write.parquet.dict-size-bytes", DEFAULT_DICTIONARY_SIZE)?;
         let compression = match metadata
             .properties()
             .get("write.parquet.compression-codec")
@@ -159,6 +169,7 @@ impl DataFileWriterSet {
             // Row groups of about a hundred thousand rows, as DuckDB and
             // tpchgen write: a file of any size is read with every core.
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_dictionary_page_size_limit(dictionary_size)
             .build();
         let rolling = RollingFileWriterBuilder::new(
             ParquetWriterBuilder::new(properties, schema.clone()),

@@ -69,7 +69,8 @@ def main():
     g_loaded = geomean(loaded)
     disagree = [q for q in names if not all(tpch[q]["answers_agree"].values())]
 
-    chart = args.out.parent / "tpch.png"
+    chart_name = "tpch.png" if args.out.stem == "REPORT" else f"tpch-{args.out.stem.split('-', 1)[-1].lower()}.png"
+    chart = args.out.parent / chart_name
     fig, ax = plt.subplots(figsize=(12, 4.5))
     width = 0.2
     xs = range(len(names))
@@ -114,7 +115,7 @@ def main():
     add(f"On the same files: Floe / DataFusion: {check(g_floe / g_df <= 1.05, '≤ 1.05')}. Floe / DuckDB: {check(g_floe / g_duck <= 1.5, '≤ 1.5')}.")
     add(f"On the tables Floe loaded: Floe / DataFusion {g_loaded / g_df:.2f}, Floe / DuckDB {g_loaded / g_duck:.2f}; the difference from the same-files run is the files themselves (see the notes below on compression).")
     add("")
-    add("![TPC-H per query](tpch.png)")
+    add(f"![TPC-H per query]({chart_name})")
     add("")
     add("## Load")
     add("")

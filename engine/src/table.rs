@@ -82,47 +82,49 @@ fn refs_of(metadata: &TableMetadata) -> Result<Refs> {
     refs_from_json(&serde_json::to_value(metadata)?)
 }
 
-/// How many manifest entries the process keeps parsed.
-const CACHED_MANIFEST_ENTRIES: usize = 500_000;
+/// How many manifest entries (and manifest list entries) the process
+/// keeps parsed.
+const CACHED_ENTRIES: usize = 500_000;
 
-/// Parsed manifests by path, for the whole process: a manifest file never
-/// changes once written, and planning, statistics and commits read the
-/// same ones again and again.
-#[derive(Default)]
-struct ManifestCache {
-    by_path: HashMap<String, Arc<Manifest>>,
+/// Parsed metadata files by path, for the whole process, bounded by their
+/// entry counts: manifests and manifest lists never change once written,
+/// and planning, statistics and commits read the same ones again and again.
+struct FileCache<T> {
+    by_path: HashMap<String, Arc<T>>,
     /// Paths, oldest first, with their entry counts.
     order: std::collections::VecDeque<(String, usize)>,
     entries: usize,
 }
 
-fn manifest_cache() -> &'static std::sync::Mutex<ManifestCache> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<ManifestCache>> = std::sync::OnceLock::new();
-    CACHE.get_or_init(Default::default)
+impl<T> Default for FileCache<T> {
+    fn default() -> Self {
+        Self {
+            by_path: HashMap::new(),
+            order: std::collections::VecDeque::new(),
+            entries: 0,
+        }
+    }
 }
 
-/// Read (or find already parsed) the manifest a manifest list names.
-pub async fn load_manifest(file_io: &FileIO, manifest: &ManifestFile) -> Result<Arc<Manifest>> {
-    let path = &manifest.manifest_path;
-    if let Some(found) = manifest_cache()
-        .lock()
-        .ok()
-        .and_then(|c| c.by_path.get(path).cloned())
-    {
-        return Ok(found);
+impl<T> FileCache<T> {
+    fn get(cache: &std::sync::Mutex<Self>, path: &str) -> Option<Arc<T>> {
+        cache.lock().ok()?.by_path.get(path).cloned()
     }
-    let loaded = Arc::new(manifest.load_manifest(file_io).await?);
-    if let Ok(mut cache) = manifest_cache().lock() {
-        let size = loaded.entries().len().max(1);
+
+    fn insert(cache: &std::sync::Mutex<Self>, path: &str, value: &Arc<T>, size: usize) {
+        let Ok(mut cache) = cache.lock() else {
+            return;
+        };
+        let size = size.max(1);
         if cache
             .by_path
-            .insert(path.clone(), Arc::clone(&loaded))
+            .insert(path.to_string(), Arc::clone(value))
             .is_none()
         {
-            cache.order.push_back((path.clone(), size));
+            cache.order.push_back((path.to_string(), size));
             cache.entries += size;
         }
-        while cache.entries > CACHED_MANIFEST_ENTRIES {
+        while cache.entries > CACHED_ENTRIES {
             let Some((oldest, size)) = cache.order.pop_front() else {
                 break;
             };
@@ -130,6 +132,28 @@ pub async fn load_manifest(file_io: &FileIO, manifest: &ManifestFile) -> Result<
             cache.entries -= size;
         }
     }
+}
+
+fn manifest_cache() -> &'static std::sync::Mutex<FileCache<Manifest>> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<FileCache<Manifest>>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn manifest_list_cache() -> &'static std::sync::Mutex<FileCache<Vec<ManifestFile>>> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<FileCache<Vec<ManifestFile>>>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Read (or find already parsed) the manifest a manifest list names.
+pub async fn load_manifest(file_io: &FileIO, manifest: &ManifestFile) -> Result<Arc<Manifest>> {
+    let path = &manifest.manifest_path;
+    if let Some(found) = FileCache::get(manifest_cache(), path) {
+        return Ok(found);
+    }
+    let loaded = Arc::new(manifest.load_manifest(file_io).await?);
+    FileCache::insert(manifest_cache(), path, &loaded, loaded.entries().len());
     Ok(loaded)
 }
 
@@ -530,13 +554,18 @@ impl LoadedTable {
         file_io: &FileIO,
         manifest_list: &str,
     ) -> Result<Vec<ManifestFile>> {
+        if let Some(found) = FileCache::get(manifest_list_cache(), manifest_list) {
+            return Ok(found.as_ref().clone());
+        }
         let bytes = file_io.new_input(manifest_list)?.read().await?;
-        Ok(
+        let manifests: Vec<ManifestFile> =
             ManifestList::parse_with_version(&bytes, self.metadata.format_version())?
                 .consume_entries()
                 .into_iter()
-                .collect(),
-        )
+                .collect();
+        let cached = Arc::new(manifests);
+        FileCache::insert(manifest_list_cache(), manifest_list, &cached, cached.len());
+        Ok(Arc::unwrap_or_clone(cached))
     }
 
     /// Every live file (data and delete files) of this view's snapshot.

@@ -351,7 +351,6 @@ impl TableProvider for IcebergTableProvider {
                 source = source.with_predicate(predicate);
             }
         }
-        let bytes: u64 = tasks.iter().map(|t| t.file_size_in_bytes).sum();
         // Column bounds from the manifests, for the optimizer (join order,
         // selectivity), as DataFusion reads them from parquet footers.
         let live = self
@@ -368,16 +367,18 @@ impl TableProvider for IcebergTableProvider {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        let mut statistics = Statistics::new_unknown(&self.schema)
-            .with_num_rows(if tasks.iter().all(|t| t.record_count.is_some()) {
+        let mut statistics = Statistics::new_unknown(&self.schema).with_num_rows(
+            if tasks.iter().all(|t| t.record_count.is_some()) {
                 Precision::Exact(rows)
             } else {
                 Precision::Absent
-            })
-            // Compressed bytes: what join selection compares sides by.
-            .with_total_byte_size(Precision::Inexact(bytes as usize));
+            },
+        );
+        // The scan's size is the sum of its columns' (see
+        // `column_statistics`): unknown when a projected column has no
+        // fixed width, as in DataFusion's own parquet scans.
         if scanned.len() == tasks.len() {
-            statistics.column_statistics = stats::column_statistics(&fields, &scanned);
+            statistics.column_statistics = stats::column_statistics(&fields, &scanned, rows);
         }
         let config = FileScanConfigBuilder::new(object_store_url, Arc::new(source))
             .with_file_groups(file_groups(files, state.config().target_partitions()))

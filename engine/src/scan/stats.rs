@@ -53,17 +53,28 @@ fn scalar(datum: &Datum, target: &DataType) -> Option<ScalarValue> {
 /// bounds, max of the upper bounds, sum of the null counts, each only when
 /// every file has it. Inexact: string bounds may be truncated, and delete
 /// files may remove rows.
-pub fn column_statistics(fields: &[Field], files: &[&DataFile]) -> Vec<ColumnStatistics> {
+///
+/// A fixed-width column's in-memory size is its width times `rows`; other
+/// columns' sizes are unknown. That is how DataFusion sizes a parquet
+/// scan, so the optimizer compares join sides the same way on both.
+pub fn column_statistics(
+    fields: &[Field],
+    files: &[&DataFile],
+    rows: usize,
+) -> Vec<ColumnStatistics> {
     fields
         .iter()
         .map(|field| {
+            let mut stats = ColumnStatistics::new_unknown();
+            if let Some(width) = field.data_type().primitive_width() {
+                stats.byte_size = Precision::Inexact(width * rows);
+            }
             let Some(id) = field_id(field) else {
-                return ColumnStatistics::new_unknown();
+                return stats;
             };
             if files.is_empty() {
-                return ColumnStatistics::new_unknown();
+                return stats;
             }
-            let mut stats = ColumnStatistics::new_unknown();
             let bound = |pick: fn(&DataFile) -> &std::collections::HashMap<i32, Datum>,
                          keep: std::cmp::Ordering| {
                 let mut best: Option<ScalarValue> = None;

@@ -24,13 +24,13 @@ use iceberg::spec::{
 use iceberg::transform::create_transform_function;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
 use parquet::file::metadata::ParquetMetaData;
 
 use crate::commit::SnapshotUpdate;
 use crate::error::{FloeError, Result, invalid};
+use crate::scan::field_ids::field_id;
 use crate::scan::filter::datum;
 use crate::storage::{WarehouseUri, split_location};
 use crate::table::LoadedTable;
@@ -178,14 +178,6 @@ async fn list_parquet_files(warehouse: &Warehouse, source: &str) -> Result<Vec<S
             size: m.size,
         })
         .collect())
-}
-
-fn field_id(field: &Field) -> Option<i32> {
-    field
-        .metadata()
-        .get(PARQUET_FIELD_ID_META_KEY)?
-        .parse()
-        .ok()
 }
 
 /// Read `file`'s footer and make its data file entry, checking that its

@@ -17,7 +17,8 @@ use datafusion::physical_expr_adapter::{
 };
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 
-fn field_id(field: &Field) -> Option<i32> {
+/// The Iceberg field id an arrow field carries (parquet's field id).
+pub(crate) fn field_id(field: &Field) -> Option<i32> {
     field
         .metadata()
         .get(PARQUET_FIELD_ID_META_KEY)?

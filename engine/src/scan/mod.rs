@@ -7,7 +7,7 @@
 
 mod delete_exec;
 mod exec;
-mod field_ids;
+pub(crate) mod field_ids;
 pub(crate) mod filter;
 mod stats;
 
@@ -20,6 +20,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::source::DataSourceExec;
@@ -343,8 +344,15 @@ impl TableProvider for IcebergTableProvider {
             Vec::new()
         };
         let table_schema = TableSchema::new(Arc::clone(&self.file_schema), partition_columns);
+        // Footers (and page indexes) are cached per session, as DataFusion
+        // does for its own parquet tables: data files never change.
+        let reader_factory = CachedParquetFileReaderFactory::new(
+            state.runtime_env().object_store(&object_store_url)?,
+            state.runtime_env().cache_manager.get_file_metadata_cache(),
+        );
         let mut source = ParquetSource::new(table_schema)
-            .with_table_parquet_options(state.default_table_options().parquet);
+            .with_table_parquet_options(state.default_table_options().parquet)
+            .with_parquet_file_reader_factory(Arc::new(reader_factory));
         if let Some(expr) = conjunction(filters.iter().cloned()) {
             let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
             if let Ok(predicate) = state.create_physical_expr(expr, &df_schema) {

@@ -2,19 +2,11 @@
 //! bounds and null counts Iceberg keeps for every data file, so the planner
 //! sees what it would read from parquet footers without opening a file.
 
+use super::field_ids::field_id;
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, ScalarValue};
 use iceberg::spec::{DataFile, Datum, PrimitiveLiteral, PrimitiveType};
-use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
-
-fn field_id(field: &Field) -> Option<i32> {
-    field
-        .metadata()
-        .get(PARQUET_FIELD_ID_META_KEY)?
-        .parse()
-        .ok()
-}
 
 /// A bound as a DataFusion value of `target` type, if it converts.
 fn scalar(datum: &Datum, target: &DataType) -> Option<ScalarValue> {

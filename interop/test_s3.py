@@ -57,6 +57,60 @@ def test_s3_warehouse_round_trip(tmp_path, seaweedfs):
     assert got["value"] == [1.0, 2.5, 3.25]
 
 
+def test_add_files_registers_s3_files_in_place(tmp_path, seaweedfs):
+    catalog_db = tmp_path / "catalog.db"
+    env = {
+        "AWS_ACCESS_KEY_ID": S3_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": seaweedfs,
+        "AWS_ALLOW_HTTP": "true",
+    }
+    warehouse = f"s3://{S3_BUCKET}/wh-add"
+    raw = f"s3://{S3_BUCKET}/raw/events"
+    catalog = f"sqlite:{catalog_db}"
+    floe(
+        warehouse,
+        f"COPY (SELECT * FROM (VALUES (1, 'x'), (2, 'y')) AS v(id, tag)) TO '{raw}/a.parquet' "
+        "STORED AS PARQUET",
+        f"COPY (SELECT * FROM (VALUES (3, 'z')) AS v(id, tag)) TO '{raw}/b.parquet' "
+        "STORED AS PARQUET",
+        "CREATE TABLE events (id BIGINT, tag STRING)",
+        catalog=catalog,
+        env=env,
+    )
+    assert floe_rows(
+        warehouse,
+        f"CALL system.add_files('events', '`parquet`.`{raw}`')",
+        catalog=catalog,
+        env=env,
+    ) == [["2", "1"]]
+    assert floe_rows(
+        warehouse, "SELECT id, tag FROM events ORDER BY id", catalog=catalog, env=env
+    ) == [["1", "x"], ["2", "y"], ["3", "z"]]
+
+    py = SqlCatalog(
+        "floe",
+        **{
+            "uri": f"sqlite:///{catalog_db}",
+            "warehouse": warehouse,
+            "s3.endpoint": seaweedfs,
+            "s3.access-key-id": S3_KEY,
+            "s3.secret-access-key": S3_SECRET,
+            "s3.region": "us-east-1",
+        },
+    )
+    table = py.load_table("default.events")
+    assert sorted(f.file.file_path for f in table.scan().plan_files()) == [
+        f"{raw}/a.parquet",
+        f"{raw}/b.parquet",
+    ]
+    assert table.scan().to_arrow().sort_by("id").to_pydict() == {
+        "id": [1, 2, 3],
+        "tag": ["x", "y", "z"],
+    }
+
+
 def test_unreachable_s3_warehouse_is_a_clear_error(tmp_path):
     proc = floe(
         "s3://nobucket/wh",

@@ -6,16 +6,36 @@ from pyiceberg.catalog.sql import SqlCatalog
 from conftest import S3_BUCKET, S3_KEY, S3_SECRET, floe, floe_rows
 
 
-def test_s3_warehouse_round_trip(tmp_path, seaweedfs):
-    catalog_db = tmp_path / "catalog.db"
-    warehouse = f"s3://{S3_BUCKET}/wh"
-    env = {
+def s3_env(endpoint):
+    """What Floe needs to reach the SeaweedFS S3 server."""
+    return {
         "AWS_ACCESS_KEY_ID": S3_KEY,
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": seaweedfs,
+        "AWS_ENDPOINT_URL": endpoint,
         "AWS_ALLOW_HTTP": "true",
     }
+
+
+def s3_sql_catalog(catalog_db, warehouse, endpoint):
+    """PyIceberg's SqlCatalog on Floe's catalog file, with S3 file IO."""
+    return SqlCatalog(
+        "floe",
+        **{
+            "uri": f"sqlite:///{catalog_db}",
+            "warehouse": warehouse,
+            "s3.endpoint": endpoint,
+            "s3.access-key-id": S3_KEY,
+            "s3.secret-access-key": S3_SECRET,
+            "s3.region": "us-east-1",
+        },
+    )
+
+
+def test_s3_warehouse_round_trip(tmp_path, seaweedfs):
+    catalog_db = tmp_path / "catalog.db"
+    warehouse = f"s3://{S3_BUCKET}/wh"
+    env = s3_env(seaweedfs)
     catalog = f"sqlite:{catalog_db}"
     floe(
         warehouse,
@@ -39,17 +59,7 @@ def test_s3_warehouse_round_trip(tmp_path, seaweedfs):
         ["a", "2026-11-02T09:15:00", "3.25"],
     ]
 
-    py = SqlCatalog(
-        "floe",
-        **{
-            "uri": f"sqlite:///{catalog_db}",
-            "warehouse": warehouse,
-            "s3.endpoint": seaweedfs,
-            "s3.access-key-id": S3_KEY,
-            "s3.secret-access-key": S3_SECRET,
-            "s3.region": "us-east-1",
-        },
-    )
+    py = s3_sql_catalog(catalog_db, warehouse, seaweedfs)
     table = py.load_table("lake.readings")
     assert table.metadata_location.startswith(f"s3://{S3_BUCKET}/wh/lake/readings/metadata/")
     got = table.scan().to_arrow().sort_by("ts").to_pydict()
@@ -59,13 +69,7 @@ def test_s3_warehouse_round_trip(tmp_path, seaweedfs):
 
 def test_add_files_registers_s3_files_in_place(tmp_path, seaweedfs):
     catalog_db = tmp_path / "catalog.db"
-    env = {
-        "AWS_ACCESS_KEY_ID": S3_KEY,
-        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": seaweedfs,
-        "AWS_ALLOW_HTTP": "true",
-    }
+    env = s3_env(seaweedfs)
     warehouse = f"s3://{S3_BUCKET}/wh-add"
     raw = f"s3://{S3_BUCKET}/raw/events"
     catalog = f"sqlite:{catalog_db}"
@@ -89,17 +93,7 @@ def test_add_files_registers_s3_files_in_place(tmp_path, seaweedfs):
         warehouse, "SELECT id, tag FROM events ORDER BY id", catalog=catalog, env=env
     ) == [["1", "x"], ["2", "y"], ["3", "z"]]
 
-    py = SqlCatalog(
-        "floe",
-        **{
-            "uri": f"sqlite:///{catalog_db}",
-            "warehouse": warehouse,
-            "s3.endpoint": seaweedfs,
-            "s3.access-key-id": S3_KEY,
-            "s3.secret-access-key": S3_SECRET,
-            "s3.region": "us-east-1",
-        },
-    )
+    py = s3_sql_catalog(catalog_db, warehouse, seaweedfs)
     table = py.load_table("default.events")
     assert sorted(f.file.file_path for f in table.scan().plan_files()) == [
         f"{raw}/a.parquet",

@@ -483,26 +483,19 @@ impl SnapshotUpdate {
                 continue;
             }
             found.extend(hits.into_iter().map(|p| (p, manifest.partition_spec_id)));
-            let spec = metadata
-                .partition_spec_by_id(manifest.partition_spec_id)
-                .ok_or_else(|| {
-                    FloeError::Internal(format!(
-                        "manifest {} names unknown partition spec {}",
-                        manifest.manifest_path, manifest.partition_spec_id
-                    ))
-                })?;
             let path = format!(
                 "{}/metadata/{}-m{}.avro",
                 metadata.location(),
                 staged.commit_uuid,
                 n + 1 + 1000 * staged.attempt as usize
             );
-            let mut writer = ManifestWriterBuilder::new(
-                warehouse.file_io().new_output(&path)?,
-                Some(staged.snapshot_id),
-                metadata.current_schema().clone(),
-                spec.as_ref().clone(),
-            )
+            let mut writer = manifest_writer(
+                warehouse,
+                metadata,
+                manifest.partition_spec_id,
+                staged.snapshot_id,
+                &path,
+            )?
             .build_v2_data();
             for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
                 let sequence = entry.sequence_number().unwrap_or(0);
@@ -541,6 +534,29 @@ impl SnapshotUpdate {
     }
 }
 
+/// A writer of a manifest at `path` for `metadata`'s partition spec
+/// `spec_id`, its entries committed by `snapshot_id`.
+fn manifest_writer(
+    warehouse: &Warehouse,
+    metadata: &TableMetadata,
+    spec_id: i32,
+    snapshot_id: i64,
+    path: &str,
+) -> Result<ManifestWriterBuilder> {
+    let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
+        FloeError::Internal(format!(
+            "table at {} has no partition spec {spec_id}",
+            metadata.location()
+        ))
+    })?;
+    Ok(ManifestWriterBuilder::new(
+        warehouse.file_io().new_output(path)?,
+        Some(snapshot_id),
+        metadata.current_schema().clone(),
+        spec.as_ref().clone(),
+    ))
+}
+
 /// Write `files` (each with its partition spec id) as new manifests of
 /// `content`, one per spec, at `path(n, spec_id)`; their entries are
 /// `ADDED` by `snapshot_id`, with sequence numbers inherited from the
@@ -560,15 +576,8 @@ async fn write_manifests<'a>(
     }
     let mut out = Vec::with_capacity(by_spec.len());
     for (n, (spec_id, files)) in by_spec.into_iter().enumerate() {
-        let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
-            FloeError::Internal(format!("files for unknown partition spec {spec_id}"))
-        })?;
-        let builder = ManifestWriterBuilder::new(
-            warehouse.file_io().new_output(path(n, spec_id))?,
-            Some(snapshot_id),
-            metadata.current_schema().clone(),
-            spec.as_ref().clone(),
-        );
+        let builder =
+            manifest_writer(warehouse, metadata, spec_id, snapshot_id, &path(n, spec_id))?;
         let mut writer = match content {
             ManifestContentType::Data => builder.build_v2_data(),
             ManifestContentType::Deletes => builder.build_v2_deletes(),
@@ -625,22 +634,14 @@ async fn merge_manifests(
         .into_iter()
         .partition(|m| mergeable(m) && specs.contains(&m.partition_spec_id));
     for spec_id in specs {
-        let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
-            FloeError::Internal(format!("manifests of unknown partition spec {spec_id}"))
-        })?;
         let path = format!(
             "{}/metadata/{}-merged-{spec_id}-{}.avro",
             metadata.location(),
             staged.commit_uuid,
             staged.attempt
         );
-        let mut writer = ManifestWriterBuilder::new(
-            warehouse.file_io().new_output(&path)?,
-            Some(staged.snapshot_id),
-            metadata.current_schema().clone(),
-            spec.as_ref().clone(),
-        )
-        .build_v2_data();
+        let mut writer = manifest_writer(warehouse, metadata, spec_id, staged.snapshot_id, &path)?
+            .build_v2_data();
         for manifest in merged.iter().filter(|m| m.partition_spec_id == spec_id) {
             let loaded = crate::table::load_manifest(warehouse.file_io(), manifest).await?;
             for entry in loaded.entries().iter().filter(|e| e.is_alive()) {

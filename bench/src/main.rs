@@ -8,7 +8,9 @@
 //!   stdin with one JSON line each, so a driver can interleave engines.
 //! - `commits`: single-row INSERT latency.
 //! - `branches`: branch creation time on tables of 1 and of N files.
-//! - `planning`: planning time of a one-partition query on the N-file table.
+//!   The same command times planning of a one-partition query on the
+//!   N-file table.
+//! - `plans`: planning time of each TPC-H query, Floe against DataFusion.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -64,6 +66,21 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         repeat: usize,
     },
+    /// Time planning (SQL to physical plan) of each query in `queries`,
+    /// Floe on `tpch_files` against DataFusion on the same files.
+    Plans {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        warehouse: String,
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+        /// Print both engines' physical plans instead of timing them.
+        #[arg(long)]
+        explain: bool,
+    },
 }
 
 fn table_path(data: &Path, table: &str) -> PathBuf {
@@ -93,6 +110,13 @@ async fn main() -> Result<()> {
             files,
             repeat,
         } => branches(&warehouse, files, repeat).await,
+        Command::Plans {
+            data,
+            warehouse,
+            queries,
+            repeat,
+            explain,
+        } => plans(&data, &warehouse, &queries, repeat, explain).await,
     }
 }
 
@@ -166,14 +190,8 @@ async fn load(data: &Path, warehouse: &str) -> Result<()> {
     }))
 }
 
-async fn serve(data: &Path, warehouse: &str) -> Result<()> {
-    // Floe on the tpchgen files registered with add_files, and on the
-    // tables `load` wrote (Floe's own files: zstd, 256k-row groups).
-    let lh = Lakehouse::open(warehouse).await?;
-    lh.sql("USE tpch_files").await?;
-    let loaded = Lakehouse::open(warehouse).await?;
-    loaded.sql("USE tpch").await?;
-    // Plain DataFusion, same version, default settings, over the same files.
+/// Plain DataFusion, same version, default settings, over the TPC-H files.
+async fn datafusion_session(data: &Path) -> Result<SessionContext> {
     let df = SessionContext::new_with_config(SessionConfig::new());
     for table in TABLES {
         let path = table_path(data, table);
@@ -184,6 +202,17 @@ async fn serve(data: &Path, warehouse: &str) -> Result<()> {
         )
         .await?;
     }
+    Ok(df)
+}
+
+async fn serve(data: &Path, warehouse: &str) -> Result<()> {
+    // Floe on the tpchgen files registered with add_files, and on the
+    // tables `load` wrote (Floe's own files: zstd, 256k-row groups).
+    let lh = Lakehouse::open(warehouse).await?;
+    lh.sql("USE tpch_files").await?;
+    let loaded = Lakehouse::open(warehouse).await?;
+    loaded.sql("USE tpch").await?;
+    let df = datafusion_session(data).await?;
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let line = line?;
@@ -359,4 +388,61 @@ async fn branches(warehouse: &str, files: usize, repeat: usize) -> Result<()> {
         "many_files": { "files": many_files, "branch_ms": many_ms },
         "planning": { "files": many_files, "plan_ms": plan_ms, "scan": scan },
     }))
+}
+
+async fn plans(
+    data: &Path,
+    warehouse: &str,
+    queries: &Path,
+    repeat: usize,
+    explain: bool,
+) -> Result<()> {
+    let lh = Arc::new(Lakehouse::open(warehouse).await?);
+    lh.sql("USE tpch_files").await?;
+    let df = Arc::new(datafusion_session(data).await?);
+    let mut names: Vec<PathBuf> = std::fs::read_dir(queries)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    names.sort_by_key(|p| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.trim_start_matches('q').parse::<u32>().ok())
+            .unwrap_or(u32::MAX)
+    });
+    for path in names {
+        let sql = Arc::new(std::fs::read_to_string(&path)?);
+        if explain {
+            for (engine, plan) in [
+                ("floe", lh.sql(&sql).await?.create_physical_plan().await?),
+                (
+                    "datafusion",
+                    df.sql(&sql).await?.create_physical_plan().await?,
+                ),
+            ] {
+                let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(false);
+                println!("-- {} on {engine}\n{shown}", path.display());
+            }
+            continue;
+        }
+        // Interleaved, one repeat of each engine at a time.
+        let mut floe = Vec::with_capacity(repeat);
+        let mut datafusion = Vec::with_capacity(repeat);
+        for _ in 0..repeat {
+            let start = Instant::now();
+            lh.sql(&sql).await?.create_physical_plan().await?;
+            floe.push(start.elapsed().as_secs_f64() * 1000.0);
+            let start = Instant::now();
+            df.sql(&sql).await?.create_physical_plan().await?;
+            datafusion.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        floe.sort_by(f64::total_cmp);
+        datafusion.sort_by(f64::total_cmp);
+        json_line(serde_json::json!({
+            "query": path.file_stem().and_then(|s| s.to_str()),
+            "floe_ms": percentile(&floe, 50.0),
+            "datafusion_ms": percentile(&datafusion, 50.0),
+        }))?;
+    }
+    Ok(())
 }

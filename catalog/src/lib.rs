@@ -103,6 +103,20 @@ pub trait Catalog: Debug + Send + Sync {
     /// The tables of a namespace, sorted by name.
     async fn list_tables(&self, namespace: &NamespaceIdent) -> Result<Vec<TableIdent>>;
 
+    /// Every namespace, sorted, with the names of its tables, sorted: what
+    /// [`Catalog::list_namespaces`] and [`Catalog::list_tables`] give,
+    /// in one call (a session refreshes its view of the catalog with it
+    /// before every statement).
+    async fn list_all_tables(&self) -> Result<Vec<(NamespaceIdent, Vec<String>)>> {
+        let mut out = Vec::new();
+        for namespace in self.list_namespaces().await? {
+            let tables = self.list_tables(&namespace).await?;
+            let names = tables.into_iter().map(|t| t.name().to_string()).collect();
+            out.push((namespace, names));
+        }
+        Ok(out)
+    }
+
     /// Remove a table from the catalog and return its last pointer (the
     /// caller decides whether to purge its files).
     async fn drop_table(&self, table: &TableIdent) -> Result<TablePointer>;

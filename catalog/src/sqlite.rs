@@ -118,14 +118,13 @@ fn namespace_exists(conn: &Connection, catalog: &str, path: &str, ns: &str) -> R
     // PyIceberg and the JDBC catalog treat a namespace as existing if it has
     // properties or holds a table; do the same.
     let found: Option<i64> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT 1 FROM iceberg_namespace_properties WHERE catalog_name = ?1 AND namespace = ?2
              UNION ALL
              SELECT 1 FROM iceberg_tables WHERE catalog_name = ?1 AND table_namespace = ?2
              LIMIT 1",
-            params![catalog, ns],
-            |row| row.get(0),
         )
+        .and_then(|mut stmt| stmt.query_row(params![catalog, ns], |row| row.get(0)))
         .optional()
         .map_err(sqlite_err(path))?;
     Ok(found.is_some())
@@ -137,18 +136,23 @@ fn current_pointer(
     path: &str,
     table: &TableIdent,
 ) -> Result<Option<TablePointer>> {
-    conn.query_row(
+    // Prepared once per connection: every statement looks tables up.
+    conn.prepare_cached(
         "SELECT metadata_location, previous_metadata_location FROM iceberg_tables
          WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3
            AND (iceberg_type IS NULL OR iceberg_type = 'TABLE')",
-        params![catalog, ns_string(table.namespace()), table.name()],
-        |row| {
-            Ok(TablePointer {
-                metadata_location: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                previous_metadata_location: row.get(1)?,
-            })
-        },
     )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![catalog, ns_string(table.namespace()), table.name()],
+            |row| {
+                Ok(TablePointer {
+                    metadata_location: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    previous_metadata_location: row.get(1)?,
+                })
+            },
+        )
+    })
     .optional()
     .map_err(sqlite_err(path))
 }
@@ -199,7 +203,7 @@ impl Catalog for SqliteCatalog {
     async fn list_namespaces(&self) -> Result<Vec<NamespaceIdent>> {
         self.with_conn(move |conn, catalog, path| {
             let mut stmt = conn
-                .prepare(
+                .prepare_cached(
                     "SELECT namespace FROM iceberg_namespace_properties WHERE catalog_name = ?1
                      UNION
                      SELECT table_namespace FROM iceberg_tables WHERE catalog_name = ?1
@@ -302,7 +306,7 @@ impl Catalog for SqliteCatalog {
                 return Err(CatalogError::NamespaceNotFound(namespace));
             }
             let mut stmt = conn
-                .prepare(
+                .prepare_cached(
                     "SELECT table_name FROM iceberg_tables
                      WHERE catalog_name = ?1 AND table_namespace = ?2
                        AND (iceberg_type IS NULL OR iceberg_type = 'TABLE')
@@ -318,6 +322,49 @@ impl Catalog for SqliteCatalog {
                 .into_iter()
                 .map(|n| TableIdent::new(namespace.clone(), n))
                 .collect())
+        })
+        .await
+    }
+
+    async fn list_all_tables(&self) -> Result<Vec<(NamespaceIdent, Vec<String>)>> {
+        self.with_conn(move |conn, catalog, path| {
+            // A namespace exists if it has properties or holds an entry (a
+            // table or a view); only tables are listed.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT namespace, NULL FROM iceberg_namespace_properties
+                     WHERE catalog_name = ?1
+                     UNION
+                     SELECT table_namespace,
+                            CASE WHEN iceberg_type IS NULL OR iceberg_type = 'TABLE'
+                                 THEN table_name END
+                     FROM iceberg_tables WHERE catalog_name = ?1
+                     ORDER BY 1, 2",
+                )
+                .map_err(sqlite_err(path))?;
+            let rows = stmt
+                .query_map(params![catalog], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+                })
+                .map_err(sqlite_err(path))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sqlite_err(path))?;
+            let mut out: Vec<(String, Vec<String>)> = Vec::new();
+            for (namespace, table) in rows {
+                if out.last().is_none_or(|(last, _)| *last != namespace) {
+                    out.push((namespace, Vec::new()));
+                }
+                if let (Some(table), Some((_, tables))) = (table, out.last_mut()) {
+                    tables.push(table);
+                }
+            }
+            out.into_iter()
+                .map(|(namespace, tables)| {
+                    NamespaceIdent::from_strs(namespace.split('.'))
+                        .map(|ns| (ns, tables))
+                        .map_err(|e| CatalogError::Internal(e.to_string()))
+                })
+                .collect()
         })
         .await
     }
@@ -455,6 +502,51 @@ mod tests {
         catalog.drop_table(&ident("db", "t")).await.unwrap();
         catalog.drop_namespace(&db).await.unwrap();
         assert!(!catalog.namespace_exists(&db).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn list_all_tables_lists_namespaces_and_their_tables() {
+        let (dir, catalog) = catalog().await;
+        catalog
+            .create_namespace(&NamespaceIdent::new("empty".into()), HashMap::new())
+            .await
+            .unwrap();
+        catalog.create_table(&ident("db", "b"), "m0").await.unwrap();
+        catalog.create_table(&ident("db", "a"), "m0").await.unwrap();
+        {
+            // As another writer leaves them: a namespace known only by its
+            // table (no properties row), and a view, which is not a table.
+            let conn = Connection::open(dir.path().join("catalog.db")).unwrap();
+            conn.execute_batch(
+                "INSERT INTO iceberg_tables VALUES ('floe', 'only.tables', 't', 'm', NULL, 'TABLE');
+                 INSERT INTO iceberg_tables VALUES ('floe', 'db', 'v', 'm', NULL, 'VIEW');
+                 INSERT INTO iceberg_tables VALUES ('other', 'elsewhere', 't', 'm', NULL, 'TABLE');",
+            )
+            .unwrap();
+        }
+        let listed: Vec<(String, Vec<String>)> = catalog
+            .list_all_tables()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(ns, tables)| (ns.join("."), tables))
+            .collect();
+        let expected = vec![
+            ("db".to_string(), vec!["a".to_string(), "b".to_string()]),
+            ("empty".to_string(), vec![]),
+            ("only.tables".to_string(), vec!["t".to_string()]),
+        ];
+        assert_eq!(listed, expected);
+        // The same as listing namespaces, then each one's tables.
+        let mut one_by_one = Vec::new();
+        for ns in catalog.list_namespaces().await.unwrap() {
+            let tables = catalog.list_tables(&ns).await.unwrap();
+            one_by_one.push((
+                ns.join("."),
+                tables.iter().map(|t| t.name().to_string()).collect(),
+            ));
+        }
+        assert_eq!(one_by_one, expected);
     }
 
     #[tokio::test]

@@ -48,9 +48,7 @@ impl FloeCatalogProvider {
     pub async fn refresh(&self) -> Result<()> {
         let catalog = self.warehouse.catalog();
         let mut listing = BTreeMap::new();
-        for namespace in catalog.list_namespaces().await? {
-            let tables = catalog.list_tables(&namespace).await?;
-            let names = tables.into_iter().map(|t| t.name().to_string()).collect();
+        for (namespace, names) in catalog.list_all_tables().await? {
             listing.insert(namespace.join("."), (namespace, names));
         }
         let mut schemas = self.schemas.write().map_err(|_| lock_poisoned())?;

@@ -9,6 +9,7 @@ mod delete_exec;
 mod exec;
 pub(crate) mod field_ids;
 pub(crate) mod filter;
+mod plan;
 mod stats;
 
 use std::any::Any;
@@ -18,29 +19,26 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
-use datafusion::common::{DFSchema, ScalarValue, Statistics};
+use datafusion::common::{ScalarValue, Statistics};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
-use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{ExecutionPlan, project_schema};
-use futures::TryStreamExt;
 use iceberg::scan::FileScanTask;
 
 use crate::error::{FloeError, Result};
 use crate::storage::split_location;
 use crate::table::{LoadedTable, TableVersion};
 use crate::warehouse::Warehouse;
-use crate::write::{IcebergSink, InsertMode};
+use crate::write::{IcebergSink, IcebergWriteExec, InsertMode};
 pub use exec::IcebergScanExec;
 pub use field_ids::FieldIdAdapterFactory;
 pub use filter::{datum, to_predicate};
@@ -185,25 +183,8 @@ impl IcebergTableProvider {
         if let Some(tasks) = &self.tasks {
             return Ok(tasks.as_ref().clone());
         }
-        let Some(snapshot_id) = self.table.snapshot_id() else {
-            return Ok(Vec::new());
-        };
-        let table = self.table.iceberg_table(self.warehouse.file_io())?;
         let predicate = filter::to_predicate(filters, &self.pruning_schema());
-        let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
-        if let Some(predicate) = predicate.clone() {
-            builder = builder.with_filter(predicate);
-        }
-        let scan = match builder.build() {
-            Ok(scan) => scan,
-            // A filter the iceberg binder rejects (e.g. a literal of another
-            // type) only costs pruning: plan without it.
-            Err(_) if predicate.is_some() => {
-                table.scan().snapshot_id(snapshot_id).select_all().build()?
-            }
-            Err(e) => return Err(e.into()),
-        };
-        Ok(scan.plan_files().await?.try_collect().await?)
+        plan::plan_files(&self.table, self.warehouse.file_io(), predicate).await
     }
 
     fn total_data_files(&self) -> Option<u64> {
@@ -350,25 +331,16 @@ impl TableProvider for IcebergTableProvider {
             state.runtime_env().object_store(&object_store_url)?,
             state.runtime_env().cache_manager.get_file_metadata_cache(),
         );
-        let mut source = ParquetSource::new(table_schema)
+        // The filters reach the parquet scan (row group and page pruning)
+        // through DataFusion's physical filter pushdown, as for its own
+        // parquet tables: setting them here too would prune twice.
+        let source = ParquetSource::new(table_schema)
             .with_table_parquet_options(state.default_table_options().parquet)
             .with_parquet_file_reader_factory(Arc::new(reader_factory));
-        if let Some(expr) = conjunction(filters.iter().cloned()) {
-            let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
-            if let Ok(predicate) = state.create_physical_expr(expr, &df_schema) {
-                source = source.with_predicate(predicate);
-            }
-        }
         // Column bounds from the manifests, for the optimizer (join order,
         // selectivity), as DataFusion reads them from parquet footers.
-        let live = self
-            .table
-            .live_files_by_path(self.warehouse.file_io())
-            .await?;
-        let scanned: Vec<&iceberg::spec::DataFile> = tasks
-            .iter()
-            .filter_map(|t| live.get(&t.data_file_path).map(|f| &f.file))
-            .collect();
+        let manifests = plan::data_manifests(&self.table, self.warehouse.file_io()).await?;
+        let scanned = plan::scanned_files(&manifests, &tasks);
         let fields: Vec<Field> = self
             .schema
             .fields()
@@ -444,37 +416,30 @@ impl TableProvider for IcebergTableProvider {
                 .into());
             }
         };
-        let sink = IcebergSink::new(
-            self.warehouse.clone(),
-            self.table.clone(),
-            Arc::clone(&self.schema),
-            mode,
-        );
+        let sink = IcebergSink::new(self.warehouse.clone(), self.table.clone(), mode);
         // A table with a write order gets its rows sorted (each file is
         // then sorted too).
         let order = crate::write::write_order(self.table.metadata());
-        let input = if order.is_empty() {
-            input
-        } else {
-            let schema = input.schema();
-            let mut keys = Vec::with_capacity(order.len());
-            for key in &order {
-                let column = datafusion::physical_expr::expressions::col(&key.column, &schema)?;
-                keys.push(datafusion::physical_expr::PhysicalSortExpr::new(
-                    column,
-                    arrow::compute::SortOptions {
-                        descending: key.descending,
-                        nulls_first: key.nulls_first,
-                    },
-                ));
-            }
-            match datafusion::physical_expr::LexOrdering::new(keys) {
-                Some(ordering) => Arc::new(datafusion::physical_plan::sorts::sort::SortExec::new(
-                    ordering, input,
-                )) as Arc<dyn ExecutionPlan>,
-                None => input,
-            }
+        let schema = input.schema();
+        let mut keys = Vec::with_capacity(order.len());
+        for key in &order {
+            let column = datafusion::physical_expr::expressions::col(&key.column, &schema)?;
+            keys.push(datafusion::physical_expr::PhysicalSortExpr::new(
+                column,
+                arrow::compute::SortOptions {
+                    descending: key.descending,
+                    nulls_first: key.nulls_first,
+                },
+            ));
+        }
+        let ordering = datafusion::physical_expr::LexOrdering::new(keys);
+        let input = match &ordering {
+            Some(ordering) => Arc::new(datafusion::physical_plan::sorts::sort::SortExec::new(
+                ordering.clone(),
+                input,
+            )) as Arc<dyn ExecutionPlan>,
+            None => input,
         };
-        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+        Ok(Arc::new(IcebergWriteExec::new(input, sink, ordering)))
     }
 }

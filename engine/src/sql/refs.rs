@@ -186,6 +186,13 @@ impl Tokens {
 
 /// Parse a branch or tag statement; `None` if `sql` is not one.
 pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
+    // Every statement read here alters a table or names a branch or a tag.
+    if !["ALTER", "BRANCH", "TAG"]
+        .iter()
+        .any(|w| super::split::mentions(sql, w))
+    {
+        return Ok(None);
+    }
     let mut t = Tokens::new(sql)?;
     if t.keywords(&["SHOW", "BRANCHES", "IN"]) || t.keywords(&["SHOW", "BRANCHES", "FROM"]) {
         let table = t.object_name("a table name")?;

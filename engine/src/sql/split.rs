@@ -23,6 +23,15 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
         .map_err(|e| FloeError::Invalid(format!("cannot read the SQL: {e}")))
 }
 
+/// Whether `sql` contains `word` (ASCII, any case) anywhere, in a name,
+/// a string or a comment too: a cheap test that lets the passes below skip
+/// tokenizing statements that cannot hold what they rewrite.
+pub fn mentions(sql: &str, word: &str) -> bool {
+    sql.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+}
+
 /// Byte offsets of each line start, to turn token locations into offsets.
 struct LineIndex<'a> {
     text: &'a str,
@@ -105,6 +114,9 @@ pub fn is_incomplete(script: &str) -> bool {
 /// a statement and return the text with it cut out plus the text inside the
 /// parentheses, if the clause is there.
 pub fn take_clause(sql: &str, keywords: &[&str]) -> Result<(String, Option<String>)> {
+    if keywords.first().is_some_and(|k| !mentions(sql, k)) {
+        return Ok((sql.to_string(), None));
+    }
     let tokens: Vec<TokenWithSpan> = tokenize(sql)?
         .into_iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_)))
@@ -165,6 +177,9 @@ pub fn take_clause(sql: &str, keywords: &[&str]) -> Result<(String, Option<Strin
 /// becomes `MAP(K, V)` and `STRUCT<a: INT>` becomes `STRUCT<a INT>`, the
 /// forms the SQL parser reads.
 pub fn spark_types(sql: &str) -> Result<String> {
+    if !sql.contains('<') {
+        return Ok(sql.to_string());
+    }
     let tokens: Vec<TokenWithSpan> = tokenize(sql)?
         .into_iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_)))
@@ -229,6 +244,12 @@ pub const VERSION_MARK: char = '@';
 /// quoted timestamp (UTC unless it names an offset) or a number of seconds
 /// since the epoch, as in Spark.
 pub fn lift_versions(sql: &str) -> Result<String> {
+    if !["VERSION", "TIMESTAMP", "SYSTEM_"]
+        .iter()
+        .any(|w| mentions(sql, w))
+    {
+        return Ok(sql.to_string());
+    }
     let tokens: Vec<TokenWithSpan> = tokenize(sql)?
         .into_iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_)))

@@ -22,7 +22,7 @@ use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-pub use sink::{IcebergSink, InsertMode};
+pub use sink::{IcebergSink, IcebergWriteExec, InsertMode};
 
 use crate::error::{FloeError, Result, invalid};
 use crate::scan::arrow_schema;

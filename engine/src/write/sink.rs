@@ -4,12 +4,17 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
-use async_trait::async_trait;
-use datafusion::datasource::sink::DataSink;
-use datafusion::error::Result as DFResult;
+use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, OrderingRequirements};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
+};
 use futures::StreamExt;
 use iceberg::spec::{DataContentType, DataFile, Struct};
 use std::collections::HashSet;
@@ -39,22 +44,15 @@ pub enum InsertMode {
 pub struct IcebergSink {
     warehouse: Warehouse,
     table: LoadedTable,
-    schema: SchemaRef,
     mode: InsertMode,
 }
 
 impl IcebergSink {
-    /// A sink writing into `table`; `schema` is the input's schema.
-    pub fn new(
-        warehouse: Warehouse,
-        table: LoadedTable,
-        schema: SchemaRef,
-        mode: InsertMode,
-    ) -> Self {
+    /// A sink writing into `table`.
+    pub fn new(warehouse: Warehouse, table: LoadedTable, mode: InsertMode) -> Self {
         Self {
             warehouse,
             table,
-            schema,
             mode,
         }
     }
@@ -79,66 +77,52 @@ impl IcebergSink {
     }
 }
 
-/// Batches written by one writer before the others start: a small INSERT
-/// stays one file per partition.
-const SERIAL_BATCHES: usize = 16;
-
 impl IcebergSink {
-    /// Write the rows as data files. Past [`SERIAL_BATCHES`] batches, the
-    /// batches are dealt round-robin to `workers` writers encoding in
-    /// parallel (each file's rows keep their input order).
+    /// Write each input stream with its own writers, all at once (decoding,
+    /// encoding and compressing a partition's rows on one core), and
+    /// return every file written and the rows.
     async fn write_files(
         &self,
-        mut data: SendableRecordBatchStream,
-        workers: usize,
+        streams: Vec<SendableRecordBatchStream>,
     ) -> Result<(Vec<DataFile>, u64)> {
         let name = self.table.ident().to_string();
         let metadata = self.table.metadata();
-        let mut local = DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?;
-        let mut senders = Vec::new();
-        let mut handles = Vec::new();
-        let mut count = 0usize;
-        while let Some(batch) = data.next().await {
-            let batch = batch?;
-            count += 1;
-            if workers == 1 || count <= SERIAL_BATCHES {
-                local.write(batch).await?;
-                continue;
-            }
-            if senders.is_empty() {
-                for _ in 1..workers {
-                    let (tx, mut rx) = tokio::sync::mpsc::channel::<arrow::array::RecordBatch>(2);
-                    let mut writer =
-                        DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?;
-                    handles.push(tokio::spawn(async move {
-                        while let Some(batch) = rx.recv().await {
-                            writer.write(batch).await?;
-                        }
-                        writer.close().await
-                    }));
-                    senders.push(tx);
+        let mut tasks = Vec::with_capacity(streams.len());
+        for mut stream in streams {
+            let mut writer = DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?;
+            // Dropping the handle (a failed or cancelled statement) stops
+            // the task.
+            tasks.push(SpawnedTask::spawn(async move {
+                while let Some(batch) = stream.next().await {
+                    writer.write(batch?).await?;
                 }
-            }
-            match count % workers {
-                0 => local.write(batch).await?,
-                slot => {
-                    if senders[slot - 1].send(batch).await.is_err() {
-                        // The writer stopped: its error is reported below.
-                        break;
-                    }
-                }
-            }
+                writer.close().await
+            }));
         }
-        drop(senders);
-        let (mut files, mut rows) = local.close().await?;
-        for handle in handles {
-            let (more, n) = handle.await.map_err(|e| {
+        let mut files = Vec::new();
+        let mut rows = 0;
+        for task in tasks {
+            let (more, n) = task.join_unwind().await.map_err(|e| {
                 crate::error::FloeError::Internal(format!("a writer task failed: {e}"))
             })??;
             files.extend(more);
             rows += n;
         }
         Ok((files, rows))
+    }
+
+    /// Write the streams, then commit every file as one snapshot.
+    async fn write_and_commit(&self, streams: Vec<SendableRecordBatchStream>) -> Result<u64> {
+        let (files, rows) = self.write_files(streams).await?;
+        let update = match self.mode {
+            InsertMode::Append => SnapshotUpdate::append(files),
+            InsertMode::OverwriteTable | InsertMode::OverwritePartitions => {
+                let replaced = self.replaced_files(&files).await?;
+                SnapshotUpdate::overwrite(files, replaced)
+            }
+        };
+        update.commit(&self.warehouse, self.table.clone()).await?;
+        Ok(rows)
     }
 }
 
@@ -153,31 +137,129 @@ impl DisplayAs for IcebergSink {
     }
 }
 
-#[async_trait]
-impl DataSink for IcebergSink {
+/// The plan of an INSERT into an Iceberg table: every input partition is
+/// written by its own writers at once, then all the files are committed
+/// as one snapshot; returns one row, the count of rows written.
+///
+/// DataFusion's `DataSinkExec` takes a single input partition: it would
+/// funnel rows decoded on every core through one stream before encoding.
+#[derive(Debug)]
+pub struct IcebergWriteExec {
+    input: Arc<dyn ExecutionPlan>,
+    sink: Arc<IcebergSink>,
+    /// The write order rows come sorted in (one partition then), if any.
+    ordering: Option<LexOrdering>,
+    properties: Arc<PlanProperties>,
+}
+
+impl IcebergWriteExec {
+    /// Write `input`'s rows with `sink`; `ordering` is the table's write
+    /// order, which the input must keep.
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        sink: IcebergSink,
+        ordering: Option<LexOrdering>,
+    ) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(count_schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Self {
+            input,
+            sink: Arc::new(sink),
+            ordering,
+            properties,
+        }
+    }
+}
+
+fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+impl DisplayAs for IcebergWriteExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        self.sink.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for IcebergWriteExec {
+    fn name(&self) -> &str {
+        "IcebergWriteExec"
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
 
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
     }
 
-    async fn write_all(
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        // Sorted rows are written as one sorted stream; others as they come.
+        vec![match self.ordering {
+            Some(_) => Distribution::SinglePartition,
+            None => Distribution::UnspecifiedDistribution,
+        }]
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        vec![self.ordering.clone().map(Into::into)]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(Self {
+            input: children.swap_remove(0),
+            sink: Arc::clone(&self.sink),
+            ordering: self.ordering.clone(),
+            properties: Arc::clone(&self.properties),
+        }))
+    }
+
+    fn execute(
         &self,
-        data: SendableRecordBatchStream,
-        context: &Arc<TaskContext>,
-    ) -> DFResult<u64> {
-        let workers = context.session_config().target_partitions().max(1);
-        let (files, rows) = self.write_files(data, workers).await?;
-        let update = match self.mode {
-            InsertMode::Append => SnapshotUpdate::append(files),
-            InsertMode::OverwriteTable | InsertMode::OverwritePartitions => {
-                let replaced = self.replaced_files(&files).await?;
-                SnapshotUpdate::overwrite(files, replaced)
-            }
-        };
-        update.commit(&self.warehouse, self.table.clone()).await?;
-        Ok(rows)
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DFResult<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "IcebergWriteExec has one partition, not {partition}"
+            )));
+        }
+        let streams = (0..self.input.properties().partitioning.partition_count())
+            .map(|p| self.input.execute(p, Arc::clone(&context)))
+            .collect::<DFResult<Vec<_>>>()?;
+        let sink = Arc::clone(&self.sink);
+        let stream = futures::stream::once(async move {
+            let rows = sink.write_and_commit(streams).await?;
+            let count: ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
+            Ok(RecordBatch::try_new(count_schema(), vec![count])?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            stream,
+        )))
     }
 }

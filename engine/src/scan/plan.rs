@@ -1,0 +1,172 @@
+//! Planning which data files a scan reads, from the cached manifests.
+//!
+//! A scan with a filter to prune by, or over a snapshot with delete files,
+//! is planned by the `iceberg` crate's `TableScan` (partition and metrics
+//! pruning, delete files matched to data files). A scan of every file of a
+//! snapshot without delete files, the common case for dimension tables in
+//! a join, needs none of that: its tasks are the live entries of the cached
+//! manifests, with no task spawned and no channel crossed.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use futures::TryStreamExt;
+use iceberg::expr::Predicate;
+use iceberg::io::FileIO;
+use iceberg::scan::FileScanTask;
+use iceberg::spec::{
+    DEFAULT_SCHEMA_NAME_MAPPING, DataContentType, DataFile, Manifest, ManifestContentType,
+    ManifestFile, NameMapping, Schema,
+};
+
+use crate::error::{FloeError, Result};
+use crate::table::{LoadedTable, load_manifest};
+
+/// How many manifests the `iceberg` planner reads at once: the core count,
+/// asked of the OS once per process (it reads cgroup files each time).
+fn concurrency() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The data files of `table`'s snapshot that may hold rows matching
+/// `predicate`, each with the delete files that apply to it.
+pub async fn plan_files(
+    table: &LoadedTable,
+    file_io: &FileIO,
+    predicate: Option<Predicate>,
+) -> Result<Vec<FileScanTask>> {
+    let Some(snapshot) = table.snapshot() else {
+        return Ok(Vec::new());
+    };
+    let schema = snapshot.schema(table.metadata())?;
+    let manifests = table.snapshot_manifests(file_io).await?;
+    let mut tasks = if predicate.is_none() && !has_delete_files(&manifests) {
+        every_data_file(table, file_io, &manifests, &schema).await?
+    } else {
+        let iceberg = table.iceberg_table(file_io)?;
+        // No columns selected: the planner would check every column name
+        // against its reserved names, building an error (with a backtrace
+        // when RUST_BACKTRACE is set) for each. The columns each task
+        // reads are set below.
+        let builder = || {
+            iceberg
+                .scan()
+                .snapshot_id(snapshot.snapshot_id())
+                .select_empty()
+                .with_concurrency_limit(concurrency())
+        };
+        let scan = match predicate {
+            Some(predicate) => match builder().with_filter(predicate).build() {
+                Ok(scan) => scan,
+                // A filter the iceberg binder rejects (e.g. a literal of
+                // another type) only costs pruning: plan without it.
+                Err(_) => builder().build()?,
+            },
+            None => builder().build()?,
+        };
+        scan.plan_files().await?.try_collect().await?
+    };
+    // Files with delete files are read by the `iceberg` reader, which reads
+    // the columns a task names: all of them (the scan projects afterwards).
+    if tasks.iter().any(|t| !t.deletes.is_empty()) {
+        let ids = top_level_ids(&schema);
+        for task in tasks.iter_mut().filter(|t| !t.deletes.is_empty()) {
+            task.project_field_ids.clone_from(&ids);
+        }
+    }
+    Ok(tasks)
+}
+
+/// Whether any manifest of the snapshot may list a live delete file.
+fn has_delete_files(manifests: &[ManifestFile]) -> bool {
+    manifests.iter().any(|m| {
+        m.content == ManifestContentType::Deletes && (m.has_added_files() || m.has_existing_files())
+    })
+}
+
+fn top_level_ids(schema: &Schema) -> Vec<i32> {
+    schema.as_struct().fields().iter().map(|f| f.id).collect()
+}
+
+/// A task for every live data file, as the `iceberg` planner builds them.
+async fn every_data_file(
+    table: &LoadedTable,
+    file_io: &FileIO,
+    manifests: &[ManifestFile],
+    schema: &iceberg::spec::SchemaRef,
+) -> Result<Vec<FileScanTask>> {
+    let name_mapping = match table
+        .metadata()
+        .properties()
+        .get(DEFAULT_SCHEMA_NAME_MAPPING)
+    {
+        Some(raw) => Some(Arc::new(serde_json::from_str::<NameMapping>(raw).map_err(
+            |e| {
+                FloeError::Invalid(format!(
+                    "table '{}': property {DEFAULT_SCHEMA_NAME_MAPPING} is not a name mapping: {e}",
+                    table.ident()
+                ))
+            },
+        )?)),
+        None => None,
+    };
+    let field_ids = top_level_ids(schema);
+    let mut tasks = Vec::new();
+    for manifest in manifests {
+        if manifest.content != ManifestContentType::Data {
+            continue;
+        }
+        for entry in load_manifest(file_io, manifest).await?.entries() {
+            if !entry.is_alive() || entry.content_type() != DataContentType::Data {
+                continue;
+            }
+            tasks.push(
+                FileScanTask::builder()
+                    .with_file_size_in_bytes(entry.file_size_in_bytes())
+                    .with_start(0)
+                    .with_length(entry.file_size_in_bytes())
+                    .with_record_count(Some(entry.record_count()))
+                    .with_data_file_path(entry.file_path().to_string())
+                    .with_data_file_format(entry.file_format())
+                    .with_schema(Arc::clone(schema))
+                    .with_project_field_ids(field_ids.clone())
+                    .with_predicate(None)
+                    .with_deletes(Vec::new())
+                    .with_partition(Some(entry.data_file().partition().clone()))
+                    .with_partition_spec(None)
+                    .with_name_mapping(name_mapping.clone())
+                    .with_case_sensitive(true)
+                    .build(),
+            );
+        }
+    }
+    Ok(tasks)
+}
+
+/// The parsed manifests of `table`'s snapshot, to borrow the data files
+/// of planned tasks from (see [`scanned_files`]).
+pub async fn data_manifests(table: &LoadedTable, file_io: &FileIO) -> Result<Vec<Arc<Manifest>>> {
+    let mut out = Vec::new();
+    for manifest in table.snapshot_manifests(file_io).await? {
+        if manifest.content == ManifestContentType::Data {
+            out.push(load_manifest(file_io, &manifest).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// The live data files of `manifests` that `tasks` read, without copying
+/// them.
+pub fn scanned_files<'a>(
+    manifests: &'a [Arc<Manifest>],
+    tasks: &[FileScanTask],
+) -> Vec<&'a DataFile> {
+    let paths: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
+    manifests
+        .iter()
+        .flat_map(|m| m.entries())
+        .filter(|e| e.is_alive() && paths.contains(e.file_path()))
+        .map(|e| e.data_file())
+        .collect()
+}

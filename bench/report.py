@@ -58,6 +58,8 @@ def main():
     args = parser.parse_args()
     r = {name: json.loads((args.results / f"{name}.json").read_text())
          for name in ["load", "load_peers", "tpch", "commits", "commits_pyiceberg", "branches"]}
+    plans_file = args.results / "plans.json"
+    plans = [json.loads(line) for line in plans_file.read_text().splitlines() if line.strip()] if plans_file.exists() else []
 
     tpch = r["tpch"]["queries"]
     names = list(tpch)
@@ -119,6 +121,19 @@ def main():
     add("")
     add(f"![TPC-H per query]({chart_name})")
     add("")
+    if plans:
+        add("### Planning")
+        add("")
+        add("Time from SQL text to physical plan (parse, resolve, plan the scan from the Iceberg metadata, optimize), median of 20 per query, Floe on the `add_files` tables against DataFusion on the same files; part of every query time above.")
+        add("")
+        add("| query | Floe ms | DataFusion ms | Floe − DataFusion ms |")
+        add("|---|---:|---:|---:|")
+        for p in plans:
+            add(f"| {p['query']} | {p['floe_ms']:.2f} | {p['datafusion_ms']:.2f} | {p['floe_ms'] - p['datafusion_ms']:+.2f} |")
+        f_sum = sum(p["floe_ms"] for p in plans)
+        d_sum = sum(p["datafusion_ms"] for p in plans)
+        add(f"| **mean** | {f_sum / len(plans):.2f} | {d_sum / len(plans):.2f} | {(f_sum - d_sum) / len(plans):+.2f} |")
+        add("")
     add("## Load")
     add("")
     add("| engine | rows | seconds | rows/s | Floe / engine |")

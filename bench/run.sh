@@ -64,6 +64,9 @@ echo "== TPC-H queries"
 "$VENV/bin/python" bench/tpch.py --bench-bin "$BENCH" --data "$DATA" --warehouse "$WAREHOUSE" \
   --queries bench/queries --out "$WORK/answers" --runs "$RUNS" > "$RESULTS/tpch.json"
 
+echo "== TPC-H planning (SQL to physical plan)"
+"$BENCH" plans --data "$DATA" --warehouse "$WAREHOUSE" --queries bench/queries > "$RESULTS/plans.json"
+
 echo "== commit latency"
 rm -rf "$WORK/commits" "$WORK/peers/pyiceberg-commits"
 "$BENCH" commits --warehouse "$WORK/commits" --n "$COMMITS" > "$RESULTS/commits.json"

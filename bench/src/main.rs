@@ -420,7 +420,9 @@ async fn plans(
                     df.sql(&sql).await?.create_physical_plan().await?,
                 ),
             ] {
-                let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(false);
+                let shown = datafusion::physical_plan::displayable(plan.as_ref())
+                    .set_show_statistics(true)
+                    .indent(false);
                 println!("-- {} on {engine}\n{shown}", path.display());
             }
             continue;

@@ -793,6 +793,7 @@ impl Lakehouse {
         statement: datafusion::sql::parser::Statement,
         table: Option<&ObjectName>,
     ) -> Result<Vec<arrow::array::RecordBatch>> {
+        let columns = insert_columns(&statement);
         let run = async {
             let plan = self.ctx.state().statement_to_plan(statement).await?;
             Ok::<_, FloeError>(self.ctx.execute_logical_plan(plan).await?.collect().await?)
@@ -805,6 +806,28 @@ impl Lakehouse {
             return Err(error);
         };
         let message = error.to_string();
+        // A NULL among the VALUES of a NOT NULL column: DataFusion names
+        // the VALUES column (`column2`); name the table's.
+        if let Some(n) = values_column_with_null(&message) {
+            let name = match columns.get(n) {
+                Some(name) => Some(name.clone()),
+                None if columns.is_empty() => {
+                    self.warehouse.load_table(&table).await.ok().and_then(|t| {
+                        t.schema()
+                            .as_struct()
+                            .fields()
+                            .get(n)
+                            .map(|f| f.name.clone())
+                    })
+                }
+                None => None,
+            };
+            if let Some(name) = name {
+                return Err(invalid!(
+                    "NULL value in column '{name}' of table '{table}', which is declared NOT NULL"
+                ));
+            }
+        }
         if matches!(error, FloeError::Catalog(_)) || message.contains(&format!("'{table}'")) {
             // Already names the table.
             return Err(error);
@@ -844,4 +867,35 @@ fn quoted_name(ident: &TableIdent) -> String {
         .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// The columns an INSERT names (`INSERT INTO t (a, b) ...`), normalised as
+/// DataFusion does; empty when it names none.
+fn insert_columns(statement: &datafusion::sql::parser::Statement) -> Vec<String> {
+    match statement {
+        datafusion::sql::parser::Statement::Statement(inner) => match inner.as_ref() {
+            datafusion::sql::sqlparser::ast::Statement::Insert(insert) => insert
+                .columns
+                .iter()
+                .map(|c| match c.quote_style {
+                    Some(_) => c.value.clone(),
+                    None => c.value.to_lowercase(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// The 0-based position of the VALUES column in DataFusion's error about
+/// a NULL in a non-nullable column (`Column 'column2' is declared as
+/// non-nullable but contains null values`).
+fn values_column_with_null(message: &str) -> Option<usize> {
+    let rest = message.split("Column 'column").nth(1)?;
+    let (digits, rest) = rest.split_once('\'')?;
+    if !rest.starts_with(" is declared as non-nullable but contains null values") {
+        return None;
+    }
+    digits.parse::<usize>().ok()?.checked_sub(1)
 }

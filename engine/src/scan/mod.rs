@@ -62,7 +62,7 @@ pub fn session_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
         .fields()
         .iter()
         .map(|f| {
-            let field = f.as_ref().clone().with_nullable(true);
+            let field = f.as_ref().clone();
             match field.data_type() {
                 DataType::Utf8 | DataType::LargeUtf8 => field.with_data_type(DataType::Utf8View),
                 DataType::Binary | DataType::LargeBinary => {

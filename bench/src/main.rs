@@ -135,12 +135,15 @@ async fn load(data: &Path, warehouse: &str) -> Result<()> {
         .await?;
         lh.sql(&format!("DROP TABLE IF EXISTS tpch.{table} PURGE"))
             .await?;
+        // The TPC-H schema: every column NOT NULL, as `tpchgen-cli`
+        // declares them in its files (a CTAS would make them nullable,
+        // as in Spark).
+        let ddl = table_ddl(&lh, &format!("raw_{table}")).await?;
+        lh.sql(&format!("CREATE TABLE tpch.{table} ({ddl})")).await?;
         let start = Instant::now();
-        lh.sql(&format!(
-            "CREATE TABLE tpch.{table} AS SELECT * FROM raw_{table}"
-        ))
-        .await
-        .with_context(|| format!("loading {table}"))?;
+        lh.sql(&format!("INSERT INTO tpch.{table} SELECT * FROM raw_{table}"))
+            .await
+            .with_context(|| format!("loading {table}"))?;
         let secs = start.elapsed().as_secs_f64();
         let batches = lh
             .sql(&format!("SELECT count(*) FROM tpch.{table}"))
@@ -167,10 +170,9 @@ async fn load(data: &Path, warehouse: &str) -> Result<()> {
     for table in TABLES {
         lh.sql(&format!("DROP TABLE IF EXISTS tpch_files.{table}"))
             .await?;
-        lh.sql(&format!(
-            "CREATE TABLE tpch_files.{table} AS SELECT * FROM raw_{table} LIMIT 0"
-        ))
-        .await?;
+        let ddl = table_ddl(&lh, &format!("raw_{table}")).await?;
+        lh.sql(&format!("CREATE TABLE tpch_files.{table} ({ddl})"))
+            .await?;
         lh.sql(&format!(
             "CALL system.add_files('tpch_files.{table}', '`parquet`.`{}`')",
             table_path(data, table).display()
@@ -203,6 +205,28 @@ async fn datafusion_session(data: &Path) -> Result<SessionContext> {
         .await?;
     }
     Ok(df)
+}
+
+/// The column list of a `CREATE TABLE` with `table`'s columns, types and
+/// nullability.
+async fn table_ddl(lh: &Lakehouse, table: &str) -> Result<String> {
+    use arrow::datatypes::DataType;
+    let schema = lh.sql(&format!("SELECT * FROM {table}")).await?.schema().clone();
+    let mut columns = Vec::new();
+    for field in schema.fields() {
+        let sql_type = match field.data_type() {
+            DataType::Int32 => "INT".to_string(),
+            DataType::Int64 => "BIGINT".to_string(),
+            DataType::Float64 => "DOUBLE".to_string(),
+            DataType::Date32 => "DATE".to_string(),
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "STRING".to_string(),
+            DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+            other => anyhow::bail!("{table}.{}: no SQL type for {other}", field.name()),
+        };
+        let not_null = if field.is_nullable() { "" } else { " NOT NULL" };
+        columns.push(format!("{} {sql_type}{not_null}", field.name()));
+    }
+    Ok(columns.join(", "))
 }
 
 async fn serve(data: &Path, warehouse: &str) -> Result<()> {

@@ -139,11 +139,14 @@ async fn load(data: &Path, warehouse: &str) -> Result<()> {
         // declares them in its files (a CTAS would make them nullable,
         // as in Spark).
         let ddl = table_ddl(&lh, &format!("raw_{table}")).await?;
-        lh.sql(&format!("CREATE TABLE tpch.{table} ({ddl})")).await?;
+        lh.sql(&format!("CREATE TABLE tpch.{table} ({ddl})"))
+            .await?;
         let start = Instant::now();
-        lh.sql(&format!("INSERT INTO tpch.{table} SELECT * FROM raw_{table}"))
-            .await
-            .with_context(|| format!("loading {table}"))?;
+        lh.sql(&format!(
+            "INSERT INTO tpch.{table} SELECT * FROM raw_{table}"
+        ))
+        .await
+        .with_context(|| format!("loading {table}"))?;
         let secs = start.elapsed().as_secs_f64();
         let batches = lh
             .sql(&format!("SELECT count(*) FROM tpch.{table}"))
@@ -211,7 +214,11 @@ async fn datafusion_session(data: &Path) -> Result<SessionContext> {
 /// nullability.
 async fn table_ddl(lh: &Lakehouse, table: &str) -> Result<String> {
     use arrow::datatypes::DataType;
-    let schema = lh.sql(&format!("SELECT * FROM {table}")).await?.schema().clone();
+    let schema = lh
+        .sql(&format!("SELECT * FROM {table}"))
+        .await?
+        .schema()
+        .clone();
     let mut columns = Vec::new();
     for field in schema.fields() {
         let sql_type = match field.data_type() {

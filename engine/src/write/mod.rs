@@ -122,6 +122,12 @@ pub fn write_order(metadata: &TableMetadata) -> Vec<WriteOrderKey> {
 pub struct DataFileWriterSet {
     table: String,
     schema: SchemaRef,
+    /// For an unpartitioned table: `schema` with top-level strings and
+    /// binaries as views, the form DataFusion produces them in. The
+    /// parquet encoder takes views as they are; casting them to plain
+    /// strings would copy every value. (Partition transforms take only
+    /// plain strings.)
+    view_schema: Option<SchemaRef>,
     required: Vec<usize>,
     inner: Inner,
     rows: u64,
@@ -195,6 +201,7 @@ impl DataFileWriterSet {
             }))
         };
         let arrow = arrow_schema(&schema)?;
+        let view_schema = matches!(inner, Inner::Unpartitioned(_)).then(|| views(&arrow));
         let required = arrow
             .fields()
             .iter()
@@ -205,6 +212,7 @@ impl DataFileWriterSet {
         Ok(Self {
             table: table.to_string(),
             schema: arrow,
+            view_schema,
             required,
             inner,
             rows: 0,
@@ -258,10 +266,26 @@ impl DataFileWriterSet {
                 ));
             }
         }
+        // Views go to the encoder as they are when every string column
+        // comes as a view.
+        let schema = match &self.view_schema {
+            Some(views)
+                if batch
+                    .columns()
+                    .iter()
+                    .zip(views.fields().iter().zip(self.schema.fields()))
+                    .all(|(c, (view, plain))| {
+                        view.data_type() == plain.data_type() || c.data_type() == view.data_type()
+                    }) =>
+            {
+                views
+            }
+            _ => &self.schema,
+        };
         let columns = batch
             .columns()
             .iter()
-            .zip(self.schema.fields())
+            .zip(schema.fields())
             .map(|(column, field)| {
                 if column.data_type() == field.data_type() {
                     Ok(Arc::clone(column))
@@ -278,6 +302,24 @@ impl DataFileWriterSet {
                 }
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
     }
+}
+
+/// `schema` with its top-level strings and binaries as views.
+fn views(schema: &SchemaRef) -> SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let field = f.as_ref().clone();
+            match field.data_type() {
+                DataType::Utf8 => field.with_data_type(DataType::Utf8View),
+                DataType::Binary => field.with_data_type(DataType::BinaryView),
+                _ => field,
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }

@@ -77,19 +77,37 @@ impl IcebergSink {
     }
 }
 
+/// Batches written by one writer before every input partition gets its
+/// own: a small INSERT stays one file per table partition.
+const SERIAL_BATCHES: usize = 16;
+
 impl IcebergSink {
-    /// Write each input stream with its own writers, all at once (decoding,
-    /// encoding and compressing a partition's rows on one core), and
-    /// return every file written and the rows.
+    /// Write the input streams. The first [`SERIAL_BATCHES`] batches, from
+    /// whichever streams have them, go to one writer; past them, each
+    /// stream still going is written by its own writer, all at once
+    /// (decoding, encoding and compressing a partition's rows on one
+    /// core). Returns every file written and the rows.
     async fn write_files(
         &self,
         streams: Vec<SendableRecordBatchStream>,
     ) -> Result<(Vec<DataFile>, u64)> {
         let name = self.table.ident().to_string();
         let metadata = self.table.metadata();
-        let mut tasks = Vec::with_capacity(streams.len());
-        for mut stream in streams {
-            let mut writer = DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?;
+        let mut first = DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?;
+        let mut merged = futures::stream::select_all(streams);
+        for _ in 0..SERIAL_BATCHES {
+            match merged.next().await {
+                Some(batch) => first.write(batch?).await?,
+                None => return first.close().await,
+            }
+        }
+        let mut writers = vec![first];
+        let mut tasks = Vec::new();
+        for mut stream in merged {
+            let mut writer = match writers.pop() {
+                Some(writer) => writer,
+                None => DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?,
+            };
             // Dropping the handle (a failed or cancelled statement) stops
             // the task.
             tasks.push(SpawnedTask::spawn(async move {
@@ -101,6 +119,12 @@ impl IcebergSink {
         }
         let mut files = Vec::new();
         let mut rows = 0;
+        // The serial writer, if no stream was left to give it to.
+        for writer in writers {
+            let (more, n) = writer.close().await?;
+            files.extend(more);
+            rows += n;
+        }
         for task in tasks {
             let (more, n) = task.join_unwind().await.map_err(|e| {
                 crate::error::FloeError::Internal(format!("a writer task failed: {e}"))

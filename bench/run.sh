@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Floe's benchmarks, side by side in one run, written to bench/REPORT.md.
 #
-#   bench/run.sh [--sf 1] [--runs 5] [--commits 1000] [--files 10000] [--release]
+#   bench/run.sh [--sf 1] [--runs 5] [--load-runs 3] [--commits 1000] [--files 10000] [--release]
 #
 # Generates TPC-H Parquet data with tpchgen-cli (installed on first use),
 # loads it into Floe, runs the 22 queries on Floe, plain DataFusion and
@@ -11,11 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SF=1 RUNS=5 COMMITS=1000 FILES=10000 PROFILE=dev
+SF=1 RUNS=5 LOAD_RUNS=3 COMMITS=1000 FILES=10000 PROFILE=dev
 while [ $# -gt 0 ]; do
   case "$1" in
     --sf) SF="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
+    --load-runs) LOAD_RUNS="$2"; shift 2 ;;
     --commits) COMMITS="$2"; shift 2 ;;
     --files) FILES="$2"; shift 2 ;;
     --release) PROFILE=release; shift ;;
@@ -54,11 +55,16 @@ if [ ! -f "$DATA/lineitem.parquet" ] && [ ! -d "$DATA/lineitem" ]; then
   "$TOOLS/bin/tpchgen-cli" parquet --scale-factor "$SF" --output-dir "$DATA"
 fi
 
-echo "== load"
+echo "== load ($LOAD_RUNS runs, engines interleaved)"
+# The report takes each engine's median; the last Floe load stays for the
+# queries.
 WAREHOUSE="$WORK/warehouse"
-rm -rf "$WAREHOUSE"
-"$BENCH" load --data "$DATA" --warehouse "$WAREHOUSE" > "$RESULTS/load.json"
-"$VENV/bin/python" bench/peers.py load --data "$DATA" --work "$WORK/peers" > "$RESULTS/load_peers.json"
+rm -f "$RESULTS"/load.json "$RESULTS"/load_peers.json "$RESULTS"/load-*.json "$RESULTS"/load_peers-*.json
+for i in $(seq 1 "$LOAD_RUNS"); do
+  rm -rf "$WAREHOUSE"
+  "$BENCH" load --data "$DATA" --warehouse "$WAREHOUSE" > "$RESULTS/load-$i.json"
+  "$VENV/bin/python" bench/peers.py load --data "$DATA" --work "$WORK/peers" > "$RESULTS/load_peers-$i.json"
+done
 
 echo "== TPC-H queries"
 "$VENV/bin/python" bench/tpch.py --bench-bin "$BENCH" --data "$DATA" --warehouse "$WAREHOUSE" \

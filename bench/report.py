@@ -118,6 +118,8 @@ def main():
     add("# Floe benchmarks")
     add("")
     flag = " --release" if args.profile == "release" else ""
+    if load_runs != 3:
+        flag += f" --load-runs {load_runs}"
     if commits["n"] != 1000:
         flag += f" --commits {commits['n']}"
     add(f"Written by `bench/run.sh --sf {args.sf}{flag}`; every figure below comes from that one run.")

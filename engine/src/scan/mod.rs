@@ -49,12 +49,14 @@ pub fn arrow_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
     Ok(Arc::new(iceberg::arrow::schema_to_arrow_schema(schema)?))
 }
 
-/// The schema DataFusion plans with: [`arrow_schema`] with every top-level
-/// column nullable, and strings and binaries as views. `NOT NULL` is
-/// enforced when rows are written, where the error can name the column
-/// (DataFusion's own check names `column1`). Views are what DataFusion's
-/// parquet reader produces and its operators are fastest on; declaring
-/// plain strings would cost a copy of every string read.
+/// The schema DataFusion plans with: [`arrow_schema`] with top-level
+/// strings and binaries as views. Required columns are non-nullable, as
+/// parquet footers declare them: the optimizer relies on it (`NOT IN` over
+/// a nullable column needs a null-aware anti join, built on its left side
+/// whatever the sizes). Writes check `NOT NULL` themselves, naming the
+/// column. Views are what DataFusion's parquet reader produces and its
+/// operators are fastest on; declaring plain strings would cost a copy of
+/// every string read.
 pub fn session_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
     use arrow::datatypes::DataType;
     let arrow = arrow_schema(schema)?;

@@ -58,9 +58,14 @@ pub fn arrow_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
 /// operators are fastest on; declaring plain strings would cost a copy of
 /// every string read.
 pub fn session_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
+    Ok(with_string_views(&arrow_schema(schema)?))
+}
+
+/// `schema` with its top-level strings and binaries as views (nested ones
+/// stay as they are).
+pub(crate) fn with_string_views(schema: &SchemaRef) -> SchemaRef {
     use arrow::datatypes::DataType;
-    let arrow = arrow_schema(schema)?;
-    let fields: Vec<Field> = arrow
+    let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| {
@@ -74,10 +79,7 @@ pub fn session_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
             }
         })
         .collect();
-    Ok(Arc::new(Schema::new_with_metadata(
-        fields,
-        arrow.metadata().clone(),
-    )))
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// The name of the hidden column that row-level writes scan with: the data

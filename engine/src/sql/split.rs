@@ -27,9 +27,11 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
 /// a string or a comment too: a cheap test that lets the passes below skip
 /// tokenizing statements that cannot hold what they rewrite.
 pub fn mentions(sql: &str, word: &str) -> bool {
-    sql.as_bytes()
-        .windows(word.len())
-        .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    !word.is_empty()
+        && sql
+            .as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 /// Byte offsets of each line start, to turn token locations into offsets.

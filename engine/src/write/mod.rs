@@ -25,7 +25,7 @@ use parquet::file::properties::WriterProperties;
 pub use sink::{IcebergSink, IcebergWriteExec, InsertMode};
 
 use crate::error::{FloeError, Result, invalid};
-use crate::scan::arrow_schema;
+use crate::scan::{arrow_schema, with_string_views};
 use crate::warehouse::Warehouse;
 
 /// Iceberg's default target size of a data file (512 MiB).
@@ -201,7 +201,8 @@ impl DataFileWriterSet {
             }))
         };
         let arrow = arrow_schema(&schema)?;
-        let view_schema = matches!(inner, Inner::Unpartitioned(_)).then(|| views(&arrow));
+        let view_schema =
+            matches!(inner, Inner::Unpartitioned(_)).then(|| with_string_views(&arrow));
         let required = arrow
             .fields()
             .iter()
@@ -304,22 +305,4 @@ impl DataFileWriterSet {
             .collect::<Result<Vec<_>>>()?;
         Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
     }
-}
-
-/// `schema` with its top-level strings and binaries as views.
-fn views(schema: &SchemaRef) -> SchemaRef {
-    use arrow::datatypes::{DataType, Field, Schema};
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let field = f.as_ref().clone();
-            match field.data_type() {
-                DataType::Utf8 => field.with_data_type(DataType::Utf8View),
-                DataType::Binary => field.with_data_type(DataType::BinaryView),
-                _ => field,
-            }
-        })
-        .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::runtime::SpawnedTask;
+use datafusion::common::stats::Precision;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, OrderingRequirements};
@@ -78,24 +79,27 @@ impl IcebergSink {
 }
 
 /// Batches written by one writer before every input partition gets its
-/// own: a small INSERT stays one file per table partition.
+/// own, unless the input is known to be larger: a small INSERT stays one
+/// file per table partition.
 const SERIAL_BATCHES: usize = 16;
 
 impl IcebergSink {
-    /// Write the input streams. The first [`SERIAL_BATCHES`] batches, from
-    /// whichever streams have them, go to one writer; past them, each
+    /// Write the input streams. Unless the input is known to be large
+    /// (`serial_batches` is 0 then), the first `serial_batches` batches,
+    /// from whichever streams have them, go to one writer. Past them, each
     /// stream still going is written by its own writer, all at once
     /// (decoding, encoding and compressing a partition's rows on one
     /// core). Returns every file written and the rows.
     async fn write_files(
         &self,
         streams: Vec<SendableRecordBatchStream>,
+        serial_batches: usize,
     ) -> Result<(Vec<DataFile>, u64)> {
         let name = self.table.ident().to_string();
         let metadata = self.table.metadata();
         let mut first = DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?;
         let mut merged = futures::stream::select_all(streams);
-        for _ in 0..SERIAL_BATCHES {
+        for _ in 0..serial_batches {
             match merged.next().await {
                 Some(batch) => first.write(batch?).await?,
                 None => return first.close().await,
@@ -136,8 +140,12 @@ impl IcebergSink {
     }
 
     /// Write the streams, then commit every file as one snapshot.
-    async fn write_and_commit(&self, streams: Vec<SendableRecordBatchStream>) -> Result<u64> {
-        let (files, rows) = self.write_files(streams).await?;
+    async fn write_and_commit(
+        &self,
+        streams: Vec<SendableRecordBatchStream>,
+        serial_batches: usize,
+    ) -> Result<u64> {
+        let (files, rows) = self.write_files(streams, serial_batches).await?;
         let update = match self.mode {
             InsertMode::Append => SnapshotUpdate::append(files),
             InsertMode::OverwriteTable | InsertMode::OverwritePartitions => {
@@ -199,6 +207,19 @@ impl IcebergWriteExec {
     }
 }
 
+/// How many batches go to one writer before each input partition gets its
+/// own: [`SERIAL_BATCHES`], or none when the input's statistics know it
+/// has more rows than those batches hold (then a serial start would only
+/// keep a core idle). An estimate is not enough: a selective filter would
+/// split a small INSERT into several files.
+fn serial_batches(input: &Arc<dyn ExecutionPlan>, batch_size: usize) -> DFResult<usize> {
+    let serial_rows = SERIAL_BATCHES.saturating_mul(batch_size);
+    Ok(match input.partition_statistics(None)?.num_rows {
+        Precision::Exact(rows) if rows > serial_rows => 0,
+        _ => SERIAL_BATCHES,
+    })
+}
+
 fn count_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(
         "count",
@@ -247,7 +268,10 @@ impl ExecutionPlan for IcebergWriteExec {
     }
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
+        // An input read as one partition (a small file, a `VALUES` list
+        // past a batch) is spread over the cores, which encode and
+        // compress; a sorted write stays one stream.
+        vec![self.ordering.is_none()]
     }
 
     fn with_new_children(
@@ -275,9 +299,10 @@ impl ExecutionPlan for IcebergWriteExec {
         let streams = (0..self.input.properties().partitioning.partition_count())
             .map(|p| self.input.execute(p, Arc::clone(&context)))
             .collect::<DFResult<Vec<_>>>()?;
+        let serial_batches = serial_batches(&self.input, context.session_config().batch_size())?;
         let sink = Arc::clone(&self.sink);
         let stream = futures::stream::once(async move {
-            let rows = sink.write_and_commit(streams).await?;
+            let rows = sink.write_and_commit(streams, serial_batches).await?;
             let count: ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
             Ok(RecordBatch::try_new(count_schema(), vec![count])?)
         });

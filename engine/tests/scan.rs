@@ -94,6 +94,63 @@ async fn explain_shows_column_metrics_pruning() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounds_prune_only_what_they_exclude() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("CREATE TABLE b (id BIGINT, name STRING, x DOUBLE)")
+        .await
+        .unwrap();
+    // One file a statement: names a..c; only NULL names; a NaN among x.
+    for values in [
+        "(1, 'a', 1.0), (2, 'c', 2.0)",
+        "(3, NULL, 3.0), (4, NULL, 4.0)",
+        "(5, 'x', 1.0), (6, 'y', CAST('NaN' AS DOUBLE))",
+    ] {
+        lh.sql(&format!("INSERT INTO b VALUES {values}"))
+            .await
+            .unwrap();
+    }
+    // String bounds: 'b' lies within a..c only (the NULL file is pruned:
+    // every row of it is NULL).
+    let plan = explain(&lh, "SELECT * FROM b WHERE name = 'b'").await;
+    assert!(plan.contains("files=1/3"), "{plan}");
+    let plan = explain(&lh, "SELECT * FROM b WHERE name IS NULL").await;
+    assert!(plan.contains("files=1/3"), "{plan}");
+    // A filter on two columns prunes by both; OR keeps either side's files.
+    let plan = explain(&lh, "SELECT * FROM b WHERE id >= 3 AND name > 'm'").await;
+    assert!(plan.contains("files=1/3"), "{plan}");
+    let plan = explain(&lh, "SELECT * FROM b WHERE id = 1 OR id = 6").await;
+    assert!(plan.contains("files=2/3"), "{plan}");
+    // NaN is outside a double column's bounds (1.0 here), and sorts above
+    // every number: the file holding it is kept. (DataFusion's parquet
+    // reader then drops the NaN row itself, by the file's own statistics,
+    // which leave NaN out too: plain DataFusion does the same.)
+    let plan = explain(&lh, "SELECT * FROM b WHERE x > 5").await;
+    assert!(plan.contains("files=1/3"), "{plan}");
+    // An expression bounds cannot answer prunes nothing, and is still
+    // applied to the rows.
+    let plan = explain(&lh, "SELECT * FROM b WHERE id % 2 = 0").await;
+    assert!(plan.contains("files=3/3"), "{plan}");
+    assert_eq!(count(&lh, "SELECT count(*) FROM b WHERE id % 2 = 0").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_partitions_still_prune_by_partition() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("CREATE TABLE bk (id BIGINT) PARTITIONED BY (bucket(4, id))")
+        .await
+        .unwrap();
+    // Ids 1, 2 fall in bucket 0, 4 in bucket 2, and 3 and 40 in bucket 3:
+    // the bounds of two files (4..4 and 3..40) hold id = 4; only the
+    // partition values tell them apart.
+    lh.sql("INSERT INTO bk VALUES (1), (2), (3), (4), (40)")
+        .await
+        .unwrap();
+    let plan = explain(&lh, "SELECT * FROM bk WHERE id = 4").await;
+    assert!(plan.contains("files=1/3"), "{plan}");
+    assert_eq!(count(&lh, "SELECT count(*) FROM bk WHERE id = 4").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_spreads_files_over_every_core() {
     let (_dir, lh) = lakehouse().await;
     lh.sql("SET datafusion.execution.target_partitions = 2")

@@ -1,15 +1,18 @@
 //! Floe's `TableProvider` for Iceberg tables and its parallel scan.
 //!
-//! A scan plans files from the manifests (partition and column-metrics
-//! pruning of the pushed filters, by the `iceberg` crate), spreads them over
-//! every core as DataFusion parquet file groups, and maps each file's
-//! columns to the table's by field id.
+//! A scan plans files from the cached manifests, pruning them by the
+//! pushed filters on the files' column bounds (or, where partition values
+//! prune more or delete files must be matched, with the `iceberg` crate's
+//! planner; see [`plan`]), spreads them over every core as DataFusion
+//! parquet file groups, and maps each file's columns to the table's by
+//! field id.
 
 mod delete_exec;
 mod exec;
 pub(crate) mod field_ids;
 pub(crate) mod filter;
 mod plan;
+mod prune;
 mod stats;
 
 use std::any::Any;
@@ -153,7 +156,8 @@ impl IcebergTableProvider {
         &self.schema
     }
 
-    /// The columns filters may prune files by, for [`to_predicate`]: all
+    /// The columns filters may prune files by, for [`to_predicate`] and
+    /// the scan's own pruning: all
     /// but those whose type was promoted (see
     /// [`LoadedTable::promoted_columns`]).
     pub fn pruning_schema(&self) -> SchemaRef {
@@ -187,8 +191,13 @@ impl IcebergTableProvider {
         if let Some(tasks) = &self.tasks {
             return Ok(tasks.as_ref().clone());
         }
-        let predicate = filter::to_predicate(filters, &self.pruning_schema());
-        plan::plan_files(&self.table, self.warehouse.file_io(), predicate).await
+        let trusted = self.pruning_schema();
+        let filters = prune::ScanFilters {
+            filters,
+            schema: &self.schema,
+            trusted: &trusted,
+        };
+        plan::plan_files(&self.table, self.warehouse.file_io(), &filters).await
     }
 
     fn total_data_files(&self) -> Option<u64> {

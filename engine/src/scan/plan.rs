@@ -1,23 +1,26 @@
 //! Planning which data files a scan reads, from the cached manifests.
 //!
-//! A scan with a filter to prune by, or over a snapshot with delete files,
-//! is planned by the `iceberg` crate's `TableScan` (partition and metrics
-//! pruning, delete files matched to data files). A scan of every file of a
-//! snapshot without delete files, the common case for dimension tables in
-//! a join, needs none of that: its tasks are the live entries of the cached
-//! manifests, with no task spawned and no channel crossed.
+//! A snapshot without delete files, the common case, is planned here: its
+//! tasks are the live entries of the cached manifests, pruned by the
+//! filters on the files' column bounds ([`super::prune`]), with no task
+//! spawned and no channel crossed. The `iceberg` crate's `TableScan`, which
+//! spawns a task per manifest entry, plans the rest: snapshots with delete
+//! files (matched to data files there), and filtered scans whose partition
+//! values prune more than the bounds do (bucket partitions, or files
+//! without bounds on a partition's source column).
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use futures::TryStreamExt;
-use iceberg::expr::Predicate;
 use iceberg::io::FileIO;
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{
     DEFAULT_SCHEMA_NAME_MAPPING, DataContentType, DataFile, Manifest, ManifestContentType,
-    ManifestFile, NameMapping, Schema,
+    ManifestEntry, ManifestFile, NameMapping, Schema, Transform,
 };
+
+use super::prune::ScanFilters;
 
 use crate::error::{FloeError, Result};
 use crate::table::{LoadedTable, load_manifest};
@@ -30,20 +33,28 @@ fn concurrency() -> usize {
 }
 
 /// The data files of `table`'s snapshot that may hold rows matching
-/// `predicate`, each with the delete files that apply to it.
+/// `filters`, each with the delete files that apply to it.
 pub async fn plan_files(
     table: &LoadedTable,
     file_io: &FileIO,
-    predicate: Option<Predicate>,
+    filters: &ScanFilters<'_>,
 ) -> Result<Vec<FileScanTask>> {
     let Some(snapshot) = table.snapshot() else {
         return Ok(Vec::new());
     };
     let schema = snapshot.schema(table.metadata())?;
     let manifests = table.snapshot_manifests(file_io).await?;
-    let mut tasks = if predicate.is_none() && !has_delete_files(&manifests) {
-        every_data_file(table, file_io, &manifests, &schema).await?
+    let data = if has_delete_files(&manifests) {
+        None
     } else {
+        Some(data_manifests(table, file_io).await?)
+    };
+    let mut tasks = if let Some(data) = data.as_ref().filter(|data| {
+        filters.filters.is_empty() || bounds_cover_partitions(data)
+    }) {
+        live_data_files(table, data, &schema, filters)?
+    } else {
+        let predicate = filters.iceberg_predicate();
         let iceberg = table.iceberg_table(file_io)?;
         // No columns selected: the planner would check every column name
         // against its reserved names, building an error (with a backtrace
@@ -89,12 +100,45 @@ fn top_level_ids(schema: &Schema) -> Vec<i32> {
     schema.as_struct().fields().iter().map(|f| f.id).collect()
 }
 
-/// A task for every live data file, as the `iceberg` planner builds them.
-async fn every_data_file(
+/// Whether the files' bounds prune whatever their partition values would:
+/// every partition field orders like its source column (no bucket), and
+/// every file has bounds on that column (or holds only NULLs in it).
+fn bounds_cover_partitions(manifests: &[Arc<Manifest>]) -> bool {
+    manifests.iter().all(|manifest| {
+        manifest
+            .metadata()
+            .partition_spec()
+            .fields()
+            .iter()
+            .all(|field| match field.transform {
+                Transform::Void => true,
+                Transform::Bucket(_) | Transform::Unknown => false,
+                _ => live_data(manifest).all(|entry| {
+                    let file = entry.data_file();
+                    let id = field.source_id;
+                    (file.lower_bounds().contains_key(&id) && file.upper_bounds().contains_key(&id))
+                        || file.null_value_counts().get(&id) == Some(&file.record_count())
+                }),
+            })
+    })
+}
+
+/// The live data files of a manifest.
+fn live_data(manifest: &Manifest) -> impl Iterator<Item = &ManifestEntry> {
+    manifest
+        .entries()
+        .iter()
+        .map(|entry| entry.as_ref())
+        .filter(|entry| entry.is_alive() && entry.content_type() == DataContentType::Data)
+}
+
+/// A task for every live data file that `filters` keep, as the `iceberg`
+/// planner builds them.
+fn live_data_files(
     table: &LoadedTable,
-    file_io: &FileIO,
-    manifests: &[ManifestFile],
+    manifests: &[Arc<Manifest>],
     schema: &iceberg::spec::SchemaRef,
+    filters: &ScanFilters<'_>,
 ) -> Result<Vec<FileScanTask>> {
     let name_mapping = match table
         .metadata()
@@ -112,15 +156,16 @@ async fn every_data_file(
         None => None,
     };
     let field_ids = top_level_ids(schema);
+    let entries: Vec<&ManifestEntry> = manifests.iter().flat_map(|m| live_data(m)).collect();
+    let keep = if filters.filters.is_empty() {
+        vec![true; entries.len()]
+    } else {
+        let files: Vec<&DataFile> = entries.iter().map(|e| e.data_file()).collect();
+        filters.keep(&files)
+    };
     let mut tasks = Vec::new();
-    for manifest in manifests {
-        if manifest.content != ManifestContentType::Data {
-            continue;
-        }
-        for entry in load_manifest(file_io, manifest).await?.entries() {
-            if !entry.is_alive() || entry.content_type() != DataContentType::Data {
-                continue;
-            }
+    for (entry, keep) in entries.into_iter().zip(keep) {
+        if keep {
             tasks.push(
                 FileScanTask::builder()
                     .with_file_size_in_bytes(entry.file_size_in_bytes())

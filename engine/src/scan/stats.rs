@@ -9,7 +9,7 @@ use datafusion::common::{ColumnStatistics, ScalarValue};
 use iceberg::spec::{DataFile, Datum, PrimitiveLiteral, PrimitiveType};
 
 /// A bound as a DataFusion value of `target` type, if it converts.
-fn scalar(datum: &Datum, target: &DataType) -> Option<ScalarValue> {
+pub(super) fn scalar(datum: &Datum, target: &DataType) -> Option<ScalarValue> {
     use PrimitiveLiteral as L;
     use PrimitiveType as P;
     let value = match (datum.data_type(), datum.literal()) {

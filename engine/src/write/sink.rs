@@ -17,6 +17,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
 };
 use futures::StreamExt;
+use tokio::sync::{Mutex, mpsc};
 use iceberg::spec::{DataContentType, DataFile, Struct};
 use std::collections::HashSet;
 
@@ -86,10 +87,12 @@ const SERIAL_BATCHES: usize = 16;
 impl IcebergSink {
     /// Write the input streams. Unless the input is known to be large
     /// (`serial_batches` is 0 then), the first `serial_batches` batches,
-    /// from whichever streams have them, go to one writer. Past them, each
-    /// stream still going is written by its own writer, all at once
-    /// (decoding, encoding and compressing a partition's rows on one
-    /// core). Returns every file written and the rows.
+    /// from whichever streams have them, go to one writer. Past them, the
+    /// streams still going feed one queue, drained by as many writers as
+    /// there are streams, all at once: a stream that runs dry early (input
+    /// partitions are byte ranges of files, rarely even) leaves its core
+    /// to encoding the others' rows. Returns every file written and the
+    /// rows.
     async fn write_files(
         &self,
         streams: Vec<SendableRecordBatchStream>,
@@ -105,36 +108,59 @@ impl IcebergSink {
                 None => return first.close().await,
             }
         }
-        let mut writers = vec![first];
-        let mut tasks = Vec::new();
-        for mut stream in merged {
-            let mut writer = match writers.pop() {
+        let streams: Vec<SendableRecordBatchStream> = merged.into_iter().collect();
+        if streams.is_empty() {
+            return first.close().await;
+        }
+        let writers = streams.len();
+        let (sender, receiver) = mpsc::channel::<DFResult<RecordBatch>>(2 * writers);
+        // Dropping the handles (a failed or cancelled statement) stops the
+        // tasks.
+        let feeders: Vec<SpawnedTask<()>> = streams
+            .into_iter()
+            .map(|mut stream| {
+                let sender = sender.clone();
+                SpawnedTask::spawn(async move {
+                    while let Some(batch) = stream.next().await {
+                        if sender.send(batch).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(sender);
+        let queue = Arc::new(Mutex::new(receiver));
+        let mut tasks = Vec::with_capacity(writers);
+        let mut first = Some(first);
+        for _ in 0..writers {
+            let mut writer = match first.take() {
                 Some(writer) => writer,
                 None => DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?,
             };
-            // Dropping the handle (a failed or cancelled statement) stops
-            // the task.
+            let queue = Arc::clone(&queue);
             tasks.push(SpawnedTask::spawn(async move {
-                while let Some(batch) = stream.next().await {
-                    writer.write(batch?).await?;
+                loop {
+                    let next = queue.lock().await.recv().await;
+                    match next {
+                        Some(batch) => writer.write(batch?).await?,
+                        None => return writer.close().await,
+                    }
                 }
-                writer.close().await
             }));
         }
+        let failed = |e: tokio::task::JoinError| {
+            crate::error::FloeError::Internal(format!("a writer task failed: {e}"))
+        };
         let mut files = Vec::new();
         let mut rows = 0;
-        // The serial writer, if no stream was left to give it to.
-        for writer in writers {
-            let (more, n) = writer.close().await?;
+        for task in tasks {
+            let (more, n) = task.join_unwind().await.map_err(failed)??;
             files.extend(more);
             rows += n;
         }
-        for task in tasks {
-            let (more, n) = task.join_unwind().await.map_err(|e| {
-                crate::error::FloeError::Internal(format!("a writer task failed: {e}"))
-            })??;
-            files.extend(more);
-            rows += n;
+        for feeder in feeders {
+            feeder.join_unwind().await.map_err(failed)?;
         }
         Ok((files, rows))
     }
@@ -310,5 +336,38 @@ impl ExecutionPlan for IcebergWriteExec {
             count_schema(),
             stream,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::physical_expr::expressions::{BinaryExpr, col, lit};
+    use datafusion::physical_plan::filter::FilterExec;
+
+    fn rows(n: i64) -> Arc<dyn ExecutionPlan> {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let values: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![values]).unwrap();
+        MemorySourceConfig::try_new_exec(&[vec![batch]], schema, None).unwrap()
+    }
+
+    #[test]
+    fn only_a_known_large_input_skips_the_serial_start() {
+        // 16 batches of 100 rows hold 1,600.
+        assert_eq!(serial_batches(&rows(1_601), 100).unwrap(), 0);
+        assert_eq!(serial_batches(&rows(1_600), 100).unwrap(), SERIAL_BATCHES);
+        // A filter's output is an estimate.
+        let input = rows(10_000);
+        let predicate = Arc::new(BinaryExpr::new(
+            col("v", &input.schema()).unwrap(),
+            datafusion::logical_expr::Operator::Lt,
+            lit(5i64),
+        ));
+        let filtered: Arc<dyn ExecutionPlan> =
+            Arc::new(FilterExec::try_new(predicate, input).unwrap());
+        assert_eq!(serial_batches(&filtered, 100).unwrap(), SERIAL_BATCHES);
     }
 }

@@ -17,7 +17,6 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
 };
 use futures::StreamExt;
-use tokio::sync::{Mutex, mpsc};
 use iceberg::spec::{DataContentType, DataFile, Struct};
 use std::collections::HashSet;
 
@@ -87,12 +86,12 @@ const SERIAL_BATCHES: usize = 16;
 impl IcebergSink {
     /// Write the input streams. Unless the input is known to be large
     /// (`serial_batches` is 0 then), the first `serial_batches` batches,
-    /// from whichever streams have them, go to one writer. Past them, the
-    /// streams still going feed one queue, drained by as many writers as
-    /// there are streams, all at once: a stream that runs dry early (input
-    /// partitions are byte ranges of files, rarely even) leaves its core
-    /// to encoding the others' rows. Returns every file written and the
-    /// rows.
+    /// from whichever streams have them, go to one writer. Past them, each
+    /// stream still going is written by its own writer, all at once
+    /// (decoding, encoding and compressing a partition's rows on one core,
+    /// while they are in its cache: one queue drained by every writer
+    /// measured 4% slower on the TPC-H load). Returns every file written
+    /// and the rows.
     async fn write_files(
         &self,
         streams: Vec<SendableRecordBatchStream>,
@@ -108,59 +107,36 @@ impl IcebergSink {
                 None => return first.close().await,
             }
         }
-        let streams: Vec<SendableRecordBatchStream> = merged.into_iter().collect();
-        if streams.is_empty() {
-            return first.close().await;
-        }
-        let writers = streams.len();
-        let (sender, receiver) = mpsc::channel::<DFResult<RecordBatch>>(2 * writers);
-        // Dropping the handles (a failed or cancelled statement) stops the
-        // tasks.
-        let feeders: Vec<SpawnedTask<()>> = streams
-            .into_iter()
-            .map(|mut stream| {
-                let sender = sender.clone();
-                SpawnedTask::spawn(async move {
-                    while let Some(batch) = stream.next().await {
-                        if sender.send(batch).await.is_err() {
-                            break;
-                        }
-                    }
-                })
-            })
-            .collect();
-        drop(sender);
-        let queue = Arc::new(Mutex::new(receiver));
-        let mut tasks = Vec::with_capacity(writers);
-        let mut first = Some(first);
-        for _ in 0..writers {
-            let mut writer = match first.take() {
+        let mut writers = vec![first];
+        let mut tasks = Vec::new();
+        for mut stream in merged {
+            let mut writer = match writers.pop() {
                 Some(writer) => writer,
                 None => DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?,
             };
-            let queue = Arc::clone(&queue);
+            // Dropping the handle (a failed or cancelled statement) stops
+            // the task.
             tasks.push(SpawnedTask::spawn(async move {
-                loop {
-                    let next = queue.lock().await.recv().await;
-                    match next {
-                        Some(batch) => writer.write(batch?).await?,
-                        None => return writer.close().await,
-                    }
+                while let Some(batch) = stream.next().await {
+                    writer.write(batch?).await?;
                 }
+                writer.close().await
             }));
         }
-        let failed = |e: tokio::task::JoinError| {
-            crate::error::FloeError::Internal(format!("a writer task failed: {e}"))
-        };
         let mut files = Vec::new();
         let mut rows = 0;
-        for task in tasks {
-            let (more, n) = task.join_unwind().await.map_err(failed)??;
+        // The serial writer, if no stream was left to give it to.
+        for writer in writers {
+            let (more, n) = writer.close().await?;
             files.extend(more);
             rows += n;
         }
-        for feeder in feeders {
-            feeder.join_unwind().await.map_err(failed)?;
+        for task in tasks {
+            let (more, n) = task.join_unwind().await.map_err(|e| {
+                crate::error::FloeError::Internal(format!("a writer task failed: {e}"))
+            })??;
+            files.extend(more);
+            rows += n;
         }
         Ok((files, rows))
     }

@@ -118,7 +118,7 @@ def main():
     add("# Floe benchmarks")
     add("")
     flag = " --release" if args.profile == "release" else ""
-    if load_runs != 3:
+    if load_runs != 5:
         flag += f" --load-runs {load_runs}"
     if commits["n"] != 1000:
         flag += f" --commits {commits['n']}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Floe's benchmarks, side by side in one run, written to bench/REPORT.md.
 #
-#   bench/run.sh [--sf 1] [--runs 5] [--load-runs 3] [--commits 1000] [--files 10000] [--release]
+#   bench/run.sh [--sf 1] [--runs 5] [--load-runs 5] [--commits 1000] [--files 10000] [--release]
 #
 # Generates TPC-H Parquet data with tpchgen-cli (installed on first use),
 # loads it into Floe, runs the 22 queries on Floe, plain DataFusion and
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SF=1 RUNS=5 LOAD_RUNS=3 COMMITS=1000 FILES=10000 PROFILE=dev
+SF=1 RUNS=5 LOAD_RUNS=5 COMMITS=1000 FILES=10000 PROFILE=dev
 while [ $# -gt 0 ]; do
   case "$1" in
     --sf) SF="$2"; shift 2 ;;

@@ -134,6 +134,35 @@ async fn bounds_prune_only_what_they_exclude() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifests_prune_by_their_partition_summaries() {
+    let (_dir, lh) = lakehouse().await;
+    lh.sql("CREATE TABLE ps (id BIGINT, kind STRING) PARTITIONED BY (kind)")
+        .await
+        .unwrap();
+    // One manifest a commit: kinds a..b, c..d, and NULL with e.
+    for values in [
+        "(1, 'a'), (2, 'b')",
+        "(3, 'c'), (4, 'd')",
+        "(5, NULL), (6, 'e')",
+    ] {
+        lh.sql(&format!("INSERT INTO ps VALUES {values}"))
+            .await
+            .unwrap();
+    }
+    let plan = explain(&lh, "SELECT * FROM ps WHERE kind = 'c'").await;
+    assert!(plan.contains("files=1/6"), "{plan}");
+    assert_eq!(count(&lh, "SELECT count(*) FROM ps WHERE kind = 'c'").await, 1);
+    let plan = explain(&lh, "SELECT * FROM ps WHERE kind > 'b' AND kind < 'e'").await;
+    assert!(plan.contains("files=2/6"), "{plan}");
+    // The summaries know nothing of NULL counts: the manifest holding the
+    // NULL partition stays, and its file is found.
+    let plan = explain(&lh, "SELECT * FROM ps WHERE kind IS NULL").await;
+    assert!(plan.contains("files=1/6"), "{plan}");
+    assert_eq!(count(&lh, "SELECT count(*) FROM ps WHERE kind IS NULL").await, 1);
+    assert_eq!(count(&lh, "SELECT count(*) FROM ps WHERE id > 2").await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_partitions_still_prune_by_partition() {
     let (_dir, lh) = lakehouse().await;
     lh.sql("CREATE TABLE bk (id BIGINT) PARTITIONED BY (bucket(4, id))")

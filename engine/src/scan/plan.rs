@@ -47,7 +47,22 @@ pub async fn plan_files(
     let data = if has_delete_files(&manifests) {
         None
     } else {
-        Some(data_manifests(table, file_io).await?)
+        let data: Vec<&ManifestFile> = manifests
+            .iter()
+            .filter(|m| m.content == ManifestContentType::Data)
+            .collect();
+        let keep = if filters.filters.is_empty() {
+            vec![true; data.len()]
+        } else {
+            filters.keep_manifests(&data, table.metadata())
+        };
+        let mut loaded = Vec::with_capacity(data.len());
+        for (manifest, keep) in data.into_iter().zip(keep) {
+            if keep {
+                loaded.push(load_manifest(file_io, manifest).await?);
+            }
+        }
+        Some(loaded)
     };
     let mut tasks = if let Some(data) = data.as_ref().filter(|data| {
         filters.filters.is_empty() || bounds_cover_partitions(data)

@@ -21,7 +21,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_optimizer::pruning::PruningPredicate;
 use iceberg::expr::Predicate;
-use iceberg::spec::{DataFile, Datum};
+use iceberg::spec::{DataFile, Datum, ManifestFile, TableMetadata, Transform};
 
 use super::field_ids::field_id;
 use super::stats::scalar;
@@ -61,6 +61,23 @@ impl ScanFilters<'_> {
         predicate.prune(&metrics).unwrap_or_else(|_| all())
     }
 
+    /// Which of the data `manifests` may list files the filters keep, by
+    /// the manifest list's partition summaries: the bounds of an identity
+    /// partition field are its source column's. Other columns prune no
+    /// manifest here; their files are pruned one by one ([`Self::keep`]).
+    pub fn keep_manifests(&self, manifests: &[&ManifestFile], metadata: &TableMetadata) -> Vec<bool> {
+        let all = || vec![true; manifests.len()];
+        let Some(predicate) = self.predicate() else {
+            return all();
+        };
+        let summaries = ManifestSummaries {
+            manifests,
+            metadata,
+            schema: self.trusted,
+        };
+        predicate.prune(&summaries).unwrap_or_else(|_| all())
+    }
+
     /// The filters as one pruning predicate, if any of them can prune.
     fn predicate(&self) -> Option<PruningPredicate> {
         let df_schema = DFSchema::try_from(self.schema.as_ref().clone()).ok()?;
@@ -79,6 +96,88 @@ impl ScanFilters<'_> {
     }
 }
 
+/// A column's field and field id, if its bounds can be trusted (and are
+/// not a float column's, whose bounds leave NaN out).
+fn trusted_field<'a>(schema: &'a Schema, column: &Column) -> Option<(&'a Field, i32, bool)> {
+    let field = schema.field_with_name(&column.name).ok()?;
+    let is_float = matches!(
+        field.data_type(),
+        DataType::Float16 | DataType::Float32 | DataType::Float64
+    );
+    Some((field, field_id(field)?, is_float))
+}
+
+/// The partition summaries of each data manifest, as the bounds of the
+/// columns that are identity partition sources.
+struct ManifestSummaries<'a> {
+    manifests: &'a [&'a ManifestFile],
+    metadata: &'a TableMetadata,
+    /// The trusted columns.
+    schema: &'a Schema,
+}
+
+impl ManifestSummaries<'_> {
+    /// One bound of every manifest, NULL where the column is not an
+    /// identity partition source of the manifest's spec.
+    fn bounds(&self, column: &Column, upper: bool) -> Option<ArrayRef> {
+        let (field, id, is_float) = trusted_field(self.schema, column)?;
+        let source_type = self
+            .metadata
+            .current_schema()
+            .field_by_id(id)?
+            .field_type
+            .as_primitive_type()?
+            .clone();
+        let null = ScalarValue::try_from(field.data_type()).ok()?;
+        let bound = |manifest: &ManifestFile| -> Option<ScalarValue> {
+            let spec = self.metadata.partition_spec_by_id(manifest.partition_spec_id)?;
+            let index = spec
+                .fields()
+                .iter()
+                .position(|f| f.source_id == id && f.transform == Transform::Identity)?;
+            let summary = manifest.partitions.as_ref()?.get(index)?;
+            let bytes = if upper {
+                summary.upper_bound.as_ref()?
+            } else {
+                summary.lower_bound.as_ref()?
+            };
+            let datum = Datum::try_from_bytes(bytes, source_type.clone()).ok()?;
+            scalar(&datum, field.data_type())
+        };
+        let values = self.manifests.iter().map(|manifest| match is_float {
+            true => null.clone(),
+            false => bound(manifest).unwrap_or_else(|| null.clone()),
+        });
+        ScalarValue::iter_to_array(values).ok()
+    }
+}
+
+impl PruningStatistics for ManifestSummaries<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bounds(column, false)
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bounds(column, true)
+    }
+
+    fn num_containers(&self) -> usize {
+        self.manifests.len()
+    }
+
+    fn null_counts(&self, _column: &Column) -> Option<ArrayRef> {
+        None
+    }
+
+    fn row_counts(&self, _column: &Column) -> Option<ArrayRef> {
+        None
+    }
+
+    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        None
+    }
+}
+
 /// The metrics of each data file, by column name.
 struct FileMetrics<'a> {
     files: &'a [&'a DataFile],
@@ -89,8 +188,7 @@ struct FileMetrics<'a> {
 impl FileMetrics<'_> {
     /// The column's field and field id, if its metrics can be trusted.
     fn field(&self, column: &Column) -> Option<(&Field, i32)> {
-        let field = self.schema.field_with_name(&column.name).ok()?;
-        Some((field, field_id(field)?))
+        trusted_field(self.schema, column).map(|(field, id, _)| (field, id))
     }
 
     /// One bound of every file, NULL where a file has none.
@@ -99,11 +197,7 @@ impl FileMetrics<'_> {
         column: &Column,
         pick: fn(&DataFile) -> &std::collections::HashMap<i32, Datum>,
     ) -> Option<ArrayRef> {
-        let (field, id) = self.field(column)?;
-        let is_float = matches!(
-            field.data_type(),
-            DataType::Float16 | DataType::Float32 | DataType::Float64
-        );
+        let (field, id, is_float) = trusted_field(self.schema, column)?;
         let null = ScalarValue::try_from(field.data_type()).ok()?;
         let values = self.files.iter().map(|file| {
             if is_float && file.nan_value_counts().get(&id) != Some(&0) {

@@ -130,7 +130,10 @@ async fn bounds_prune_only_what_they_exclude() {
     // applied to the rows.
     let plan = explain(&lh, "SELECT * FROM b WHERE id % 2 = 0").await;
     assert!(plan.contains("files=3/3"), "{plan}");
-    assert_eq!(count(&lh, "SELECT count(*) FROM b WHERE id % 2 = 0").await, 3);
+    assert_eq!(
+        count(&lh, "SELECT count(*) FROM b WHERE id % 2 = 0").await,
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,14 +154,20 @@ async fn manifests_prune_by_their_partition_summaries() {
     }
     let plan = explain(&lh, "SELECT * FROM ps WHERE kind = 'c'").await;
     assert!(plan.contains("files=1/6"), "{plan}");
-    assert_eq!(count(&lh, "SELECT count(*) FROM ps WHERE kind = 'c'").await, 1);
+    assert_eq!(
+        count(&lh, "SELECT count(*) FROM ps WHERE kind = 'c'").await,
+        1
+    );
     let plan = explain(&lh, "SELECT * FROM ps WHERE kind > 'b' AND kind < 'e'").await;
     assert!(plan.contains("files=2/6"), "{plan}");
     // The summaries know nothing of NULL counts: the manifest holding the
     // NULL partition stays, and its file is found.
     let plan = explain(&lh, "SELECT * FROM ps WHERE kind IS NULL").await;
     assert!(plan.contains("files=1/6"), "{plan}");
-    assert_eq!(count(&lh, "SELECT count(*) FROM ps WHERE kind IS NULL").await, 1);
+    assert_eq!(
+        count(&lh, "SELECT count(*) FROM ps WHERE kind IS NULL").await,
+        1
+    );
     assert_eq!(count(&lh, "SELECT count(*) FROM ps WHERE id > 2").await, 4);
 }
 

@@ -64,9 +64,10 @@ pub async fn plan_files(
         }
         Some(loaded)
     };
-    let mut tasks = if let Some(data) = data.as_ref().filter(|data| {
-        filters.filters.is_empty() || bounds_cover_partitions(data)
-    }) {
+    let mut tasks = if let Some(data) = data
+        .as_ref()
+        .filter(|data| filters.filters.is_empty() || bounds_cover_partitions(data))
+    {
         live_data_files(table, data, &schema, filters)?
     } else {
         let predicate = filters.iceberg_predicate();

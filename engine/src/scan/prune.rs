@@ -14,10 +14,10 @@ use arrow::array::{ArrayRef, BooleanArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::execution_props::ExecutionProps;
 use datafusion::logical_expr::expr_rewriter::unnormalize_col;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_optimizer::pruning::PruningPredicate;
 use iceberg::expr::Predicate;
@@ -65,7 +65,11 @@ impl ScanFilters<'_> {
     /// the manifest list's partition summaries: the bounds of an identity
     /// partition field are its source column's. Other columns prune no
     /// manifest here; their files are pruned one by one ([`Self::keep`]).
-    pub fn keep_manifests(&self, manifests: &[&ManifestFile], metadata: &TableMetadata) -> Vec<bool> {
+    pub fn keep_manifests(
+        &self,
+        manifests: &[&ManifestFile],
+        metadata: &TableMetadata,
+    ) -> Vec<bool> {
         let all = || vec![true; manifests.len()];
         let Some(predicate) = self.predicate() else {
             return all();
@@ -130,7 +134,9 @@ impl ManifestSummaries<'_> {
             .clone();
         let null = ScalarValue::try_from(field.data_type()).ok()?;
         let bound = |manifest: &ManifestFile| -> Option<ScalarValue> {
-            let spec = self.metadata.partition_spec_by_id(manifest.partition_spec_id)?;
+            let spec = self
+                .metadata
+                .partition_spec_by_id(manifest.partition_spec_id)?;
             let index = spec
                 .fields()
                 .iter()

@@ -59,6 +59,18 @@ pub enum CatalogError {
         #[source]
         source: rusqlite::Error,
     },
+    /// Another connection held the catalog's lock for longer than Floe waits.
+    #[error(
+        "SQLite catalog {path} is busy: another process held its lock for {}s. Help: try \
+         again, or look for a process that keeps the catalog locked",
+        .waited.as_secs()
+    )]
+    Busy {
+        /// Path of the catalog file.
+        path: String,
+        /// How long Floe waited.
+        waited: std::time::Duration,
+    },
     /// A catalog task could not run to completion.
     #[error("catalog task failed: {0}")]
     Internal(String),
@@ -68,6 +80,18 @@ impl CatalogError {
     /// Whether retrying the operation on fresh metadata may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, CatalogError::CommitConflict { .. })
+    }
+
+    /// Whether the catalog was busy (another connection held its lock).
+    pub fn is_busy(&self) -> bool {
+        match self {
+            CatalogError::Busy { .. } => true,
+            CatalogError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
     }
 }
 

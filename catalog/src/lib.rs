@@ -68,6 +68,27 @@ pub struct PointerSwap {
     pub new: String,
 }
 
+/// One change of an atomic catalog commit ([`Catalog::commit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogChange {
+    /// Move a table's pointer, if it still is where the commit expects.
+    Swap(PointerSwap),
+    /// Register a new table whose first metadata file is written.
+    Create {
+        /// The table.
+        table: TableIdent,
+        /// Its first metadata file.
+        metadata_location: String,
+    },
+    /// Remove a table from the catalog, if it still points at `expected`.
+    Drop {
+        /// The table.
+        table: TableIdent,
+        /// The metadata location the drop was decided on.
+        expected: String,
+    },
+}
+
 /// A catalog of Iceberg tables: namespaces, and a metadata pointer per table.
 ///
 /// Every method is atomic. Implementations must make [`Catalog::swap`] all or
@@ -124,9 +145,19 @@ pub trait Catalog: Debug + Send + Sync {
     /// Rename a table, possibly into another existing namespace.
     async fn rename_table(&self, from: &TableIdent, to: &TableIdent) -> Result<()>;
 
-    /// Compare-and-swap the pointers of one or several tables, all or none.
+    /// Make every change at once, or none: pointer swaps, new tables and
+    /// dropped ones, over any number of tables.
     ///
-    /// Fails with [`CatalogError::CommitConflict`] naming the first table whose
-    /// current pointer is not the expected one; then no pointer moves.
-    async fn swap(&self, swaps: Vec<PointerSwap>) -> Result<()>;
+    /// Fails with [`CatalogError::CommitConflict`] naming the first table
+    /// whose current pointer is not the expected one,
+    /// [`CatalogError::TableAlreadyExists`] for a table created twice, or
+    /// [`CatalogError::TableNotFound`]; then nothing changes.
+    async fn commit(&self, changes: Vec<CatalogChange>) -> Result<()>;
+
+    /// Compare-and-swap the pointers of one or several tables, all or none
+    /// (a [`Catalog::commit`] of swaps only).
+    async fn swap(&self, swaps: Vec<PointerSwap>) -> Result<()> {
+        self.commit(swaps.into_iter().map(CatalogChange::Swap).collect())
+            .await
+    }
 }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use iceberg::{NamespaceIdent, TableIdent};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::{Catalog, CatalogError, PointerSwap, Result, TablePointer};
+use crate::{Catalog, CatalogChange, CatalogError, PointerSwap, Result, TablePointer};
 
 /// The DDL of the JDBC / PyIceberg catalog tables. `iceberg_type` is the
 /// column the JDBC catalog's V1 schema added (NULL or `TABLE` for tables).
@@ -33,39 +33,83 @@ CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
 );
 ";
 
-/// How long a writer waits for another process's lock on the catalog file.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one attempt waits for another connection's lock on the
+/// catalog file before SQLite answers `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an operation keeps retrying `SQLITE_BUSY` (with backoff)
+/// before it fails.
+const BUSY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Idle reader connections kept open.
+const READERS: usize = 8;
 
 /// A catalog kept in one SQLite file.
 ///
-/// Several processes may open the same file: SQLite's locking serialises
-/// their swaps, and each swap is a compare-and-swap, so no commit is lost.
+/// The database runs in WAL mode: readers never wait for a writer, nor
+/// block one. The catalog keeps one writer connection, through which
+/// every change goes inside `BEGIN IMMEDIATE`, and a pool of reader
+/// connections, so that lookups from many sessions do not queue behind
+/// one another or behind a commit. Several processes may open the same
+/// file: SQLite's locking serialises their writes, and each pointer swap
+/// is a compare-and-swap, so no commit is lost. A lock held by another
+/// process (`SQLITE_BUSY`) is waited for and retried with backoff, not
+/// failed.
 #[derive(Debug, Clone)]
 pub struct SqliteCatalog {
     name: String,
     path: PathBuf,
-    conn: Arc<Mutex<Connection>>,
+    db: Arc<Db>,
+}
+
+#[derive(Debug)]
+struct Db {
+    /// How long one attempt waits for a lock.
+    busy_timeout: Duration,
+    writer: Mutex<Connection>,
+    /// Idle reader connections; empty and unused for an in-memory
+    /// database, whose every connection would be a database of its own.
+    readers: Mutex<Vec<Connection>>,
+    shared_file: bool,
+}
+
+fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(busy_timeout)?;
+    Ok(conn)
 }
 
 impl SqliteCatalog {
     /// Open (creating if needed) the catalog file at `path`, serving the
     /// catalog called `name`.
     pub fn open(path: impl AsRef<Path>, name: &str) -> Result<Self> {
+        Self::open_with_busy_timeout(path, name, BUSY_TIMEOUT)
+    }
+
+    fn open_with_busy_timeout(
+        path: impl AsRef<Path>,
+        name: &str,
+        busy_timeout: Duration,
+    ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let err = |source| CatalogError::Sqlite {
-            path: path.display().to_string(),
-            source,
-        };
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        // Readers do not wait for a committing writer, nor block it.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        let display = path.display().to_string();
+        let shared_file = display != ":memory:" && !display.is_empty();
+        let conn = with_busy_retry(&display, || {
+            let conn = connect(&path, busy_timeout)?;
+            // Readers do not wait for a committing writer, nor block it.
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.execute_batch(SCHEMA)?;
+            Ok(conn)
+        })?;
         Ok(Self {
             name: name.to_string(),
             path,
-            conn: Arc::new(Mutex::new(conn)),
+            db: Arc::new(Db {
+                busy_timeout,
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+                shared_file,
+            }),
         })
     }
 
@@ -74,25 +118,98 @@ impl SqliteCatalog {
         &self.path
     }
 
-    /// Run `f` on the connection on a blocking thread: SQLite calls block,
-    /// possibly for as long as another process holds the write lock.
-    async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    /// Run `f` on the writer connection on a blocking thread: SQLite calls
+    /// block, possibly for as long as another process holds the write
+    /// lock. `f` may run more than once: it is retried while SQLite
+    /// answers `SQLITE_BUSY`.
+    async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection, &str, &str) -> Result<T> + Send + 'static,
+        F: Fn(&mut Connection, &str, &str) -> Result<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        let db = Arc::clone(&self.db);
         let name = self.name.clone();
         let path = self.path.display().to_string();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
+            let mut conn = db
+                .writer
                 .lock()
                 .map_err(|_| CatalogError::Internal("catalog connection poisoned".into()))?;
-            f(&mut guard, &name, &path)
+            retry_busy(&path, || f(&mut conn, &name, &path))
         })
         .await
         .map_err(|e| CatalogError::Internal(e.to_string()))?
     }
+
+    /// Run a read-only `f` on a reader connection (the writer's, for an
+    /// in-memory database), on a blocking thread, retried while busy.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Connection, &str, &str) -> Result<T> + Send + 'static,
+    {
+        if !self.db.shared_file {
+            return self.write(f).await;
+        }
+        let db = Arc::clone(&self.db);
+        let name = self.name.clone();
+        let file = self.path.clone();
+        let path = self.path.display().to_string();
+        tokio::task::spawn_blocking(move || {
+            let idle = db.readers.lock().ok().and_then(|mut r| r.pop());
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => with_busy_retry(&path, || connect(&file, db.busy_timeout))?,
+            };
+            let result = retry_busy(&path, || f(&mut conn, &name, &path));
+            if let Ok(mut readers) = db.readers.lock()
+                && readers.len() < READERS
+            {
+                readers.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| CatalogError::Internal(e.to_string()))?
+    }
+}
+
+/// Run `f` until it does not fail with `SQLITE_BUSY`, waiting longer each
+/// time (with jitter), for at most [`BUSY_DEADLINE`].
+fn retry_busy<T>(path: &str, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let started = std::time::Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        match f() {
+            Err(e) if e.is_busy() && started.elapsed() < BUSY_DEADLINE => {
+                attempt += 1;
+                std::thread::sleep(busy_backoff(attempt));
+            }
+            Err(e) if e.is_busy() => {
+                return Err(CatalogError::Busy {
+                    path: path.to_string(),
+                    waited: started.elapsed(),
+                });
+            }
+            result => return result,
+        }
+    }
+}
+
+/// [`retry_busy`] for a plain SQLite call.
+fn with_busy_retry<T>(path: &str, mut f: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
+    retry_busy(path, || f().map_err(sqlite_err(path)))
+}
+
+/// 10 ms doubling to 1 s, each with up to half as much again at random.
+fn busy_backoff(attempt: u32) -> Duration {
+    let base = 10u64 << attempt.min(7);
+    let base = base.min(1_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    Duration::from_millis(base + nanos % (base / 2 + 1))
 }
 
 fn ns_string(ns: &NamespaceIdent) -> String {
@@ -157,6 +274,104 @@ fn current_pointer(
     .map_err(sqlite_err(path))
 }
 
+/// Register a table inside `tx`.
+fn insert_table(
+    tx: &Transaction<'_>,
+    catalog: &str,
+    path: &str,
+    table: &TableIdent,
+    location: &str,
+) -> Result<()> {
+    let ns = ns_string(table.namespace());
+    if !namespace_exists(tx, catalog, path, &ns)? {
+        return Err(CatalogError::NamespaceNotFound(table.namespace().clone()));
+    }
+    let exists: Option<i64> = tx
+        .prepare_cached(
+            "SELECT 1 FROM iceberg_tables
+             WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![catalog, ns, table.name()], |row| row.get(0))
+        })
+        .optional()
+        .map_err(sqlite_err(path))?;
+    if exists.is_some() {
+        return Err(CatalogError::TableAlreadyExists(table.clone()));
+    }
+    tx.prepare_cached(
+        "INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name,
+             metadata_location, previous_metadata_location, iceberg_type)
+         VALUES (?1, ?2, ?3, ?4, NULL, 'TABLE')",
+    )
+    .and_then(|mut stmt| stmt.execute(params![catalog, ns, table.name(), location]))
+    .map_err(sqlite_err(path))?;
+    Ok(())
+}
+
+/// Compare-and-swap one pointer inside `tx`.
+fn swap_pointer(tx: &Transaction<'_>, catalog: &str, path: &str, swap: &PointerSwap) -> Result<()> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE iceberg_tables
+             SET metadata_location = ?5, previous_metadata_location = ?4
+             WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3
+               AND metadata_location = ?4",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                catalog,
+                ns_string(swap.table.namespace()),
+                swap.table.name(),
+                swap.expected,
+                swap.new
+            ])
+        })
+        .map_err(sqlite_err(path))?;
+    if changed == 1 {
+        return Ok(());
+    }
+    Err(match current_pointer(tx, catalog, path, &swap.table)? {
+        None => CatalogError::TableNotFound(swap.table.clone()),
+        Some(current) => CatalogError::CommitConflict {
+            table: swap.table.clone(),
+            expected: swap.expected.clone(),
+            actual: current.metadata_location,
+        },
+    })
+}
+
+/// Remove a table inside `tx`; with `expected`, only if it still points
+/// there.
+fn delete_table(
+    tx: &Transaction<'_>,
+    catalog: &str,
+    path: &str,
+    table: &TableIdent,
+    expected: Option<&str>,
+) -> Result<TablePointer> {
+    let pointer = current_pointer(tx, catalog, path, table)?
+        .ok_or_else(|| CatalogError::TableNotFound(table.clone()))?;
+    if let Some(expected) = expected
+        && pointer.metadata_location != expected
+    {
+        return Err(CatalogError::CommitConflict {
+            table: table.clone(),
+            expected: expected.to_string(),
+            actual: pointer.metadata_location,
+        });
+    }
+    tx.prepare_cached(
+        "DELETE FROM iceberg_tables
+         WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![catalog, ns_string(table.namespace()), table.name()])
+    })
+    .map_err(sqlite_err(path))?;
+    Ok(pointer)
+}
+
 #[async_trait]
 impl Catalog for SqliteCatalog {
     fn name(&self) -> &str {
@@ -169,17 +384,18 @@ impl Catalog for SqliteCatalog {
         properties: HashMap<String, String>,
     ) -> Result<()> {
         let namespace = namespace.clone();
-        self.with_conn(move |conn, catalog, path| {
+        self.write(move |conn, catalog, path| {
             let tx = begin_write(conn, path)?;
             let ns = ns_string(&namespace);
             if namespace_exists(&tx, catalog, path, &ns)? {
-                return Err(CatalogError::NamespaceAlreadyExists(namespace));
+                return Err(CatalogError::NamespaceAlreadyExists(namespace.clone()));
             }
             // PyIceberg writes an `exists` property for a namespace created
             // without properties; a namespace must have at least one row.
-            let mut properties: Vec<(String, String)> = properties.into_iter().collect();
+            let mut properties: Vec<(&String, &String)> = properties.iter().collect();
+            let exists = ("exists".to_string(), "true".to_string());
             if properties.is_empty() {
-                properties.push(("exists".into(), "true".into()));
+                properties.push((&exists.0, &exists.1));
             }
             for (key, value) in properties {
                 tx.execute(
@@ -196,12 +412,12 @@ impl Catalog for SqliteCatalog {
 
     async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool> {
         let ns = ns_string(namespace);
-        self.with_conn(move |conn, catalog, path| namespace_exists(conn, catalog, path, &ns))
+        self.read(move |conn, catalog, path| namespace_exists(conn, catalog, path, &ns))
             .await
     }
 
     async fn list_namespaces(&self) -> Result<Vec<NamespaceIdent>> {
-        self.with_conn(move |conn, catalog, path| {
+        self.read(move |conn, catalog, path| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT namespace FROM iceberg_namespace_properties WHERE catalog_name = ?1
@@ -228,11 +444,11 @@ impl Catalog for SqliteCatalog {
 
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {
         let namespace = namespace.clone();
-        self.with_conn(move |conn, catalog, path| {
+        self.write(move |conn, catalog, path| {
             let tx = begin_write(conn, path)?;
             let ns = ns_string(&namespace);
             if !namespace_exists(&tx, catalog, path, &ns)? {
-                return Err(CatalogError::NamespaceNotFound(namespace));
+                return Err(CatalogError::NamespaceNotFound(namespace.clone()));
             }
             let tables: i64 = tx
                 .query_row(
@@ -243,7 +459,7 @@ impl Catalog for SqliteCatalog {
                 .map_err(sqlite_err(path))?;
             if tables > 0 {
                 return Err(CatalogError::NamespaceNotEmpty {
-                    namespace,
+                    namespace: namespace.clone(),
                     tables: tables as usize,
                 });
             }
@@ -258,52 +474,28 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn create_table(&self, table: &TableIdent, metadata_location: &str) -> Result<()> {
-        let table = table.clone();
-        let location = metadata_location.to_string();
-        self.with_conn(move |conn, catalog, path| {
-            let tx = begin_write(conn, path)?;
-            let ns = ns_string(table.namespace());
-            if !namespace_exists(&tx, catalog, path, &ns)? {
-                return Err(CatalogError::NamespaceNotFound(table.namespace().clone()));
-            }
-            let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM iceberg_tables
-                     WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
-                    params![catalog, ns, table.name()],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(sqlite_err(path))?;
-            if exists.is_some() {
-                return Err(CatalogError::TableAlreadyExists(table));
-            }
-            tx.execute(
-                "INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name,
-                     metadata_location, previous_metadata_location, iceberg_type)
-                 VALUES (?1, ?2, ?3, ?4, NULL, 'TABLE')",
-                params![catalog, ns, table.name(), location],
-            )
-            .map_err(sqlite_err(path))?;
-            tx.commit().map_err(sqlite_err(path))
-        })
+        self.commit(vec![CatalogChange::Create {
+            table: table.clone(),
+            metadata_location: metadata_location.to_string(),
+        }])
         .await
     }
 
     async fn load_table(&self, table: &TableIdent) -> Result<TablePointer> {
         let table = table.clone();
-        self.with_conn(move |conn, catalog, path| {
-            current_pointer(conn, catalog, path, &table)?.ok_or(CatalogError::TableNotFound(table))
+        self.read(move |conn, catalog, path| {
+            current_pointer(conn, catalog, path, &table)?
+                .ok_or_else(|| CatalogError::TableNotFound(table.clone()))
         })
         .await
     }
 
     async fn list_tables(&self, namespace: &NamespaceIdent) -> Result<Vec<TableIdent>> {
         let namespace = namespace.clone();
-        self.with_conn(move |conn, catalog, path| {
+        self.read(move |conn, catalog, path| {
             let ns = ns_string(&namespace);
             if !namespace_exists(conn, catalog, path, &ns)? {
-                return Err(CatalogError::NamespaceNotFound(namespace));
+                return Err(CatalogError::NamespaceNotFound(namespace.clone()));
             }
             let mut stmt = conn
                 .prepare_cached(
@@ -327,7 +519,7 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn list_all_tables(&self) -> Result<Vec<(NamespaceIdent, Vec<String>)>> {
-        self.with_conn(move |conn, catalog, path| {
+        self.read(move |conn, catalog, path| {
             // A namespace exists if it has properties or holds an entry (a
             // table or a view); only tables are listed.
             let mut stmt = conn
@@ -371,16 +563,9 @@ impl Catalog for SqliteCatalog {
 
     async fn drop_table(&self, table: &TableIdent) -> Result<TablePointer> {
         let table = table.clone();
-        self.with_conn(move |conn, catalog, path| {
+        self.write(move |conn, catalog, path| {
             let tx = begin_write(conn, path)?;
-            let pointer = current_pointer(&tx, catalog, path, &table)?
-                .ok_or_else(|| CatalogError::TableNotFound(table.clone()))?;
-            tx.execute(
-                "DELETE FROM iceberg_tables
-                 WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
-                params![catalog, ns_string(table.namespace()), table.name()],
-            )
-            .map_err(sqlite_err(path))?;
+            let pointer = delete_table(&tx, catalog, path, &table, None)?;
             tx.commit().map_err(sqlite_err(path))?;
             Ok(pointer)
         })
@@ -389,16 +574,16 @@ impl Catalog for SqliteCatalog {
 
     async fn rename_table(&self, from: &TableIdent, to: &TableIdent) -> Result<()> {
         let (from, to) = (from.clone(), to.clone());
-        self.with_conn(move |conn, catalog, path| {
+        self.write(move |conn, catalog, path| {
             let tx = begin_write(conn, path)?;
             if current_pointer(&tx, catalog, path, &from)?.is_none() {
-                return Err(CatalogError::TableNotFound(from));
+                return Err(CatalogError::TableNotFound(from.clone()));
             }
             if !namespace_exists(&tx, catalog, path, &ns_string(to.namespace()))? {
                 return Err(CatalogError::NamespaceNotFound(to.namespace().clone()));
             }
             if current_pointer(&tx, catalog, path, &to)?.is_some() {
-                return Err(CatalogError::TableAlreadyExists(to));
+                return Err(CatalogError::TableAlreadyExists(to.clone()));
             }
             tx.execute(
                 "UPDATE iceberg_tables SET table_namespace = ?4, table_name = ?5
@@ -417,35 +602,20 @@ impl Catalog for SqliteCatalog {
         .await
     }
 
-    async fn swap(&self, swaps: Vec<PointerSwap>) -> Result<()> {
-        self.with_conn(move |conn, catalog, path| {
+    async fn commit(&self, changes: Vec<CatalogChange>) -> Result<()> {
+        self.write(move |conn, catalog, path| {
             let tx = begin_write(conn, path)?;
-            for swap in &swaps {
-                let changed = tx
-                    .execute(
-                        "UPDATE iceberg_tables
-                         SET metadata_location = ?5, previous_metadata_location = ?4
-                         WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3
-                           AND metadata_location = ?4",
-                        params![
-                            catalog,
-                            ns_string(swap.table.namespace()),
-                            swap.table.name(),
-                            swap.expected,
-                            swap.new
-                        ],
-                    )
-                    .map_err(sqlite_err(path))?;
-                if changed != 1 {
-                    // Dropping `tx` rolls back every swap made so far.
-                    return Err(match current_pointer(&tx, catalog, path, &swap.table)? {
-                        None => CatalogError::TableNotFound(swap.table.clone()),
-                        Some(current) => CatalogError::CommitConflict {
-                            table: swap.table.clone(),
-                            expected: swap.expected.clone(),
-                            actual: current.metadata_location,
-                        },
-                    });
+            // Dropping `tx` on an error rolls back every change made so far.
+            for change in &changes {
+                match change {
+                    CatalogChange::Swap(swap) => swap_pointer(&tx, catalog, path, swap)?,
+                    CatalogChange::Create {
+                        table,
+                        metadata_location,
+                    } => insert_table(&tx, catalog, path, table, metadata_location)?,
+                    CatalogChange::Drop { table, expected } => {
+                        delete_table(&tx, catalog, path, table, Some(expected))?;
+                    }
                 }
             }
             tx.commit().map_err(sqlite_err(path))
@@ -598,6 +768,115 @@ mod tests {
             catalog.load_table(&b).await.unwrap().metadata_location,
             "b0"
         );
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_past_the_busy_timeout_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let catalog =
+            SqliteCatalog::open_with_busy_timeout(&path, "floe", Duration::from_millis(20))
+                .unwrap();
+        catalog
+            .create_namespace(&NamespaceIdent::new("db".into()), HashMap::new())
+            .await
+            .unwrap();
+        // Another process holds the write lock for 20 times the timeout.
+        let (locked, wait) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(400));
+            tx.commit().unwrap();
+        });
+        wait.recv().unwrap();
+        let started = std::time::Instant::now();
+        catalog.create_table(&ident("db", "t"), "m0").await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        holder.join().unwrap();
+        assert_eq!(
+            catalog.load_table(&ident("db", "t")).await.unwrap().metadata_location,
+            "m0"
+        );
+    }
+
+    #[tokio::test]
+    async fn readers_do_not_wait_for_a_writer() {
+        let (dir, catalog) = catalog().await;
+        catalog.create_table(&ident("db", "t"), "m0").await.unwrap();
+        // A writer holds the lock with an uncommitted swap.
+        let mut conn = Connection::open(dir.path().join("catalog.db")).unwrap();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute(
+            "UPDATE iceberg_tables SET metadata_location = 'm1' WHERE table_name = 't'",
+            [],
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let pointer = catalog.load_table(&ident("db", "t")).await.unwrap();
+        assert_eq!(pointer.metadata_location, "m0");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        tx.commit().unwrap();
+        let pointer = catalog.load_table(&ident("db", "t")).await.unwrap();
+        assert_eq!(pointer.metadata_location, "m1");
+    }
+
+    #[tokio::test]
+    async fn commit_creates_swaps_and_drops_at_once() {
+        let (_dir, catalog) = catalog().await;
+        let (a, b, c) = (ident("db", "a"), ident("db", "b"), ident("db", "c"));
+        catalog.create_table(&a, "a0").await.unwrap();
+        catalog.create_table(&b, "b0").await.unwrap();
+        // A stale drop fails the whole commit: `c` is not created.
+        let stale = catalog
+            .commit(vec![
+                CatalogChange::Create {
+                    table: c.clone(),
+                    metadata_location: "c0".into(),
+                },
+                CatalogChange::Drop {
+                    table: b.clone(),
+                    expected: "stale".into(),
+                },
+            ])
+            .await;
+        assert!(matches!(stale, Err(CatalogError::CommitConflict { .. })), "{stale:?}");
+        assert!(matches!(
+            catalog.load_table(&c).await,
+            Err(CatalogError::TableNotFound(_))
+        ));
+        catalog
+            .commit(vec![
+                CatalogChange::Swap(PointerSwap {
+                    table: a.clone(),
+                    expected: "a0".into(),
+                    new: "a1".into(),
+                }),
+                CatalogChange::Drop {
+                    table: b.clone(),
+                    expected: "b0".into(),
+                },
+                CatalogChange::Create {
+                    table: c.clone(),
+                    metadata_location: "c0".into(),
+                },
+            ])
+            .await
+            .unwrap();
+        let names: Vec<String> = catalog
+            .list_tables(&NamespaceIdent::new("db".into()))
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.name().to_string())
+            .collect();
+        assert_eq!(names, vec!["a", "c"]);
+        assert_eq!(catalog.load_table(&a).await.unwrap().metadata_location, "a1");
     }
 
     #[tokio::test]

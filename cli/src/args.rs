@@ -19,6 +19,15 @@ pub struct Args {
     /// Catalog: sqlite:PATH (default: <warehouse>/catalog.db for a local warehouse).
     #[arg(long, global = true, env = "FLOE_CATALOG")]
     pub catalog: Option<String>,
+    /// Memory all queries may use together, e.g. 512MB or 2GiB (default:
+    /// three quarters of the machine's memory); past it they spill to disk.
+    #[arg(long, global = true, env = "FLOE_MEMORY_LIMIT", value_name = "SIZE",
+          value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+    /// Where queries spill when they pass the memory limit (default: the
+    /// system's temporary directory).
+    #[arg(long, global = true, env = "FLOE_SPILL_DIR", value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -60,4 +69,8 @@ pub enum Format {
     Ndjson,
     /// Parquet bytes (redirect to a file).
     Parquet,
+}
+
+fn parse_size(text: &str) -> Result<usize, String> {
+    floe_engine::parse_memory_size(text).map_err(|e| e.to_string())
 }

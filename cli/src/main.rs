@@ -54,6 +54,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(catalog) = &args.catalog {
         builder = builder.with_catalog(catalog.clone());
     }
+    if let Some(limit) = args.memory_limit {
+        builder = builder.with_memory_limit(limit);
+    }
+    if let Some(dir) = &args.spill_dir {
+        builder = builder.with_spill_dir(dir.clone());
+    }
     let lakehouse = builder.open().await?;
     if let Some(branch) = &sql.branch {
         lakehouse.use_branch(branch).await?;

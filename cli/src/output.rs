@@ -2,8 +2,10 @@
 
 use std::io::Write;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::args::Format;
 
@@ -70,7 +72,7 @@ fn write_format(
                 writeln!(out, "{}", header.join(","))?;
             } else {
                 for batch in batches {
-                    writer.write(batch)?;
+                    writer.write(&nested_as_json(batch)?)?;
                 }
             }
         }
@@ -103,4 +105,88 @@ fn write_format(
     }
     out.flush()?;
     Ok(())
+}
+
+/// Whether CSV cannot hold a value of this type as it is.
+fn is_nested(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Struct(_)
+            | DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::FixedSizeList(..)
+            | DataType::Map(..)
+            | DataType::Union(..)
+    )
+}
+
+/// `batch` with its struct, list and map columns as JSON text (`{"a":1}`,
+/// `[1,2]`), as DuckDB writes them to CSV; NULL stays an empty field.
+fn nested_as_json(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    if !batch.schema().fields().iter().any(|f| is_nested(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let options = arrow::json::writer::EncoderOptions::default();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !is_nested(field.data_type()) {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+            continue;
+        }
+        let mut encoder = arrow::json::writer::make_encoder(field, column.as_ref(), &options)?;
+        let mut text = StringBuilder::with_capacity(column.len(), column.len() * 16);
+        let mut buffer = Vec::new();
+        for row in 0..column.len() {
+            if encoder.is_null(row) {
+                text.append_null();
+                continue;
+            }
+            buffer.clear();
+            encoder.encode(row, &mut buffer);
+            text.append_value(String::from_utf8_lossy(&buffer));
+        }
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text.finish()));
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Int32Array, ListArray, StringArray, StructArray};
+    use arrow::datatypes::Int32Type;
+
+    #[test]
+    fn csv_writes_nested_values_as_json() {
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1), Some(2)]),
+            None,
+        ]);
+        let inner: ArrayRef = Arc::new(StringArray::from(vec![Some("x"), None]));
+        let record = StructArray::from(vec![(
+            Arc::new(Field::new("a", DataType::Utf8, true)),
+            inner,
+        )]);
+        let ids: ArrayRef = Arc::new(Int32Array::from(vec![1, 2]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("l", list.data_type().clone(), true),
+            Field::new("s", record.data_type().clone(), true),
+        ]));
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![ids, Arc::new(list), Arc::new(record)])
+                .unwrap();
+        let mut out = Vec::new();
+        write(&mut out, Format::Csv, &schema, &[batch]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "id,l,s\n1,\"[1,2]\",\"{\"\"a\"\":\"\"x\"\"}\"\n2,,{}\n"
+        );
+    }
 }

@@ -61,7 +61,7 @@ pub async fn run(mut runner: Runner) -> anyhow::Result<()> {
             buffer.push('\n');
         }
         buffer.push_str(&line);
-        if buffer.trim().is_empty() || floe_engine::sql::split::is_incomplete(&buffer) {
+        if buffer.trim().is_empty() || floe_engine::script::is_incomplete(&buffer) {
             continue;
         }
         let _ = editor.add_history_entry(buffer.as_str());

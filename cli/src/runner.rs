@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use floe_engine::Lakehouse;
-use floe_engine::sql::split::split_statements;
+use floe_engine::script::split_statements;
 
 use crate::args::Format;
 use crate::output;
@@ -24,7 +24,8 @@ pub struct Runner {
 impl Runner {
     /// The warehouse branch the session is on.
     pub fn branch(&self) -> String {
-        self.lakehouse.branch()
+        // A session whose state is broken says so on its next statement.
+        self.lakehouse.branch().unwrap_or_else(|_| "?".to_string())
     }
 
     /// A runner printing results in `format`.
@@ -39,7 +40,7 @@ impl Runner {
 
     /// Whether the session has an open transaction.
     pub fn in_transaction(&self) -> bool {
-        self.lakehouse.in_transaction()
+        self.lakehouse.in_transaction().unwrap_or(false)
     }
 
     /// Run every statement of `script`, stopping at the first failure, which

@@ -44,7 +44,13 @@ fn value(warehouse: &Path, query: &str) -> String {
 fn four_processes_fifty_inserts_each() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path();
-    run(wh, &["CREATE TABLE t (writer INT, n INT)"]);
+    // Four writers on one table race for every commit: more patience
+    // than Java Iceberg's default four retries.
+    run(
+        wh,
+        &["CREATE TABLE t (writer INT, n INT) TBLPROPERTIES ('commit.retry.num-retries' = '100', \
+           'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')"],
+    );
     let writers: Vec<Child> = (0..4)
         .map(|w| {
             let inserts: Vec<String> = (0..50)
@@ -79,7 +85,11 @@ fn four_processes_fifty_inserts_each() {
 fn a_delete_racing_inserts_never_loses_a_row() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path();
-    run(wh, &["CREATE TABLE t (id INT, k INT)"]);
+    run(
+        wh,
+        &["CREATE TABLE t (id INT, k INT) TBLPROPERTIES ('commit.retry.num-retries' = '100', \
+           'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')"],
+    );
     // Every tenth row matches the DELETE (k = 1); the others (k = 2) are in
     // files whose bounds show they cannot, so they never conflict.
     let inserts: Vec<String> = (0..60)

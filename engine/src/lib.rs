@@ -2,23 +2,42 @@
 //! tables in an object store, with a SQLite catalog that PyIceberg and the
 //! Iceberg JDBC catalog can open too.
 //!
-//! Start with [`Lakehouse::open`] and [`Lakehouse::sql`].
+//! An [`Engine`] is a warehouse opened once: its catalog, its storage, its
+//! metadata cache and one memory-limited query runtime, shared by every
+//! [`Session`] made from it. A session is one client: its branch,
+//! namespace, transaction and settings. [`Lakehouse`] is an engine with one
+//! session; start with [`Lakehouse::open`] and [`Session::sql`].
 #![warn(missing_docs)]
 
-pub mod commit;
+mod cache;
+mod commit;
+mod engine;
 mod error;
 mod lakehouse;
-pub mod ops;
+mod ops;
 mod provider;
-pub mod scan;
-pub mod sql;
-pub mod storage;
+mod results;
+mod scan;
+mod scope;
+pub mod script;
+mod session;
+mod sql;
+mod storage;
 mod table;
-pub mod transaction;
-mod warehouse;
-pub mod write;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+mod transaction;
+mod write;
 
-pub use error::{FloeError, Result};
-pub use lakehouse::{CATALOG_NAME, DEFAULT_NAMESPACE, Lakehouse, LakehouseBuilder};
-pub use table::{LiveFile, LoadedTable};
-pub use warehouse::Warehouse;
+pub use engine::{CATALOG_NAME, DEFAULT_NAMESPACE, Engine, EngineBuilder, parse_memory_size};
+pub use error::{
+    ErrorKind, FloeError, MergeConflicts, RequirementFailed, Result, TableConflict,
+};
+pub use lakehouse::{Lakehouse, LakehouseBuilder};
+pub use results::{CommitInfo, MergeOutcome, MergeReport};
+pub use commit::TableCommit;
+pub use floe_catalog::{NamespaceIdent, TableIdent};
+pub use iceberg::{TableRequirement, TableUpdate};
+pub use session::Session;
+pub use table::{LoadedTable, TableVersion};

@@ -17,7 +17,7 @@ use crate::ops::metadata_tables::{MetadataTable, metadata_table_provider};
 use crate::scan::IcebergTableProvider;
 use crate::sql::split_version;
 use crate::table::VersionSpec;
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 fn lock_poisoned() -> DataFusionError {
     DataFusionError::Internal("catalog listing lock poisoned".into())
@@ -30,15 +30,15 @@ fn lock_poisoned() -> DataFusionError {
 /// ([`FloeCatalogProvider::refresh`]); tables themselves are loaded fresh.
 #[derive(Debug)]
 pub struct FloeCatalogProvider {
-    warehouse: Warehouse,
+    scope: Scope,
     schemas: RwLock<BTreeMap<String, Arc<FloeSchemaProvider>>>,
 }
 
 impl FloeCatalogProvider {
-    /// A provider over `warehouse`; call [`Self::refresh`] before use.
-    pub fn new(warehouse: Warehouse) -> Self {
+    /// A provider over `scope`; call [`Self::refresh`] before use.
+    pub fn new(scope: Scope) -> Self {
         Self {
-            warehouse,
+            scope,
             schemas: RwLock::new(BTreeMap::new()),
         }
     }
@@ -46,7 +46,7 @@ impl FloeCatalogProvider {
     /// Re-read the namespaces and table names from the catalog. Session
     /// tables (external tables) of namespaces that still exist are kept.
     pub async fn refresh(&self) -> Result<()> {
-        let catalog = self.warehouse.catalog();
+        let catalog = self.scope.engine().catalog();
         let mut listing = BTreeMap::new();
         for (namespace, names) in catalog.list_all_tables().await? {
             listing.insert(namespace.join("."), (namespace, names));
@@ -55,7 +55,7 @@ impl FloeCatalogProvider {
         schemas.retain(|name, _| listing.contains_key(name));
         for (name, (namespace, tables)) in listing {
             let schema = schemas.entry(name).or_insert_with(|| {
-                Arc::new(FloeSchemaProvider::new(self.warehouse.clone(), namespace))
+                Arc::new(FloeSchemaProvider::new(self.scope.clone(), namespace))
             });
             schema.set_table_names(tables)?;
         }
@@ -93,16 +93,16 @@ impl CatalogProvider for FloeCatalogProvider {
 /// One namespace of the catalog.
 #[derive(Debug)]
 pub struct FloeSchemaProvider {
-    warehouse: Warehouse,
+    scope: Scope,
     namespace: NamespaceIdent,
     iceberg_tables: RwLock<Vec<String>>,
     session_tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
 }
 
 impl FloeSchemaProvider {
-    fn new(warehouse: Warehouse, namespace: NamespaceIdent) -> Self {
+    fn new(scope: Scope, namespace: NamespaceIdent) -> Self {
         Self {
-            warehouse,
+            scope,
             namespace,
             iceberg_tables: RwLock::new(Vec::new()),
             session_tables: RwLock::new(HashMap::new()),
@@ -130,12 +130,12 @@ impl FloeSchemaProvider {
         version: Option<&VersionSpec>,
     ) -> Result<Option<IcebergTableProvider>> {
         match self
-            .warehouse
+            .scope
             .load_table_at(&self.ident(name), version)
             .await
         {
             Ok(table) => Ok(Some(IcebergTableProvider::try_new(
-                self.warehouse.clone(),
+                self.scope.clone(),
                 table,
             )?)),
             Err(FloeError::Catalog(CatalogError::TableNotFound(_))) => Ok(None),
@@ -172,7 +172,7 @@ impl SchemaProvider for FloeSchemaProvider {
             let Some(table) = self.load(base, None).await? else {
                 return Ok(None);
             };
-            let provider = metadata_table_provider(&self.warehouse, table.table(), kind)
+            let provider = metadata_table_provider(&self.scope, table.table(), kind)
                 .await
                 .map_err(DataFusionError::from)?;
             return Ok(Some(provider));

@@ -26,7 +26,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
-use crate::error::{FloeError, Result};
+use crate::error::{FloeError, Result, invalid};
 
 /// The warehouse root: where new tables go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,15 +113,15 @@ impl WarehouseUri {
 pub fn split_location(location: &str) -> Result<(Url, Path)> {
     let url = if location.starts_with('/') {
         Url::from_file_path(location)
-            .map_err(|_| FloeError::Invalid(format!("'{location}' is not a valid absolute path")))?
+            .map_err(|_| invalid!("'{location}' is not a valid absolute path"))?
     } else {
         Url::parse(location)
-            .map_err(|e| FloeError::Invalid(format!("'{location}' is not a valid location: {e}")))?
+            .map_err(|e| invalid!("'{location}' is not a valid location: {e}"))?
     };
     let path = Path::from_url_path(url.path())
-        .map_err(|e| FloeError::Invalid(format!("'{location}' is not a valid location: {e}")))?;
+        .map_err(|e| invalid!("'{location}' is not a valid location: {e}"))?;
     let store_url = Url::parse(&format!("{}://{}", url.scheme(), url.authority()))
-        .map_err(|e| FloeError::Invalid(format!("'{location}': {e}")))?;
+        .map_err(|e| invalid!("'{location}': {e}"))?;
     Ok((store_url, path))
 }
 
@@ -170,9 +170,9 @@ impl StoreRegistry {
                     })?;
                 Ok(Arc::new(store))
             }
-            other => Err(FloeError::Invalid(format!(
+            other => Err(invalid!(
                 "no object store for scheme '{other}' ({url})"
-            ))),
+            )),
         }
     }
 }

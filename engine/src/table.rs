@@ -14,7 +14,8 @@ use iceberg::spec::{
     SnapshotReference, TableMetadata, TableMetadataRef,
 };
 
-use crate::error::{FloeError, Result};
+use crate::engine::Engine;
+use crate::error::{Result, invalid, not_found};
 
 /// Write `metadata` to `location`, never over an existing file.
 ///
@@ -25,7 +26,7 @@ use crate::error::{FloeError, Result};
 ///
 /// Returns the metadata's refs, read off the JSON written, so that nobody
 /// needs to serialise the metadata again to learn them.
-pub async fn write_metadata(
+pub(crate) async fn write_metadata(
     file_io: &FileIO,
     metadata: &TableMetadata,
     location: &MetadataLocation,
@@ -53,7 +54,7 @@ pub async fn write_metadata(
 }
 
 /// Read the metadata file at `location` and its refs, parsing it once.
-pub async fn read_metadata(file_io: &FileIO, location: &str) -> Result<(TableMetadata, Refs)> {
+pub(crate) async fn read_metadata(file_io: &FileIO, location: &str) -> Result<(TableMetadata, Refs)> {
     let parsed = MetadataLocation::from_str(location)
         .map(|l| l.compression_codec())
         .unwrap_or(CompressionCodec::None);
@@ -82,78 +83,15 @@ fn refs_of(metadata: &TableMetadata) -> Result<Refs> {
     refs_from_json(&serde_json::to_value(metadata)?)
 }
 
-/// How many manifest entries (and manifest list entries) the process
-/// keeps parsed.
-const CACHED_ENTRIES: usize = 500_000;
-
-/// Parsed metadata files by path, for the whole process, bounded by their
-/// entry counts: manifests and manifest lists never change once written,
-/// and planning, statistics and commits read the same ones again and again.
-struct FileCache<T> {
-    by_path: HashMap<String, Arc<T>>,
-    /// Paths, oldest first, with their entry counts.
-    order: std::collections::VecDeque<(String, usize)>,
-    entries: usize,
-}
-
-impl<T> Default for FileCache<T> {
-    fn default() -> Self {
-        Self {
-            by_path: HashMap::new(),
-            order: std::collections::VecDeque::new(),
-            entries: 0,
-        }
-    }
-}
-
-impl<T> FileCache<T> {
-    fn get(cache: &std::sync::Mutex<Self>, path: &str) -> Option<Arc<T>> {
-        cache.lock().ok()?.by_path.get(path).cloned()
-    }
-
-    fn insert(cache: &std::sync::Mutex<Self>, path: &str, value: &Arc<T>, size: usize) {
-        let Ok(mut cache) = cache.lock() else {
-            return;
-        };
-        let size = size.max(1);
-        if cache
-            .by_path
-            .insert(path.to_string(), Arc::clone(value))
-            .is_none()
-        {
-            cache.order.push_back((path.to_string(), size));
-            cache.entries += size;
-        }
-        while cache.entries > CACHED_ENTRIES {
-            let Some((oldest, size)) = cache.order.pop_front() else {
-                break;
-            };
-            cache.by_path.remove(&oldest);
-            cache.entries -= size;
-        }
-    }
-}
-
-fn manifest_cache() -> &'static std::sync::Mutex<FileCache<Manifest>> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<FileCache<Manifest>>> =
-        std::sync::OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
-
-fn manifest_list_cache() -> &'static std::sync::Mutex<FileCache<Vec<ManifestFile>>> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<FileCache<Vec<ManifestFile>>>> =
-        std::sync::OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
-
-/// Read (or find already parsed) the manifest a manifest list names.
-pub async fn load_manifest(file_io: &FileIO, manifest: &ManifestFile) -> Result<Arc<Manifest>> {
+/// Read (or find already parsed, in the engine's cache) the manifest a
+/// manifest list names.
+pub(crate) async fn load_manifest(engine: &Engine, manifest: &ManifestFile) -> Result<Arc<Manifest>> {
     let path = &manifest.manifest_path;
-    if let Some(found) = FileCache::get(manifest_cache(), path) {
+    if let Some(found) = engine.cache().manifest(path) {
         return Ok(found);
     }
-    let loaded = Arc::new(manifest.load_manifest(file_io).await?);
-    FileCache::insert(manifest_cache(), path, &loaded, loaded.entries().len());
+    let loaded = Arc::new(manifest.load_manifest(engine.file_io()).await?);
+    engine.cache().insert_manifest(path, &loaded);
     Ok(loaded)
 }
 
@@ -274,7 +212,7 @@ pub type Refs = BTreeMap<String, SnapshotReference>;
 
 impl LoadedTable {
     /// A loaded table from its parts.
-    pub fn new(ident: TableIdent, metadata_location: String, metadata: TableMetadata) -> Self {
+    pub(crate) fn new(ident: TableIdent, metadata_location: String, metadata: TableMetadata) -> Self {
         Self {
             ident,
             metadata_location,
@@ -288,24 +226,24 @@ impl LoadedTable {
     /// The same metadata seen at `spec`: a branch, a tag, a snapshot, or
     /// the snapshot of `main` current at a time. Unknown refs and
     /// snapshots, and times before the first snapshot, are errors.
-    pub fn at(&self, spec: &VersionSpec) -> Result<Self> {
+    pub(crate) fn at(&self, spec: &VersionSpec) -> Result<Self> {
         let refs = self.refs()?.clone();
         let name = self.ident.to_string();
         let unknown_ref = |kind: &str, ref_name: &str| {
             let mut known: Vec<&str> = refs.keys().map(String::as_str).collect();
             known.sort_unstable();
-            FloeError::Invalid(format!(
+            not_found!(
                 "table '{name}' has no {kind} '{ref_name}' (its branches and tags: {})",
                 known.join(", ")
-            ))
+            )
         };
         let version = match spec {
             VersionSpec::Branch(b) => match refs.get(b) {
                 Some(r) if r.is_branch() => TableVersion::Branch(b.clone()),
                 Some(_) => {
-                    return Err(FloeError::Invalid(format!(
+                    return Err(invalid!(
                         "'{b}' is a tag of table '{name}', not a branch"
-                    )));
+                    ));
                 }
                 // `main` of a table without snapshots has no ref yet.
                 None if b == MAIN_BRANCH => TableVersion::default(),
@@ -314,9 +252,9 @@ impl LoadedTable {
             VersionSpec::Tag(t) => match refs.get(t) {
                 Some(r) if !r.is_branch() => TableVersion::Tag(t.clone()),
                 Some(_) => {
-                    return Err(FloeError::Invalid(format!(
+                    return Err(invalid!(
                         "'{t}' is a branch of table '{name}', not a tag"
-                    )));
+                    ));
                 }
                 None => return Err(unknown_ref("tag", t)),
             },
@@ -333,9 +271,9 @@ impl LoadedTable {
             },
             VersionSpec::Snapshot(id) => {
                 if self.metadata.snapshot_by_id(*id).is_none() {
-                    return Err(FloeError::Invalid(format!(
+                    return Err(not_found!(
                         "table '{name}' has no snapshot {id}"
-                    )));
+                    ));
                 }
                 TableVersion::Snapshot(*id)
             }
@@ -349,7 +287,7 @@ impl LoadedTable {
 
     /// The same metadata, seen at `version` as it is (no check that the ref
     /// exists: a commit to a new branch starts from here).
-    pub fn with_version(&self, version: TableVersion) -> Self {
+    pub(crate) fn with_version(&self, version: TableVersion) -> Self {
         Self {
             version,
             ..self.clone()
@@ -358,7 +296,7 @@ impl LoadedTable {
 
     /// The snapshot of `main` that was current at `ms` (Spark's
     /// `TIMESTAMP AS OF`): the last entry of the snapshot log at or before it.
-    pub fn snapshot_at(&self, ms: i64) -> Result<i64> {
+    pub(crate) fn snapshot_at(&self, ms: i64) -> Result<i64> {
         let log = self.metadata.history();
         log.iter()
             .rev()
@@ -367,15 +305,15 @@ impl LoadedTable {
             .ok_or_else(|| {
                 let at = format_millis(ms);
                 match log.first() {
-                    Some(first) => FloeError::Invalid(format!(
+                    Some(first) => not_found!(
                         "table '{}' has no snapshot at {at}: its first snapshot was made at {}",
                         self.ident,
                         format_millis(first.timestamp_ms)
-                    )),
-                    None => FloeError::Invalid(format!(
+                    ),
+                    None => not_found!(
                         "table '{}' has no snapshot at {at}: it has no snapshots yet",
                         self.ident
-                    )),
+                    ),
                 }
             })
     }
@@ -383,7 +321,7 @@ impl LoadedTable {
     /// Top-level columns whose type was promoted (`int` to `bigint`, ...):
     /// older files hold bounds of the old type, which `iceberg` 0.10.1
     /// compares wrongly with the new type, so they must not prune files.
-    pub fn promoted_columns(&self) -> Vec<String> {
+    pub(crate) fn promoted_columns(&self) -> Vec<String> {
         let current = self.metadata.current_schema();
         current
             .as_struct()
@@ -449,24 +387,24 @@ impl LoadedTable {
 
     /// The branch writes to this view go to; tags and snapshots are
     /// read-only.
-    pub fn write_branch(&self) -> Result<&str> {
+    pub(crate) fn write_branch(&self) -> Result<&str> {
         match &self.version {
             TableVersion::Branch(name) => Ok(name),
-            TableVersion::Tag(name) => Err(FloeError::Invalid(format!(
+            TableVersion::Tag(name) => Err(invalid!(
                 "cannot write to tag '{name}' of table '{}': tags are read-only (write to a \
                  branch, e.g. ALTER TABLE {} CREATE BRANCH b AS OF VERSION '{name}')",
                 self.ident, self.ident
-            ))),
-            TableVersion::Snapshot(id) => Err(FloeError::Invalid(format!(
+            )),
+            TableVersion::Snapshot(id) => Err(invalid!(
                 "cannot write to snapshot {id} of table '{}': a snapshot is read-only (create a \
                  branch from it: ALTER TABLE {} CREATE BRANCH b AS OF VERSION {id})",
                 self.ident, self.ident
-            ))),
+            )),
         }
     }
 
     /// A loaded table from metadata already read, with its refs.
-    pub fn with_refs(
+    pub(crate) fn with_refs(
         ident: TableIdent,
         metadata_location: String,
         metadata: TableMetadataRef,
@@ -485,7 +423,7 @@ impl LoadedTable {
     }
 
     /// The same table under another name (a renamed table's metadata).
-    pub fn with_ident(&self, ident: TableIdent) -> Self {
+    pub(crate) fn with_ident(&self, ident: TableIdent) -> Self {
         Self {
             ident,
             ..self.clone()
@@ -533,7 +471,7 @@ impl LoadedTable {
     /// that name; on `main`, also a table without snapshots yet, unless it
     /// was made on another branch or dropped from `main`
     /// ([`ABSENT_FROM_MAIN`]).
-    pub fn exists_on(&self, branch: &str) -> Result<bool> {
+    pub(crate) fn exists_on(&self, branch: &str) -> Result<bool> {
         let has_branch = self.branches()?.iter().any(|b| b == branch);
         Ok(has_branch
             || (branch == MAIN_BRANCH
@@ -541,39 +479,40 @@ impl LoadedTable {
     }
 
     /// The manifests of this view's snapshot (none for an empty table).
-    pub async fn snapshot_manifests(&self, file_io: &FileIO) -> Result<Vec<ManifestFile>> {
+    pub(crate) async fn snapshot_manifests(&self, engine: &Engine) -> Result<Vec<ManifestFile>> {
         match self.snapshot() {
-            Some(snapshot) => self.manifests(file_io, snapshot.manifest_list()).await,
+            Some(snapshot) => self.manifests(engine, snapshot.manifest_list()).await,
             None => Ok(Vec::new()),
         }
     }
 
-    /// The manifests a manifest list of this table names.
-    pub async fn manifests(
+    /// The manifests a manifest list of this table names (parsed once per
+    /// engine).
+    pub(crate) async fn manifests(
         &self,
-        file_io: &FileIO,
+        engine: &Engine,
         manifest_list: &str,
     ) -> Result<Vec<ManifestFile>> {
-        if let Some(found) = FileCache::get(manifest_list_cache(), manifest_list) {
+        if let Some(found) = engine.cache().manifest_list(manifest_list) {
             return Ok(found.as_ref().clone());
         }
-        let bytes = file_io.new_input(manifest_list)?.read().await?;
+        let bytes = engine.file_io().new_input(manifest_list)?.read().await?;
         let manifests: Vec<ManifestFile> =
             ManifestList::parse_with_version(&bytes, self.metadata.format_version())?
                 .consume_entries()
                 .into_iter()
                 .collect();
         let cached = Arc::new(manifests);
-        FileCache::insert(manifest_list_cache(), manifest_list, &cached, cached.len());
+        engine.cache().insert_manifest_list(manifest_list, &cached);
         Ok(Arc::unwrap_or_clone(cached))
     }
 
     /// Every live file (data and delete files) of this view's snapshot.
-    pub async fn live_files(&self, file_io: &FileIO) -> Result<Vec<LiveFile>> {
+    pub(crate) async fn live_files(&self, engine: &Engine) -> Result<Vec<LiveFile>> {
         let mut out = Vec::new();
-        for manifest in self.snapshot_manifests(file_io).await? {
+        for manifest in self.snapshot_manifests(engine).await? {
             let spec_id = manifest.partition_spec_id;
-            for entry in load_manifest(file_io, &manifest).await?.entries() {
+            for entry in load_manifest(engine, &manifest).await?.entries() {
                 if entry.is_alive() {
                     out.push(LiveFile {
                         spec_id,
@@ -587,9 +526,12 @@ impl LoadedTable {
     }
 
     /// The live files of this view's snapshot, by path.
-    pub async fn live_files_by_path(&self, file_io: &FileIO) -> Result<HashMap<String, LiveFile>> {
+    pub(crate) async fn live_files_by_path(
+        &self,
+        engine: &Engine,
+    ) -> Result<HashMap<String, LiveFile>> {
         Ok(self
-            .live_files(file_io)
+            .live_files(engine)
             .await?
             .into_iter()
             .map(|f| (f.file.file_path().to_string(), f))
@@ -597,7 +539,7 @@ impl LoadedTable {
     }
 
     /// The `iceberg` crate's view of this table, for scans and readers.
-    pub fn iceberg_table(&self, file_io: &FileIO) -> Result<iceberg::table::Table> {
+    pub(crate) fn iceberg_table(&self, file_io: &FileIO) -> Result<iceberg::table::Table> {
         if let Some(table) = self.iceberg.get() {
             return Ok(table.clone());
         }
@@ -615,7 +557,7 @@ impl LoadedTable {
 }
 
 /// Milliseconds since the epoch as an ISO 8601 UTC time, for messages.
-pub fn format_millis(ms: i64) -> String {
+pub(crate) fn format_millis(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
         .unwrap_or_else(|| format!("{ms} ms"))

@@ -1,121 +1,90 @@
-//! Multi-statement transactions: `BEGIN; ...; COMMIT;` over one or several
-//! tables.
+//! Staged commits: a session's multi-statement transaction (`BEGIN; ...;
+//! COMMIT;`), and the private staging area of a branch merge.
 //!
-//! Inside a transaction every commit writes its new metadata file as usual
-//! but does not move the catalog pointer: the table's new version is
-//! *staged*, and later statements of the session read it. `COMMIT` swaps
-//! the pointers of every touched table in one catalog transaction (all or
-//! none); `ROLLBACK` forgets the staged versions. A table another writer
-//! committed to since the transaction touched it fails the `COMMIT`, and
-//! nothing of the transaction becomes visible.
+//! Inside a transaction a statement's commit is not sent to the catalog:
+//! its updates are applied to the table's staged version in memory, which
+//! the session's later statements read, and kept. `COMMIT` sends every
+//! staged table as one [`Batch`] to the committer, whose requirements
+//! (derived from the versions the transaction started from) make it fail
+//! if another writer committed to one of those tables since, and then
+//! nothing of the transaction becomes visible. `ROLLBACK` forgets it all;
+//! no metadata file was written.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
-use floe_catalog::{CatalogError, PointerSwap, TableIdent};
+use floe_catalog::TableIdent;
+use iceberg::TableUpdate;
 
-use crate::error::{FloeError, Result};
-use crate::table::LoadedTable;
+use crate::commit::{Batch, TableCommit, apply_updates};
+use crate::error::Result;
+use crate::table::{LoadedTable, TableVersion};
 
 #[derive(Debug)]
 struct Staged {
-    /// The table's metadata location when the transaction first wrote it.
-    base: String,
-    /// Its version with the transaction's writes.
+    /// The table's committed version when the transaction first wrote it.
+    base: LoadedTable,
+    /// Every update the transaction made to it, in order.
+    updates: Vec<TableUpdate>,
+    /// Its version with those updates, in memory.
     current: LoadedTable,
 }
 
-/// A session's open transaction, shared by everything that loads or
-/// commits tables for the session.
-#[derive(Debug, Clone, Default)]
-pub struct TransactionState {
-    inner: Arc<Mutex<Option<BTreeMap<TableIdent, Staged>>>>,
+/// The tables a transaction (or a branch merge) changed, not committed yet.
+#[derive(Debug, Default)]
+pub(crate) struct Staging {
+    tables: BTreeMap<TableIdent, Staged>,
 }
 
-impl TransactionState {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Option<BTreeMap<TableIdent, Staged>>>> {
-        self.inner
-            .lock()
-            .map_err(|_| FloeError::Internal("transaction state poisoned".into()))
+impl Staging {
+    /// The staged version of `table`, at `main`, if it was changed.
+    pub(crate) fn get(&self, table: &TableIdent) -> Option<LoadedTable> {
+        self.tables
+            .get(table)
+            .map(|s| s.current.with_version(TableVersion::default()))
     }
 
-    /// Whether a transaction is open.
-    pub fn is_open(&self) -> Result<bool> {
-        Ok(self.lock()?.is_some())
-    }
-
-    /// `BEGIN`.
-    pub fn begin(&self) -> Result<()> {
-        let mut state = self.lock()?;
-        if state.is_some() {
-            return Err(FloeError::Invalid(
-                "a transaction is already open: COMMIT or ROLLBACK it first".into(),
-            ));
-        }
-        *state = Some(BTreeMap::new());
-        Ok(())
-    }
-
-    /// The table's staged version, if the open transaction wrote it.
-    pub fn staged(&self, table: &TableIdent) -> Result<Option<LoadedTable>> {
-        Ok(self
-            .lock()?
-            .as_ref()
-            .and_then(|tables| tables.get(table))
-            .map(|s| s.current.clone()))
-    }
-
-    /// Record a new version of a table instead of committing it; returns
-    /// false (and records nothing) when no transaction is open.
-    pub fn stage(&self, base: &LoadedTable, new: LoadedTable) -> Result<bool> {
-        let mut state = self.lock()?;
-        let Some(tables) = state.as_mut() else {
-            return Ok(false);
-        };
-        let entry = tables.entry(new.ident().clone()).or_insert_with(|| Staged {
-            base: base.metadata_location().to_string(),
-            current: new.clone(),
+    /// Apply `updates`, made on `base` (the table's staged version, or its
+    /// committed one if the transaction has not changed it yet), to the
+    /// staged version; returns the new staged version, seen at `base`'s
+    /// version.
+    pub(crate) fn stage(
+        &mut self,
+        base: &LoadedTable,
+        updates: Vec<TableUpdate>,
+    ) -> Result<LoadedTable> {
+        let ident = base.ident().clone();
+        let staged = self.tables.entry(ident.clone()).or_insert_with(|| Staged {
+            base: base.with_version(TableVersion::default()),
+            updates: Vec::new(),
+            current: base.with_version(TableVersion::default()),
         });
-        entry.current = new;
-        Ok(true)
+        let builder = staged.current.metadata().as_ref().clone().into_builder(None);
+        let metadata = apply_updates(&ident, builder, &updates)?;
+        staged.updates.extend(updates);
+        // Never read from or cached under this location: it names the
+        // version this transaction started from, plus its own changes.
+        let location = format!("{}#staged", staged.base.metadata_location());
+        staged.current = LoadedTable::new(ident, location, metadata);
+        Ok(staged.current.with_version(base.version().clone()))
     }
 
-    /// `COMMIT`: the pointer swaps to make, closing the transaction.
-    pub fn take_swaps(&self) -> Result<Vec<PointerSwap>> {
-        let mut state = self.lock()?;
-        let tables = state
-            .take()
-            .ok_or_else(|| FloeError::Invalid("COMMIT: no transaction is open".into()))?;
-        Ok(tables
-            .into_iter()
-            .map(|(table, staged)| PointerSwap {
-                table,
-                expected: staged.base,
-                new: staged.current.metadata_location().to_string(),
-            })
-            .collect())
+    /// Whether nothing was staged.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tables.is_empty()
     }
 
-    /// `ROLLBACK`.
-    pub fn rollback(&self) -> Result<()> {
-        self.lock()?
-            .take()
-            .map(|_| ())
-            .ok_or_else(|| FloeError::Invalid("ROLLBACK: no transaction is open".into()))
-    }
-}
-
-/// The error of a COMMIT that lost to another writer.
-pub fn commit_conflict(e: CatalogError) -> FloeError {
-    match e {
-        CatalogError::CommitConflict { table, actual, .. } => FloeError::Conflict {
-            table: table.to_string(),
-            snapshot: None,
-            reason: format!(
-                "another writer committed to it (now at {actual}) after this transaction \
-                 wrote it; the transaction was rolled back"
-            ),
-        },
-        other => other.into(),
+    /// What `COMMIT` sends to the committer: every staged table's updates,
+    /// with the requirements of the version it started from.
+    pub(crate) fn into_batch(self) -> Batch {
+        Batch {
+            commits: self
+                .tables
+                .into_iter()
+                .map(|(table, staged)| {
+                    TableCommit::on(table, Some(staged.base.metadata()), staged.updates)
+                })
+                .collect(),
+            drops: Vec::new(),
+        }
     }
 }

@@ -11,7 +11,7 @@ async fn concurrent_appends_all_commit() {
     let uri = dir.path().display().to_string();
     let setup = Lakehouse::open(&uri).await.unwrap();
     setup
-        .sql("CREATE TABLE t (writer BIGINT, n BIGINT)")
+        .sql("CREATE TABLE t (writer BIGINT, n BIGINT) TBLPROPERTIES ('commit.retry.num-retries' = '100', 'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')")
         .await
         .unwrap();
 

@@ -393,12 +393,11 @@ async fn writes_follow_the_write_order() {
         .collect();
     assert_eq!(ids, vec![1, 5, 3, 4, 2]);
 
-    let ident = floe_catalog::TableIdent::from_strs(["default", "w"]).unwrap();
-    let order = lh.warehouse().load_table(&ident).await.unwrap();
+    let order = lh.table("w").await.unwrap();
     assert_eq!(order.metadata().default_sort_order().fields.len(), 2);
     // WRITE UNORDERED: the order is dropped from the metadata.
     lh.sql("ALTER TABLE w WRITE UNORDERED").await.unwrap();
-    let order = lh.warehouse().load_table(&ident).await.unwrap();
+    let order = lh.table("w").await.unwrap();
     assert!(order.metadata().default_sort_order().is_unsorted());
 }
 

@@ -8,8 +8,7 @@
 use arrow::array::{Array, Int64Array, RecordBatch};
 use arrow::util::pretty::pretty_format_batches;
 use floe_catalog::TableIdent;
-use floe_engine::Lakehouse;
-use floe_engine::commit::update_metadata;
+use floe_engine::{Lakehouse, TableCommit, TableRequirement, TableUpdate};
 use iceberg::spec::{NestedField, PrimitiveType, Schema, TableMetadata, Type};
 
 async fn rows(lh: &Lakehouse, sql: &str) -> String {
@@ -191,25 +190,35 @@ async fn a_snapshot_is_read_with_its_own_schema() {
 
     // Another engine adds a column (Floe's ALTER TABLE comes with schema
     // evolution): a new schema with field 2 `note`.
+    // It commits through the engine as a REST client would: an
+    // `add-schema` and `set-current-schema`, requiring the schema it read.
     let ident = TableIdent::from_strs(["default", "t"]).unwrap();
-    update_metadata(lh.warehouse(), &ident, |table| {
-        let schema = Schema::builder()
-            .with_schema_id(1)
-            .with_fields(vec![
-                NestedField::optional(1, "id", Type::Primitive(PrimitiveType::Long)).into(),
-                NestedField::optional(2, "note", Type::Primitive(PrimitiveType::String)).into(),
-            ])
-            .build()
-            .unwrap();
-        let metadata = TableMetadata::clone(table.metadata())
-            .into_builder(Some(table.metadata_location().to_string()))
-            .add_current_schema(schema)?
-            .build()?
-            .metadata;
-        Ok(Some(metadata))
-    })
-    .await
-    .unwrap();
+    let schema = Schema::builder()
+        .with_schema_id(1)
+        .with_fields(vec![
+            NestedField::optional(1, "id", Type::Primitive(PrimitiveType::Long)).into(),
+            NestedField::optional(2, "note", Type::Primitive(PrimitiveType::String)).into(),
+        ])
+        .build()
+        .unwrap();
+    lh.engine()
+        .commit(vec![TableCommit {
+            table: ident,
+            requirements: vec![
+                TableRequirement::CurrentSchemaIdMatch {
+                    current_schema_id: 0,
+                },
+                TableRequirement::LastAssignedFieldIdMatch {
+                    last_assigned_field_id: 1,
+                },
+            ],
+            updates: vec![
+                TableUpdate::AddSchema { schema },
+                TableUpdate::SetCurrentSchema { schema_id: -1 },
+            ],
+        }])
+        .await
+        .unwrap();
     lh.sql("INSERT INTO t VALUES (2, 'two')").await.unwrap();
 
     assert_eq!(

@@ -1,805 +1,206 @@
-//! **The** commit path. Every write ends here: stage a snapshot (append,
-//! overwrite or delete) on a branch (`main` unless the statement named
-//! another), write the new manifests, manifest list
-//! and metadata file (never overwriting a file), then compare-and-swap the
-//! catalog pointer. A lost race is retried on fresh metadata after checking,
-//! as Java Iceberg does, that the concurrent commits do not conflict.
+//! **The** commit layer. Every change to a table ends here: DML, ALTER,
+//! refs, warehouse branches and their merges, procedures, COMMIT, and
+//! CREATE / DROP / RENAME TABLE.
+//!
+//! - A commit is data: a [`TableCommit`] of Iceberg's `TableRequirement`s
+//!   and `TableUpdate`s, the REST catalog's shape, checked and applied by
+//!   one pure function, [`apply_commit`]. Commits that arrive from outside
+//!   Floe take the same path.
+//! - The committer ([`commit_batch`]) reads each table's current metadata,
+//!   applies its commit, writes the new metadata files (never over one)
+//!   and moves every pointer in one catalog transaction, one table or
+//!   several.
+//! - Floe's own changes are made by a producer from the table's latest
+//!   version ([`commit_table`], [`commit_tables`]): a snapshot of data
+//!   files added and removed ([`SnapshotUpdate`]), or a metadata change.
+//!   A lost race is retried by the table's `commit.retry.*` policy, with
+//!   Java Iceberg's defaults and jittered backoff: the producer runs again
+//!   on the new version, its validation (the serializable and snapshot
+//!   isolation checks) with it.
+//! - An engine's sessions take per-table commit locks, so they never race
+//!   each other; retries are for other processes.
+//! - Inside a transaction a commit is staged instead (see
+//!   [`crate::transaction`]).
 
+mod apply;
+mod committer;
+mod retry;
+mod snapshot;
 mod summary;
 mod validate;
 
-use std::collections::{HashMap, HashSet};
-use std::str::FromStr;
-use std::time::Duration;
+use std::future::Future;
+use std::time::Instant;
 
-use floe_catalog::{CatalogError, PointerSwap};
-use iceberg::MetadataLocation;
-use iceberg::expr::Predicate;
-use iceberg::spec::{
-    DataFile, ManifestContentType, ManifestFile, ManifestListWriter, ManifestWriterBuilder,
-    Operation, Snapshot, Summary, TableMetadata,
-};
+use floe_catalog::{CatalogError, TableIdent};
+use iceberg::TableUpdate;
+use iceberg::spec::TableMetadataBuilder;
+
+pub use apply::TableCommit;
+pub(crate) use apply::apply_updates;
+#[cfg(test)]
+pub(crate) use apply::{apply_commit, requirements_for};
+pub(crate) use committer::{Batch, commit as commit_batch, commit_locked, rename_table};
+pub(crate) use retry::{CommitLocks, RetryPolicy};
+pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch};
 
 use crate::error::{FloeError, Result};
-use crate::table::{LoadedTable, write_metadata};
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
+use crate::table::LoadedTable;
 
-/// How often a commit that lost a race is retried before giving up.
-const MAX_ATTEMPTS: u32 = 60;
-
-/// How a commit that removes rows checks concurrent commits (Iceberg's
-/// `write.*.isolation-level`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Isolation {
-    /// No concurrent commit may have added data the statement's filter
-    /// could match, nor removed a file the statement removes (the default).
-    #[default]
-    Serializable,
-    /// Only the files the statement removes must still be there.
-    Snapshot,
+/// The updates a metadata builder recorded (`None` when it changed nothing).
+pub(crate) fn changes(builder: TableMetadataBuilder) -> Result<Option<Vec<TableUpdate>>> {
+    let changes = builder.build()?.changes;
+    Ok((!changes.is_empty()).then_some(changes))
 }
 
-impl Isolation {
-    /// Read a `write.*.isolation-level` table property.
-    pub fn parse(value: &str) -> Result<Self> {
-        match value.to_ascii_lowercase().as_str() {
-            "serializable" => Ok(Self::Serializable),
-            "snapshot" => Ok(Self::Snapshot),
-            other => Err(FloeError::Invalid(format!(
-                "isolation level '{other}': expected 'serializable' or 'snapshot'"
-            ))),
-        }
-    }
-}
-
-/// A snapshot to commit: data files added and live data files removed.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct SnapshotUpdate {
-    added: Vec<DataFile>,
-    removed: Vec<DataFile>,
-    /// Delete files added (merge-on-read), with their partition spec ids.
-    added_deletes: Vec<(i32, DataFile)>,
-    /// Rows the statement read or changed: concurrent additions matching it
-    /// conflict under serializable isolation. `None` means the whole table.
-    conflict_filter: Option<Predicate>,
-    isolation: Isolation,
-    /// Forces `overwrite` even when nothing is removed (INSERT OVERWRITE of
-    /// an empty table).
-    overwrite: bool,
-    /// Extra summary properties (`source-snapshot-id`, `wap.id`, ...).
-    summary: Vec<(String, String)>,
-    /// Partition spec ids of added files not written with the default
-    /// spec (files a replay takes from another snapshot), by path.
-    file_specs: HashMap<String, i32>,
-    /// Write-audit-publish: add the snapshot to the table without moving
-    /// any branch to it.
-    stage_only: bool,
-    /// Table properties set in the same commit.
-    properties: HashMap<String, String>,
-}
-
-impl SnapshotUpdate {
-    /// Append data files: never conflicts, always retried.
-    pub fn append(files: Vec<DataFile>) -> Self {
-        Self {
-            added: files,
-            removed: Vec::new(),
-            added_deletes: Vec::new(),
-            conflict_filter: None,
-            isolation: Isolation::Snapshot,
-            overwrite: false,
-            summary: Vec::new(),
-            stage_only: false,
-            file_specs: HashMap::new(),
-            properties: HashMap::new(),
-        }
-    }
-
-    /// Replace `removed` (live files of the base version) by `added`.
-    pub fn overwrite(added: Vec<DataFile>, removed: Vec<DataFile>) -> Self {
-        Self {
-            added,
-            removed,
-            added_deletes: Vec::new(),
-            conflict_filter: None,
-            isolation: Isolation::Serializable,
-            overwrite: true,
-            summary: Vec::new(),
-            stage_only: false,
-            file_specs: HashMap::new(),
-            properties: HashMap::new(),
-        }
-    }
-
-    /// The changes `snapshot` made to its parent (data files added and
-    /// removed, delete files added), to apply again elsewhere: Iceberg's
-    /// cherry-pick. The new snapshot records `source-snapshot-id`.
-    pub async fn replay(
-        warehouse: &Warehouse,
-        table: &LoadedTable,
-        snapshot: &Snapshot,
-    ) -> Result<Self> {
-        let changes = validate::snapshot_changes(warehouse, table, snapshot).await?;
-        let default_spec = table.metadata().default_partition_spec_id();
-        let file_specs: HashMap<String, i32> = changes
-            .added
-            .iter()
-            .filter(|(spec, _)| *spec != default_spec)
-            .map(|(spec, f)| (f.file_path().to_string(), *spec))
-            .collect();
-        let added: Vec<DataFile> = changes.added.into_iter().map(|(_, f)| f).collect();
-        let mut update = if changes.removed.is_empty() && changes.added_deletes.is_empty() {
-            Self::append(added)
-        } else {
-            Self::overwrite(added, changes.removed)
-                .with_delete_files(changes.added_deletes)
-                .with_isolation(Isolation::Snapshot)
-        };
-        update.overwrite = snapshot.summary().operation == Operation::Overwrite;
-        update.file_specs = file_specs;
-        Ok(update.with_summary("source-snapshot-id", snapshot.snapshot_id().to_string()))
-    }
-
-    /// Add a summary property to the new snapshot.
-    pub fn with_summary(mut self, key: &str, value: String) -> Self {
-        self.summary.push((key.to_string(), value));
-        self
-    }
-
-    /// Also set a table property, in the same commit (`add_files` records
-    /// the name mapping of files without field ids this way).
-    pub fn with_property(mut self, key: &str, value: String) -> Self {
-        self.properties.insert(key.to_string(), value);
-        self
-    }
-
-    /// Write-audit-publish: stage the snapshot (it is added to the table,
-    /// with `wap.id` in its summary, but no branch moves to it) until
-    /// `CALL system.publish_changes` cherry-picks it.
-    pub fn staged_with_wap_id(mut self, wap_id: &str) -> Self {
-        self.stage_only = true;
-        self.with_summary("wap.id", wap_id.to_string())
-    }
-
-    /// Also add delete files (position or equality deletes), each with the
-    /// partition spec id of the data it applies to.
-    pub fn with_delete_files(mut self, files: Vec<(i32, DataFile)>) -> Self {
-        self.added_deletes = files;
-        self
-    }
-
-    /// The rows the statement read: with serializable isolation, a
-    /// concurrent commit adding data that may match conflicts.
-    pub fn with_conflict_filter(mut self, filter: Option<Predicate>) -> Self {
-        self.conflict_filter = filter;
-        self
-    }
-
-    /// The isolation level to validate concurrent commits with.
-    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
-        self.isolation = isolation;
-        self
-    }
-
-    fn operation(&self) -> Operation {
-        let removes = !self.removed.is_empty() || !self.added_deletes.is_empty();
-        match (self.added.is_empty(), removes) {
-            (_, false) if !self.overwrite => Operation::Append,
-            (true, true) => Operation::Delete,
-            _ => Operation::Overwrite,
-        }
-    }
-
-    /// Commit on `base`'s branch, based on `base`; returns the new table
-    /// version. Tags and snapshots are read-only.
-    pub async fn commit(self, warehouse: &Warehouse, base: LoadedTable) -> Result<LoadedTable> {
-        let branch = base.write_branch()?;
-        let wap = base
-            .metadata()
-            .properties()
-            .get("write.wap.enabled")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let this = match warehouse.settings().wap_id {
-            Some(wap_id) if wap && branch == iceberg::spec::MAIN_BRANCH && !self.stage_only => {
-                self.staged_with_wap_id(&wap_id)
-            }
-            _ => self,
-        };
-        this.commit_to_branch(warehouse, base).await
-    }
-
-    async fn commit_to_branch(
-        self,
-        warehouse: &Warehouse,
-        base: LoadedTable,
-    ) -> Result<LoadedTable> {
-        let snapshot_id = new_snapshot_id();
-        let commit_uuid = uuid::Uuid::now_v7();
-        // The manifest of the new files does not depend on the parent, so it
-        // is written once and reused by every attempt.
-        let mut added_manifests: Vec<ManifestFile> = self
-            .write_added_manifests(warehouse, &base, snapshot_id, commit_uuid)
-            .await?;
-        added_manifests.extend(
-            self.write_delete_manifests(warehouse, &base, snapshot_id, commit_uuid)
-                .await?,
-        );
-        let read_snapshot = base.snapshot_id();
-        if self.summary.iter().any(|(k, _)| k == "source-snapshot-id") {
-            // Delete files made elsewhere (a replay) may point at files
-            // this branch no longer has.
-            self.check_referenced_files_live(warehouse, &base).await?;
-        }
-        let mut current = base;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let staged = StagedCommit {
-                snapshot_id,
-                commit_uuid,
-                attempt,
-                added_manifests: &added_manifests,
-            };
-            match self.try_commit(warehouse, &current, &staged).await {
-                Err(FloeError::Catalog(CatalogError::CommitConflict { .. }))
-                    if attempt < MAX_ATTEMPTS =>
-                {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    current = warehouse.reload(&current).await?;
-                    if self.operation() != Operation::Append {
-                        let removed: HashSet<&str> =
-                            self.removed.iter().map(|f| f.file_path()).collect();
-                        validate::concurrent_commits(
-                            warehouse,
-                            &current,
-                            read_snapshot,
-                            self.isolation,
-                            self.conflict_filter.as_ref(),
-                            &removed,
-                        )
-                        .await?;
-                        self.check_referenced_files_live(warehouse, &current)
-                            .await?;
-                    }
-                }
-                result => return result,
-            }
-        }
-    }
-
-    /// The partition spec id of an added or removed data file.
-    fn spec_of(&self, metadata: &TableMetadata, file: &DataFile) -> i32 {
-        self.file_specs
-            .get(file.file_path())
-            .copied()
-            .unwrap_or_else(|| metadata.default_partition_spec_id())
-    }
-
-    /// One manifest of the added data files per partition spec (one, but
-    /// for a replay of files written under older specs).
-    async fn write_added_manifests(
-        &self,
-        warehouse: &Warehouse,
-        base: &LoadedTable,
-        snapshot_id: i64,
-        commit_uuid: uuid::Uuid,
-    ) -> Result<Vec<ManifestFile>> {
-        let metadata = base.metadata();
-        let files = self.added.iter().map(|f| (self.spec_of(metadata, f), f));
-        let path = |n: usize, spec_id: i32| {
-            let suffix = if n == 0 {
-                String::new()
-            } else {
-                format!("-s{spec_id}")
-            };
-            format!(
-                "{}/metadata/{commit_uuid}-m0{suffix}.avro",
-                metadata.location()
-            )
-        };
-        write_manifests(
-            warehouse,
-            base,
-            snapshot_id,
-            files,
-            ManifestContentType::Data,
-            path,
-        )
-        .await
-    }
-
-    /// Position deletes must point at live data files: one a concurrent
-    /// commit removed (a compaction, a rewrite) would keep the deleted rows.
-    async fn check_referenced_files_live(
-        &self,
-        warehouse: &Warehouse,
-        current: &LoadedTable,
-    ) -> Result<()> {
-        let referenced: HashSet<String> = self
-            .added_deletes
-            .iter()
-            .filter_map(|(_, f)| f.referenced_data_file())
-            .collect();
-        if referenced.is_empty() {
-            return Ok(());
-        }
-        let live: HashSet<String> = current
-            .live_files(warehouse.file_io())
-            .await?
-            .into_iter()
-            .map(|f| f.file.file_path().to_string())
-            .collect();
-        if let Some(gone) = referenced.iter().find(|p| !live.contains(*p)) {
-            return Err(FloeError::Conflict {
-                table: current.ident().to_string(),
-                snapshot: current.snapshot_id(),
-                reason: format!(
-                    "a concurrent commit removed data file {gone}, which this statement deletes \
-                     rows of"
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    /// One manifest of the added delete files per partition spec.
-    async fn write_delete_manifests(
-        &self,
-        warehouse: &Warehouse,
-        base: &LoadedTable,
-        snapshot_id: i64,
-        commit_uuid: uuid::Uuid,
-    ) -> Result<Vec<ManifestFile>> {
-        let location = base.metadata().location();
-        let files = self.added_deletes.iter().map(|(spec_id, f)| (*spec_id, f));
-        let path =
-            |_: usize, spec_id: i32| format!("{location}/metadata/{commit_uuid}-d{spec_id}.avro");
-        write_manifests(
-            warehouse,
-            base,
-            snapshot_id,
-            files,
-            ManifestContentType::Deletes,
-            path,
-        )
-        .await
-    }
-
-    async fn try_commit(
-        &self,
-        warehouse: &Warehouse,
-        base: &LoadedTable,
-        staged: &StagedCommit<'_>,
-    ) -> Result<LoadedTable> {
-        let metadata = base.metadata();
-        let file_io = warehouse.file_io();
-        let branch = base.write_branch()?;
-        let parent = base.snapshot();
-        let sequence_number = metadata.next_sequence_number();
-
-        let mut manifests = match parent {
-            Some(parent) => base.manifests(file_io, parent.manifest_list()).await?,
-            None => Vec::new(),
-        };
-        let mut removed_specs = HashMap::new();
-        if !self.removed.is_empty() {
-            (manifests, removed_specs) = self
-                .remove_files(warehouse, base, manifests, staged)
-                .await?;
-        }
-        let mut manifests = merge_manifests(warehouse, base, manifests, staged).await?;
-        manifests.extend(staged.added_manifests.iter().cloned());
-
-        let list_path = format!(
-            "{}/metadata/snap-{}-{}-{}.avro",
-            metadata.location(),
-            staged.snapshot_id,
-            staged.attempt - 1,
-            staged.commit_uuid
-        );
-        let mut list = ManifestListWriter::v2(
-            file_io.new_output(&list_path)?.writer().await?,
-            staged.snapshot_id,
-            parent.map(|p| p.snapshot_id()),
-            sequence_number,
-        );
-        list.add_manifests(manifests.into_iter())?;
-        list.close().await?;
-
-        let spec_of = |file: &DataFile| {
-            removed_specs
-                .get(file.file_path())
-                .copied()
-                .unwrap_or_else(|| self.spec_of(metadata, file))
-        };
-        let mut summary = summary::snapshot_summary(
-            metadata,
-            parent,
-            &self.added,
-            &self.removed,
-            &self.added_deletes,
-            &spec_of,
-        );
-        summary.extend(self.summary.iter().cloned());
-        let snapshot = Snapshot::builder()
-            .with_snapshot_id(staged.snapshot_id)
-            .with_parent_snapshot_id(parent.map(|p| p.snapshot_id()))
-            .with_sequence_number(sequence_number)
-            .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
-            .with_manifest_list(list_path)
-            .with_summary(Summary {
-                operation: self.operation(),
-                additional_properties: summary,
-            })
-            .with_schema_id(metadata.current_schema_id())
-            .build();
-
-        let mut builder =
-            TableMetadata::clone(metadata).into_builder(Some(base.metadata_location().to_string()));
-        if !self.properties.is_empty() {
-            builder = builder.set_properties(self.properties.clone())?;
-        }
-        let builder = if self.stage_only {
-            builder.add_snapshot(snapshot)?
-        } else {
-            builder.set_branch_snapshot(snapshot, branch)?
-        };
-        let new_metadata = builder.build()?.metadata;
-        swap_metadata(warehouse, base, new_metadata).await
-    }
-
-    /// Rewrite the manifests that hold removed files: those entries become
-    /// `DELETED`, the others `EXISTING`. Every removed file must still be
-    /// live, or a concurrent commit removed it first.
-    async fn remove_files(
-        &self,
-        warehouse: &Warehouse,
-        base: &LoadedTable,
-        manifests: Vec<ManifestFile>,
-        staged: &StagedCommit<'_>,
-    ) -> Result<(Vec<ManifestFile>, HashMap<String, i32>)> {
-        let metadata = base.metadata();
-        let removed: HashSet<&str> = self.removed.iter().map(|f| f.file_path()).collect();
-        // Removed file -> the spec of the manifest it was found in.
-        let mut found: HashMap<String, i32> = HashMap::new();
-        let mut out = Vec::with_capacity(manifests.len());
-        for (n, manifest) in manifests.into_iter().enumerate() {
-            let live = manifest.added_files_count.unwrap_or(1)
-                + manifest.existing_files_count.unwrap_or(1);
-            if manifest.content != ManifestContentType::Data || live == 0 {
-                out.push(manifest);
-                continue;
-            }
-            let loaded = crate::table::load_manifest(warehouse.file_io(), &manifest).await?;
-            let hits: Vec<String> = loaded
-                .entries()
-                .iter()
-                .filter(|e| e.is_alive() && removed.contains(e.file_path()))
-                .map(|e| e.file_path().to_string())
-                .collect();
-            if hits.is_empty() {
-                out.push(manifest);
-                continue;
-            }
-            found.extend(hits.into_iter().map(|p| (p, manifest.partition_spec_id)));
-            let path = format!(
-                "{}/metadata/{}-m{}.avro",
-                metadata.location(),
-                staged.commit_uuid,
-                n + 1 + 1000 * staged.attempt as usize
-            );
-            let mut writer = manifest_writer(
-                warehouse,
-                metadata,
-                manifest.partition_spec_id,
-                staged.snapshot_id,
-                &path,
-            )?
-            .build_v2_data();
-            for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
-                let sequence = entry.sequence_number().unwrap_or(0);
-                let file_sequence = entry.file_sequence_number.or(Some(sequence));
-                if removed.contains(entry.file_path()) {
-                    writer.add_delete_file(entry.data_file().clone(), sequence, file_sequence)?;
-                } else {
-                    writer.add_existing_file(
-                        entry.data_file().clone(),
-                        entry.snapshot_id().unwrap_or(staged.snapshot_id),
-                        sequence,
-                        file_sequence,
-                    )?;
-                }
-            }
-            out.push(writer.write_manifest_file().await?);
-        }
-        if found.len() != removed.len() {
-            let missing: Vec<&str> = removed
-                .iter()
-                .filter(|p| !found.contains_key(**p))
-                .copied()
-                .collect();
-            return Err(FloeError::Conflict {
-                table: base.ident().to_string(),
-                snapshot: base.snapshot_id(),
-                reason: format!(
-                    "{} of the data files this statement rewrites were removed by a concurrent \
-                     commit: {}",
-                    missing.len(),
-                    missing.join(", ")
-                ),
-            });
-        }
-        Ok((out, found))
-    }
-}
-
-/// A writer of a manifest at `path` for `metadata`'s partition spec
-/// `spec_id`, its entries committed by `snapshot_id`.
-fn manifest_writer(
-    warehouse: &Warehouse,
-    metadata: &TableMetadata,
-    spec_id: i32,
-    snapshot_id: i64,
-    path: &str,
-) -> Result<ManifestWriterBuilder> {
-    let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
-        FloeError::Internal(format!(
-            "table at {} has no partition spec {spec_id}",
-            metadata.location()
-        ))
-    })?;
-    Ok(ManifestWriterBuilder::new(
-        warehouse.file_io().new_output(path)?,
-        Some(snapshot_id),
-        metadata.current_schema().clone(),
-        spec.as_ref().clone(),
-    ))
-}
-
-/// Write `files` (each with its partition spec id) as new manifests of
-/// `content`, one per spec, at `path(n, spec_id)`; their entries are
-/// `ADDED` by `snapshot_id`, with sequence numbers inherited from the
-/// manifest list.
-async fn write_manifests<'a>(
-    warehouse: &Warehouse,
-    base: &LoadedTable,
-    snapshot_id: i64,
-    files: impl Iterator<Item = (i32, &'a DataFile)>,
-    content: ManifestContentType,
-    path: impl Fn(usize, i32) -> String,
-) -> Result<Vec<ManifestFile>> {
-    let metadata = base.metadata();
-    let mut by_spec: std::collections::BTreeMap<i32, Vec<&DataFile>> = Default::default();
-    for (spec_id, file) in files {
-        by_spec.entry(spec_id).or_default().push(file);
-    }
-    let mut out = Vec::with_capacity(by_spec.len());
-    for (n, (spec_id, files)) in by_spec.into_iter().enumerate() {
-        let builder =
-            manifest_writer(warehouse, metadata, spec_id, snapshot_id, &path(n, spec_id))?;
-        let mut writer = match content {
-            ManifestContentType::Data => builder.build_v2_data(),
-            ManifestContentType::Deletes => builder.build_v2_deletes(),
-        };
-        for file in files {
-            // A negative sequence number is inherited from the manifest list.
-            writer.add_file(file.clone(), -1)?;
-        }
-        out.push(writer.write_manifest_file().await?);
-    }
-    Ok(out)
-}
-
-/// How many small data manifests of one partition spec a snapshot may
-/// carry before a commit merges them (Java Iceberg's
-/// `commit.manifest.min-count-to-merge`).
-const MIN_MANIFESTS_TO_MERGE: usize = 100;
-
-/// Manifests at least this large are left alone by merging (Java
-/// Iceberg's `commit.manifest.target-size-bytes`).
-const MERGED_MANIFEST_TARGET_BYTES: i64 = 8 * 1024 * 1024;
-
-/// Keep the manifest list short: once a spec has
-/// [`MIN_MANIFESTS_TO_MERGE`] small data manifests from earlier snapshots,
-/// their live entries are rewritten into one manifest (as `EXISTING`, with
-/// their snapshot ids and sequence numbers; entries deleted by earlier
-/// snapshots are dropped). Without this every single-row INSERT adds a
-/// manifest that every later commit and every scan reads.
-async fn merge_manifests(
-    warehouse: &Warehouse,
-    base: &LoadedTable,
-    manifests: Vec<ManifestFile>,
-    staged: &StagedCommit<'_>,
-) -> Result<Vec<ManifestFile>> {
-    let mergeable = |m: &ManifestFile| {
-        m.content == ManifestContentType::Data
-            && m.added_snapshot_id != staged.snapshot_id
-            && m.manifest_length < MERGED_MANIFEST_TARGET_BYTES
-    };
-    let mut counts: HashMap<i32, usize> = HashMap::new();
-    for manifest in manifests.iter().filter(|m| mergeable(m)) {
-        *counts.entry(manifest.partition_spec_id).or_default() += 1;
-    }
-    let specs: HashSet<i32> = counts
-        .into_iter()
-        .filter(|(_, n)| *n >= MIN_MANIFESTS_TO_MERGE)
-        .map(|(spec, _)| spec)
-        .collect();
-    if specs.is_empty() {
-        return Ok(manifests);
-    }
-    let metadata = base.metadata();
-    let (merged, mut out): (Vec<ManifestFile>, Vec<ManifestFile>) = manifests
-        .into_iter()
-        .partition(|m| mergeable(m) && specs.contains(&m.partition_spec_id));
-    for spec_id in specs {
-        let path = format!(
-            "{}/metadata/{}-merged-{spec_id}-{}.avro",
-            metadata.location(),
-            staged.commit_uuid,
-            staged.attempt
-        );
-        let mut writer = manifest_writer(warehouse, metadata, spec_id, staged.snapshot_id, &path)?
-            .build_v2_data();
-        for manifest in merged.iter().filter(|m| m.partition_spec_id == spec_id) {
-            let loaded = crate::table::load_manifest(warehouse.file_io(), manifest).await?;
-            for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
-                let sequence = entry.sequence_number().unwrap_or(0);
-                writer.add_existing_file(
-                    entry.data_file().clone(),
-                    entry.snapshot_id().unwrap_or(manifest.added_snapshot_id),
-                    sequence,
-                    entry.file_sequence_number.or(Some(sequence)),
-                )?;
-            }
-        }
-        out.push(writer.write_manifest_file().await?);
-    }
-    Ok(out)
-}
-
-/// What does not change between the attempts of one commit.
-struct StagedCommit<'a> {
-    snapshot_id: i64,
-    commit_uuid: uuid::Uuid,
-    attempt: u32,
-    added_manifests: &'a [ManifestFile],
-}
-
-/// A metadata-only commit (refs, properties, schema): `change` makes the
-/// new metadata from the table's latest version (`None`: nothing to do),
-/// and is run again on fresh metadata if another writer commits first.
-/// Returns the table's new version (or the unchanged one).
-pub async fn update_metadata<F>(
-    warehouse: &Warehouse,
-    table: &floe_catalog::TableIdent,
-    change: F,
+/// Commit a change to one table: `change` makes the updates from the
+/// table's latest version (`None`: nothing to do) and runs again on the
+/// new version whenever another writer commits first, as the table's
+/// `commit.retry.*` policy allows. Inside a transaction the change is
+/// staged instead. Returns the table's new version, seen at `base`'s.
+pub(crate) async fn commit_table<F, Fut>(
+    scope: &Scope,
+    base: LoadedTable,
+    mut change: F,
 ) -> Result<LoadedTable>
 where
-    F: Fn(&LoadedTable) -> Result<Option<TableMetadata>>,
+    F: FnMut(LoadedTable) -> Fut,
+    Fut: Future<Output = Result<Option<Vec<TableUpdate>>>>,
 {
+    if scope.in_transaction()? {
+        return match change(base.clone()).await? {
+            Some(updates) => scope.stage(&base, updates),
+            None => Ok(base),
+        };
+    }
+    let ident = base.ident().clone();
+    let version = base.version().clone();
+    let _guard = scope.engine().commit_locks().lock([&ident]).await?;
+    let started = Instant::now();
+    let mut current = scope.reload(&base).await?;
+    let policy = RetryPolicy::of(&ident, current.metadata())?;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let current = warehouse.load_table(table).await?;
-        let Some(metadata) = change(&current)? else {
+        let Some(updates) = change(current.clone()).await? else {
             return Ok(current);
         };
-        match swap_metadata(warehouse, &current, metadata).await {
-            Err(FloeError::Catalog(CatalogError::CommitConflict { .. }))
-                if attempt < MAX_ATTEMPTS =>
-            {
-                tokio::time::sleep(backoff(attempt)).await;
+        let commit = TableCommit::on(ident.clone(), Some(current.metadata()), updates);
+        match commit_locked(scope.engine(), &Batch::one(commit), false).await {
+            Ok(mut committed) => {
+                return committed
+                    .pop()
+                    .map(|t| t.with_version(version))
+                    .ok_or_else(|| FloeError::internal("a commit returned no table"));
             }
-            result => return result,
+            Err(e) if e.is_retryable() && policy.allows_retry(attempt, started) => {
+                tokio::time::sleep(policy.backoff(attempt)).await;
+                current = scope.reload(&current).await?;
+            }
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// Write `new_metadata` as the table's next metadata file and swap the
-/// catalog pointer to it.
-pub(crate) async fn swap_metadata(
-    warehouse: &Warehouse,
-    base: &LoadedTable,
-    new_metadata: TableMetadata,
-) -> Result<LoadedTable> {
-    let (new, swap) = prepare_metadata(warehouse, base, new_metadata).await?;
-    // Inside a transaction the pointer moves at COMMIT, with the others.
-    if warehouse.transaction().stage(base, new.clone())? {
-        return Ok(new);
+/// A metadata-only commit (refs, properties, schema): `change` makes the
+/// new metadata from the table's latest version, as a builder whose
+/// recorded changes are the updates (`None`: nothing to do).
+pub(crate) async fn update_metadata<F>(
+    scope: &Scope,
+    table: &TableIdent,
+    change: F,
+) -> Result<LoadedTable>
+where
+    F: Fn(&LoadedTable) -> Result<Option<TableMetadataBuilder>>,
+{
+    let base = scope.load_table(table).await?;
+    let change = &change;
+    commit_table(scope, base, move |current| async move {
+        match change(&current)? {
+            Some(builder) => changes(builder),
+            None => Ok(None),
+        }
+    })
+    .await
+}
+
+/// What a warehouse-wide commit does to one table.
+pub(crate) enum TableChange {
+    /// Apply these updates.
+    Update(Vec<TableUpdate>),
+    /// Remove the table from the catalog.
+    Drop,
+}
+
+/// Commit a change to several tables at once (all or none): `change`
+/// says what to do to each table's latest version (`None`: leave it), and
+/// runs again on every table whenever another writer commits first.
+/// Returns the updated tables' new versions and the dropped tables.
+pub(crate) async fn commit_tables<F, Fut>(
+    scope: &Scope,
+    tables: &[TableIdent],
+    mut change: F,
+) -> Result<(Vec<LoadedTable>, Vec<TableIdent>)>
+where
+    F: FnMut(LoadedTable) -> Fut,
+    Fut: Future<Output = Result<Option<TableChange>>>,
+{
+    if scope.in_transaction()? {
+        return Err(FloeError::unsupported(
+            "a warehouse-wide change inside a transaction: COMMIT or ROLLBACK first",
+        ));
     }
-    warehouse.catalog().swap(vec![swap]).await?;
-    Ok(new)
-}
-
-/// Write `new_metadata` as the table's next metadata file; the returned
-/// swap moves the catalog pointer to it (several tables' swaps can be made
-/// at once, all or none).
-pub async fn prepare_metadata(
-    warehouse: &Warehouse,
-    base: &LoadedTable,
-    new_metadata: TableMetadata,
-) -> Result<(LoadedTable, PointerSwap)> {
-    let location = match MetadataLocation::from_str(base.metadata_location()) {
-        Ok(previous) => previous
-            .with_next_version()
-            .with_new_metadata(&new_metadata),
-        // Metadata written by an engine with another naming scheme.
-        Err(_) => MetadataLocation::new_with_metadata(new_metadata.location(), &new_metadata),
-    };
-    let refs =
-        std::sync::Arc::new(write_metadata(warehouse.file_io(), &new_metadata, &location).await?);
-    let location = location.to_string();
-    let new = LoadedTable::with_refs(
-        base.ident().clone(),
-        location.clone(),
-        std::sync::Arc::new(new_metadata),
-        refs,
-    );
-    warehouse.remember(&new);
-    let new = new.with_version(base.version().clone());
-    let swap = PointerSwap {
-        table: base.ident().clone(),
-        expected: base.metadata_location().to_string(),
-        new: location,
-    };
-    Ok((new, swap))
-}
-
-/// `metadata` with a new snapshot holding no files as the head of
-/// `branch`: how a branch of a table without snapshots starts.
-pub async fn with_empty_branch(
-    warehouse: &Warehouse,
-    metadata: TableMetadata,
-    previous_location: Option<String>,
-    branch: &str,
-) -> Result<TableMetadata> {
-    let snapshot_id = new_snapshot_id();
-    let sequence_number = metadata.next_sequence_number();
-    let list_path = format!(
-        "{}/metadata/snap-{snapshot_id}-0-{}.avro",
-        metadata.location(),
-        uuid::Uuid::now_v7()
-    );
-    let mut list = ManifestListWriter::v2(
-        warehouse.file_io().new_output(&list_path)?.writer().await?,
-        snapshot_id,
-        None,
-        sequence_number,
-    );
-    list.add_manifests(std::iter::empty())?;
-    list.close().await?;
-    let mut summary = summary::snapshot_summary(&metadata, None, &[], &[], &[], &|_| 0);
-    summary.insert("floe.empty-branch-start".into(), "true".into());
-    let snapshot = Snapshot::builder()
-        .with_snapshot_id(snapshot_id)
-        .with_parent_snapshot_id(None)
-        .with_sequence_number(sequence_number)
-        .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
-        .with_manifest_list(list_path)
-        .with_summary(Summary {
-            operation: Operation::Append,
-            additional_properties: summary,
-        })
-        .with_schema_id(metadata.current_schema_id())
-        .build();
-    Ok(metadata
-        .into_builder(previous_location)
-        .set_branch_snapshot(snapshot, branch)?
-        .build()?
-        .metadata)
-}
-
-/// A random positive snapshot id, as Java Iceberg makes them.
-fn new_snapshot_id() -> i64 {
-    let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
-    ((a ^ b) & (i64::MAX as u64)) as i64
-}
-
-/// Exponential backoff with jitter, capped at half a second.
-fn backoff(attempt: u32) -> Duration {
-    let base_ms = (5u64 << attempt.min(7)).min(500);
-    let jitter = uuid::Uuid::new_v4().as_u64_pair().0 % base_ms.max(1);
-    Duration::from_millis(base_ms / 2 + jitter)
+    let _guard = scope.engine().commit_locks().lock(tables).await?;
+    let started = Instant::now();
+    let mut policy = None;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut batch = Batch::default();
+        for ident in tables {
+            let table = match scope.load_table(ident).await {
+                Ok(table) => table,
+                // Dropped meanwhile.
+                Err(e) if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) => {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if policy.is_none() {
+                policy = Some(RetryPolicy::of(ident, table.metadata())?);
+            }
+            let (location, metadata) = (
+                table.metadata_location().to_string(),
+                std::sync::Arc::clone(table.metadata()),
+            );
+            match change(table).await? {
+                None => {}
+                Some(TableChange::Update(updates)) => batch.commits.push(TableCommit::on(
+                    ident.clone(),
+                    Some(&metadata),
+                    updates,
+                )),
+                Some(TableChange::Drop) => batch.drops.push((ident.clone(), location)),
+            }
+        }
+        if batch.commits.is_empty() && batch.drops.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        match commit_locked(scope.engine(), &batch, false).await {
+            Ok(committed) => {
+                let dropped = batch.drops.into_iter().map(|(table, _)| table).collect();
+                return Ok((committed, dropped));
+            }
+            Err(e)
+                if e.is_retryable()
+                    && policy
+                        .unwrap_or_default()
+                        .allows_retry(attempt, started) =>
+            {
+                tokio::time::sleep(policy.unwrap_or_default().backoff(attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -9,7 +9,7 @@ use iceberg::spec::{DataFile, ManifestContentType, ManifestStatus, Operation};
 use super::Isolation;
 use crate::error::{FloeError, Result};
 use crate::table::LoadedTable;
-use crate::warehouse::Warehouse;
+use crate::engine::Engine;
 
 /// Fail if a commit made on `current`'s branch since `read_snapshot` conflicts with a
 /// statement that read the rows matching `filter` (`None`: the whole table)
@@ -21,7 +21,7 @@ use crate::warehouse::Warehouse;
 /// serializable isolation, no concurrent commit may have added data files
 /// that may hold matching rows.
 pub(super) async fn concurrent_commits(
-    warehouse: &Warehouse,
+    engine: &Engine,
     current: &LoadedTable,
     read_snapshot: Option<i64>,
     isolation: Isolation,
@@ -38,7 +38,7 @@ pub(super) async fn concurrent_commits(
         }
         if !removed.is_empty() {
             let deletes = added_files(
-                warehouse,
+                engine,
                 current,
                 snapshot.manifest_list(),
                 snapshot.snapshot_id(),
@@ -75,7 +75,7 @@ pub(super) async fn concurrent_commits(
         );
         if adds_data {
             let added: HashSet<String> = added_files(
-                warehouse,
+                engine,
                 current,
                 snapshot.manifest_list(),
                 snapshot.snapshot_id(),
@@ -90,7 +90,7 @@ pub(super) async fn concurrent_commits(
                     None => added,
                     Some(filter) => {
                         let candidates =
-                            files_matching(warehouse, current, snapshot.snapshot_id(), filter)
+                            files_matching(engine, current, snapshot.snapshot_id(), filter)
                                 .await?;
                         added.intersection(&candidates).cloned().collect()
                     }
@@ -128,19 +128,18 @@ pub(super) async fn concurrent_commits(
 
 /// The files (data or delete files) a snapshot added.
 async fn added_files(
-    warehouse: &Warehouse,
+    engine: &Engine,
     table: &LoadedTable,
     manifest_list: &str,
     snapshot_id: i64,
     content: ManifestContentType,
 ) -> Result<Vec<DataFile>> {
-    let file_io = warehouse.file_io();
     let mut out = Vec::new();
-    for manifest in table.manifests(file_io, manifest_list).await? {
+    for manifest in table.manifests(engine, manifest_list).await? {
         if manifest.content != content || manifest.added_snapshot_id != snapshot_id {
             continue;
         }
-        for entry in crate::table::load_manifest(file_io, &manifest)
+        for entry in crate::table::load_manifest(engine, &manifest)
             .await?
             .entries()
         {
@@ -154,13 +153,13 @@ async fn added_files(
 
 /// Paths of the live files of a snapshot that may hold rows matching `filter`.
 async fn files_matching(
-    warehouse: &Warehouse,
+    engine: &Engine,
     table: &LoadedTable,
     snapshot_id: i64,
     filter: &Predicate,
 ) -> Result<HashSet<String>> {
     let scan = table
-        .iceberg_table(warehouse.file_io())?
+        .iceberg_table(engine.file_io())?
         .scan()
         .snapshot_id(snapshot_id)
         .with_filter(filter.clone())
@@ -182,23 +181,22 @@ pub(super) struct SnapshotChanges {
 /// The files `snapshot` added and removed: the entries its own manifests
 /// record as `ADDED` or `DELETED` by it.
 pub(super) async fn snapshot_changes(
-    warehouse: &Warehouse,
+    engine: &Engine,
     table: &LoadedTable,
     snapshot: &iceberg::spec::Snapshot,
 ) -> Result<SnapshotChanges> {
-    let file_io = warehouse.file_io();
     let id = snapshot.snapshot_id();
     let mut changes = SnapshotChanges {
         added: Vec::new(),
         removed: Vec::new(),
         added_deletes: Vec::new(),
     };
-    for manifest in table.manifests(file_io, snapshot.manifest_list()).await? {
+    for manifest in table.manifests(engine, snapshot.manifest_list()).await? {
         if manifest.added_snapshot_id != id {
             continue;
         }
         let spec_id = manifest.partition_spec_id;
-        for entry in crate::table::load_manifest(file_io, &manifest)
+        for entry in crate::table::load_manifest(engine, &manifest)
             .await?
             .entries()
         {

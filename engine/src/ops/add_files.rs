@@ -29,12 +29,12 @@ use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
 use parquet::file::metadata::ParquetMetaData;
 
 use crate::commit::SnapshotUpdate;
-use crate::error::{FloeError, Result, invalid};
+use crate::error::{FloeError, Result, already_exists, invalid};
 use crate::scan::field_ids::field_id;
 use crate::scan::filter::datum;
 use crate::storage::{WarehouseUri, split_location};
 use crate::table::LoadedTable;
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 /// Where `add_files` takes files from: `` `parquet`.`<path>` ``, a Parquet
 /// file or a directory of them (searched recursively).
@@ -68,15 +68,15 @@ pub fn parse_source(source: &str) -> Result<String> {
 /// `table`'s branch in one append; returns Spark's result row
 /// (`added_files_count`, `changed_partition_count`).
 pub async fn add_files(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: LoadedTable,
     source: &str,
     check_duplicate_files: bool,
 ) -> Result<RecordBatch> {
     table.write_branch()?;
-    let files = list_parquet_files(warehouse, source).await?;
+    let files = list_parquet_files(scope, source).await?;
     if check_duplicate_files {
-        let live = table.live_files_by_path(warehouse.file_io()).await?;
+        let live = table.live_files_by_path(scope.engine()).await?;
         let present: Vec<&str> = files
             .iter()
             .map(|f| f.location.as_str())
@@ -84,7 +84,7 @@ pub async fn add_files(
             .take(3)
             .collect();
         if !present.is_empty() {
-            return Err(invalid!(
+            return Err(already_exists!(
                 "CALL system.add_files: table '{}' already has data file(s) {} (pass \
                  check_duplicate_files => false to add them again)",
                 table.ident(),
@@ -114,7 +114,7 @@ pub async fn add_files(
     {
         update = update.with_property(DEFAULT_SCHEMA_NAME_MAPPING, name_mapping(&schema, None)?);
     }
-    update.commit(warehouse, table).await?;
+    update.commit(scope, table).await?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("added_files_count", DataType::Int64, false),
         Field::new("changed_partition_count", DataType::Int64, false),
@@ -137,10 +137,10 @@ struct SourceFile {
 
 /// The Parquet files at `source`: the file itself, or every `*.parquet`
 /// under the directory (hidden and `_`-prefixed names skipped), by path.
-async fn list_parquet_files(warehouse: &Warehouse, source: &str) -> Result<Vec<SourceFile>> {
+async fn list_parquet_files(scope: &Scope, source: &str) -> Result<Vec<SourceFile>> {
     let uri = WarehouseUri::parse(source)?;
     let (store_url, path) = split_location(uri.as_str())?;
-    let store = warehouse.registry().store(&store_url)?;
+    let store = scope.engine().registry().store(&store_url)?;
     let base = uri.as_str().trim_end_matches('/');
     let location_of = |p: &Path| format!("{}://{}/{p}", store_url.scheme(), store_url.authority());
     if let Ok(meta) = store.head(&path).await {

@@ -14,30 +14,29 @@ use iceberg::spec::{
     SortOrder, StructType, TableMetadata, Type, UnboundPartitionField, UnboundPartitionSpec,
 };
 
-use crate::commit::update_metadata;
-use crate::error::{FloeError, Result, invalid};
+use crate::commit::{rename_table, update_metadata};
+use crate::error::{FloeError, Result, already_exists, invalid, not_found};
 use crate::ops::ddl::partition_field;
 use crate::sql::alter::{AlterAction, ColumnChange, NewColumn, Position, SortKey};
 use crate::sql::types::{FieldIds, iceberg_type};
 use crate::table::LoadedTable;
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 /// Apply one `ALTER TABLE` action to `table`.
 pub async fn alter_table(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &TableIdent,
     action: AlterAction,
     default_namespace: &str,
 ) -> Result<()> {
     if let AlterAction::RenameTable(to) = &action {
-        let to = crate::sql::table_ident(to, crate::lakehouse::CATALOG_NAME, default_namespace)?;
-        warehouse.catalog().rename_table(table, &to).await?;
-        return Ok(());
+        let to = crate::sql::table_ident(to, crate::engine::CATALOG_NAME, default_namespace)?;
+        return rename_table(scope.engine(), table, &to).await;
     }
-    update_metadata(warehouse, table, |current| {
+    update_metadata(scope, table, |current| {
         let metadata = current.metadata();
         let builder = TableMetadata::clone(metadata)
-            .into_builder(Some(current.metadata_location().to_string()));
+            .into_builder(None);
         let builder = match &action {
             AlterAction::SetProperties(pairs) => {
                 builder.set_properties(pairs.iter().cloned().collect::<HashMap<_, _>>())?
@@ -48,7 +47,7 @@ pub async fn alter_table(
                     .filter(|k| !metadata.properties().contains_key(*k))
                     .collect();
                 if !missing.is_empty() && !if_exists {
-                    return Err(invalid!(
+                    return Err(not_found!(
                         "table '{table}' has no property {}",
                         missing
                             .iter()
@@ -92,8 +91,7 @@ pub async fn alter_table(
                 }
             }
         };
-        let updated = builder.build()?.metadata;
-        Ok(Some(updated))
+        Ok(Some(builder))
     })
     .await
     .map_err(|e| match e {
@@ -135,7 +133,7 @@ fn edit_struct(
         }
         [parent, rest @ ..] => {
             let (i, field) =
-                find(fields, parent).ok_or_else(|| invalid!("there is no column '{parent}'"))?;
+                find(fields, parent).ok_or_else(|| not_found!("there is no column '{parent}'"))?;
             let Type::Struct(inner) = field.field_type.as_ref() else {
                 return Err(invalid!(
                     "column '{parent}' is {}, not a struct: it has no field '{}'",
@@ -163,7 +161,7 @@ fn place(
         Some(Position::First) => fields.insert(0, field),
         Some(Position::After(sibling)) => {
             let (i, _) = find(fields, sibling)
-                .ok_or_else(|| invalid!("AFTER {sibling}: there is no column '{sibling}'"))?;
+                .ok_or_else(|| not_found!("AFTER {sibling}: there is no column '{sibling}'"))?;
             fields.insert(i + 1, field);
         }
     }
@@ -244,7 +242,7 @@ fn new_schema(current: &LoadedTable, action: &AlterAction) -> Result<Option<Sche
                     if *if_exists {
                         continue;
                     }
-                    return Err(invalid!("table '{table}' has no column '{name}'"));
+                    return Err(not_found!("table '{table}' has no column '{name}'"));
                 };
                 let mut dropped = Vec::new();
                 field_ids(field, &mut dropped);
@@ -257,7 +255,7 @@ fn new_schema(current: &LoadedTable, action: &AlterAction) -> Result<Option<Sche
                 }
                 fields = edit_struct(&fields, path, &mut |fields, last| {
                     let (i, _) = find(fields, last)
-                        .ok_or_else(|| invalid!("table '{table}' has no column '{name}'"))?;
+                        .ok_or_else(|| not_found!("table '{table}' has no column '{name}'"))?;
                     fields.remove(i);
                     Ok(())
                 })?;
@@ -279,7 +277,7 @@ fn new_schema(current: &LoadedTable, action: &AlterAction) -> Result<Option<Sche
                     ));
                 }
                 let (i, field) = find(fields, last)
-                    .ok_or_else(|| invalid!("table '{table}' has no column '{name}'"))?;
+                    .ok_or_else(|| not_found!("table '{table}' has no column '{name}'"))?;
                 let mut renamed = field.as_ref().clone();
                 renamed.name = to.clone();
                 fields[i] = Arc::new(renamed);
@@ -290,7 +288,7 @@ fn new_schema(current: &LoadedTable, action: &AlterAction) -> Result<Option<Sche
             let name = path.join(".");
             edit_struct(top, path, &mut |fields, last| {
                 let (i, field) = find(fields, last)
-                    .ok_or_else(|| invalid!("table '{table}' has no column '{name}'"))?;
+                    .ok_or_else(|| not_found!("table '{table}' has no column '{name}'"))?;
                 let mut changed = field.as_ref().clone();
                 match change {
                     ColumnChange::Type(data_type) => {
@@ -334,7 +332,7 @@ fn new_schema(current: &LoadedTable, action: &AlterAction) -> Result<Option<Sche
                 let field = schema
                     .field_by_name(column)
                     .or_else(|| find(top, column).map(|(_, f)| f))
-                    .ok_or_else(|| invalid!("table '{table}' has no column '{column}'"))?;
+                    .ok_or_else(|| not_found!("table '{table}' has no column '{column}'"))?;
                 if !set {
                     if !identifiers.contains(&field.id) {
                         return Err(invalid!(
@@ -402,7 +400,7 @@ fn add_column(
                 skip = true;
                 return Ok(());
             }
-            return Err(invalid!("table '{table}' already has a column '{name}'"));
+            return Err(already_exists!("table '{table}' already has a column '{name}'"));
         }
         if column.not_null && has_rows {
             return Err(invalid!(
@@ -488,7 +486,7 @@ fn matching_partition_field(
         expr,
         "partition field",
     ) else {
-        return Err(invalid!(
+        return Err(not_found!(
             "table '{}' has no partition field {expr} (its fields: {})",
             current.ident(),
             fields()
@@ -499,7 +497,7 @@ fn matching_partition_field(
         .find(|f| f.source_id == source_id && f.transform == transform)
         .cloned()
         .ok_or_else(|| {
-            invalid!(
+            not_found!(
                 "table '{}' has no partition field {expr} (its fields: {})",
                 current.ident(),
                 fields()
@@ -544,14 +542,14 @@ fn new_partition_spec(current: &LoadedTable, action: &AlterAction) -> Result<Unb
             .iter()
             .find(|f| f.source_id == source_id && f.transform == transform)
         {
-            return Err(invalid!(
+            return Err(already_exists!(
                 "table '{table}' is already partitioned by {expr} (partition field '{}')",
                 existing.name
             ));
         }
         let name = name.clone().unwrap_or(default_name);
         if fields.iter().any(|f| f.name == name) {
-            return Err(invalid!(
+            return Err(already_exists!(
                 "table '{table}' already has a partition field '{name}' (name the new one with AS)"
             ));
         }

@@ -13,10 +13,8 @@
 //! Every table's new metadata is committed in one catalog transaction.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 use floe_catalog::TableIdent;
 use iceberg::spec::{
@@ -24,12 +22,13 @@ use iceberg::spec::{
 };
 
 use crate::commit::{SnapshotUpdate, update_metadata};
-use crate::error::{FloeError, Result, invalid};
+use crate::results::{CommitInfo, MergeOutcome, MergeReport};
+use crate::error::{FloeError, MergeConflicts, Result, TableConflict, invalid, not_found};
 use crate::ops::changes::{CHANGE_TYPE, TableChanges, table_changes};
 use crate::ops::merge::{MergeAction, MergeClause, MergeMatch, MergeStatement};
 use crate::provider::FloeCatalogProvider;
 use crate::table::{ABSENT_FROM_MAIN, LoadedTable, TableVersion, VersionSpec};
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 /// `MERGE BRANCH source [INTO target] [DRY RUN]`, of one table or of all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,47 +62,44 @@ enum Plan {
         inserted: usize,
     },
     /// Both changed the same rows.
-    Conflict { reason: String },
+    Conflict(TableConflict),
 }
 
 impl Plan {
-    fn describe(&self) -> (&'static str, String) {
+    fn outcome(&self) -> MergeOutcome {
         match self {
-            Plan::UpToDate => ("up to date", String::new()),
-            Plan::Create { .. } => ("add table", "the table is new on the source".into()),
-            Plan::FastForward { ahead, .. } => {
-                ("fast-forward", format!("{ahead} snapshot(s) ahead"))
-            }
-            Plan::Replay { snapshots } => (
-                "replay",
-                format!("{} snapshot(s), no data file in common", snapshots.len()),
-            ),
+            Plan::UpToDate => MergeOutcome::UpToDate,
+            Plan::Create { .. } => MergeOutcome::AddTable,
+            Plan::FastForward { ahead, .. } => MergeOutcome::FastForward { ahead: *ahead },
+            Plan::Replay { snapshots } => MergeOutcome::Replay {
+                snapshots: snapshots.len(),
+            },
             Plan::RowMerge {
                 deleted, inserted, ..
-            } => (
-                "row merge",
-                format!("{deleted} row(s) removed, {inserted} row(s) added"),
-            ),
-            Plan::Conflict { reason } => ("conflict", reason.clone()),
+            } => MergeOutcome::RowMerge {
+                deleted: *deleted,
+                inserted: *inserted,
+            },
+            Plan::Conflict(conflict) => MergeOutcome::Conflict(conflict.clone()),
         }
     }
 }
 
 /// Merge `request.source` into its target for `tables` (`None`: every
-/// table of the warehouse on the source). Returns one row per table:
-/// `(table, action, detail)`.
-pub async fn merge_branch(
+/// table of the warehouse on the source). Returns what was done to each
+/// table; a merge with conflicts fails with them and changes nothing.
+pub(crate) async fn merge_branch(
     ctx: &SessionContext,
-    warehouse: &Warehouse,
+    scope: &Scope,
     catalog: &FloeCatalogProvider,
     request: &MergeBranch,
     tables: Option<Vec<TableIdent>>,
-) -> Result<RecordBatch> {
+) -> Result<MergeReport> {
     let source = request.source.as_str();
     let target = request
         .target
         .clone()
-        .unwrap_or_else(|| warehouse.settings().branch().to_string());
+        .map_or_else(|| scope.branch(), Ok)?;
     if source == target {
         return Err(invalid!("cannot merge branch '{source}' into itself"));
     }
@@ -111,77 +107,74 @@ pub async fn merge_branch(
     let tables = match tables {
         Some(tables) => tables,
         None => {
-            if !super::branches::branch_exists(warehouse, source).await? {
-                return Err(invalid!("there is no branch '{source}' in the warehouse"));
+            if !super::branches::branch_exists(scope, source).await? {
+                return Err(not_found!("there is no branch '{source}' in the warehouse"));
             }
-            if !super::branches::branch_exists(warehouse, &target).await? {
-                return Err(invalid!("there is no branch '{target}' in the warehouse"));
+            if !super::branches::branch_exists(scope, &target).await? {
+                return Err(not_found!("there is no branch '{target}' in the warehouse"));
             }
-            super::branches::table_idents(warehouse).await?
+            super::branches::table_idents(scope).await?
         }
     };
 
     let mut plans = Vec::new();
     for ident in tables {
-        let table = warehouse.load_table(&ident).await?;
+        let table = scope.load_table(&ident).await?;
         if !table.exists_on(source)? {
             if single {
-                return Err(invalid!("table '{ident}' has no branch '{source}'"));
+                return Err(not_found!("table '{ident}' has no branch '{source}'"));
             }
             continue;
         }
         if single && !table.exists_on(&target)? {
-            return Err(invalid!("table '{ident}' has no branch '{target}'"));
+            return Err(not_found!("table '{ident}' has no branch '{target}'"));
         }
-        let plan = plan_table(ctx, warehouse, &table, source, &target).await?;
+        let plan = plan_table(ctx, scope, &table, source, &target).await?;
         plans.push((table, plan));
     }
     if plans.is_empty() {
         return Err(invalid!("no table is on branch '{source}'"));
     }
 
-    let conflicts: Vec<String> = plans
+    let conflicts: Vec<TableConflict> = plans
         .iter()
-        .filter_map(|(table, plan)| match plan {
-            Plan::Conflict { reason } => Some(format!("  {}: {reason}", table.ident())),
+        .filter_map(|(_, plan)| match plan {
+            Plan::Conflict(conflict) => Some(conflict.clone()),
             _ => None,
         })
         .collect();
-    let report = report(&plans)?;
+    let mut report = MergeReport {
+        source: source.to_string(),
+        target: target.clone(),
+        dry_run: request.dry_run,
+        tables: plans
+            .iter()
+            .map(|(table, plan)| (table.ident().clone(), plan.outcome()))
+            .collect(),
+        committed: Vec::new(),
+    };
     if request.dry_run {
         return Ok(report);
     }
     if !conflicts.is_empty() {
-        return Err(FloeError::Invalid(format!(
-            "MERGE BRANCH {source} INTO {target}: {} table(s) conflict; nothing was merged:\n{}",
-            conflicts.len(),
-            conflicts.join("\n")
-        )));
+        return Err(FloeError::MergeConflict(Box::new(MergeConflicts {
+            source: source.to_string(),
+            target,
+            tables: conflicts,
+        })));
     }
 
-    // Every table's commit is staged, then all pointers move at once.
-    let transaction = warehouse.transaction();
-    transaction.begin()?;
-    let applied = apply_all(ctx, warehouse, catalog, plans, source, &target).await;
-    let result = match applied {
-        Ok(()) => {
-            let swaps = transaction.take_swaps()?;
-            if swaps.is_empty() {
-                Ok(())
-            } else {
-                warehouse
-                    .catalog()
-                    .swap(swaps)
-                    .await
-                    .map_err(crate::transaction::commit_conflict)
-            }
-        }
-        Err(e) => {
-            transaction.rollback()?;
-            Err(e)
-        }
-    };
-    result.map(|()| report)
+    // Every table's commit is staged in the merge's own place (never the
+    // session's transaction), then all pointers move at once.
+    let private = scope.private()?;
+    apply_all(ctx, &private, catalog, plans, source, &target).await?;
+    report.committed = private
+        .commit()
+        .await?
+        .iter()
+        .map(|table| CommitInfo::of(table, &target, false))
+        .collect();
+    Ok(report)
 }
 
 /// Summary keys naming the source snapshot a snapshot merged in: Floe's
@@ -198,7 +191,7 @@ fn merged(snapshot: &SnapshotRef, source: Option<i64>) -> bool {
 
 async fn plan_table(
     ctx: &SessionContext,
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &LoadedTable,
     source: &str,
     target: &str,
@@ -270,8 +263,8 @@ async fn plan_table(
         Some(id) => table.at(&VersionSpec::Snapshot(id))?,
         None => table.with_version(TableVersion::Branch(String::new())),
     };
-    let ours = table_changes(ctx, warehouse, &base, &from).await?;
-    let theirs = table_changes(ctx, warehouse, &base, &into).await?;
+    let ours = table_changes(ctx, scope, &base, &from).await?;
+    let theirs = table_changes(ctx, scope, &base, &into).await?;
     let common_files: BTreeSet<&String> = ours
         .touched_files
         .intersection(&theirs.touched_files)
@@ -314,26 +307,15 @@ async fn plan_table(
     let conflicting = both.distinct()?.collect().await?;
     let rows: usize = conflicting.iter().map(|b| b.num_rows()).sum();
     if rows > 0 {
-        let sample = sample_rows(&conflicting, 5)?;
-        let files: Vec<&str> = common_files.iter().take(3).map(|f| f.as_str()).collect();
-        return Ok(Plan::Conflict {
-            reason: format!(
-                "{rows} row(s) changed on both branches since snapshot {}: {}; '{target}' \
-                 changed them in snapshot(s) {}{}",
-                fork.map_or_else(|| "none".to_string(), |f| f.to_string()),
-                sample.join(", "),
-                target_since
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if files.is_empty() {
-                    String::new()
-                } else {
-                    format!(", in data file(s) {}", files.join(", "))
-                }
-            ),
-        });
+        return Ok(Plan::Conflict(TableConflict {
+            table: table.ident().to_string(),
+            target: target.to_string(),
+            rows,
+            sample: sample_rows(&conflicting, 5)?,
+            fork,
+            target_snapshots: target_since,
+            files: common_files.iter().take(3).map(|f| f.to_string()).collect(),
+        }));
     }
     if common_files.is_empty() {
         return Ok(Plan::Replay {
@@ -380,34 +362,9 @@ fn sample_rows(batches: &[RecordBatch], limit: usize) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn report(plans: &[(LoadedTable, Plan)]) -> Result<RecordBatch> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("table", DataType::Utf8, false),
-        Field::new("action", DataType::Utf8, false),
-        Field::new("detail", DataType::Utf8, false),
-    ]));
-    let described: Vec<(String, &str, String)> = plans
-        .iter()
-        .map(|(table, plan)| {
-            let (action, detail) = plan.describe();
-            (table.ident().to_string(), action, detail)
-        })
-        .collect();
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            described.iter().map(|d| d.0.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(described.iter().map(|d| d.1))),
-        Arc::new(StringArray::from_iter_values(
-            described.iter().map(|d| d.2.as_str()),
-        )),
-    ];
-    Ok(RecordBatch::try_new(schema, columns)?)
-}
-
 async fn apply_all(
     ctx: &SessionContext,
-    warehouse: &Warehouse,
+    scope: &Scope,
     catalog: &FloeCatalogProvider,
     plans: Vec<(LoadedTable, Plan)>,
     source: &str,
@@ -416,7 +373,7 @@ async fn apply_all(
     for (table, plan) in plans {
         let ident = table.ident().clone();
         // The plan holds only for the version it was made on.
-        let latest = warehouse.load_table(&ident).await?;
+        let latest = scope.load_table(&ident).await?;
         if latest.metadata_location() != table.metadata_location() {
             return Err(FloeError::Conflict {
                 table: ident.to_string(),
@@ -428,20 +385,20 @@ async fn apply_all(
         }
         match plan {
             Plan::UpToDate | Plan::Conflict { .. } => {}
-            Plan::Create { head } => move_branch(warehouse, &ident, target, head, true).await?,
+            Plan::Create { head } => move_branch(scope, &ident, target, head, true).await?,
             Plan::FastForward { head, .. } => {
-                move_branch(warehouse, &ident, target, Some(head), false).await?
+                move_branch(scope, &ident, target, Some(head), false).await?
             }
             Plan::Replay { snapshots } => {
                 for snapshot in snapshots {
-                    let on_target = warehouse
+                    let on_target = scope
                         .load_table(&ident)
                         .await?
                         .at(&VersionSpec::Branch(target.to_string()))?;
-                    let update = SnapshotUpdate::replay(warehouse, &on_target, &snapshot).await?;
+                    let update = SnapshotUpdate::replay(scope.engine(), &on_target, &snapshot).await?;
                     update
                         .with_summary("floe.merged-from-branch", source.to_string())
-                        .commit(warehouse, on_target)
+                        .commit(scope, on_target)
                         .await?;
                 }
             }
@@ -450,7 +407,7 @@ async fn apply_all(
                     ("floe.merged-snapshot-id".to_string(), head.to_string()),
                     ("floe.merged-from-branch".to_string(), source.to_string()),
                 ];
-                row_merge(ctx, warehouse, catalog, &ident, *changes, target, summary).await?;
+                row_merge(ctx, scope, catalog, &ident, *changes, target, summary).await?;
             }
         }
     }
@@ -460,15 +417,14 @@ async fn apply_all(
 /// Point `branch` of a table at `head` (a table new on the branch: also
 /// make it visible on `main`).
 async fn move_branch(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &TableIdent,
     branch: &str,
     head: Option<i64>,
     adds_table: bool,
 ) -> Result<()> {
-    update_metadata(warehouse, table, |current| {
-        let mut builder = TableMetadata::clone(current.metadata())
-            .into_builder(Some(current.metadata_location().to_string()));
+    update_metadata(scope, table, |current| {
+        let mut builder = TableMetadata::clone(current.metadata()).into_builder(None);
         if let Some(head) = head {
             let retention = match current.refs()?.get(branch) {
                 Some(r) => r.retention.clone(),
@@ -479,7 +435,7 @@ async fn move_branch(
         if adds_table && branch == MAIN_BRANCH {
             builder = builder.remove_properties(&[ABSENT_FROM_MAIN.to_string()])?;
         }
-        Ok(Some(builder.build()?.metadata))
+        Ok(Some(builder))
     })
     .await?;
     Ok(())
@@ -490,7 +446,7 @@ async fn move_branch(
 /// rows it added are inserted.
 async fn row_merge(
     ctx: &SessionContext,
-    warehouse: &Warehouse,
+    scope: &Scope,
     catalog: &FloeCatalogProvider,
     table: &TableIdent,
     changes: TableChanges,
@@ -506,7 +462,7 @@ async fn row_merge(
         use datafusion::catalog::SchemaProvider;
         schema.register_table(name.clone(), changes.frame()?.into_view())?;
     }
-    let loaded = warehouse
+    let loaded = scope
         .load_table(table)
         .await?
         .at(&VersionSpec::Branch(target.to_string()))?;
@@ -556,7 +512,7 @@ async fn row_merge(
         ],
         summary,
     };
-    let result = merge.run(ctx, warehouse, &schema, loaded).await;
+    let result = merge.run(ctx, scope, &schema, loaded).await;
     {
         use datafusion::catalog::SchemaProvider;
         if let Err(e) = schema.deregister_table(&name) {

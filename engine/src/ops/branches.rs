@@ -4,22 +4,20 @@
 //! it; creating or dropping one changes every table's metadata in a single
 //! catalog commit and copies no data.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use floe_catalog::{CatalogError, PointerSwap, TableIdent};
+use floe_catalog::{CatalogError, TableIdent};
 use iceberg::spec::{MAIN_BRANCH, SnapshotReference, SnapshotRetention, TableMetadata};
 
-use crate::commit::{prepare_metadata, with_empty_branch};
-use crate::error::{FloeError, Result, invalid};
+use crate::commit::{TableChange, add_empty_branch, changes, commit_tables};
+use crate::error::{FloeError, Result, already_exists, invalid, not_found};
+use crate::results::CommitInfo;
 use crate::ops::refs::{RefKind, check_ref_name};
 use crate::table::LoadedTable;
-use crate::warehouse::Warehouse;
-
-/// How often a warehouse-wide commit is retried when a table moved.
-const ATTEMPTS: u32 = 10;
+use crate::scope::Scope;
 
 /// A whole-warehouse branch statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,37 +51,37 @@ pub enum BranchStatement {
 }
 
 /// Every table of the warehouse, loaded.
-async fn all_tables(warehouse: &Warehouse) -> Result<Vec<LoadedTable>> {
-    let catalog = warehouse.catalog();
+async fn all_tables(scope: &Scope) -> Result<Vec<LoadedTable>> {
     let mut out = Vec::new();
-    for namespace in catalog.list_namespaces().await? {
-        for ident in catalog.list_tables(&namespace).await? {
-            match warehouse.load_table(&ident).await {
-                Ok(table) => out.push(table),
-                // Dropped meanwhile.
-                Err(FloeError::Catalog(CatalogError::TableNotFound(_))) => {}
-                Err(e) => return Err(e),
-            }
+    for ident in table_idents(scope).await? {
+        match scope.load_table(&ident).await {
+            Ok(table) => out.push(table),
+            // Dropped meanwhile.
+            Err(e) if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
 }
 
 /// Every table of the warehouse, by name.
-pub async fn table_idents(warehouse: &Warehouse) -> Result<Vec<TableIdent>> {
-    let catalog = warehouse.catalog();
+pub(crate) async fn table_idents(scope: &Scope) -> Result<Vec<TableIdent>> {
     let mut out = Vec::new();
-    for namespace in catalog.list_namespaces().await? {
-        out.extend(catalog.list_tables(&namespace).await?);
+    for (namespace, tables) in scope.engine().catalog().list_all_tables().await? {
+        out.extend(
+            tables
+                .into_iter()
+                .map(|name| TableIdent::new(namespace.clone(), name)),
+        );
     }
     Ok(out)
 }
 
-/// Every warehouse branch with its number of tables; `main` always.
-async fn branch_tables(warehouse: &Warehouse) -> Result<BTreeMap<String, Vec<TableIdent>>> {
+/// Every warehouse branch with its tables; `main` always.
+async fn branch_tables(scope: &Scope) -> Result<BTreeMap<String, Vec<TableIdent>>> {
     let mut out: BTreeMap<String, Vec<TableIdent>> = BTreeMap::new();
     out.insert(MAIN_BRANCH.to_string(), Vec::new());
-    for table in all_tables(warehouse).await? {
+    for table in all_tables(scope).await? {
         let mut branches = table.branches()?;
         if table.exists_on(MAIN_BRANCH)? && !branches.iter().any(|b| b == MAIN_BRANCH) {
             branches.push(MAIN_BRANCH.to_string());
@@ -96,25 +94,16 @@ async fn branch_tables(warehouse: &Warehouse) -> Result<BTreeMap<String, Vec<Tab
 }
 
 /// Whether `branch` exists in the warehouse (`main` always does).
-pub async fn branch_exists(warehouse: &Warehouse, branch: &str) -> Result<bool> {
-    Ok(branch == MAIN_BRANCH || branch_tables(warehouse).await?.contains_key(branch))
+pub(crate) async fn branch_exists(scope: &Scope, branch: &str) -> Result<bool> {
+    Ok(branch == MAIN_BRANCH || branch_tables(scope).await?.contains_key(branch))
 }
 
 /// Run a warehouse branch statement; `SHOW BRANCHES` returns rows.
-pub async fn run(
-    warehouse: &Warehouse,
-    statement: &BranchStatement,
-) -> Result<Option<RecordBatch>> {
+pub(crate) async fn run(scope: &Scope, statement: &BranchStatement) -> Result<Option<RecordBatch>> {
     match statement {
-        BranchStatement::Show => Ok(Some(show(warehouse).await?)),
+        BranchStatement::Show => Ok(Some(show(scope).await?)),
         BranchStatement::Use { name } => {
-            if !branch_exists(warehouse, name).await? {
-                return Err(invalid!(
-                    "there is no branch '{name}' in the warehouse (CREATE BRANCH {name} makes it)"
-                ));
-            }
-            let branch = (name != MAIN_BRANCH).then(|| name.clone());
-            warehouse.update_settings(|s| s.branch = branch)?;
+            use_branch(scope, name).await?;
             Ok(None)
         }
         BranchStatement::Create {
@@ -122,25 +111,37 @@ pub async fn run(
             from,
             if_not_exists,
         } => {
-            let from = from
-                .clone()
-                .unwrap_or_else(|| warehouse.settings().branch().to_string());
-            create(warehouse, name, &from, *if_not_exists).await?;
+            let from = match from {
+                Some(from) => from.clone(),
+                None => scope.branch()?,
+            };
+            create(scope, name, &from, *if_not_exists).await?;
             Ok(None)
         }
         BranchStatement::Drop { name, if_exists } => {
-            drop_branch(warehouse, name, *if_exists).await?;
+            drop_branch(scope, name, *if_exists).await?;
             Ok(None)
         }
-        BranchStatement::Merge(_) => Err(FloeError::Internal(
-            "MERGE BRANCH is run by the session".into(),
+        BranchStatement::Merge(_) => Err(FloeError::internal(
+            "MERGE BRANCH is run by the session",
         )),
     }
 }
 
-async fn show(warehouse: &Warehouse) -> Result<RecordBatch> {
-    let branches = branch_tables(warehouse).await?;
-    let current = warehouse.settings().branch().to_string();
+/// `USE BRANCH name`: the session's reads and writes go to `name`.
+pub(crate) async fn use_branch(scope: &Scope, name: &str) -> Result<()> {
+    if !branch_exists(scope, name).await? {
+        return Err(not_found!(
+            "there is no branch '{name}' in the warehouse (CREATE BRANCH {name} makes it)"
+        ));
+    }
+    let branch = (name != MAIN_BRANCH).then(|| name.to_string());
+    scope.update_settings(|s| s.branch = branch)
+}
+
+async fn show(scope: &Scope) -> Result<RecordBatch> {
+    let branches = branch_tables(scope).await?;
+    let current = scope.branch()?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("branch", DataType::Utf8, false),
         Field::new("tables", DataType::Int64, false),
@@ -160,134 +161,69 @@ async fn show(warehouse: &Warehouse) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-/// Commit new metadata for several tables in one catalog transaction,
-/// recomputing it from fresh metadata when another writer got there first.
-/// `change` gives each table's new metadata (`None`: unchanged).
-pub(crate) async fn commit_tables<F>(warehouse: &Warehouse, change: F) -> Result<usize>
-where
-    F: AsyncTableChange,
-{
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut swaps: Vec<PointerSwap> = Vec::new();
-        for table in all_tables(warehouse).await? {
-            if let Some(metadata) = change.change(warehouse, &table).await? {
-                let (_, swap) = prepare_metadata(warehouse, &table, metadata).await?;
-                swaps.push(swap);
-            }
-        }
-        let changed = swaps.len();
-        if swaps.is_empty() {
-            return Ok(0);
-        }
-        match warehouse.catalog().swap(swaps).await {
-            Ok(()) => return Ok(changed),
-            Err(CatalogError::CommitConflict { .. }) if attempt < ATTEMPTS => continue,
-            Err(e) => return Err(e.into()),
-        }
+/// The change `CREATE BRANCH name FROM from` makes to one table.
+async fn create_in(
+    scope: &Scope,
+    table: &LoadedTable,
+    name: &str,
+    from: &str,
+) -> Result<Option<TableChange>> {
+    if !table.exists_on(from)? {
+        return Ok(None);
     }
-}
-
-/// A per-table metadata change of a warehouse-wide commit.
-pub(crate) trait AsyncTableChange {
-    /// The table's new metadata, `None` to leave it.
-    async fn change(
-        &self,
-        warehouse: &Warehouse,
-        table: &LoadedTable,
-    ) -> Result<Option<TableMetadata>>;
-}
-
-struct CreateBranch<'a> {
-    name: &'a str,
-    from: &'a str,
-}
-
-impl AsyncTableChange for CreateBranch<'_> {
-    async fn change(
-        &self,
-        warehouse: &Warehouse,
-        table: &LoadedTable,
-    ) -> Result<Option<TableMetadata>> {
-        if !table.exists_on(self.from)? {
-            return Ok(None);
-        }
-        if table.refs()?.contains_key(self.name) {
-            return Err(invalid!(
-                "cannot create branch '{}': table '{}' already has a branch or tag of that name",
-                self.name,
-                table.ident()
-            ));
-        }
-        let previous = Some(table.metadata_location().to_string());
-        let metadata = TableMetadata::clone(table.metadata());
-        let head = table.refs()?.get(self.from).map(|r| r.snapshot_id);
-        Ok(Some(match head {
-            Some(snapshot_id) => {
-                metadata
-                    .into_builder(previous)
-                    .set_ref(
-                        self.name,
-                        SnapshotReference::new(
-                            snapshot_id,
-                            SnapshotRetention::branch(None, None, None),
-                        ),
-                    )?
-                    .build()?
-                    .metadata
-            }
-            // No snapshot on `from` yet: the branch starts empty.
-            None => with_empty_branch(warehouse, metadata, previous, self.name).await?,
-        }))
+    if table.refs()?.contains_key(name) {
+        return Err(already_exists!(
+            "cannot create branch '{name}': table '{}' already has a branch or tag of that name",
+            table.ident()
+        ));
     }
+    let builder = TableMetadata::clone(table.metadata()).into_builder(None);
+    let head = table.refs()?.get(from).map(|r| r.snapshot_id);
+    let builder = match head {
+        Some(snapshot_id) => builder.set_ref(
+            name,
+            SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)),
+        )?,
+        // No snapshot on `from` yet: the branch starts empty.
+        None => add_empty_branch(scope.engine(), table.metadata(), builder, name).await?,
+    };
+    Ok(changes(builder)?.map(TableChange::Update))
 }
 
-async fn create(warehouse: &Warehouse, name: &str, from: &str, if_not_exists: bool) -> Result<()> {
+pub(crate) async fn create(
+    scope: &Scope,
+    name: &str,
+    from: &str,
+    if_not_exists: bool,
+) -> Result<Vec<CommitInfo>> {
     check_ref_name(name, RefKind::Branch)?;
-    let branches = branch_tables(warehouse).await?;
+    let branches = branch_tables(scope).await?;
     if branches.contains_key(name) {
         if if_not_exists {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        return Err(invalid!(
+        return Err(already_exists!(
             "branch '{name}' already exists (in {} table(s)); DROP BRANCH {name} first",
             branches[name].len()
         ));
     }
-    if !branches.contains_key(from) {
-        return Err(invalid!("there is no branch '{from}' to branch from"));
-    }
-    if branches[from].is_empty() {
+    let Some(on_from) = branches.get(from) else {
+        return Err(not_found!("there is no branch '{from}' to branch from"));
+    };
+    if on_from.is_empty() {
         return Err(invalid!(
             "branch '{from}' has no tables: create a table before branching the warehouse"
         ));
     }
-    commit_tables(warehouse, CreateBranch { name, from }).await?;
-    Ok(())
-}
-
-struct DropBranch<'a> {
-    name: &'a str,
-}
-
-impl AsyncTableChange for DropBranch<'_> {
-    async fn change(
-        &self,
-        _warehouse: &Warehouse,
-        table: &LoadedTable,
-    ) -> Result<Option<TableMetadata>> {
-        if !table.branches()?.iter().any(|b| b == self.name) || only_on(table, self.name)? {
-            return Ok(None);
-        }
-        Ok(Some(
-            TableMetadata::clone(table.metadata())
-                .into_builder(Some(table.metadata_location().to_string()))
-                .remove_ref(self.name)
-                .build()?
-                .metadata,
-        ))
-    }
+    let tables = table_idents(scope).await?;
+    let (committed, _) = commit_tables(scope, &tables, |table| async move {
+        create_in(scope, &table, name, from).await
+    })
+    .await?;
+    Ok(committed
+        .iter()
+        .map(|table| CommitInfo::of(table, name, false))
+        .collect())
 }
 
 /// Whether `branch` is the only branch the table exists on.
@@ -296,33 +232,51 @@ fn only_on(table: &LoadedTable, branch: &str) -> Result<bool> {
     Ok(!others && !table.exists_on(MAIN_BRANCH)?)
 }
 
-async fn drop_branch(warehouse: &Warehouse, name: &str, if_exists: bool) -> Result<()> {
+/// `DROP BRANCH name`: the branch leaves every table, and the tables that
+/// existed only on it leave the catalog, in one commit.
+pub(crate) async fn drop_branch(
+    scope: &Scope,
+    name: &str,
+    if_exists: bool,
+) -> Result<Vec<CommitInfo>> {
     if name == MAIN_BRANCH {
         return Err(invalid!(
             "cannot drop branch 'main': it is the warehouse's own"
         ));
     }
-    if warehouse.settings().branch() == name {
+    if scope.branch()? == name {
         return Err(invalid!(
             "cannot drop branch '{name}': this session is on it (USE BRANCH main first)"
         ));
     }
-    if !branch_exists(warehouse, name).await? {
+    if !branch_exists(scope, name).await? {
         if if_exists {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        return Err(invalid!("there is no branch '{name}' in the warehouse"));
+        return Err(not_found!("there is no branch '{name}' in the warehouse"));
     }
-    // Tables that exist only on the branch leave the catalog with it.
-    let mut only_here: HashMap<TableIdent, String> = HashMap::new();
-    for table in all_tables(warehouse).await? {
-        if table.branches()?.iter().any(|b| b == name) && only_on(&table, name)? {
-            only_here.insert(table.ident().clone(), table.metadata_location().to_string());
+    let tables = table_idents(scope).await?;
+    let (updated, dropped) = commit_tables(scope, &tables, |table| async move {
+        if !table.branches()?.iter().any(|b| b == name) {
+            return Ok(None);
         }
-    }
-    commit_tables(warehouse, DropBranch { name }).await?;
-    for table in only_here.keys() {
-        warehouse.drop_table(table, false).await?;
-    }
-    Ok(())
+        if only_on(&table, name)? {
+            return Ok(Some(TableChange::Drop));
+        }
+        let builder = TableMetadata::clone(table.metadata())
+            .into_builder(None)
+            .remove_ref(name);
+        Ok(changes(builder)?.map(TableChange::Update))
+    })
+    .await?;
+    let mut changed: Vec<TableIdent> = updated
+        .iter()
+        .map(|t| t.ident().clone())
+        .chain(dropped)
+        .collect();
+    changed.sort();
+    Ok(changed
+        .into_iter()
+        .map(|table| CommitInfo::removed(table, name))
+        .collect())
 }

@@ -15,7 +15,7 @@ use iceberg::scan::FileScanTask;
 use crate::error::Result;
 use crate::scan::IcebergTableProvider;
 use crate::table::LoadedTable;
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 /// The column saying whether a row was added (`INSERT`) or removed
 /// (`DELETE`), as in Spark's change views.
@@ -53,12 +53,12 @@ fn file_key(task: &FileScanTask) -> (String, BTreeSet<String>) {
 /// table, both read with the table's current schema.
 pub async fn table_changes(
     ctx: &SessionContext,
-    warehouse: &Warehouse,
+    scope: &Scope,
     from: &LoadedTable,
     to: &LoadedTable,
 ) -> Result<TableChanges> {
     let provider = |table: &LoadedTable| {
-        IcebergTableProvider::try_new(warehouse.clone(), table.clone())?.with_current_schema()
+        IcebergTableProvider::try_new(scope.clone(), table.clone())?.with_current_schema()
     };
     let from_provider = provider(from)?;
     let to_provider = provider(to)?;

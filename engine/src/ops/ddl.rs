@@ -11,37 +11,43 @@ use datafusion::sql::sqlparser::ast::{
     FunctionArguments, SqlOption, Value,
 };
 use floe_catalog::{CatalogError, NamespaceIdent, TableIdent};
-use iceberg::spec::{NestedField, Schema as IcebergSchema, Transform, Type, UnboundPartitionSpec};
+use iceberg::spec::{
+    FormatVersion, MAIN_BRANCH, NestedField, Schema as IcebergSchema, SortOrder, TableMetadata,
+    TableMetadataBuilder, Transform, Type, UnboundPartitionSpec,
+};
 
-use crate::error::{FloeError, Result, invalid};
+use crate::commit::{
+    Batch, TableChange, TableCommit, add_empty_branch, commit_batch, commit_tables,
+    update_metadata,
+};
+use crate::error::{FloeError, Result, invalid, not_found, unsupported};
+use crate::scope::not_on_branch;
 use crate::sql::types::{FieldIds, iceberg_type, iceberg_type_from_arrow};
-use crate::table::LoadedTable;
-use crate::warehouse::Warehouse;
+use crate::table::{ABSENT_FROM_MAIN, LoadedTable};
+use crate::scope::Scope;
 
 /// `CREATE SCHEMA [IF NOT EXISTS] ns`.
 pub async fn create_namespace(
-    warehouse: &Warehouse,
+    scope: &Scope,
     namespace: &NamespaceIdent,
     if_not_exists: bool,
 ) -> Result<()> {
-    match warehouse
-        .catalog()
-        .create_namespace(namespace, HashMap::new())
-        .await
-    {
+    let catalog = scope.engine().catalog();
+    match catalog.create_namespace(namespace, HashMap::new()).await {
         Err(CatalogError::NamespaceAlreadyExists(_)) if if_not_exists => Ok(()),
         other => Ok(other?),
     }
 }
 
-/// `DROP SCHEMA [IF EXISTS] ns [CASCADE]`.
+/// `DROP SCHEMA [IF EXISTS] ns [CASCADE]`: with `CASCADE`, its tables
+/// leave the catalog first, all in one commit (their files stay).
 pub async fn drop_namespace(
-    warehouse: &Warehouse,
+    scope: &Scope,
     namespace: &NamespaceIdent,
     if_exists: bool,
     cascade: bool,
 ) -> Result<()> {
-    let catalog = warehouse.catalog();
+    let catalog = scope.engine().catalog();
     if !catalog.namespace_exists(namespace).await? {
         return if if_exists {
             Ok(())
@@ -50,22 +56,146 @@ pub async fn drop_namespace(
         };
     }
     if cascade {
-        for table in catalog.list_tables(namespace).await? {
-            warehouse.drop_table(&table, false).await?;
-        }
+        let tables = catalog.list_tables(namespace).await?;
+        commit_tables(scope, &tables, |_| async { Ok(Some(TableChange::Drop)) }).await?;
     }
     Ok(catalog.drop_namespace(namespace).await?)
 }
 
+/// Create a table on the session's branch: its first metadata file is
+/// written and the catalog entry made in one commit (`assert-create`).
+/// Made on a warehouse branch, the table exists only there (until the
+/// branch is merged).
+pub async fn create_table(
+    scope: &Scope,
+    ident: &TableIdent,
+    definition: TableDefinition,
+) -> Result<LoadedTable> {
+    if let Some(version) = definition.properties.get("format-version")
+        && version != "2"
+    {
+        return Err(unsupported!(
+            "format-version {version}: Floe writes Iceberg format version 2"
+        ));
+    }
+    let catalog = scope.engine().catalog();
+    if !catalog.namespace_exists(ident.namespace()).await? {
+        return Err(CatalogError::NamespaceNotFound(ident.namespace().clone()).into());
+    }
+    let mut properties = definition.properties;
+    properties.remove("format-version");
+    let location = scope.engine().table_location(ident);
+    let build = |e: iceberg::Error| invalid!("cannot create table '{ident}': {}", e.message());
+    let mut builder = TableMetadataBuilder::new(
+        definition.schema,
+        definition.partition_spec,
+        SortOrder::unsorted_order(),
+        location,
+        FormatVersion::V2,
+        properties,
+    )
+    .map_err(build)?;
+    let branch = scope.branch()?;
+    if branch != MAIN_BRANCH {
+        builder = builder
+            .set_properties(HashMap::from([(
+                ABSENT_FROM_MAIN.to_string(),
+                "true".to_string(),
+            )]))
+            .map_err(build)?;
+        let metadata = builder.clone().build().map_err(build)?.metadata;
+        builder = add_empty_branch(scope.engine(), &metadata, builder, &branch).await?;
+    }
+    let built = builder.build().map_err(build)?;
+    // The table's UUID is the one made here, not a new one at commit.
+    let mut updates = vec![iceberg::TableUpdate::AssignUuid {
+        uuid: built.metadata.uuid(),
+    }];
+    updates.extend(built.changes);
+    let commit = TableCommit::on(ident.clone(), None, updates);
+    let mut created = commit_batch(scope.engine(), &Batch::one(commit)).await?;
+    created
+        .pop()
+        .ok_or_else(|| FloeError::internal("a create committed no table"))
+}
+
+/// `DROP TABLE` in a session: a table that also exists on other branches
+/// than the session's loses only the session's branch (it stays on the
+/// others); otherwise it leaves the catalog, and with `purge` its files
+/// are deleted. With `if_exists`, a table that is not on the branch is no
+/// error.
+pub async fn drop_table(scope: &Scope, ident: &TableIdent, purge: bool, if_exists: bool) -> Result<()> {
+    let table = match scope.load_table(ident).await {
+        Err(e)
+            if if_exists
+                && matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) =>
+        {
+            return Ok(());
+        }
+        other => other?,
+    };
+    let branch = scope.branch()?;
+    if !table.exists_on(&branch)? {
+        if if_exists {
+            return Ok(());
+        }
+        return Err(not_on_branch(&table, &branch)?);
+    }
+    let mut others: Vec<String> = table
+        .branches()?
+        .into_iter()
+        .filter(|b| *b != branch)
+        .collect();
+    if branch != MAIN_BRANCH
+        && !others.iter().any(|b| b == MAIN_BRANCH)
+        && table.exists_on(MAIN_BRANCH)?
+    {
+        others.insert(0, MAIN_BRANCH.to_string());
+    }
+    if others.is_empty() {
+        let batch = Batch {
+            commits: Vec::new(),
+            drops: vec![(ident.clone(), table.metadata_location().to_string())],
+        };
+        commit_batch(scope.engine(), &batch).await?;
+        if purge {
+            let location = format!("{}/", table.metadata().location().trim_end_matches('/'));
+            scope.engine().file_io().delete_prefix(&location).await?;
+        }
+        return Ok(());
+    }
+    if purge {
+        return Err(invalid!(
+            "DROP TABLE '{ident}' PURGE: the table also exists on branch(es) {}, whose data \
+             would go too; drop it there first",
+            others.join(", ")
+        ));
+    }
+    update_metadata(scope, ident, |current| {
+        let mut builder = TableMetadata::clone(current.metadata()).into_builder(None);
+        builder = builder.remove_ref(&branch);
+        if branch == MAIN_BRANCH {
+            builder = builder.set_properties(HashMap::from([(
+                ABSENT_FROM_MAIN.to_string(),
+                "true".to_string(),
+            )]))?;
+        }
+        Ok(Some(builder))
+    })
+    .await?;
+    Ok(())
+}
+
 /// `SHOW TABLES [IN ns]`: one row per table, `(namespace, table_name)`.
-pub async fn show_tables(warehouse: &Warehouse, namespace: &NamespaceIdent) -> Result<RecordBatch> {
-    let settings = warehouse.settings();
+pub async fn show_tables(scope: &Scope, namespace: &NamespaceIdent) -> Result<RecordBatch> {
+    let branch = scope.branch()?;
     let mut tables = Vec::new();
-    for ident in warehouse.catalog().list_tables(namespace).await? {
+    for ident in scope.engine().catalog().list_tables(namespace).await? {
         // Only the tables on the session's branch.
-        match warehouse.load_table(&ident).await {
-            Ok(table) if table.exists_on(settings.branch())? => tables.push(ident),
-            Ok(_) | Err(FloeError::Catalog(CatalogError::TableNotFound(_))) => {}
+        match scope.load_table(&ident).await {
+            Ok(table) if table.exists_on(&branch)? => tables.push(ident),
+            Ok(_) => {}
+            Err(e) if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) => {}
             Err(e) => return Err(e),
         }
     }
@@ -324,7 +454,7 @@ pub fn partition_field(
                 .iter()
                 .find(|f| f.name.eq_ignore_ascii_case(&column))
         })
-        .ok_or_else(|| invalid!("{context} {expr}: table '{table}' has no column '{column}'"))?;
+        .ok_or_else(|| not_found!("{context} {expr}: table '{table}' has no column '{column}'"))?;
     if let Type::Primitive(_) = field.field_type.as_ref() {
         transform.result_type(&field.field_type).map_err(|_| {
             invalid!(
@@ -398,32 +528,4 @@ fn transform_of(expr: &Expr) -> Result<(Transform, String)> {
         }
         _ => Err(bad()),
     }
-}
-
-/// Create the table a definition describes.
-pub async fn create_table(
-    warehouse: &Warehouse,
-    ident: &TableIdent,
-    definition: TableDefinition,
-) -> Result<LoadedTable> {
-    for key in definition.properties.keys() {
-        if key == "format-version" {
-            let version = &definition.properties[key];
-            if version != "2" {
-                return Err(FloeError::Unsupported(format!(
-                    "format-version {version}: Floe writes Iceberg format version 2"
-                )));
-            }
-        }
-    }
-    let mut properties = definition.properties;
-    properties.remove("format-version");
-    warehouse
-        .create_table(
-            ident,
-            definition.schema,
-            definition.partition_spec,
-            properties,
-        )
-        .await
 }

@@ -16,10 +16,10 @@ use iceberg::scan::FileScanTask;
 use iceberg::spec::{DataContentType, Literal};
 
 use crate::commit::{Isolation, SnapshotUpdate};
-use crate::error::{FloeError, Result, invalid};
+use crate::error::{FloeError, Result, invalid, not_found};
 use crate::scan::{FILE_COLUMN, IcebergTableProvider, datum, session_schema, to_predicate};
 use crate::table::{LiveFile, LoadedTable};
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 use crate::write::position_deletes::{matching_positions, write_position_deletes};
 use crate::write::write_frame;
 
@@ -36,7 +36,7 @@ pub struct RowLevelWrite<'a> {
     /// The session (functions, settings).
     pub ctx: &'a SessionContext,
     /// The warehouse.
-    pub warehouse: &'a Warehouse,
+    pub scope: &'a Scope,
     /// The table, as loaded for this statement.
     pub table: LoadedTable,
     /// The name the statement calls the table by (alias or table name).
@@ -50,7 +50,7 @@ pub struct RowLevelWrite<'a> {
 /// columns, in table order). Returns the rows written.
 pub async fn overwrite_partition(
     ctx: &SessionContext,
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: LoadedTable,
     partition: &[(String, String)],
     query: &str,
@@ -64,12 +64,12 @@ pub async fn overwrite_partition(
              files of the older specs cannot be matched to the partition; use DELETE then INSERT"
         )));
     }
-    let provider = IcebergTableProvider::try_new(warehouse.clone(), table.clone())?;
+    let provider = IcebergTableProvider::try_new(scope.clone(), table.clone())?;
     let target = ctx.read_table(Arc::new(provider.clone()))?;
     let mut values = HashMap::new();
     for (column, sql) in partition {
         let field = schema.field_by_name(column).ok_or_else(|| {
-            invalid!("INSERT OVERWRITE '{name}': the table has no column '{column}'")
+            not_found!("INSERT OVERWRITE '{name}': the table has no column '{column}'")
         })?;
         let is_identity_partition = spec
             .fields()
@@ -160,7 +160,7 @@ pub async fn overwrite_partition(
     }
     let spec_id = spec.spec_id();
     let removed = table
-        .live_files(warehouse.file_io())
+        .live_files(scope.engine())
         .await?
         .into_iter()
         .filter(|f| f.spec_id == spec_id && f.file.content_type() == DataContentType::Data)
@@ -177,10 +177,10 @@ pub async fn overwrite_partition(
         .map(|f| f.file)
         .collect();
 
-    let (added, written) = write_frame(warehouse, &name, table.metadata(), rows).await?;
+    let (added, written) = write_frame(scope, &name, table.metadata(), rows).await?;
     SnapshotUpdate::overwrite(added, removed)
         .with_conflict_filter(to_predicate(&filters, &provider.pruning_schema()))
-        .commit(warehouse, table)
+        .commit(scope, table)
         .await?;
     Ok(written)
 }
@@ -198,7 +198,7 @@ fn update_exprs(
     let mut new_values = HashMap::new();
     for (target, sql) in assignments {
         if !columns.contains(target) {
-            return Err(invalid!(
+            return Err(not_found!(
                 "UPDATE '{table}': the table has no column '{target}'"
             ));
         }
@@ -258,10 +258,10 @@ impl RowLevelWrite<'_> {
             Some(m) if m == "copy-on-write" => false,
             Some(m) if m == "merge-on-read" => true,
             Some(m) => {
-                return Err(FloeError::Invalid(format!(
+                return Err(invalid!(
                     "table '{name}' sets {mode_key} = '{m}': expected 'copy-on-write' or \
                      'merge-on-read'"
-                )));
+                ));
             }
         };
         let isolation = match properties.get(isolation_key) {
@@ -269,7 +269,7 @@ impl RowLevelWrite<'_> {
             None => Isolation::Serializable,
         };
 
-        let provider = IcebergTableProvider::try_new(self.warehouse.clone(), self.table.clone())?
+        let provider = IcebergTableProvider::try_new(self.scope.clone(), self.table.clone())?
             .with_file_column();
         let frame = self.frame(provider.clone())?;
         let predicate = match &self.predicate {
@@ -303,7 +303,7 @@ impl RowLevelWrite<'_> {
         }
         let live = self
             .table
-            .live_files_by_path(self.warehouse.file_io())
+            .live_files_by_path(self.scope.engine())
             .await?;
         if merge_on_read {
             // UPDATE writes the changed rows anew; both delete the old ones
@@ -376,7 +376,7 @@ impl RowLevelWrite<'_> {
         SnapshotUpdate::overwrite(added, removed)
             .with_conflict_filter(conflict_filter)
             .with_isolation(isolation)
-            .commit(self.warehouse, self.table.clone())
+            .commit(self.scope, self.table.clone())
             .await?;
         Ok(changed)
     }
@@ -397,7 +397,7 @@ impl RowLevelWrite<'_> {
         name: &str,
     ) -> Result<Vec<iceberg::spec::DataFile>> {
         Ok(
-            write_frame(self.warehouse, name, self.table.metadata(), rows)
+            write_frame(self.scope, name, self.table.metadata(), rows)
                 .await?
                 .0,
         )
@@ -436,7 +436,7 @@ impl RowLevelWrite<'_> {
             }
             let positions = matching_positions(
                 self.ctx,
-                self.warehouse,
+                self.scope,
                 &self.table,
                 &self.alias,
                 &table_schema,
@@ -445,7 +445,7 @@ impl RowLevelWrite<'_> {
             )
             .await?;
             let delete = write_position_deletes(
-                self.warehouse,
+                self.scope,
                 &self.table,
                 &file.file,
                 file.spec_id,
@@ -458,7 +458,7 @@ impl RowLevelWrite<'_> {
             .with_delete_files(deletes)
             .with_conflict_filter(conflict_filter)
             .with_isolation(isolation)
-            .commit(self.warehouse, self.table.clone())
+            .commit(self.scope, self.table.clone())
             .await?;
         Ok(())
     }

@@ -16,11 +16,11 @@ use datafusion::catalog::SchemaProvider;
 use datafusion::prelude::SessionContext;
 
 use crate::commit::{Isolation, SnapshotUpdate};
-use crate::error::{FloeError, Result, invalid};
+use crate::error::{FloeError, Result, invalid, not_found};
 use crate::provider::FloeSchemaProvider;
 use crate::scan::{FILE_COLUMN, IcebergTableProvider, session_schema};
 use crate::table::LoadedTable;
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 use crate::write::position_deletes::{positions_of_rows, write_position_deletes};
 use crate::write::write_frame;
 
@@ -142,26 +142,26 @@ impl MergeStatement {
     pub async fn run(
         &self,
         ctx: &SessionContext,
-        warehouse: &Warehouse,
+        scope: &Scope,
         schema: &FloeSchemaProvider,
         table: LoadedTable,
     ) -> Result<MergeCounts> {
         let temp = format!("__floe_merge_{}", uuid::Uuid::new_v4().simple());
         let provider =
-            IcebergTableProvider::try_new(warehouse.clone(), table.clone())?.with_file_column();
+            IcebergTableProvider::try_new(scope.clone(), table.clone())?.with_file_column();
         schema.register_table(temp.clone(), Arc::new(provider))?;
         // Unregistered however the statement ends, cancelled included.
         let _guard = TempTable {
             schema,
             name: temp.clone(),
         };
-        self.run_registered(ctx, warehouse, &temp, table).await
+        self.run_registered(ctx, scope, &temp, table).await
     }
 
     async fn run_registered(
         &self,
         ctx: &SessionContext,
-        warehouse: &Warehouse,
+        scope: &Scope,
         temp: &str,
         table: LoadedTable,
     ) -> Result<MergeCounts> {
@@ -256,7 +256,7 @@ impl MergeStatement {
             .join(", ");
         if merge_on_read {
             return self
-                .commit_merge_on_read(ctx, warehouse, table, &joined, &out_columns, counts)
+                .commit_merge_on_read(ctx, scope, table, &joined, &out_columns, counts)
                 .await;
         }
 
@@ -280,9 +280,9 @@ impl MergeStatement {
                 OR {ACTION} LIKE 'i%'"
         );
         let (added, _) =
-            write_frame(warehouse, &name, table.metadata(), ctx.sql(&sql).await?).await?;
+            write_frame(scope, &name, table.metadata(), ctx.sql(&sql).await?).await?;
 
-        let live = table.live_files_by_path(warehouse.file_io()).await?;
+        let live = table.live_files_by_path(scope.engine()).await?;
         let removed = affected
             .iter()
             .map(|path| {
@@ -295,7 +295,7 @@ impl MergeStatement {
         // change what matches, so the conflict filter is the whole table.
         self.with_summary(SnapshotUpdate::overwrite(added, removed))
             .with_isolation(isolation(&table)?)
-            .commit(warehouse, table)
+            .commit(scope, table)
             .await?;
         Ok(counts)
     }
@@ -305,7 +305,7 @@ impl MergeStatement {
     async fn commit_merge_on_read(
         &self,
         ctx: &SessionContext,
-        warehouse: &Warehouse,
+        scope: &Scope,
         table: LoadedTable,
         joined: &str,
         out_columns: &str,
@@ -316,7 +316,7 @@ impl MergeStatement {
             "SELECT {out_columns} FROM ({joined}) WHERE {ACTION} LIKE 'u%' OR {ACTION} LIKE 'i%'"
         );
         let (added, _) =
-            write_frame(warehouse, &name, table.metadata(), ctx.sql(&sql).await?).await?;
+            write_frame(scope, &name, table.metadata(), ctx.sql(&sql).await?).await?;
 
         // The values of every target row updated or deleted, by file.
         let old_columns = (0..table.schema().as_struct().fields().len())
@@ -357,23 +357,23 @@ impl MergeStatement {
                     .insert(rows.row(i).as_ref().to_vec());
             }
         }
-        let live = table.live_files_by_path(warehouse.file_io()).await?;
+        let live = table.live_files_by_path(scope.engine()).await?;
         let mut deletes = Vec::with_capacity(by_file.len());
         for (path, rows) in &by_file {
             let file = live
                 .get(path)
                 .ok_or_else(|| FloeError::Internal(format!("{path} is not a live file")))?;
             let positions =
-                positions_of_rows(warehouse, &table, &table_schema, path, &converter, rows).await?;
+                positions_of_rows(scope, &table, &table_schema, path, &converter, rows).await?;
             let delete =
-                write_position_deletes(warehouse, &table, &file.file, file.spec_id, &positions)
+                write_position_deletes(scope, &table, &file.file, file.spec_id, &positions)
                     .await?;
             deletes.push((file.spec_id, delete));
         }
         self.with_summary(SnapshotUpdate::overwrite(added, Vec::new()))
             .with_delete_files(deletes)
             .with_isolation(isolation(&table)?)
-            .commit(warehouse, table)
+            .commit(scope, table)
             .await?;
         Ok(counts)
     }
@@ -451,7 +451,7 @@ impl MergeStatement {
                 MergeAction::Update(assignments) => {
                     for (c, _) in assignments {
                         if !columns.contains(c) {
-                            return Err(invalid!(
+                            return Err(not_found!(
                                 "MERGE INTO '{table}': the table has no column '{c}'"
                             ));
                         }
@@ -476,7 +476,7 @@ impl MergeStatement {
                         ));
                     }
                     if let Some(c) = named.iter().find(|c| !columns.contains(c)) {
-                        return Err(invalid!(
+                        return Err(not_found!(
                             "MERGE INTO '{table}': the table has no column '{c}'"
                         ));
                     }

@@ -18,7 +18,7 @@ use iceberg::spec::{
 
 use crate::error::{Result, invalid};
 use crate::table::{LiveFile, LoadedTable};
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 /// The metadata tables a `t$kind` name can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl MetadataTable {
 
 /// A provider holding the rows of one metadata table of `table`.
 pub async fn metadata_table_provider(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &LoadedTable,
     kind: MetadataTable,
 ) -> Result<Arc<dyn TableProvider>> {
@@ -67,9 +67,9 @@ pub async fn metadata_table_provider(
         MetadataTable::Snapshots => snapshots(table)?,
         MetadataTable::History => history(table)?,
         MetadataTable::Refs => refs(table)?,
-        MetadataTable::Files => files(warehouse, table).await?,
-        MetadataTable::Manifests => manifests(warehouse, table).await?,
-        MetadataTable::Partitions => partitions(warehouse, table).await?,
+        MetadataTable::Files => files(scope, table).await?,
+        MetadataTable::Manifests => manifests(scope, table).await?,
+        MetadataTable::Partitions => partitions(scope, table).await?,
     };
     Ok(Arc::new(MemTable::try_new(
         batch.schema(),
@@ -224,10 +224,10 @@ fn refs(table: &LoadedTable) -> Result<RecordBatch> {
 }
 
 async fn current_manifests(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &LoadedTable,
 ) -> Result<Vec<ManifestFile>> {
-    table.snapshot_manifests(warehouse.file_io()).await
+    table.snapshot_manifests(scope.engine()).await
 }
 
 fn content_code(content: DataContentType) -> i32 {
@@ -238,8 +238,8 @@ fn content_code(content: DataContentType) -> i32 {
     }
 }
 
-async fn live_files(warehouse: &Warehouse, table: &LoadedTable) -> Result<Vec<LiveFile>> {
-    table.live_files(warehouse.file_io()).await
+async fn live_files(scope: &Scope, table: &LoadedTable) -> Result<Vec<LiveFile>> {
+    table.live_files(scope.engine()).await
 }
 
 /// Arrow struct type and values for partition tuples, each of its own
@@ -333,8 +333,8 @@ fn scalar(
     Ok(v.cast_to(arrow_type)?)
 }
 
-async fn files(warehouse: &Warehouse, table: &LoadedTable) -> Result<RecordBatch> {
-    let files = live_files(warehouse, table).await?;
+async fn files(scope: &Scope, table: &LoadedTable) -> Result<RecordBatch> {
+    let files = live_files(scope, table).await?;
     let tuples: Vec<(i32, &Struct)> = files
         .iter()
         .map(|f| (f.spec_id, f.file.partition()))
@@ -376,8 +376,8 @@ async fn files(warehouse: &Warehouse, table: &LoadedTable) -> Result<RecordBatch
     )
 }
 
-async fn manifests(warehouse: &Warehouse, table: &LoadedTable) -> Result<RecordBatch> {
-    let manifests = current_manifests(warehouse, table).await?;
+async fn manifests(scope: &Scope, table: &LoadedTable) -> Result<RecordBatch> {
+    let manifests = current_manifests(scope, table).await?;
     let count = |f: fn(&ManifestFile) -> Option<u32>, content: ManifestContentType| {
         Int32Array::from_iter(manifests.iter().map(move |m| {
             Some(if m.content == content {
@@ -436,7 +436,7 @@ async fn manifests(warehouse: &Warehouse, table: &LoadedTable) -> Result<RecordB
     )
 }
 
-async fn partitions(warehouse: &Warehouse, table: &LoadedTable) -> Result<RecordBatch> {
+async fn partitions(scope: &Scope, table: &LoadedTable) -> Result<RecordBatch> {
     #[derive(Default)]
     struct Agg {
         spec_id: i32,
@@ -445,7 +445,7 @@ async fn partitions(warehouse: &Warehouse, table: &LoadedTable) -> Result<Record
         bytes: i64,
         last_snapshot: Option<i64>,
     }
-    let files = live_files(warehouse, table).await?;
+    let files = live_files(scope, table).await?;
     let mut groups: Vec<(Struct, Agg)> = Vec::new();
     for f in files
         .iter()

@@ -12,9 +12,9 @@ use iceberg::spec::{
 };
 
 use crate::commit::{SnapshotUpdate, update_metadata};
-use crate::error::{FloeError, Result, invalid};
+use crate::error::{FloeError, Result, invalid, not_found};
 use crate::table::{LoadedTable, VersionSpec, format_millis};
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 /// The procedures and their parameters, in positional order. Every
 /// parameter is required except `set_current_snapshot`'s, of which exactly
@@ -125,7 +125,7 @@ impl Args<'_> {
 fn bind<'a>(procedure: &'a str, args: Vec<(Option<String>, ScalarValue)>) -> Result<Args<'a>> {
     let Some((_, params)) = PROCEDURES.iter().find(|(name, _)| *name == procedure) else {
         let known: Vec<&str> = PROCEDURES.iter().map(|(n, _)| *n).collect();
-        return Err(invalid!(
+        return Err(not_found!(
             "there is no procedure system.{procedure} (Floe has: {})",
             known.join(", ")
         ));
@@ -137,7 +137,7 @@ fn bind<'a>(procedure: &'a str, args: Vec<(Option<String>, ScalarValue)>) -> Res
                 .iter()
                 .find(|p| p.eq_ignore_ascii_case(&name))
                 .ok_or_else(|| {
-                    invalid!(
+                    not_found!(
                         "CALL system.{procedure}: no parameter '{name}' (its parameters: {})",
                         params.join(", ")
                     )
@@ -161,7 +161,7 @@ fn bind<'a>(procedure: &'a str, args: Vec<(Option<String>, ScalarValue)>) -> Res
 
 /// Run `CALL system.<procedure>(args)`; returns its result rows.
 pub async fn call(
-    warehouse: &Warehouse,
+    scope: &Scope,
     procedure: &str,
     args: Vec<(Option<String>, ScalarValue)>,
     catalog: &str,
@@ -173,7 +173,7 @@ pub async fn call(
     match procedure {
         "rollback_to_snapshot" => {
             let id = args.int("snapshot_id")?;
-            set_main(warehouse, &table, |current| {
+            set_main(scope, &table, |current| {
                 if !is_ancestor(current, id, current.snapshot_id()) {
                     return Err(invalid!(
                         "cannot roll table '{table}' back to snapshot {id}: it is not an \
@@ -186,14 +186,14 @@ pub async fn call(
         }
         "rollback_to_timestamp" => {
             let ms = args.timestamp_ms("timestamp")?;
-            set_main(warehouse, &table, |current| {
+            set_main(scope, &table, |current| {
                 current
                     .ancestors(current.snapshot_id())
                     .into_iter()
                     .find(|s| s.timestamp_ms() < ms)
                     .map(|s| s.snapshot_id())
                     .ok_or_else(|| {
-                        invalid!(
+                        not_found!(
                             "cannot roll table '{table}' back to {}: main has no snapshot older \
                              than that",
                             format_millis(ms)
@@ -212,28 +212,28 @@ pub async fn call(
                     ));
                 }
             };
-            set_main(warehouse, &table, |current| {
+            set_main(scope, &table, |current| {
                 current
                     .at(&target)?
                     .snapshot_id()
-                    .ok_or_else(|| invalid!("table '{table}' has no snapshot yet"))
+                    .ok_or_else(|| not_found!("table '{table}' has no snapshot yet"))
             })
             .await
         }
         "cherrypick_snapshot" => {
             let id = args.int("snapshot_id")?;
-            cherrypick(warehouse, &table, |current| {
+            cherrypick(scope, &table, |current| {
                 current
                     .metadata()
                     .snapshot_by_id(id)
                     .cloned()
-                    .ok_or_else(|| invalid!("table '{table}' has no snapshot {id}"))
+                    .ok_or_else(|| not_found!("table '{table}' has no snapshot {id}"))
             })
             .await
         }
         "publish_changes" => {
             let wap_id = args.string("wap_id")?;
-            cherrypick(warehouse, &table, |current| {
+            cherrypick(scope, &table, |current| {
                 let mut staged: Vec<&SnapshotRef> = current
                     .metadata()
                     .snapshots()
@@ -241,7 +241,7 @@ pub async fn call(
                     .collect();
                 staged.sort_by_key(|s| s.sequence_number());
                 staged.first().map(|s| (*s).clone()).ok_or_else(|| {
-                    invalid!("table '{table}' has no snapshot staged with wap.id '{wap_id}'")
+                    not_found!("table '{table}' has no snapshot staged with wap.id '{wap_id}'")
                 })
             })
             .await
@@ -249,7 +249,7 @@ pub async fn call(
         "fast_forward" => {
             let branch = args.string("branch")?;
             let to = args.string("to")?;
-            fast_forward(warehouse, &table, &branch, &to).await
+            fast_forward(scope, &table, &branch, &to).await
         }
         "expire_snapshots" => {
             let older_than = match args.get("older_than") {
@@ -265,7 +265,7 @@ pub async fn call(
                     "CALL system.expire_snapshots: retain_last must be at least 1"
                 ));
             }
-            expire_snapshots(warehouse, &table, older_than, retain_last as usize).await
+            expire_snapshots(scope, &table, older_than, retain_last as usize).await
         }
         "add_files" => {
             let source = super::add_files::parse_source(&args.string("source_table")?)?;
@@ -273,8 +273,8 @@ pub async fn call(
                 Some(_) => args.bool("check_duplicate_files")?,
                 None => true,
             };
-            let target = warehouse.load_table_at(&table, None).await?;
-            super::add_files::add_files(warehouse, target, &source, check).await
+            let target = scope.load_table_at(&table, None).await?;
+            super::add_files::add_files(scope, target, &source, check).await
         }
         _ => Err(FloeError::Internal(format!(
             "procedure {procedure} is listed but not run"
@@ -299,12 +299,12 @@ fn main_reference(table: &LoadedTable, snapshot_id: i64) -> Result<SnapshotRefer
 }
 
 /// Point `main` at the snapshot `pick` chooses from the latest metadata.
-async fn set_main<F>(warehouse: &Warehouse, table: &TableIdent, pick: F) -> Result<RecordBatch>
+async fn set_main<F>(scope: &Scope, table: &TableIdent, pick: F) -> Result<RecordBatch>
 where
     F: Fn(&LoadedTable) -> Result<i64>,
 {
     let previous = std::sync::Mutex::new(None);
-    let updated = update_metadata(warehouse, table, |current| {
+    let updated = update_metadata(scope, table, |current| {
         let target = pick(current)?;
         if let Ok(mut p) = previous.lock() {
             *p = current.snapshot_id();
@@ -312,12 +312,9 @@ where
         if current.snapshot_id() == Some(target) {
             return Ok(None);
         }
-        let metadata = TableMetadata::clone(current.metadata())
-            .into_builder(Some(current.metadata_location().to_string()))
-            .set_ref(MAIN_BRANCH, main_reference(current, target)?)?
-            .build()?
-            .metadata;
-        Ok(Some(metadata))
+        Ok(Some(TableMetadata::clone(current.metadata())
+            .into_builder(None)
+            .set_ref(MAIN_BRANCH, main_reference(current, target)?)?))
     })
     .await?;
     let previous = previous.lock().ok().and_then(|p| *p);
@@ -331,11 +328,11 @@ where
 /// Apply one snapshot's changes to `main`: a fast-forward when `main` is
 /// its parent, otherwise a new snapshot with the same changes (its removed
 /// files must still be live on `main`).
-async fn cherrypick<F>(warehouse: &Warehouse, table: &TableIdent, pick: F) -> Result<RecordBatch>
+async fn cherrypick<F>(scope: &Scope, table: &TableIdent, pick: F) -> Result<RecordBatch>
 where
     F: Fn(&LoadedTable) -> Result<SnapshotRef>,
 {
-    let current = warehouse.load_table(table).await?;
+    let current = scope.load_table(table).await?;
     let source = pick(&current)?;
     let id = source.snapshot_id();
     if is_ancestor(&current, id, current.snapshot_id()) {
@@ -350,7 +347,7 @@ where
         .cloned();
     let picked = if source.parent_snapshot_id() == current.snapshot_id() {
         let source_id = source.snapshot_id();
-        update_metadata(warehouse, table, |latest| {
+        update_metadata(scope, table, |latest| {
             if latest.snapshot_id() != source.parent_snapshot_id() {
                 return Err(FloeError::Conflict {
                     table: table.to_string(),
@@ -358,20 +355,17 @@ where
                     reason: "main moved while the snapshot was being published".into(),
                 });
             }
-            let metadata = TableMetadata::clone(latest.metadata())
-                .into_builder(Some(latest.metadata_location().to_string()))
-                .set_ref(MAIN_BRANCH, main_reference(latest, source_id)?)?
-                .build()?
-                .metadata;
-            Ok(Some(metadata))
+            Ok(Some(TableMetadata::clone(latest.metadata())
+                .into_builder(None)
+                .set_ref(MAIN_BRANCH, main_reference(latest, source_id)?)?))
         })
         .await?
     } else {
-        let mut update = SnapshotUpdate::replay(warehouse, &current, &source).await?;
+        let mut update = SnapshotUpdate::replay(scope.engine(), &current, &source).await?;
         if let Some(wap_id) = wap_id {
             update = update.with_summary("published-wap-id", wap_id);
         }
-        update.commit(warehouse, current).await?
+        update.commit(scope, current).await?
     };
     two_snapshots(
         ["source_snapshot_id", "current_snapshot_id"],
@@ -383,17 +377,17 @@ where
 /// Move `branch` forward to the head of `to`; `branch` must be an ancestor
 /// of it (or not exist yet: it is created there).
 async fn fast_forward(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &TableIdent,
     branch: &str,
     to: &str,
 ) -> Result<RecordBatch> {
     let previous = std::sync::Mutex::new(None);
-    let updated = update_metadata(warehouse, table, |current| {
+    let updated = update_metadata(scope, table, |current| {
         let target = current
             .at(&VersionSpec::Branch(to.to_string()))?
             .snapshot_id()
-            .ok_or_else(|| invalid!("branch '{to}' of table '{table}' has no snapshot"))?;
+            .ok_or_else(|| not_found!("branch '{to}' of table '{table}' has no snapshot"))?;
         let existing = current.refs()?.get(branch).cloned();
         let retention = match &existing {
             Some(r) if !r.is_branch() => {
@@ -418,12 +412,9 @@ async fn fast_forward(
         if existing.as_ref().map(|r| r.snapshot_id) == Some(target) {
             return Ok(None);
         }
-        let metadata = TableMetadata::clone(current.metadata())
-            .into_builder(Some(current.metadata_location().to_string()))
-            .set_ref(branch, SnapshotReference::new(target, retention))?
-            .build()?
-            .metadata;
-        Ok(Some(metadata))
+        Ok(Some(TableMetadata::clone(current.metadata())
+            .into_builder(None)
+            .set_ref(branch, SnapshotReference::new(target, retention))?))
     })
     .await?;
     let previous = previous.lock().ok().and_then(|p| *p);
@@ -446,14 +437,14 @@ async fn fast_forward(
 /// snapshots), then delete the files only they referenced: manifest lists,
 /// manifests, and data and delete files.
 async fn expire_snapshots(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &TableIdent,
     older_than: i64,
     retain_last: usize,
 ) -> Result<RecordBatch> {
     let before = std::sync::Mutex::new(None);
     let expired_ids = std::sync::Mutex::new(Vec::new());
-    let after = update_metadata(warehouse, table, |current| {
+    let after = update_metadata(scope, table, |current| {
         let mut protected = std::collections::HashSet::new();
         for reference in current.refs()?.values() {
             protected.insert(reference.snapshot_id);
@@ -484,10 +475,8 @@ async fn expire_snapshots(
         }
         Ok(Some(
             TableMetadata::clone(current.metadata())
-                .into_builder(Some(current.metadata_location().to_string()))
-                .remove_snapshots(&expired)
-                .build()?
-                .metadata,
+                .into_builder(None)
+                .remove_snapshots(&expired),
         ))
     })
     .await?;
@@ -495,7 +484,7 @@ async fn expire_snapshots(
     let before = before.lock().ok().and_then(|b| b.clone());
     let mut counts = [0i64; 5];
     if let Some(before) = before.filter(|_| !expired.is_empty()) {
-        counts = delete_unreachable(warehouse, &before, &after, &expired).await?;
+        counts = delete_unreachable(scope, &before, &after, &expired).await?;
     }
     let schema = Arc::new(Schema::new(
         [
@@ -520,23 +509,23 @@ async fn expire_snapshots(
 /// snapshot of `after` does. Returns the counts of data, position delete,
 /// equality delete files, manifests and manifest lists deleted.
 async fn delete_unreachable(
-    warehouse: &Warehouse,
+    scope: &Scope,
     before: &LoadedTable,
     after: &LoadedTable,
     expired: &[i64],
 ) -> Result<[i64; 5]> {
     use iceberg::spec::DataContentType;
     use std::collections::HashSet;
-    let file_io = warehouse.file_io();
+    let file_io = scope.engine().file_io();
     // Everything the remaining snapshots reach.
     let mut lists = HashSet::new();
     let mut manifests = HashSet::new();
     let mut files = HashSet::new();
     for snapshot in after.metadata().snapshots() {
         lists.insert(snapshot.manifest_list().to_string());
-        for manifest in after.manifests(file_io, snapshot.manifest_list()).await? {
+        for manifest in after.manifests(scope.engine(), snapshot.manifest_list()).await? {
             if manifests.insert(manifest.manifest_path.clone()) {
-                for entry in crate::table::load_manifest(file_io, &manifest)
+                for entry in crate::table::load_manifest(scope.engine(), &manifest)
                     .await?
                     .entries()
                 {
@@ -556,13 +545,13 @@ async fn delete_unreachable(
         if !lists.contains(snapshot.manifest_list()) {
             doomed_lists.push(snapshot.manifest_list().to_string());
         }
-        for manifest in before.manifests(file_io, snapshot.manifest_list()).await? {
+        for manifest in before.manifests(scope.engine(), snapshot.manifest_list()).await? {
             if manifests.contains(&manifest.manifest_path)
                 || !doomed_manifests.insert(manifest.manifest_path.clone())
             {
                 continue;
             }
-            for entry in crate::table::load_manifest(file_io, &manifest)
+            for entry in crate::table::load_manifest(scope.engine(), &manifest)
                 .await?
                 .entries()
             {

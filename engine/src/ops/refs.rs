@@ -3,12 +3,14 @@
 //! `DROP BRANCH|TAG`. Each is one metadata-only commit: its cost does not
 //! depend on the table's size.
 
-use iceberg::spec::{MAIN_BRANCH, SnapshotReference, SnapshotRetention, TableMetadata};
+use iceberg::spec::{
+    MAIN_BRANCH, SnapshotReference, SnapshotRetention, TableMetadata, TableMetadataBuilder,
+};
 
-use crate::commit::{swap_metadata, update_metadata, with_empty_branch};
-use crate::error::{Result, invalid};
+use crate::commit::{add_empty_branch, changes, commit_table};
+use crate::error::{FloeError, Result, already_exists, invalid, not_found};
 use crate::table::{LoadedTable, VersionSpec};
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 use floe_catalog::TableIdent;
 
 /// A branch or a tag.
@@ -122,7 +124,7 @@ pub fn check_ref_name(name: &str, kind: RefKind) -> Result<()> {
 impl RefChange {
     /// Apply the change to `table` as one metadata commit (retried on fresh
     /// metadata if another writer commits first).
-    pub async fn apply(&self, warehouse: &Warehouse, table: &TableIdent) -> Result<()> {
+    pub async fn apply(&self, scope: &Scope, table: &TableIdent) -> Result<()> {
         check_ref_name(&self.name, self.kind)?;
         if self.name == MAIN_BRANCH {
             return Err(invalid!(
@@ -145,35 +147,48 @@ impl RefChange {
                 self.name
             ));
         }
-        // A branch of a table without snapshots starts with an empty one.
-        if let RefAction::Create {
-            as_of: None,
-            retention,
-            ..
-        } = &self.action
-            && self.kind == RefKind::Branch
-        {
-            let current = warehouse.load_table(table).await?;
-            if current.snapshot().is_none() && !current.refs()?.contains_key(&self.name) {
-                let metadata = with_empty_branch(
-                    warehouse,
-                    TableMetadata::clone(current.metadata()),
-                    Some(current.metadata_location().to_string()),
-                    &self.name,
-                )
-                .await?;
-                swap_metadata(warehouse, &current, metadata).await?;
-                if retention.is_empty() {
-                    return Ok(());
+        let base = scope.load_table(table).await?;
+        commit_table(scope, base, move |current| async move {
+            // A branch of a table without snapshots starts with an empty one.
+            if let RefAction::Create {
+                as_of: None,
+                retention,
+                ..
+            } = &self.action
+                && self.kind == RefKind::Branch
+                && current.snapshot().is_none()
+                && !current.refs()?.contains_key(&self.name)
+            {
+                let builder = TableMetadata::clone(current.metadata()).into_builder(None);
+                let mut builder =
+                    add_empty_branch(scope.engine(), current.metadata(), builder, &self.name)
+                        .await?;
+                if !retention.is_empty() {
+                    let head = builder
+                        .clone()
+                        .build()?
+                        .metadata
+                        .snapshot_for_ref(&self.name)
+                        .map(|s| s.snapshot_id())
+                        .ok_or_else(|| FloeError::internal("an empty branch has no snapshot"))?;
+                    builder = builder.set_ref(
+                        &self.name,
+                        SnapshotReference::new(head, retention.for_kind(self.kind)),
+                    )?;
                 }
+                return changes(builder);
             }
-        }
-        update_metadata(warehouse, table, |current| self.updated(current)).await?;
+            match self.updated(&current)? {
+                Some(builder) => changes(builder),
+                None => Ok(None),
+            }
+        })
+        .await?;
         Ok(())
     }
 
     /// The new metadata, `None` when nothing changes (`IF [NOT] EXISTS`).
-    fn updated(&self, current: &LoadedTable) -> Result<Option<TableMetadata>> {
+    fn updated(&self, current: &LoadedTable) -> Result<Option<TableMetadataBuilder>> {
         let ident = current.ident();
         let existing = current.refs()?.get(&self.name).cloned();
         let kind_of = |r: &SnapshotReference| {
@@ -193,21 +208,20 @@ impl RefChange {
                 self.kind.as_str()
             ));
         }
-        let builder = TableMetadata::clone(current.metadata())
-            .into_builder(Some(current.metadata_location().to_string()));
+        let builder = TableMetadata::clone(current.metadata()).into_builder(None);
         let (as_of, retention) = match &self.action {
             RefAction::Drop { if_exists } => {
                 if existing.is_none() {
                     if *if_exists {
                         return Ok(None);
                     }
-                    return Err(invalid!(
+                    return Err(not_found!(
                         "table '{ident}' has no {} '{}'",
                         self.kind.as_str(),
                         self.name
                     ));
                 }
-                return Ok(Some(builder.remove_ref(&self.name).build()?.metadata));
+                return Ok(Some(builder.remove_ref(&self.name)));
             }
             RefAction::Create {
                 or_replace,
@@ -219,7 +233,7 @@ impl RefChange {
                     if *if_not_exists {
                         return Ok(None);
                     }
-                    return Err(invalid!(
+                    return Err(already_exists!(
                         "table '{ident}' already has a {} '{}' (use CREATE OR REPLACE {} to move \
                          it)",
                         self.kind.as_str(),
@@ -231,7 +245,7 @@ impl RefChange {
             }
             RefAction::Replace { as_of, retention } => {
                 let Some(existing) = &existing else {
-                    return Err(invalid!(
+                    return Err(not_found!(
                         "table '{ident}' has no {} '{}' to replace (use CREATE {})",
                         self.kind.as_str(),
                         self.name,
@@ -263,8 +277,6 @@ impl RefChange {
         if existing.as_ref() == Some(&reference) {
             return Ok(None);
         }
-        Ok(Some(
-            builder.set_ref(&self.name, reference)?.build()?.metadata,
-        ))
+        Ok(Some(builder.set_ref(&self.name, reference)?))
     }
 }

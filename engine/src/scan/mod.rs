@@ -37,10 +37,10 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{ExecutionPlan, project_schema};
 use iceberg::scan::FileScanTask;
 
-use crate::error::{FloeError, Result};
+use crate::error::{FloeError, Result, invalid};
 use crate::storage::split_location;
 use crate::table::{LoadedTable, TableVersion};
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 use crate::write::{IcebergSink, IcebergWriteExec, InsertMode};
 pub use exec::IcebergScanExec;
 pub use field_ids::FieldIdAdapterFactory;
@@ -92,7 +92,7 @@ pub const FILE_COLUMN: &str = "_file";
 /// An Iceberg table at the version a statement loaded.
 #[derive(Debug, Clone)]
 pub struct IcebergTableProvider {
-    warehouse: Warehouse,
+    scope: Scope,
     table: LoadedTable,
     /// The table's columns (what parquet files are read as).
     file_schema: SchemaRef,
@@ -104,10 +104,10 @@ pub struct IcebergTableProvider {
 
 impl IcebergTableProvider {
     /// A provider for `table`.
-    pub fn try_new(warehouse: Warehouse, table: LoadedTable) -> Result<Self> {
+    pub fn try_new(scope: Scope, table: LoadedTable) -> Result<Self> {
         let schema = session_schema(&table.schema())?;
         Ok(Self {
-            warehouse,
+            scope,
             table,
             file_schema: Arc::clone(&schema),
             schema,
@@ -151,11 +151,6 @@ impl IcebergTableProvider {
         self
     }
 
-    /// The schema the provider's filters refer to.
-    pub fn arrow_schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
     /// The columns filters may prune files by, for [`to_predicate`] and
     /// the scan's own pruning: all
     /// but those whose type was promoted (see
@@ -197,7 +192,7 @@ impl IcebergTableProvider {
             schema: &self.schema,
             trusted: &trusted,
         };
-        plan::plan_files(&self.table, self.warehouse.file_io(), &filters).await
+        plan::plan_files(&self.table, self.scope.engine(), &filters).await
     }
 
     fn total_data_files(&self) -> Option<u64> {
@@ -288,7 +283,7 @@ impl TableProvider for IcebergTableProvider {
         } else {
             let projected = project_schema(&self.schema, projection)?;
             Some(Arc::new(delete_exec::DeleteApplyingExec::new(
-                self.warehouse.file_io().clone(),
+                self.scope.engine().file_io().clone(),
                 with_deletes,
                 projected,
                 state.config().target_partitions(),
@@ -352,7 +347,7 @@ impl TableProvider for IcebergTableProvider {
             .with_parquet_file_reader_factory(Arc::new(reader_factory));
         // Column bounds from the manifests, for the optimizer (join order,
         // selectivity), as DataFusion reads them from parquet footers.
-        let manifests = plan::data_manifests(&self.table, self.warehouse.file_io()).await?;
+        let manifests = plan::data_manifests(&self.table, self.scope.engine()).await?;
         let scanned = plan::scanned_files(&manifests, &tasks);
         let fields: Vec<Field> = self
             .schema
@@ -413,10 +408,10 @@ impl TableProvider for IcebergTableProvider {
                     InsertMode::OverwritePartitions
                 }
                 Some(mode) if !mode.eq_ignore_ascii_case("static") => {
-                    return Err(FloeError::Invalid(format!(
+                    return Err(invalid!(
                         "table '{}': write.overwrite.mode = '{mode}' is not 'static' or 'dynamic'",
                         self.table.ident()
-                    ))
+                    )
                     .into());
                 }
                 _ => InsertMode::OverwriteTable,
@@ -429,7 +424,7 @@ impl TableProvider for IcebergTableProvider {
                 .into());
             }
         };
-        let sink = IcebergSink::new(self.warehouse.clone(), self.table.clone(), mode);
+        let sink = IcebergSink::new(self.scope.clone(), self.table.clone(), mode);
         // A table with a write order gets its rows sorted (each file is
         // then sorted too).
         let order = crate::write::write_order(self.table.metadata());

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use futures::TryStreamExt;
-use iceberg::io::FileIO;
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{
     DEFAULT_SCHEMA_NAME_MAPPING, DataContentType, DataFile, Manifest, ManifestContentType,
@@ -22,7 +21,8 @@ use iceberg::spec::{
 
 use super::prune::ScanFilters;
 
-use crate::error::{FloeError, Result};
+use crate::engine::Engine;
+use crate::error::{Result, invalid};
 use crate::table::{LoadedTable, load_manifest};
 
 /// How many manifests the `iceberg` planner reads at once: the core count,
@@ -36,14 +36,14 @@ fn concurrency() -> usize {
 /// `filters`, each with the delete files that apply to it.
 pub async fn plan_files(
     table: &LoadedTable,
-    file_io: &FileIO,
+    engine: &Engine,
     filters: &ScanFilters<'_>,
 ) -> Result<Vec<FileScanTask>> {
     let Some(snapshot) = table.snapshot() else {
         return Ok(Vec::new());
     };
     let schema = snapshot.schema(table.metadata())?;
-    let manifests = table.snapshot_manifests(file_io).await?;
+    let manifests = table.snapshot_manifests(engine).await?;
     let data = if has_delete_files(&manifests) {
         None
     } else {
@@ -59,7 +59,7 @@ pub async fn plan_files(
         let mut loaded = Vec::with_capacity(data.len());
         for (manifest, keep) in data.into_iter().zip(keep) {
             if keep {
-                loaded.push(load_manifest(file_io, manifest).await?);
+                loaded.push(load_manifest(engine, manifest).await?);
             }
         }
         Some(loaded)
@@ -71,7 +71,7 @@ pub async fn plan_files(
         live_data_files(table, data, &schema, filters)?
     } else {
         let predicate = filters.iceberg_predicate();
-        let iceberg = table.iceberg_table(file_io)?;
+        let iceberg = table.iceberg_table(engine.file_io())?;
         // No columns selected: the planner would check every column name
         // against its reserved names, building an error (with a backtrace
         // when RUST_BACKTRACE is set) for each. The columns each task
@@ -163,10 +163,10 @@ fn live_data_files(
     {
         Some(raw) => Some(Arc::new(serde_json::from_str::<NameMapping>(raw).map_err(
             |e| {
-                FloeError::Invalid(format!(
+                invalid!(
                     "table '{}': property {DEFAULT_SCHEMA_NAME_MAPPING} is not a name mapping: {e}",
                     table.ident()
-                ))
+                )
             },
         )?)),
         None => None,
@@ -207,11 +207,11 @@ fn live_data_files(
 
 /// The parsed manifests of `table`'s snapshot, to borrow the data files
 /// of planned tasks from (see [`scanned_files`]).
-pub async fn data_manifests(table: &LoadedTable, file_io: &FileIO) -> Result<Vec<Arc<Manifest>>> {
+pub async fn data_manifests(table: &LoadedTable, engine: &Engine) -> Result<Vec<Arc<Manifest>>> {
     let mut out = Vec::new();
-    for manifest in table.snapshot_manifests(file_io).await? {
+    for manifest in table.snapshot_manifests(engine).await? {
         if manifest.content == ManifestContentType::Data {
-            out.push(load_manifest(file_io, &manifest).await?);
+            out.push(load_manifest(engine, &manifest).await?);
         }
     }
     Ok(out)

@@ -736,7 +736,7 @@ fn option_key(variable: &ObjectName) -> Result<String> {
 fn parse_call(function: datafusion::sql::sqlparser::ast::Function) -> Result<FloeStatement> {
     use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
     let mut parts = name_parts(&function.name)?;
-    if parts.len() == 3 && parts[0] == crate::lakehouse::CATALOG_NAME {
+    if parts.len() == 3 && parts[0] == crate::engine::CATALOG_NAME {
         parts.remove(0);
     }
     let procedure = match parts.as_slice() {

@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::FloeStatement;
-use crate::error::{FloeError, Result, invalid};
+use crate::error::{Result, invalid};
 use crate::ops::branch_merge::MergeBranch;
 use crate::ops::branches::BranchStatement;
 use crate::ops::refs::{RefAction, RefChange, RefKind, Retention};
@@ -420,7 +420,7 @@ fn duration_ms(t: &mut Tokens, clause: &str) -> Result<i64> {
     };
     n.checked_mul(unit_ms)
         .filter(|ms| *ms > 0)
-        .ok_or_else(|| FloeError::Invalid(format!("{clause} {n}: out of range")))
+        .ok_or_else(|| invalid!("{clause} {n}: out of range"))
 }
 
 #[cfg(test)]

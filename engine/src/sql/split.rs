@@ -4,7 +4,7 @@
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
-use crate::error::{FloeError, Result};
+use crate::error::{Result, invalid};
 use crate::table::VersionSpec;
 
 /// One statement of a script, with the line it starts on (1-based).
@@ -20,7 +20,7 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
     Tokenizer::new(&GenericDialect {}, sql)
         .with_unescape(false)
         .tokenize_with_location()
-        .map_err(|e| FloeError::Invalid(format!("cannot read the SQL: {e}")))
+        .map_err(|e| invalid!("cannot read the SQL: {e}"))
 }
 
 /// Whether `sql` contains `word` (ASCII, any case) anywhere, in a name,
@@ -139,10 +139,10 @@ pub fn take_clause(sql: &str, keywords: &[&str]) -> Result<(String, Option<Strin
                 }
                 let open = i + keywords.len();
                 if tokens.get(open).map(|t| &t.token) != Some(&Token::LParen) {
-                    return Err(FloeError::Invalid(format!(
+                    return Err(invalid!(
                         "expected '(' after {}",
                         keywords.join(" ")
-                    )));
+                    ));
                 }
                 let mut inner_depth = 0usize;
                 for close in open..tokens.len() {
@@ -164,10 +164,10 @@ pub fn take_clause(sql: &str, keywords: &[&str]) -> Result<(String, Option<Strin
                         _ => {}
                     }
                 }
-                return Err(FloeError::Invalid(format!(
+                return Err(invalid!(
                     "unbalanced parentheses after {}",
                     keywords.join(" ")
-                )));
+                ));
             }
             _ => {}
         }
@@ -296,24 +296,24 @@ pub fn lift_versions(sql: &str) -> Result<String> {
         let spec = match tokens.get(value).map(|t| &t.token) {
             Some(Token::Number(n, _)) if by_time => {
                 let seconds: f64 = n.parse().map_err(|_| {
-                    FloeError::Invalid(format!(
+                    invalid!(
                         "{}: not a number of seconds",
                         clause(&tokens[value])
-                    ))
+                    )
                 })?;
                 VersionSpec::Timestamp((seconds * 1000.0).round() as i64)
             }
             Some(Token::Number(n, _)) => VersionSpec::Snapshot(n.parse().map_err(|_| {
-                FloeError::Invalid(format!("{}: not a snapshot id", clause(&tokens[value])))
+                invalid!("{}: not a snapshot id", clause(&tokens[value]))
             })?),
             Some(Token::SingleQuotedString(text)) if by_time => {
                 let text = text.replace("''", "'");
                 VersionSpec::Timestamp(parse_timestamp(&text).ok_or_else(|| {
-                    FloeError::Invalid(format!(
+                    invalid!(
                         "{}: '{text}' is not a timestamp (expected e.g. '2026-01-31 \
                          12:00:00', UTC unless an offset is given)",
                         clause(&tokens[value])
-                    ))
+                    )
                 })?)
             }
             Some(Token::SingleQuotedString(text)) => VersionSpec::Ref(text.replace("''", "'")),
@@ -323,10 +323,10 @@ pub fn lift_versions(sql: &str) -> Result<String> {
                 } else {
                     "a snapshot id or a quoted branch or tag name"
                 };
-                return Err(FloeError::Invalid(format!(
+                return Err(invalid!(
                     "{} must be followed by {what}",
                     clause(&tokens[i + keywords - 1])
-                )));
+                ));
             }
         };
         let start = index.offset(tokens[i - 1].span.end);

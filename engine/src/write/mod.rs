@@ -24,9 +24,9 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 pub use sink::{IcebergSink, IcebergWriteExec, InsertMode};
 
-use crate::error::{FloeError, Result, invalid};
+use crate::error::{FloeError, Result, invalid, not_found};
 use crate::scan::{arrow_schema, with_string_views};
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 /// Iceberg's default target size of a data file (512 MiB).
 const DEFAULT_TARGET_FILE_SIZE: usize = 512 * 1024 * 1024;
@@ -60,7 +60,7 @@ const DEFAULT_DICTIONARY_SIZE: usize = 64 * 1024;
 /// Write every row of `rows` as data files of a table; returns the files
 /// and the number of rows.
 pub async fn write_frame(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &str,
     metadata: &TableMetadata,
     rows: datafusion::prelude::DataFrame,
@@ -76,12 +76,165 @@ pub async fn write_frame(
                 .collect(),
         )?
     };
-    let mut writers = DataFileWriterSet::try_new(warehouse, table, metadata).await?;
+    let mut writers = DataFileWriterSet::try_new(scope, table, metadata).await?;
     let mut stream = rows.execute_stream().await?;
     while let Some(batch) = futures::StreamExt::next(&mut stream).await {
         writers.write(batch?).await?;
     }
     writers.close().await
+}
+
+/// Write every batch of `batches` as data files of `table`; returns the
+/// files and the number of rows. Columns are matched to the table's by
+/// name (as written, else ignoring case); a nullable column the batches
+/// lack is written as NULL, and a column the table lacks is an error.
+/// A table with a write order gets its rows sorted by it first.
+pub async fn write_stream(
+    scope: &Scope,
+    ctx: &datafusion::prelude::SessionContext,
+    table: &str,
+    metadata: &TableMetadata,
+    mut batches: datafusion::execution::SendableRecordBatchStream,
+) -> Result<(Vec<DataFile>, u64)> {
+    let target = arrow_schema(metadata.current_schema())?;
+    if !write_order(metadata).is_empty() {
+        let name = table.to_string();
+        let schema = Arc::new(arrow::datatypes::Schema::new(
+            target
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
+        let conformed = futures::StreamExt::map(batches, {
+            let target = Arc::clone(&target);
+            move |batch| Ok(by_name(&name, &target, batch?)?)
+        });
+        let stream: datafusion::execution::SendableRecordBatchStream = Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                Arc::clone(&schema),
+                conformed,
+            ),
+        );
+        let partition = Arc::new(OnceStream::new(schema, stream));
+        let source = datafusion::catalog::streaming::StreamingTable::try_new(
+            Arc::clone(&partition.schema),
+            vec![partition],
+        )?;
+        let rows = ctx.read_table(Arc::new(source))?;
+        return write_frame(scope, table, metadata, rows).await;
+    }
+    let mut writers = DataFileWriterSet::try_new(scope, table, metadata).await?;
+    while let Some(batch) = futures::StreamExt::next(&mut batches).await {
+        writers.write(by_name(table, &target, batch?)?).await?;
+    }
+    writers.close().await
+}
+
+/// A stream DataFusion reads once, as one partition.
+struct OnceStream {
+    schema: SchemaRef,
+    stream: std::sync::Mutex<Option<datafusion::execution::SendableRecordBatchStream>>,
+}
+
+impl OnceStream {
+    fn new(schema: SchemaRef, stream: datafusion::execution::SendableRecordBatchStream) -> Self {
+        Self {
+            schema,
+            stream: std::sync::Mutex::new(Some(stream)),
+        }
+    }
+}
+
+impl std::fmt::Debug for OnceStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnceStream").finish()
+    }
+}
+
+impl datafusion::physical_plan::streaming::PartitionStream for OnceStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(
+        &self,
+        _ctx: Arc<datafusion::execution::TaskContext>,
+    ) -> datafusion::execution::SendableRecordBatchStream {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        match taken {
+            Some(stream) => stream,
+            None => Box::pin(
+                datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                    Arc::clone(&self.schema),
+                    futures::stream::once(async {
+                        Err(datafusion::error::DataFusionError::Internal(
+                            "the rows of an append were read twice".into(),
+                        ))
+                    }),
+                ),
+            ),
+        }
+    }
+}
+
+/// `batch`'s columns in `target`'s order, matched by name.
+fn by_name(table: &str, target: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
+    let source = batch.schema();
+    let find = |name: &str| {
+        source.index_of(name).ok().or_else(|| {
+            source
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(name))
+        })
+    };
+    let mut used = vec![false; source.fields().len()];
+    let mut columns = Vec::with_capacity(target.fields().len());
+    let mut fields = Vec::with_capacity(target.fields().len());
+    for field in target.fields() {
+        match find(field.name()) {
+            Some(i) => {
+                used[i] = true;
+                columns.push(Arc::clone(batch.column(i)));
+                fields.push(
+                    source
+                        .field(i)
+                        .as_ref()
+                        .clone()
+                        .with_name(field.name())
+                        .with_nullable(true),
+                );
+            }
+            None if field.is_nullable() => {
+                columns.push(arrow::array::new_null_array(
+                    field.data_type(),
+                    batch.num_rows(),
+                ));
+                fields.push(field.as_ref().clone());
+            }
+            None => {
+                return Err(invalid!(
+                    "table '{table}': the rows have no column '{}', which is declared NOT NULL",
+                    field.name()
+                ));
+            }
+        }
+    }
+    if let Some(extra) = used.iter().position(|u| !u) {
+        return Err(not_found!(
+            "table '{table}' has no column '{}' (its columns: {})",
+            source.field(extra).name(),
+            target
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// One key of a table's write order that writes can sort by.
@@ -136,7 +289,7 @@ pub struct DataFileWriterSet {
 impl DataFileWriterSet {
     /// Writers for `metadata`'s current schema and default partition spec.
     pub async fn try_new(
-        warehouse: &Warehouse,
+        scope: &Scope,
         table: &str,
         metadata: &TableMetadata,
     ) -> Result<Self> {
@@ -180,7 +333,7 @@ impl DataFileWriterSet {
         let rolling = RollingFileWriterBuilder::new(
             ParquetWriterBuilder::new(properties, schema.clone()),
             target_size,
-            warehouse.file_io().clone(),
+            scope.engine().file_io().clone(),
             DefaultLocationGenerator::new(metadata)?,
             DefaultFileNameGenerator::new(
                 format!("00000-{}", uuid::Uuid::now_v7()),

@@ -23,7 +23,7 @@ use crate::error::{FloeError, Result};
 use crate::scan::FieldIdAdapterFactory;
 use crate::storage::split_location;
 use crate::table::LoadedTable;
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 /// The reserved field ids of a position delete file's columns.
 const FILE_PATH_ID: i32 = 2147483546;
@@ -34,7 +34,7 @@ const POS_ID: i32 = 2147483545;
 /// name mapping) as a scan does, and return the positions (0-based, in file order) of the rows
 /// `select` keeps.
 async fn select_positions(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &LoadedTable,
     table_schema: &SchemaRef,
     path: &str,
@@ -42,7 +42,7 @@ async fn select_positions(
     mut select: impl FnMut(&[ArrayRef], usize) -> Result<Vec<bool>>,
 ) -> Result<Vec<i64>> {
     let (url, object) = split_location(path)?;
-    let store = warehouse.registry().store(&url)?;
+    let store = scope.engine().registry().store(&url)?;
     let builder =
         ParquetRecordBatchStreamBuilder::new(ParquetObjectReader::new(store, object)).await?;
     let adapter = FieldIdAdapterFactory::for_properties(table.metadata().properties())
@@ -75,7 +75,7 @@ async fn select_positions(
 /// true.
 pub async fn matching_positions(
     ctx: &SessionContext,
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &LoadedTable,
     alias: &str,
     table_schema: &SchemaRef,
@@ -85,7 +85,7 @@ pub async fn matching_positions(
     let schema = DFSchema::try_from_qualified_schema(alias, table_schema)?;
     let predicate = ctx.create_physical_expr(predicate.clone(), &schema)?;
     select_positions(
-        warehouse,
+        scope,
         table,
         table_schema,
         path,
@@ -94,7 +94,7 @@ pub async fn matching_positions(
             let mask = values[0]
                 .as_any()
                 .downcast_ref::<BooleanArray>()
-                .ok_or_else(|| FloeError::Invalid("the WHERE condition is not a boolean".into()))?;
+                .ok_or_else(|| FloeError::InvalidInput("the WHERE condition is not a boolean".into()))?;
             Ok((0..mask.len())
                 .map(|i| mask.is_valid(i) && mask.value(i))
                 .collect())
@@ -108,7 +108,7 @@ pub async fn matching_positions(
 /// `converter`). Identical rows always share a MERGE's fate, so values
 /// identify the rows a MERGE changes.
 pub async fn positions_of_rows(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &LoadedTable,
     table_schema: &SchemaRef,
     path: &str,
@@ -122,7 +122,7 @@ pub async fn positions_of_rows(
         .map(|(i, f)| Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>)
         .collect();
     select_positions(
-        warehouse,
+        scope,
         table,
         table_schema,
         path,
@@ -140,7 +140,7 @@ pub async fn positions_of_rows(
 /// Write one position delete file for `data_file`'s `positions` (sorted),
 /// in the same partition; returns it ready for a delete manifest.
 pub async fn write_position_deletes(
-    warehouse: &Warehouse,
+    scope: &Scope,
     table: &LoadedTable,
     data_file: &DataFile,
     spec_id: i32,
@@ -177,7 +177,8 @@ pub async fn write_position_deletes(
         uuid::Uuid::now_v7()
     );
     let size = bytes.len() as u64;
-    warehouse
+    scope
+        .engine()
         .file_io()
         .new_output(&location)?
         .write(bytes.into())

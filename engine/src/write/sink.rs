@@ -24,7 +24,7 @@ use super::DataFileWriterSet;
 use crate::commit::SnapshotUpdate;
 use crate::error::Result;
 use crate::table::LoadedTable;
-use crate::warehouse::Warehouse;
+use crate::scope::Scope;
 
 /// What an INSERT does to the rows already in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,16 +43,16 @@ pub enum InsertMode {
 /// commit succeeds.
 #[derive(Debug)]
 pub struct IcebergSink {
-    warehouse: Warehouse,
+    scope: Scope,
     table: LoadedTable,
     mode: InsertMode,
 }
 
 impl IcebergSink {
     /// A sink writing into `table`.
-    pub fn new(warehouse: Warehouse, table: LoadedTable, mode: InsertMode) -> Self {
+    pub fn new(scope: Scope, table: LoadedTable, mode: InsertMode) -> Self {
         Self {
-            warehouse,
+            scope,
             table,
             mode,
         }
@@ -60,7 +60,7 @@ impl IcebergSink {
 
     /// The live data files an overwrite replaces.
     async fn replaced_files(&self, added: &[DataFile]) -> Result<Vec<DataFile>> {
-        let live = self.table.live_files(self.warehouse.file_io()).await?;
+        let live = self.table.live_files(self.scope.engine()).await?;
         let data = live
             .into_iter()
             .filter(|f| f.file.content_type() == DataContentType::Data);
@@ -99,7 +99,7 @@ impl IcebergSink {
     ) -> Result<(Vec<DataFile>, u64)> {
         let name = self.table.ident().to_string();
         let metadata = self.table.metadata();
-        let mut first = DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?;
+        let mut first = DataFileWriterSet::try_new(&self.scope, &name, metadata).await?;
         let mut merged = futures::stream::select_all(streams);
         for _ in 0..serial_batches {
             match merged.next().await {
@@ -112,7 +112,7 @@ impl IcebergSink {
         for mut stream in merged {
             let mut writer = match writers.pop() {
                 Some(writer) => writer,
-                None => DataFileWriterSet::try_new(&self.warehouse, &name, metadata).await?,
+                None => DataFileWriterSet::try_new(&self.scope, &name, metadata).await?,
             };
             // Dropping the handle (a failed or cancelled statement) stops
             // the task.
@@ -155,7 +155,7 @@ impl IcebergSink {
                 SnapshotUpdate::overwrite(files, replaced)
             }
         };
-        update.commit(&self.warehouse, self.table.clone()).await?;
+        update.commit(&self.scope, self.table.clone()).await?;
         Ok(rows)
     }
 }

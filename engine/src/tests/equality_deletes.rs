@@ -1,13 +1,13 @@
 //! Equality delete files, as Flink or Java Iceberg write them, are applied
 //! by every read.
 
-#![allow(clippy::unwrap_used)] // tests panic on failure by design
+
 
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
-use floe_engine::Lakehouse;
-use floe_engine::commit::SnapshotUpdate;
+use crate::Lakehouse;
+use crate::commit::SnapshotUpdate;
 use iceberg::arrow::{arrow_schema_to_schema, schema_to_arrow_schema};
 use iceberg::spec::DataFileFormat;
 use iceberg::writer::base_writer::equality_delete_writer::{
@@ -34,7 +34,7 @@ async fn equality_deletes_from_another_writer_are_applied() {
         .unwrap();
 
     let ident = floe_catalog::TableIdent::from_strs(["default", "t"]).unwrap();
-    let table = lh.warehouse().load_table(&ident).await.unwrap();
+    let table = lh.scope().load_table(&ident).await.unwrap();
     let metadata = table.metadata();
     let schema = metadata.current_schema().clone();
     let id_field = schema.field_by_name("id").unwrap().id;
@@ -44,7 +44,7 @@ async fn equality_deletes_from_another_writer_are_applied() {
     let delete_schema = arrow_schema_to_schema(config.projected_arrow_schema_ref()).unwrap();
     let rolling = RollingFileWriterBuilder::new_with_default_file_size(
         ParquetWriterBuilder::new(Default::default(), Arc::new(delete_schema)),
-        lh.warehouse().file_io().clone(),
+        lh.engine().file_io().clone(),
         DefaultLocationGenerator::new(metadata).unwrap(),
         DefaultFileNameGenerator::new("eq-delete".into(), None, DataFileFormat::Parquet),
     );
@@ -67,7 +67,7 @@ async fn equality_deletes_from_another_writer_are_applied() {
 
     SnapshotUpdate::overwrite(Vec::new(), Vec::new())
         .with_delete_files(deletes.into_iter().map(|f| (0, f)).collect())
-        .commit(lh.warehouse(), table)
+        .commit(lh.scope(), table)
         .await
         .unwrap();
 

@@ -3,11 +3,11 @@
 //! additions its filter may match; every isolation refuses files removed
 //! twice. A conflict changes nothing.
 
-#![allow(clippy::unwrap_used)] // tests panic on failure by design
+
 
 use arrow::array::Int64Array;
-use floe_engine::commit::{Isolation, SnapshotUpdate};
-use floe_engine::{FloeError, Lakehouse, LoadedTable};
+use crate::commit::{Isolation, SnapshotUpdate};
+use crate::{FloeError, Lakehouse, LoadedTable};
 use iceberg::expr::Reference;
 use iceberg::spec::Datum;
 
@@ -27,7 +27,7 @@ async fn setup() -> (tempfile::TempDir, Lakehouse, Lakehouse) {
 
 async fn load(lh: &Lakehouse) -> LoadedTable {
     let ident = floe_catalog::TableIdent::from_strs(TABLE.split('.')).unwrap();
-    lh.warehouse().load_table(&ident).await.unwrap()
+    lh.scope().load_table(&ident).await.unwrap()
 }
 
 async fn count(lh: &Lakehouse) -> i64 {
@@ -48,7 +48,7 @@ async fn count(lh: &Lakehouse) -> i64 {
 
 /// "Delete every row with 1 <= id <= 10", staged on `base`.
 async fn delete_first_ten(lh: &Lakehouse, base: &LoadedTable) -> SnapshotUpdate {
-    let files = base.live_files(lh.warehouse().file_io()).await.unwrap();
+    let files = base.live_files(lh.engine()).await.unwrap();
     assert_eq!(files.len(), 1);
     let filter = Reference::new("id")
         .greater_than_or_equal_to(Datum::long(1))
@@ -64,7 +64,7 @@ async fn concurrent_insert_of_matching_rows_conflicts() {
     let delete = delete_first_ten(&a, &base).await;
     // B commits first: a row the DELETE's filter matches.
     b.sql("INSERT INTO t VALUES (5)").await.unwrap();
-    let err = delete.commit(a.warehouse(), base).await.unwrap_err();
+    let err = delete.commit(a.scope(), base).await.unwrap_err();
     match &err {
         FloeError::Conflict {
             table,
@@ -91,7 +91,7 @@ async fn concurrent_insert_of_other_rows_is_retried() {
     let delete = delete_first_ten(&a, &base).await;
     // Outside the filter's range: the file's bounds prove it cannot match.
     b.sql("INSERT INTO t VALUES (100)").await.unwrap();
-    delete.commit(a.warehouse(), base).await.unwrap();
+    delete.commit(a.scope(), base).await.unwrap();
     let batches = a
         .sql("SELECT id FROM t")
         .await
@@ -115,7 +115,7 @@ async fn snapshot_isolation_allows_the_concurrent_insert() {
         .await
         .with_isolation(Isolation::Snapshot);
     b.sql("INSERT INTO t VALUES (5)").await.unwrap();
-    delete.commit(a.warehouse(), base).await.unwrap();
+    delete.commit(a.scope(), base).await.unwrap();
     assert_eq!(count(&a).await, 1);
 }
 
@@ -129,14 +129,14 @@ async fn a_file_removed_twice_conflicts() {
     b.sql("DELETE FROM t WHERE id = 3").await.unwrap();
     let err = delete
         .clone()
-        .commit(a.warehouse(), base.clone())
+        .commit(a.scope(), base.clone())
         .await
         .unwrap_err();
     assert!(matches!(err, FloeError::Conflict { .. }), "{err:?}");
     // Even snapshot isolation refuses to remove a file that is gone.
     let err = delete
         .with_isolation(Isolation::Snapshot)
-        .commit(a.warehouse(), base)
+        .commit(a.scope(), base)
         .await
         .unwrap_err();
     match &err {
@@ -161,14 +161,14 @@ async fn a_concurrent_delete_file_on_a_rewritten_file_conflicts() {
         .await
         .unwrap();
     let ident = floe_catalog::TableIdent::from_strs(["default", "m"]).unwrap();
-    let base = a.warehouse().load_table(&ident).await.unwrap();
-    let files = base.live_files(a.warehouse().file_io()).await.unwrap();
+    let base = a.scope().load_table(&ident).await.unwrap();
+    let files = base.live_files(a.engine()).await.unwrap();
     // A rewrites the file (snapshot isolation: only removed files matter)...
     let rewrite = SnapshotUpdate::overwrite(Vec::new(), vec![files[0].file.clone()])
         .with_isolation(Isolation::Snapshot);
     // ...while B deletes a row of it by position.
     b.sql("DELETE FROM m WHERE id = 3").await.unwrap();
-    let err = rewrite.commit(a.warehouse(), base).await.unwrap_err();
+    let err = rewrite.commit(a.scope(), base).await.unwrap_err();
     match &err {
         FloeError::Conflict { reason, .. } => {
             assert!(reason.contains("added delete file"), "{reason}")

@@ -1,0 +1,203 @@
+//! The committer: checks each [`TableCommit`] against its table's current
+//! metadata, writes the new metadata files and moves every pointer in one
+//! catalog transaction. The only code that writes a metadata file or
+//! moves, adds or removes a catalog pointer.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use floe_catalog::{CatalogChange, CatalogError, PointerSwap, TableIdent};
+use iceberg::MetadataLocation;
+use iceberg::spec::TableMetadata;
+
+use super::apply::{TableCommit, apply_commit};
+use super::retry::RetryPolicy;
+use crate::engine::Engine;
+use crate::error::{ErrorKind, FloeError, RequirementFailed, Result};
+use crate::table::{LoadedTable, write_metadata};
+
+/// What one catalog commit does: table commits (updates of existing
+/// tables, or creates) and drops.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Tables to change or create.
+    pub commits: Vec<TableCommit>,
+    /// Tables to remove, with the metadata location the drop was decided
+    /// on: a table that moved since is not dropped.
+    pub drops: Vec<(TableIdent, String)>,
+}
+
+impl Batch {
+    /// A batch of one table's commit.
+    pub(crate) fn one(commit: TableCommit) -> Self {
+        Self {
+            commits: vec![commit],
+            drops: Vec::new(),
+        }
+    }
+
+    fn tables(&self) -> impl Iterator<Item = &TableIdent> {
+        self.commits
+            .iter()
+            .map(|c| &c.table)
+            .chain(self.drops.iter().map(|(t, _)| t))
+    }
+}
+
+/// Commit `batch` atomically: lock its tables against the engine's other
+/// sessions, then [`commit_locked`], retrying lost races on the tables'
+/// new metadata as long as the batch's requirements hold.
+pub(crate) async fn commit(engine: &Engine, batch: &Batch) -> Result<Vec<LoadedTable>> {
+    let _guard = engine.commit_locks().lock(batch.tables()).await?;
+    commit_locked(engine, batch, true).await
+}
+
+/// Commit `batch` (its tables' commit locks held): every table's current
+/// metadata is read from the catalog, its requirements checked and its
+/// updates applied, the new metadata files written, and all pointers
+/// moved at once. When another process moved a pointer first and `retry`
+/// is set, the whole batch is checked and applied again on the new
+/// metadata, by the first table's `commit.retry.*` policy; a requirement
+/// that no longer holds fails it. Without `retry` the lost race is
+/// returned (a [`CatalogError::CommitConflict`]) for the caller to redo
+/// its work. Returns each committed table's new version, at `main`, in
+/// the order of `batch.commits`.
+pub(crate) async fn commit_locked(
+    engine: &Engine,
+    batch: &Batch,
+    retry: bool,
+) -> Result<Vec<LoadedTable>> {
+    let started = Instant::now();
+    let mut policy: Option<RetryPolicy> = None;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut changes = Vec::with_capacity(batch.commits.len() + batch.drops.len());
+        let mut committed = Vec::with_capacity(batch.commits.len());
+        for commit in &batch.commits {
+            let current = load_current(engine, &commit.table).await?;
+            if policy.is_none() {
+                policy = Some(match &current {
+                    Some(table) => RetryPolicy::of(table.ident(), table.metadata())?,
+                    None => RetryPolicy::default(),
+                });
+            }
+            let base = current
+                .as_ref()
+                .map(|t| (t.metadata().as_ref(), t.metadata_location()));
+            let metadata = apply_commit(base, commit).map_err(|e| {
+                // Updates made on metadata that has moved since may no longer
+                // apply (a snapshot's sequence number): the producer must
+                // make them again.
+                if attempt > 1 && e.kind() == ErrorKind::InvalidInput {
+                    stale(&commit.table, e)
+                } else {
+                    e
+                }
+            })?;
+            match current {
+                // A commit of requirements only checks them: its pointer must
+                // stay where it is until the others have moved.
+                Some(current) if commit.updates.is_empty() => {
+                    changes.push(CatalogChange::Swap(PointerSwap {
+                        table: commit.table.clone(),
+                        expected: current.metadata_location().to_string(),
+                        new: current.metadata_location().to_string(),
+                    }));
+                    committed.push(current);
+                }
+                current => {
+                    let (table, change) =
+                        write_version(engine, &commit.table, current.as_ref(), metadata).await?;
+                    changes.push(change);
+                    committed.push(table);
+                }
+            }
+        }
+        for (table, expected) in &batch.drops {
+            changes.push(CatalogChange::Drop {
+                table: table.clone(),
+                expected: expected.clone(),
+            });
+        }
+        if changes.is_empty() {
+            return Ok(committed);
+        }
+        match engine.catalog().commit(changes).await {
+            Ok(()) => {
+                for table in &committed {
+                    engine.remember(table);
+                }
+                return Ok(committed);
+            }
+            Err(e @ (CatalogError::CommitConflict { .. } | CatalogError::TableAlreadyExists(_))) => {
+                let policy = policy.unwrap_or_default();
+                if !retry || !policy.allows_retry(attempt, started) {
+                    return Err(e.into());
+                }
+                tokio::time::sleep(policy.backoff(attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The table's committed version, `None` if the catalog has no such table.
+async fn load_current(engine: &Engine, table: &TableIdent) -> Result<Option<LoadedTable>> {
+    match engine.load_committed(table).await {
+        Ok(table) => Ok(Some(table)),
+        Err(e) if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Write `metadata` as the next metadata file of `table` (never over an
+/// existing file); returns the new version and the catalog change that
+/// points the table at it.
+async fn write_version(
+    engine: &Engine,
+    table: &TableIdent,
+    current: Option<&LoadedTable>,
+    metadata: TableMetadata,
+) -> Result<(LoadedTable, CatalogChange)> {
+    let location = match current.map(|c| MetadataLocation::from_str(c.metadata_location())) {
+        Some(Ok(previous)) => previous.with_next_version().with_new_metadata(&metadata),
+        // A new table, or metadata written with another naming scheme.
+        _ => MetadataLocation::new_with_metadata(metadata.location(), &metadata),
+    };
+    let refs = write_metadata(engine.file_io(), &metadata, &location).await?;
+    let location = location.to_string();
+    let change = match current {
+        Some(current) => CatalogChange::Swap(PointerSwap {
+            table: table.clone(),
+            expected: current.metadata_location().to_string(),
+            new: location.clone(),
+        }),
+        None => CatalogChange::Create {
+            table: table.clone(),
+            metadata_location: location.clone(),
+        },
+    };
+    let new = LoadedTable::with_refs(table.clone(), location, Arc::new(metadata), Arc::new(refs));
+    Ok((new, change))
+}
+
+/// Updates that no longer apply because the table moved under them.
+fn stale(table: &TableIdent, error: FloeError) -> FloeError {
+    FloeError::RequirementFailed(Box::new(RequirementFailed {
+        table: table.to_string(),
+        requirement: "that its updates still apply".into(),
+        expected: "the metadata they were made on".into(),
+        found: format!("metadata another writer changed ({error})"),
+    }))
+}
+
+/// Rename a table in the catalog (its metadata and files stay where they
+/// are), holding both names' commit locks.
+pub(crate) async fn rename_table(engine: &Engine, from: &TableIdent, to: &TableIdent) -> Result<()> {
+    let _guard = engine.commit_locks().lock([from, to]).await?;
+    Ok(engine.catalog().rename_table(from, to).await?)
+}

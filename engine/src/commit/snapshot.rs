@@ -1,0 +1,703 @@
+//! Snapshot producers: a snapshot (append, overwrite or delete) of data
+//! and delete files added and removed, on a branch (`main` unless the
+//! statement named another). The new manifests are written once; each
+//! attempt of the commit layer writes the manifest list on the table's
+//! latest version, after checking, as Java Iceberg does, that the
+//! commits made since the statement read the table do not conflict with
+//! it.
+
+use std::collections::{HashMap, HashSet};
+
+use iceberg::TableUpdate;
+use iceberg::expr::Predicate;
+use iceberg::spec::{
+    DataFile, ManifestContentType, ManifestFile, ManifestListWriter, ManifestWriterBuilder,
+    Operation, Snapshot, Summary, TableMetadata, TableMetadataBuilder,
+};
+
+use super::{commit_table, summary, validate};
+use crate::engine::Engine;
+use crate::error::{FloeError, Result, invalid};
+use crate::scope::Scope;
+use crate::table::LoadedTable;
+
+/// How a commit that removes rows checks concurrent commits (Iceberg's
+/// `write.*.isolation-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// No concurrent commit may have added data the statement's filter
+    /// could match, nor removed a file the statement removes (the default).
+    #[default]
+    Serializable,
+    /// Only the files the statement removes must still be there.
+    Snapshot,
+}
+
+impl Isolation {
+    /// Read a `write.*.isolation-level` table property.
+    pub fn parse(value: &str) -> Result<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "serializable" => Ok(Self::Serializable),
+            "snapshot" => Ok(Self::Snapshot),
+            other => Err(invalid!(
+                "isolation level '{other}': expected 'serializable' or 'snapshot'"
+            )),
+        }
+    }
+}
+
+/// A snapshot to commit: data files added and live data files removed.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SnapshotUpdate {
+    added: Vec<DataFile>,
+    removed: Vec<DataFile>,
+    /// Delete files added (merge-on-read), with their partition spec ids.
+    added_deletes: Vec<(i32, DataFile)>,
+    /// Rows the statement read or changed: concurrent additions matching it
+    /// conflict under serializable isolation. `None` means the whole table.
+    conflict_filter: Option<Predicate>,
+    isolation: Isolation,
+    /// Forces `overwrite` even when nothing is removed (INSERT OVERWRITE of
+    /// an empty table).
+    overwrite: bool,
+    /// Extra summary properties (`source-snapshot-id`, `wap.id`, ...).
+    summary: Vec<(String, String)>,
+    /// Partition spec ids of added files not written with the default
+    /// spec (files a replay takes from another snapshot), by path.
+    file_specs: HashMap<String, i32>,
+    /// Write-audit-publish: add the snapshot to the table without moving
+    /// any branch to it.
+    stage_only: bool,
+    /// Table properties set in the same commit.
+    properties: HashMap<String, String>,
+}
+
+impl SnapshotUpdate {
+    /// Append data files: never conflicts, always retried.
+    pub fn append(files: Vec<DataFile>) -> Self {
+        Self {
+            added: files,
+            removed: Vec::new(),
+            added_deletes: Vec::new(),
+            conflict_filter: None,
+            isolation: Isolation::Snapshot,
+            overwrite: false,
+            summary: Vec::new(),
+            stage_only: false,
+            file_specs: HashMap::new(),
+            properties: HashMap::new(),
+        }
+    }
+
+    /// Replace `removed` (live files of the base version) by `added`.
+    pub fn overwrite(added: Vec<DataFile>, removed: Vec<DataFile>) -> Self {
+        Self {
+            added,
+            removed,
+            added_deletes: Vec::new(),
+            conflict_filter: None,
+            isolation: Isolation::Serializable,
+            overwrite: true,
+            summary: Vec::new(),
+            stage_only: false,
+            file_specs: HashMap::new(),
+            properties: HashMap::new(),
+        }
+    }
+
+    /// The changes `snapshot` made to its parent (data files added and
+    /// removed, delete files added), to apply again elsewhere: Iceberg's
+    /// cherry-pick. The new snapshot records `source-snapshot-id`.
+    pub async fn replay(engine: &Engine, table: &LoadedTable, snapshot: &Snapshot) -> Result<Self> {
+        let changes = validate::snapshot_changes(engine, table, snapshot).await?;
+        let default_spec = table.metadata().default_partition_spec_id();
+        let file_specs: HashMap<String, i32> = changes
+            .added
+            .iter()
+            .filter(|(spec, _)| *spec != default_spec)
+            .map(|(spec, f)| (f.file_path().to_string(), *spec))
+            .collect();
+        let added: Vec<DataFile> = changes.added.into_iter().map(|(_, f)| f).collect();
+        let mut update = if changes.removed.is_empty() && changes.added_deletes.is_empty() {
+            Self::append(added)
+        } else {
+            Self::overwrite(added, changes.removed)
+                .with_delete_files(changes.added_deletes)
+                .with_isolation(Isolation::Snapshot)
+        };
+        update.overwrite = snapshot.summary().operation == Operation::Overwrite;
+        update.file_specs = file_specs;
+        Ok(update.with_summary("source-snapshot-id", snapshot.snapshot_id().to_string()))
+    }
+
+    /// Add a summary property to the new snapshot.
+    pub fn with_summary(mut self, key: &str, value: String) -> Self {
+        self.summary.push((key.to_string(), value));
+        self
+    }
+
+    /// Also set a table property, in the same commit (`add_files` records
+    /// the name mapping of files without field ids this way).
+    pub fn with_property(mut self, key: &str, value: String) -> Self {
+        self.properties.insert(key.to_string(), value);
+        self
+    }
+
+    /// Write-audit-publish: stage the snapshot (it is added to the table,
+    /// with `wap.id` in its summary, but no branch moves to it) until
+    /// `CALL system.publish_changes` cherry-picks it.
+    pub fn staged_with_wap_id(mut self, wap_id: &str) -> Self {
+        self.stage_only = true;
+        self.with_summary("wap.id", wap_id.to_string())
+    }
+
+    /// Also add delete files (position or equality deletes), each with the
+    /// partition spec id of the data it applies to.
+    pub fn with_delete_files(mut self, files: Vec<(i32, DataFile)>) -> Self {
+        self.added_deletes = files;
+        self
+    }
+
+    /// The rows the statement read: with serializable isolation, a
+    /// concurrent commit adding data that may match conflicts.
+    pub fn with_conflict_filter(mut self, filter: Option<Predicate>) -> Self {
+        self.conflict_filter = filter;
+        self
+    }
+
+    /// The isolation level to validate concurrent commits with.
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    fn operation(&self) -> Operation {
+        let removes = !self.removed.is_empty() || !self.added_deletes.is_empty();
+        match (self.added.is_empty(), removes) {
+            (_, false) if !self.overwrite => Operation::Append,
+            (true, true) => Operation::Delete,
+            _ => Operation::Overwrite,
+        }
+    }
+
+    /// Commit on `base`'s branch, based on `base`; returns the new table
+    /// version. Tags and snapshots are read-only. With `write.wap.enabled`
+    /// and the session's `floe.wap_id`, a commit to `main` is staged.
+    pub async fn commit(self, scope: &Scope, base: LoadedTable) -> Result<LoadedTable> {
+        let branch = base.write_branch()?.to_string();
+        let wap = base
+            .metadata()
+            .properties()
+            .get("write.wap.enabled")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let this = match scope.settings()?.wap_id {
+            Some(wap_id) if wap && branch == iceberg::spec::MAIN_BRANCH && !self.stage_only => {
+                self.staged_with_wap_id(&wap_id)
+            }
+            _ => self,
+        };
+        this.commit_to_branch(scope, base, &branch).await
+    }
+
+    async fn commit_to_branch(
+        self,
+        scope: &Scope,
+        base: LoadedTable,
+        branch: &str,
+    ) -> Result<LoadedTable> {
+        let engine = scope.engine();
+        let snapshot_id = new_snapshot_id();
+        let commit_uuid = uuid::Uuid::now_v7();
+        // The manifest of the new files does not depend on the parent, so it
+        // is written once and reused by every attempt.
+        let mut added_manifests: Vec<ManifestFile> = self
+            .write_added_manifests(engine, &base, snapshot_id, commit_uuid)
+            .await?;
+        added_manifests.extend(
+            self.write_delete_manifests(engine, &base, snapshot_id, commit_uuid)
+                .await?,
+        );
+        let read_snapshot = base.snapshot_id();
+        if self.summary.iter().any(|(k, _)| k == "source-snapshot-id") {
+            // Delete files made elsewhere (a replay) may point at files
+            // this branch no longer has.
+            self.check_referenced_files_live(engine, &base).await?;
+        }
+        let removed: HashSet<&str> = self.removed.iter().map(|f| f.file_path()).collect();
+        let (this, removed, added_manifests) = (&self, &removed, &added_manifests);
+        let mut attempt = 0;
+        commit_table(scope, base, move |current| {
+            attempt += 1;
+            async move {
+                let moved = current.snapshot_id() != read_snapshot;
+                if moved && this.operation() != Operation::Append {
+                    validate::concurrent_commits(
+                        engine,
+                        &current,
+                        read_snapshot,
+                        this.isolation,
+                        this.conflict_filter.as_ref(),
+                        removed,
+                    )
+                    .await?;
+                    this.check_referenced_files_live(engine, &current).await?;
+                }
+                let staged = StagedCommit {
+                    snapshot_id,
+                    commit_uuid,
+                    attempt,
+                    added_manifests,
+                };
+                Ok(Some(this.updates(engine, &current, branch, &staged).await?))
+            }
+        })
+        .await
+    }
+
+    /// The partition spec id of an added or removed data file.
+    fn spec_of(&self, metadata: &TableMetadata, file: &DataFile) -> i32 {
+        self.file_specs
+            .get(file.file_path())
+            .copied()
+            .unwrap_or_else(|| metadata.default_partition_spec_id())
+    }
+
+    /// One manifest of the added data files per partition spec (one, but
+    /// for a replay of files written under older specs).
+    async fn write_added_manifests(
+        &self,
+        engine: &Engine,
+        base: &LoadedTable,
+        snapshot_id: i64,
+        commit_uuid: uuid::Uuid,
+    ) -> Result<Vec<ManifestFile>> {
+        let metadata = base.metadata();
+        let files = self.added.iter().map(|f| (self.spec_of(metadata, f), f));
+        let path = |n: usize, spec_id: i32| {
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-s{spec_id}")
+            };
+            format!(
+                "{}/metadata/{commit_uuid}-m0{suffix}.avro",
+                metadata.location()
+            )
+        };
+        write_manifests(
+            engine,
+            base,
+            snapshot_id,
+            files,
+            ManifestContentType::Data,
+            path,
+        )
+        .await
+    }
+
+    /// Position deletes must point at live data files: one a concurrent
+    /// commit removed (a compaction, a rewrite) would keep the deleted rows.
+    async fn check_referenced_files_live(
+        &self,
+        engine: &Engine,
+        current: &LoadedTable,
+    ) -> Result<()> {
+        let referenced: HashSet<String> = self
+            .added_deletes
+            .iter()
+            .filter_map(|(_, f)| f.referenced_data_file())
+            .collect();
+        if referenced.is_empty() {
+            return Ok(());
+        }
+        let live: HashSet<String> = current
+            .live_files(engine)
+            .await?
+            .into_iter()
+            .map(|f| f.file.file_path().to_string())
+            .collect();
+        if let Some(gone) = referenced.iter().find(|p| !live.contains(*p)) {
+            return Err(FloeError::Conflict {
+                table: current.ident().to_string(),
+                snapshot: current.snapshot_id(),
+                reason: format!(
+                    "a concurrent commit removed data file {gone}, which this statement deletes \
+                     rows of"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// One manifest of the added delete files per partition spec.
+    async fn write_delete_manifests(
+        &self,
+        engine: &Engine,
+        base: &LoadedTable,
+        snapshot_id: i64,
+        commit_uuid: uuid::Uuid,
+    ) -> Result<Vec<ManifestFile>> {
+        let location = base.metadata().location();
+        let files = self.added_deletes.iter().map(|(spec_id, f)| (*spec_id, f));
+        let path =
+            |_: usize, spec_id: i32| format!("{location}/metadata/{commit_uuid}-d{spec_id}.avro");
+        write_manifests(
+            engine,
+            base,
+            snapshot_id,
+            files,
+            ManifestContentType::Deletes,
+            path,
+        )
+        .await
+    }
+
+    /// The updates of this snapshot on `base` (the table's latest
+    /// version): the manifest list is written, the snapshot added and, unless
+    /// it is staged for write-audit-publish, made the head of `branch`.
+    async fn updates(
+        &self,
+        engine: &Engine,
+        base: &LoadedTable,
+        branch: &str,
+        staged: &StagedCommit<'_>,
+    ) -> Result<Vec<TableUpdate>> {
+        let metadata = base.metadata();
+        
+        let parent = base.snapshot();
+        let sequence_number = metadata.next_sequence_number();
+
+        let mut manifests = match parent {
+            Some(parent) => base.manifests(engine, parent.manifest_list()).await?,
+            None => Vec::new(),
+        };
+        let mut removed_specs = HashMap::new();
+        if !self.removed.is_empty() {
+            (manifests, removed_specs) = self
+                .remove_files(engine, base, manifests, staged)
+                .await?;
+        }
+        let mut manifests = merge_manifests(engine, base, manifests, staged).await?;
+        manifests.extend(staged.added_manifests.iter().cloned());
+
+        let list_path = format!(
+            "{}/metadata/snap-{}-{}-{}.avro",
+            metadata.location(),
+            staged.snapshot_id,
+            staged.attempt - 1,
+            staged.commit_uuid
+        );
+        let mut list = ManifestListWriter::v2(
+            engine.file_io().new_output(&list_path)?.writer().await?,
+            staged.snapshot_id,
+            parent.map(|p| p.snapshot_id()),
+            sequence_number,
+        );
+        list.add_manifests(manifests.into_iter())?;
+        list.close().await?;
+
+        let spec_of = |file: &DataFile| {
+            removed_specs
+                .get(file.file_path())
+                .copied()
+                .unwrap_or_else(|| self.spec_of(metadata, file))
+        };
+        let mut summary = summary::snapshot_summary(
+            metadata,
+            parent,
+            &self.added,
+            &self.removed,
+            &self.added_deletes,
+            &spec_of,
+        );
+        summary.extend(self.summary.iter().cloned());
+        let snapshot = Snapshot::builder()
+            .with_snapshot_id(staged.snapshot_id)
+            .with_parent_snapshot_id(parent.map(|p| p.snapshot_id()))
+            .with_sequence_number(sequence_number)
+            .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
+            .with_manifest_list(list_path)
+            .with_summary(Summary {
+                operation: self.operation(),
+                additional_properties: summary,
+            })
+            .with_schema_id(metadata.current_schema_id())
+            .build();
+
+        let mut builder = TableMetadata::clone(metadata).into_builder(None);
+        if !self.properties.is_empty() {
+            builder = builder.set_properties(self.properties.clone())?;
+        }
+        let builder = if self.stage_only {
+            builder.add_snapshot(snapshot)?
+        } else {
+            builder.set_branch_snapshot(snapshot, branch)?
+        };
+        Ok(builder.build()?.changes)
+    }
+
+    /// Rewrite the manifests that hold removed files: those entries become
+    /// `DELETED`, the others `EXISTING`. Every removed file must still be
+    /// live, or a concurrent commit removed it first.
+    async fn remove_files(
+        &self,
+        engine: &Engine,
+        base: &LoadedTable,
+        manifests: Vec<ManifestFile>,
+        staged: &StagedCommit<'_>,
+    ) -> Result<(Vec<ManifestFile>, HashMap<String, i32>)> {
+        let metadata = base.metadata();
+        let removed: HashSet<&str> = self.removed.iter().map(|f| f.file_path()).collect();
+        // Removed file -> the spec of the manifest it was found in.
+        let mut found: HashMap<String, i32> = HashMap::new();
+        let mut out = Vec::with_capacity(manifests.len());
+        for (n, manifest) in manifests.into_iter().enumerate() {
+            let live = manifest.added_files_count.unwrap_or(1)
+                + manifest.existing_files_count.unwrap_or(1);
+            if manifest.content != ManifestContentType::Data || live == 0 {
+                out.push(manifest);
+                continue;
+            }
+            let loaded = crate::table::load_manifest(engine, &manifest).await?;
+            let hits: Vec<String> = loaded
+                .entries()
+                .iter()
+                .filter(|e| e.is_alive() && removed.contains(e.file_path()))
+                .map(|e| e.file_path().to_string())
+                .collect();
+            if hits.is_empty() {
+                out.push(manifest);
+                continue;
+            }
+            found.extend(hits.into_iter().map(|p| (p, manifest.partition_spec_id)));
+            let path = format!(
+                "{}/metadata/{}-m{}.avro",
+                metadata.location(),
+                staged.commit_uuid,
+                n + 1 + 1000 * staged.attempt as usize
+            );
+            let mut writer = manifest_writer(
+                engine,
+                metadata,
+                manifest.partition_spec_id,
+                staged.snapshot_id,
+                &path,
+            )?
+            .build_v2_data();
+            for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
+                let sequence = entry.sequence_number().unwrap_or(0);
+                let file_sequence = entry.file_sequence_number.or(Some(sequence));
+                if removed.contains(entry.file_path()) {
+                    writer.add_delete_file(entry.data_file().clone(), sequence, file_sequence)?;
+                } else {
+                    writer.add_existing_file(
+                        entry.data_file().clone(),
+                        entry.snapshot_id().unwrap_or(staged.snapshot_id),
+                        sequence,
+                        file_sequence,
+                    )?;
+                }
+            }
+            out.push(writer.write_manifest_file().await?);
+        }
+        if found.len() != removed.len() {
+            let missing: Vec<&str> = removed
+                .iter()
+                .filter(|p| !found.contains_key(**p))
+                .copied()
+                .collect();
+            return Err(FloeError::Conflict {
+                table: base.ident().to_string(),
+                snapshot: base.snapshot_id(),
+                reason: format!(
+                    "{} of the data files this statement rewrites were removed by a concurrent \
+                     commit: {}",
+                    missing.len(),
+                    missing.join(", ")
+                ),
+            });
+        }
+        Ok((out, found))
+    }
+}
+
+/// A writer of a manifest at `path` for `metadata`'s partition spec
+/// `spec_id`, its entries committed by `snapshot_id`.
+fn manifest_writer(
+    engine: &Engine,
+    metadata: &TableMetadata,
+    spec_id: i32,
+    snapshot_id: i64,
+    path: &str,
+) -> Result<ManifestWriterBuilder> {
+    let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
+        FloeError::Internal(format!(
+            "table at {} has no partition spec {spec_id}",
+            metadata.location()
+        ))
+    })?;
+    Ok(ManifestWriterBuilder::new(
+        engine.file_io().new_output(path)?,
+        Some(snapshot_id),
+        metadata.current_schema().clone(),
+        spec.as_ref().clone(),
+    ))
+}
+
+/// Write `files` (each with its partition spec id) as new manifests of
+/// `content`, one per spec, at `path(n, spec_id)`; their entries are
+/// `ADDED` by `snapshot_id`, with sequence numbers inherited from the
+/// manifest list.
+async fn write_manifests<'a>(
+    engine: &Engine,
+    base: &LoadedTable,
+    snapshot_id: i64,
+    files: impl Iterator<Item = (i32, &'a DataFile)>,
+    content: ManifestContentType,
+    path: impl Fn(usize, i32) -> String,
+) -> Result<Vec<ManifestFile>> {
+    let metadata = base.metadata();
+    let mut by_spec: std::collections::BTreeMap<i32, Vec<&DataFile>> = Default::default();
+    for (spec_id, file) in files {
+        by_spec.entry(spec_id).or_default().push(file);
+    }
+    let mut out = Vec::with_capacity(by_spec.len());
+    for (n, (spec_id, files)) in by_spec.into_iter().enumerate() {
+        let builder =
+            manifest_writer(engine, metadata, spec_id, snapshot_id, &path(n, spec_id))?;
+        let mut writer = match content {
+            ManifestContentType::Data => builder.build_v2_data(),
+            ManifestContentType::Deletes => builder.build_v2_deletes(),
+        };
+        for file in files {
+            // A negative sequence number is inherited from the manifest list.
+            writer.add_file(file.clone(), -1)?;
+        }
+        out.push(writer.write_manifest_file().await?);
+    }
+    Ok(out)
+}
+
+/// How many small data manifests of one partition spec a snapshot may
+/// carry before a commit merges them (Java Iceberg's
+/// `commit.manifest.min-count-to-merge`).
+const MIN_MANIFESTS_TO_MERGE: usize = 100;
+
+/// Manifests at least this large are left alone by merging (Java
+/// Iceberg's `commit.manifest.target-size-bytes`).
+const MERGED_MANIFEST_TARGET_BYTES: i64 = 8 * 1024 * 1024;
+
+/// Keep the manifest list short: once a spec has
+/// [`MIN_MANIFESTS_TO_MERGE`] small data manifests from earlier snapshots,
+/// their live entries are rewritten into one manifest (as `EXISTING`, with
+/// their snapshot ids and sequence numbers; entries deleted by earlier
+/// snapshots are dropped). Without this every single-row INSERT adds a
+/// manifest that every later commit and every scan reads.
+async fn merge_manifests(
+    engine: &Engine,
+    base: &LoadedTable,
+    manifests: Vec<ManifestFile>,
+    staged: &StagedCommit<'_>,
+) -> Result<Vec<ManifestFile>> {
+    let mergeable = |m: &ManifestFile| {
+        m.content == ManifestContentType::Data
+            && m.added_snapshot_id != staged.snapshot_id
+            && m.manifest_length < MERGED_MANIFEST_TARGET_BYTES
+    };
+    let mut counts: HashMap<i32, usize> = HashMap::new();
+    for manifest in manifests.iter().filter(|m| mergeable(m)) {
+        *counts.entry(manifest.partition_spec_id).or_default() += 1;
+    }
+    let specs: HashSet<i32> = counts
+        .into_iter()
+        .filter(|(_, n)| *n >= MIN_MANIFESTS_TO_MERGE)
+        .map(|(spec, _)| spec)
+        .collect();
+    if specs.is_empty() {
+        return Ok(manifests);
+    }
+    let metadata = base.metadata();
+    let (merged, mut out): (Vec<ManifestFile>, Vec<ManifestFile>) = manifests
+        .into_iter()
+        .partition(|m| mergeable(m) && specs.contains(&m.partition_spec_id));
+    for spec_id in specs {
+        let path = format!(
+            "{}/metadata/{}-merged-{spec_id}-{}.avro",
+            metadata.location(),
+            staged.commit_uuid,
+            staged.attempt
+        );
+        let mut writer = manifest_writer(engine, metadata, spec_id, staged.snapshot_id, &path)?
+            .build_v2_data();
+        for manifest in merged.iter().filter(|m| m.partition_spec_id == spec_id) {
+            let loaded = crate::table::load_manifest(engine, manifest).await?;
+            for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
+                let sequence = entry.sequence_number().unwrap_or(0);
+                writer.add_existing_file(
+                    entry.data_file().clone(),
+                    entry.snapshot_id().unwrap_or(manifest.added_snapshot_id),
+                    sequence,
+                    entry.file_sequence_number.or(Some(sequence)),
+                )?;
+            }
+        }
+        out.push(writer.write_manifest_file().await?);
+    }
+    Ok(out)
+}
+
+/// What does not change between the attempts of one commit.
+struct StagedCommit<'a> {
+    snapshot_id: i64,
+    commit_uuid: uuid::Uuid,
+    attempt: u32,
+    added_manifests: &'a [ManifestFile],
+}
+
+/// `builder` (made from `metadata`) with a new snapshot holding no files
+/// as the head of `branch`: how a branch of a table without snapshots
+/// starts.
+pub(crate) async fn add_empty_branch(
+    engine: &Engine,
+    metadata: &TableMetadata,
+    builder: TableMetadataBuilder,
+    branch: &str,
+) -> Result<TableMetadataBuilder> {
+    let snapshot_id = new_snapshot_id();
+    let sequence_number = metadata.next_sequence_number();
+    let list_path = format!(
+        "{}/metadata/snap-{snapshot_id}-0-{}.avro",
+        metadata.location(),
+        uuid::Uuid::now_v7()
+    );
+    let mut list = ManifestListWriter::v2(
+        engine.file_io().new_output(&list_path)?.writer().await?,
+        snapshot_id,
+        None,
+        sequence_number,
+    );
+    list.add_manifests(std::iter::empty())?;
+    list.close().await?;
+    let mut summary = summary::snapshot_summary(metadata, None, &[], &[], &[], &|_| 0);
+    summary.insert("floe.empty-branch-start".into(), "true".into());
+    let snapshot = Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(None)
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
+        .with_manifest_list(list_path)
+        .with_summary(Summary {
+            operation: Operation::Append,
+            additional_properties: summary,
+        })
+        .with_schema_id(metadata.current_schema_id())
+        .build();
+    Ok(builder.set_branch_snapshot(snapshot, branch)?)
+}
+
+/// A random positive snapshot id, as Java Iceberg makes them.
+fn new_snapshot_id() -> i64 {
+    let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
+    ((a ^ b) & (i64::MAX as u64)) as i64
+}

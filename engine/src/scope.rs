@@ -1,0 +1,246 @@
+//! [`Scope`]: what the statements of one session see of the engine: its
+//! warehouse branch, its settings and its staged (uncommitted) writes.
+//!
+//! Every operation takes a scope. A session has one; a branch merge makes
+//! a private one ([`Scope::private`]) so that its commits are staged in a
+//! place of their own, never in the session's transaction. Clones of a
+//! scope share its state: they are the same session.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use floe_catalog::TableIdent;
+use iceberg::TableUpdate;
+use iceberg::spec::MAIN_BRANCH;
+
+use crate::commit::commit_batch;
+use crate::engine::Engine;
+use crate::error::{FloeError, Result, invalid, not_found};
+use crate::table::{LoadedTable, TableVersion, VersionSpec};
+use crate::transaction::Staging;
+
+/// Floe's settings of one session (`SET floe.<key> = ...`, `USE BRANCH`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// `floe.wap_id`: with `write.wap.enabled`, writes to `main` are staged
+    /// under this id until published.
+    pub wap_id: Option<String>,
+    /// `USE BRANCH b`: the warehouse branch every read and write of the
+    /// session goes to (`None`: `main`).
+    pub branch: Option<String>,
+}
+
+impl SessionSettings {
+    /// The session's branch.
+    pub fn branch(&self) -> &str {
+        self.branch.as_deref().unwrap_or(MAIN_BRANCH)
+    }
+}
+
+#[derive(Debug, Default)]
+struct ScopeState {
+    settings: RwLock<SessionSettings>,
+    /// The open transaction's staged tables (`None`: no transaction).
+    staging: Mutex<Option<Staging>>,
+}
+
+/// The engine as one session sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    engine: Engine,
+    state: Arc<ScopeState>,
+}
+
+fn poisoned(what: &str) -> FloeError {
+    FloeError::internal(format!(
+        "the session's {what} lock is poisoned (a statement panicked while holding it); \
+         open a new session"
+    ))
+}
+
+impl Scope {
+    /// A new session's scope: `main`, no settings, no transaction.
+    pub(crate) fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            state: Arc::default(),
+        }
+    }
+
+    /// A scope of its own with the same branch and an open staging area:
+    /// what a branch merge commits through. `floe.wap_id` does not apply
+    /// to it: a merge moves the branch it merges into.
+    pub(crate) fn private(&self) -> Result<Self> {
+        let settings = SessionSettings {
+            wap_id: None,
+            branch: self.settings()?.branch,
+        };
+        Ok(Self {
+            engine: self.engine.clone(),
+            state: Arc::new(ScopeState {
+                settings: RwLock::new(settings),
+                staging: Mutex::new(Some(Staging::default())),
+            }),
+        })
+    }
+
+    /// The engine.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The session's settings.
+    pub(crate) fn settings(&self) -> Result<SessionSettings> {
+        self.state
+            .settings
+            .read()
+            .map(|s| s.clone())
+            .map_err(|_| poisoned("settings"))
+    }
+
+    /// The warehouse branch the session reads and writes.
+    pub(crate) fn branch(&self) -> Result<String> {
+        Ok(self.settings()?.branch().to_string())
+    }
+
+    /// Change the session's settings.
+    pub(crate) fn update_settings(&self, change: impl FnOnce(&mut SessionSettings)) -> Result<()> {
+        let mut settings = self
+            .state
+            .settings
+            .write()
+            .map_err(|_| poisoned("settings"))?;
+        change(&mut settings);
+        Ok(())
+    }
+
+    fn staging(&self) -> Result<std::sync::MutexGuard<'_, Option<Staging>>> {
+        self.state.staging.lock().map_err(|_| poisoned("transaction"))
+    }
+
+    /// Whether a transaction (or a merge's staging) is open.
+    pub(crate) fn in_transaction(&self) -> Result<bool> {
+        Ok(self.staging()?.is_some())
+    }
+
+    /// `BEGIN`.
+    pub(crate) fn begin(&self) -> Result<()> {
+        let mut staging = self.staging()?;
+        if staging.is_some() {
+            return Err(invalid!(
+                "a transaction is already open: COMMIT or ROLLBACK it first"
+            ));
+        }
+        *staging = Some(Staging::default());
+        Ok(())
+    }
+
+    /// `ROLLBACK`: forget what the transaction staged.
+    pub(crate) fn rollback(&self) -> Result<()> {
+        self.staging()?
+            .take()
+            .map(|_| ())
+            .ok_or_else(|| invalid!("ROLLBACK: no transaction is open"))
+    }
+
+    /// `COMMIT`: every table the transaction changed, in one catalog
+    /// commit. Returns the tables' new versions.
+    pub(crate) async fn commit(&self) -> Result<Vec<LoadedTable>> {
+        let staging = self
+            .staging()?
+            .take()
+            .ok_or_else(|| invalid!("COMMIT: no transaction is open"))?;
+        if staging.is_empty() {
+            return Ok(Vec::new());
+        }
+        commit_batch(&self.engine, &staging.into_batch())
+            .await
+            .map_err(|e| match e {
+                e if e.is_retryable() => FloeError::Conflict {
+                    table: conflict_table(&e),
+                    snapshot: None,
+                    reason: format!(
+                        "another writer committed to it after this transaction wrote it ({e}); \
+                         the transaction was rolled back"
+                    ),
+                },
+                other => FloeError::RolledBack(Box::new(other)),
+            })
+    }
+
+    /// Stage `updates`, made on `base`, in the open transaction; returns
+    /// the table's staged version.
+    pub(crate) fn stage(&self, base: &LoadedTable, updates: Vec<TableUpdate>) -> Result<LoadedTable> {
+        match self.staging()?.as_mut() {
+            Some(staging) => staging.stage(base, updates),
+            None => Err(FloeError::internal("staged a commit with no transaction open")),
+        }
+    }
+
+    /// A table's current metadata (inside a transaction that changed it,
+    /// the transaction's version), seen at `main`.
+    pub(crate) async fn load_table(&self, ident: &TableIdent) -> Result<LoadedTable> {
+        if let Some(staged) = self.staging()?.as_ref().and_then(|s| s.get(ident)) {
+            return Ok(staged);
+        }
+        self.engine.load_committed(ident).await
+    }
+
+    /// Load a table at a version (`None`: the head of the session's
+    /// branch, on which the table must exist).
+    pub(crate) async fn load_table_at(
+        &self,
+        ident: &TableIdent,
+        version: Option<&VersionSpec>,
+    ) -> Result<LoadedTable> {
+        let table = self.load_table(ident).await?;
+        if let Some(spec) = version {
+            return table.at(spec);
+        }
+        let branch = self.branch()?;
+        if !table.exists_on(&branch)? {
+            return Err(not_on_branch(&table, &branch)?);
+        }
+        table.at(&VersionSpec::Branch(branch))
+    }
+
+    /// Load a table's latest metadata, seen at the same version as `table`
+    /// (a commit that lost a race retries on it). A branch that was
+    /// dropped meanwhile is an error.
+    pub(crate) async fn reload(&self, table: &LoadedTable) -> Result<LoadedTable> {
+        let latest = self.load_table(table.ident()).await?;
+        match table.version() {
+            TableVersion::Branch(name) if table.snapshot().is_none() => {
+                // A branch being created by this commit, or an empty main.
+                Ok(latest.with_version(TableVersion::Branch(name.clone())))
+            }
+            TableVersion::Branch(name) => latest.at(&VersionSpec::Branch(name.clone())),
+            TableVersion::Tag(name) => latest.at(&VersionSpec::Tag(name.clone())),
+            TableVersion::Snapshot(id) => latest.at(&VersionSpec::Snapshot(*id)),
+        }
+    }
+}
+
+/// The table a failed commit names.
+fn conflict_table(e: &FloeError) -> String {
+    match e.root() {
+        FloeError::RequirementFailed(failed) => failed.table.clone(),
+        FloeError::Catalog(floe_catalog::CatalogError::CommitConflict { table, .. }) => {
+            table.to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The error for a table that is not on the session's branch.
+pub(crate) fn not_on_branch(table: &LoadedTable, branch: &str) -> Result<FloeError> {
+    let branches = table.branches()?;
+    Ok(not_found!(
+        "table '{}' does not exist on branch '{branch}' (it exists on: {})",
+        table.ident(),
+        if branches.is_empty() {
+            "main".to_string()
+        } else {
+            branches.join(", ")
+        }
+    ))
+}

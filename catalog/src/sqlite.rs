@@ -291,9 +291,7 @@ fn insert_table(
             "SELECT 1 FROM iceberg_tables
              WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
         )
-        .and_then(|mut stmt| {
-            stmt.query_row(params![catalog, ns, table.name()], |row| row.get(0))
-        })
+        .and_then(|mut stmt| stmt.query_row(params![catalog, ns, table.name()], |row| row.get(0)))
         .optional()
         .map_err(sqlite_err(path))?;
     if exists.is_some() {
@@ -365,9 +363,7 @@ fn delete_table(
         "DELETE FROM iceberg_tables
          WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
     )
-    .and_then(|mut stmt| {
-        stmt.execute(params![catalog, ns_string(table.namespace()), table.name()])
-    })
+    .and_then(|mut stmt| stmt.execute(params![catalog, ns_string(table.namespace()), table.name()]))
     .map_err(sqlite_err(path))?;
     Ok(pointer)
 }
@@ -798,7 +794,11 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(300));
         holder.join().unwrap();
         assert_eq!(
-            catalog.load_table(&ident("db", "t")).await.unwrap().metadata_location,
+            catalog
+                .load_table(&ident("db", "t"))
+                .await
+                .unwrap()
+                .metadata_location,
             "m0"
         );
     }
@@ -845,7 +845,10 @@ mod tests {
                 },
             ])
             .await;
-        assert!(matches!(stale, Err(CatalogError::CommitConflict { .. })), "{stale:?}");
+        assert!(
+            matches!(stale, Err(CatalogError::CommitConflict { .. })),
+            "{stale:?}"
+        );
         assert!(matches!(
             catalog.load_table(&c).await,
             Err(CatalogError::TableNotFound(_))
@@ -876,7 +879,10 @@ mod tests {
             .map(|t| t.name().to_string())
             .collect();
         assert_eq!(names, vec!["a", "c"]);
-        assert_eq!(catalog.load_table(&a).await.unwrap().metadata_location, "a1");
+        assert_eq!(
+            catalog.load_table(&a).await.unwrap().metadata_location,
+            "a1"
+        );
     }
 
     #[tokio::test]

@@ -54,6 +54,10 @@ pub struct SqlArgs {
     /// How to print query results.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Print each statement (and the comment lines before it) before its
+    /// result.
+    #[arg(long)]
+    pub echo: bool,
 }
 
 /// Output formats.

@@ -65,6 +65,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         lakehouse.use_branch(branch).await?;
     }
     let mut runner = Runner::new(lakehouse, sql.format);
+    runner.echo = sql.echo;
 
     if !sql.command.is_empty() || sql.file.is_some() {
         for (i, command) in sql.command.iter().enumerate() {

@@ -107,6 +107,18 @@ fn write_format(
     Ok(())
 }
 
+/// Print a statement about to run, after the comment lines that caption
+/// it, as `floe sql --echo` does.
+pub fn echo(out: &mut dyn Write, comments: &[String], sql: &str) -> anyhow::Result<()> {
+    writeln!(out)?;
+    for comment in comments {
+        writeln!(out, "-- {comment}")?;
+    }
+    writeln!(out, "{sql};")?;
+    out.flush()?;
+    Ok(())
+}
+
 /// Whether CSV cannot hold a value of this type as it is.
 fn is_nested(data_type: &DataType) -> bool {
     matches!(
@@ -125,7 +137,12 @@ fn is_nested(data_type: &DataType) -> bool {
 /// `batch` with its struct, list and map columns as JSON text (`{"a":1}`,
 /// `[1,2]`), as DuckDB writes them to CSV; NULL stays an empty field.
 fn nested_as_json(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
-    if !batch.schema().fields().iter().any(|f| is_nested(f.data_type())) {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| is_nested(f.data_type()))
+    {
         return Ok(batch.clone());
     }
     let options = arrow::json::writer::EncoderOptions::default();
@@ -152,7 +169,10 @@ fn nested_as_json(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
         fields.push(Field::new(field.name(), DataType::Utf8, true));
         columns.push(Arc::new(text.finish()));
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 #[cfg(test)]
@@ -179,9 +199,11 @@ mod tests {
             Field::new("l", list.data_type().clone(), true),
             Field::new("s", record.data_type().clone(), true),
         ]));
-        let batch =
-            RecordBatch::try_new(Arc::clone(&schema), vec![ids, Arc::new(list), Arc::new(record)])
-                .unwrap();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![ids, Arc::new(list), Arc::new(record)],
+        )
+        .unwrap();
         let mut out = Vec::new();
         write(&mut out, Format::Csv, &schema, &[batch]).unwrap();
         assert_eq!(

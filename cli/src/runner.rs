@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use floe_engine::Lakehouse;
-use floe_engine::script::split_statements;
+use floe_engine::script::{Script, ScriptStatement};
 
 use crate::args::Format;
 use crate::output;
@@ -19,6 +19,9 @@ pub struct Runner {
     pub timer: bool,
     /// Ctrl-C cancels the running statement (interactive use).
     pub interactive: bool,
+    /// Print each statement, with the comment lines before it, before its
+    /// result (`--echo`): a script reads as a tour.
+    pub echo: bool,
 }
 
 impl Runner {
@@ -35,6 +38,7 @@ impl Runner {
             format,
             timer: false,
             interactive: false,
+            echo: false,
         }
     }
 
@@ -47,8 +51,8 @@ impl Runner {
     /// is printed on stderr naming `source` and the statement's line.
     /// Returns whether every statement succeeded.
     pub async fn run_script(&mut self, script: &str, source: &str) -> anyhow::Result<bool> {
-        let statements = match split_statements(script) {
-            Ok(statements) => statements,
+        let statements = match Script::parse(script) {
+            Ok(script) => script.into_statements(),
             Err(e) => {
                 eprintln!("error in {source}: {e}");
                 return Ok(false);
@@ -56,7 +60,13 @@ impl Runner {
         };
         for statement in statements {
             let started = Instant::now();
-            match self.run_statement(&statement.sql).await {
+            let line = statement.line();
+            if self.echo {
+                let stdout = std::io::stdout();
+                let mut out = stdout.lock();
+                output::echo(&mut out, statement.comments(), statement.sql())?;
+            }
+            match self.run_statement(statement).await {
                 Ok(Some((schema, batches))) => {
                     let stdout = std::io::stdout();
                     let mut out = stdout.lock();
@@ -77,7 +87,7 @@ impl Runner {
                     let location = if source == "repl" {
                         String::new()
                     } else {
-                        format!(" in {source} at line {}", statement.line)
+                        format!(" in {source} at line {line}")
                     };
                     eprintln!("error{location}: {e}");
                     return Ok(false);
@@ -93,10 +103,10 @@ impl Runner {
     /// Run one statement to completion; `None` if it was cancelled.
     async fn run_statement(
         &self,
-        sql: &str,
+        statement: ScriptStatement,
     ) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>, floe_engine::FloeError> {
         let work = async {
-            let frame = self.lakehouse.sql(sql).await?;
+            let frame = self.lakehouse.run(statement).await?;
             let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await?;
             Ok::<_, floe_engine::FloeError>((schema, batches))

@@ -48,8 +48,10 @@ fn four_processes_fifty_inserts_each() {
     // than Java Iceberg's default four retries.
     run(
         wh,
-        &["CREATE TABLE t (writer INT, n INT) TBLPROPERTIES ('commit.retry.num-retries' = '100', \
-           'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')"],
+        &[
+            "CREATE TABLE t (writer INT, n INT) TBLPROPERTIES ('commit.retry.num-retries' = '100', \
+           'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')",
+        ],
     );
     let writers: Vec<Child> = (0..4)
         .map(|w| {
@@ -87,8 +89,10 @@ fn a_delete_racing_inserts_never_loses_a_row() {
     let wh = dir.path();
     run(
         wh,
-        &["CREATE TABLE t (id INT, k INT) TBLPROPERTIES ('commit.retry.num-retries' = '100', \
-           'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')"],
+        &[
+            "CREATE TABLE t (id INT, k INT) TBLPROPERTIES ('commit.retry.num-retries' = '100', \
+           'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')",
+        ],
     );
     // Every tenth row matches the DELETE (k = 1); the others (k = 2) are in
     // files whose bounds show they cannot, so they never conflict.

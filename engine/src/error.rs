@@ -429,9 +429,9 @@ fn datafusion_kind(e: &DataFusionError) -> ErrorKind {
             datafusion_kind(inner)
         }
         DataFusionError::Shared(inner) => datafusion_kind(inner),
-        DataFusionError::Collection(errors) => errors
-            .first()
-            .map_or(ErrorKind::Internal, datafusion_kind),
+        DataFusionError::Collection(errors) => {
+            errors.first().map_or(ErrorKind::Internal, datafusion_kind)
+        }
         DataFusionError::SQL(..)
         | DataFusionError::Plan(_)
         | DataFusionError::SchemaError(..)
@@ -510,9 +510,7 @@ impl From<DataFusionError> for FloeError {
                 Ok(floe) => *floe,
                 Err(other) => Self::DataFusion(DataFusionError::External(other)),
             },
-            DataFusionError::Context(context, inner)
-                if matches!(inner.as_ref(), DataFusionError::External(e) if e.is::<FloeError>()) =>
-            {
+            DataFusionError::Context(context, inner) if matches!(inner.as_ref(), DataFusionError::External(e) if e.is::<FloeError>()) => {
                 FloeError::from(*inner).context(context)
             }
             other => Self::DataFusion(other),
@@ -571,7 +569,11 @@ mod tests {
             (ErrorKind::Internal, 13, 500),
         ];
         for (kind, grpc, http) in cases {
-            assert_eq!((kind.grpc_code(), kind.http_status()), (grpc, http), "{kind}");
+            assert_eq!(
+                (kind.grpc_code(), kind.http_status()),
+                (grpc, http),
+                "{kind}"
+            );
         }
         // One gRPC code per kind.
         let mut codes: Vec<i32> = cases.iter().map(|c| c.1).collect();

@@ -10,10 +10,12 @@
 #![warn(missing_docs)]
 
 mod cache;
+pub mod command;
 mod commit;
 mod engine;
 mod error;
 mod lakehouse;
+mod names;
 mod ops;
 mod provider;
 mod results;
@@ -28,16 +30,16 @@ mod table;
 #[allow(clippy::unwrap_used)]
 mod tests;
 mod transaction;
+mod types;
 mod write;
 
-pub use engine::{CATALOG_NAME, DEFAULT_NAMESPACE, Engine, EngineBuilder, parse_memory_size};
-pub use error::{
-    ErrorKind, FloeError, MergeConflicts, RequirementFailed, Result, TableConflict,
-};
-pub use lakehouse::{Lakehouse, LakehouseBuilder};
-pub use results::{CommitInfo, MergeOutcome, MergeReport};
+pub use command::{Command, TableName};
 pub use commit::TableCommit;
+pub use engine::{CATALOG_NAME, DEFAULT_NAMESPACE, Engine, EngineBuilder, parse_memory_size};
+pub use error::{ErrorKind, FloeError, MergeConflicts, RequirementFailed, Result, TableConflict};
 pub use floe_catalog::{NamespaceIdent, TableIdent};
 pub use iceberg::{TableRequirement, TableUpdate};
+pub use lakehouse::{Lakehouse, LakehouseBuilder};
+pub use results::{CommitInfo, MergeOutcome, MergeReport};
 pub use session::Session;
-pub use table::{LoadedTable, TableVersion};
+pub use table::{LoadedTable, TableVersion, VersionSpec};

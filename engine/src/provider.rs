@@ -13,11 +13,11 @@ use datafusion::logical_expr::TableType;
 use floe_catalog::{CatalogError, NamespaceIdent, TableIdent};
 
 use crate::error::{FloeError, Result};
+use crate::names::split_version;
 use crate::ops::metadata_tables::{MetadataTable, metadata_table_provider};
 use crate::scan::IcebergTableProvider;
-use crate::sql::split_version;
-use crate::table::VersionSpec;
 use crate::scope::Scope;
+use crate::table::VersionSpec;
 
 fn lock_poisoned() -> DataFusionError {
     DataFusionError::Internal("catalog listing lock poisoned".into())
@@ -129,11 +129,7 @@ impl FloeSchemaProvider {
         name: &str,
         version: Option<&VersionSpec>,
     ) -> Result<Option<IcebergTableProvider>> {
-        match self
-            .scope
-            .load_table_at(&self.ident(name), version)
-            .await
-        {
+        match self.scope.load_table_at(&self.ident(name), version).await {
             Ok(table) => Ok(Some(IcebergTableProvider::try_new(
                 self.scope.clone(),
                 table,

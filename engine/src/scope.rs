@@ -114,7 +114,10 @@ impl Scope {
     }
 
     fn staging(&self) -> Result<std::sync::MutexGuard<'_, Option<Staging>>> {
-        self.state.staging.lock().map_err(|_| poisoned("transaction"))
+        self.state
+            .staging
+            .lock()
+            .map_err(|_| poisoned("transaction"))
     }
 
     /// Whether a transaction (or a merge's staging) is open.
@@ -169,10 +172,16 @@ impl Scope {
 
     /// Stage `updates`, made on `base`, in the open transaction; returns
     /// the table's staged version.
-    pub(crate) fn stage(&self, base: &LoadedTable, updates: Vec<TableUpdate>) -> Result<LoadedTable> {
+    pub(crate) fn stage(
+        &self,
+        base: &LoadedTable,
+        updates: Vec<TableUpdate>,
+    ) -> Result<LoadedTable> {
         match self.staging()?.as_mut() {
             Some(staging) => staging.stage(base, updates),
-            None => Err(FloeError::internal("staged a commit with no transaction open")),
+            None => Err(FloeError::internal(
+                "staged a commit with no transaction open",
+            )),
         }
     }
 

@@ -115,8 +115,7 @@ pub fn split_location(location: &str) -> Result<(Url, Path)> {
         Url::from_file_path(location)
             .map_err(|_| invalid!("'{location}' is not a valid absolute path"))?
     } else {
-        Url::parse(location)
-            .map_err(|e| invalid!("'{location}' is not a valid location: {e}"))?
+        Url::parse(location).map_err(|e| invalid!("'{location}' is not a valid location: {e}"))?
     };
     let path = Path::from_url_path(url.path())
         .map_err(|e| invalid!("'{location}' is not a valid location: {e}"))?;
@@ -170,9 +169,7 @@ impl StoreRegistry {
                     })?;
                 Ok(Arc::new(store))
             }
-            other => Err(invalid!(
-                "no object store for scheme '{other}' ({url})"
-            )),
+            other => Err(invalid!("no object store for scheme '{other}' ({url})")),
         }
     }
 }

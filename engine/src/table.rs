@@ -54,7 +54,10 @@ pub(crate) async fn write_metadata(
 }
 
 /// Read the metadata file at `location` and its refs, parsing it once.
-pub(crate) async fn read_metadata(file_io: &FileIO, location: &str) -> Result<(TableMetadata, Refs)> {
+pub(crate) async fn read_metadata(
+    file_io: &FileIO,
+    location: &str,
+) -> Result<(TableMetadata, Refs)> {
     let parsed = MetadataLocation::from_str(location)
         .map(|l| l.compression_codec())
         .unwrap_or(CompressionCodec::None);
@@ -85,7 +88,10 @@ fn refs_of(metadata: &TableMetadata) -> Result<Refs> {
 
 /// Read (or find already parsed, in the engine's cache) the manifest a
 /// manifest list names.
-pub(crate) async fn load_manifest(engine: &Engine, manifest: &ManifestFile) -> Result<Arc<Manifest>> {
+pub(crate) async fn load_manifest(
+    engine: &Engine,
+    manifest: &ManifestFile,
+) -> Result<Arc<Manifest>> {
     let path = &manifest.manifest_path;
     if let Some(found) = engine.cache().manifest(path) {
         return Ok(found);
@@ -212,7 +218,11 @@ pub type Refs = BTreeMap<String, SnapshotReference>;
 
 impl LoadedTable {
     /// A loaded table from its parts.
-    pub(crate) fn new(ident: TableIdent, metadata_location: String, metadata: TableMetadata) -> Self {
+    pub(crate) fn new(
+        ident: TableIdent,
+        metadata_location: String,
+        metadata: TableMetadata,
+    ) -> Self {
         Self {
             ident,
             metadata_location,
@@ -241,9 +251,7 @@ impl LoadedTable {
             VersionSpec::Branch(b) => match refs.get(b) {
                 Some(r) if r.is_branch() => TableVersion::Branch(b.clone()),
                 Some(_) => {
-                    return Err(invalid!(
-                        "'{b}' is a tag of table '{name}', not a branch"
-                    ));
+                    return Err(invalid!("'{b}' is a tag of table '{name}', not a branch"));
                 }
                 // `main` of a table without snapshots has no ref yet.
                 None if b == MAIN_BRANCH => TableVersion::default(),
@@ -252,9 +260,7 @@ impl LoadedTable {
             VersionSpec::Tag(t) => match refs.get(t) {
                 Some(r) if !r.is_branch() => TableVersion::Tag(t.clone()),
                 Some(_) => {
-                    return Err(invalid!(
-                        "'{t}' is a branch of table '{name}', not a tag"
-                    ));
+                    return Err(invalid!("'{t}' is a branch of table '{name}', not a tag"));
                 }
                 None => return Err(unknown_ref("tag", t)),
             },
@@ -271,9 +277,7 @@ impl LoadedTable {
             },
             VersionSpec::Snapshot(id) => {
                 if self.metadata.snapshot_by_id(*id).is_none() {
-                    return Err(not_found!(
-                        "table '{name}' has no snapshot {id}"
-                    ));
+                    return Err(not_found!("table '{name}' has no snapshot {id}"));
                 }
                 TableVersion::Snapshot(*id)
             }
@@ -393,12 +397,14 @@ impl LoadedTable {
             TableVersion::Tag(name) => Err(invalid!(
                 "cannot write to tag '{name}' of table '{}': tags are read-only (write to a \
                  branch, e.g. ALTER TABLE {} CREATE BRANCH b AS OF VERSION '{name}')",
-                self.ident, self.ident
+                self.ident,
+                self.ident
             )),
             TableVersion::Snapshot(id) => Err(invalid!(
                 "cannot write to snapshot {id} of table '{}': a snapshot is read-only (create a \
                  branch from it: ALTER TABLE {} CREATE BRANCH b AS OF VERSION {id})",
-                self.ident, self.ident
+                self.ident,
+                self.ident
             )),
         }
     }
@@ -554,6 +560,28 @@ impl LoadedTable {
             .build()?;
         Ok(self.iceberg.get_or_init(|| table).clone())
     }
+}
+
+/// Milliseconds since the epoch of a timestamp literal: RFC 3339, or
+/// `YYYY-MM-DD[ HH:MM[:SS[.f]]]` in UTC.
+pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
 }
 
 /// Milliseconds since the epoch as an ISO 8601 UTC time, for messages.

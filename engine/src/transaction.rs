@@ -58,7 +58,12 @@ impl Staging {
             updates: Vec::new(),
             current: base.with_version(TableVersion::default()),
         });
-        let builder = staged.current.metadata().as_ref().clone().into_builder(None);
+        let builder = staged
+            .current
+            .metadata()
+            .as_ref()
+            .clone()
+            .into_builder(None);
         let metadata = apply_updates(&ident, builder, &updates)?;
         staged.updates.extend(updates);
         // Never read from or cached under this location: it names the

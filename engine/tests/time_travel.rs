@@ -9,7 +9,7 @@ use arrow::array::{Array, Int64Array, RecordBatch};
 use arrow::util::pretty::pretty_format_batches;
 use floe_catalog::TableIdent;
 use floe_engine::{Lakehouse, TableCommit, TableRequirement, TableUpdate};
-use iceberg::spec::{NestedField, PrimitiveType, Schema, TableMetadata, Type};
+use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
 
 async fn rows(lh: &Lakehouse, sql: &str) -> String {
     let batches = lh.sql(sql).await.unwrap().collect().await.unwrap();

@@ -58,11 +58,12 @@ pub fn requirements_for(
     };
     let mut out = vec![TableRequirement::UuidMatch { uuid: base.uuid() }];
     let mut seen: HashSet<String> = HashSet::new();
-    let mut once = |key: &str, out: &mut Vec<TableRequirement>, make: &dyn Fn() -> TableRequirement| {
-        if seen.insert(key.to_string()) {
-            out.push(make());
-        }
-    };
+    let mut once =
+        |key: &str, out: &mut Vec<TableRequirement>, make: &dyn Fn() -> TableRequirement| {
+            if seen.insert(key.to_string()) {
+                out.push(make());
+            }
+        };
     for update in updates {
         match update {
             TableUpdate::AddSchema { .. } => once("field-id", &mut out, &|| {
@@ -71,8 +72,10 @@ pub fn requirements_for(
                 }
             }),
             TableUpdate::SetCurrentSchema { .. } | TableUpdate::RemoveSchemas { .. } => {
-                once("schema", &mut out, &|| TableRequirement::CurrentSchemaIdMatch {
-                    current_schema_id: base.current_schema_id(),
+                once("schema", &mut out, &|| {
+                    TableRequirement::CurrentSchemaIdMatch {
+                        current_schema_id: base.current_schema_id(),
+                    }
                 })
             }
             TableUpdate::AddSpec { .. } => once("partition-id", &mut out, &|| {
@@ -112,9 +115,7 @@ fn describe(requirement: &TableRequirement) -> String {
         TableRequirement::RefSnapshotIdMatch { r#ref, .. } => {
             format!("assert-ref-snapshot-id (ref '{ref}')")
         }
-        TableRequirement::LastAssignedFieldIdMatch { .. } => {
-            "assert-last-assigned-field-id".into()
-        }
+        TableRequirement::LastAssignedFieldIdMatch { .. } => "assert-last-assigned-field-id".into(),
         TableRequirement::CurrentSchemaIdMatch { .. } => "assert-current-schema-id".into(),
         TableRequirement::LastAssignedPartitionIdMatch { .. } => {
             "assert-last-assigned-partition-id".into()
@@ -149,7 +150,10 @@ pub fn check_requirement(
         if expected == found {
             Ok(())
         } else {
-            Err(failed(format!("{what} {expected}"), format!("{what} {found}")))
+            Err(failed(
+                format!("{what} {expected}"),
+                format!("{what} {found}"),
+            ))
         }
     };
     match requirement {
@@ -161,7 +165,10 @@ pub fn check_requirement(
             if current.uuid() == *uuid {
                 Ok(())
             } else {
-                Err(failed(format!("uuid {uuid}"), format!("uuid {}", current.uuid())))
+                Err(failed(
+                    format!("uuid {uuid}"),
+                    format!("uuid {}", current.uuid()),
+                ))
             }
         }
         TableRequirement::RefSnapshotIdMatch { r#ref, snapshot_id } => {
@@ -336,13 +343,15 @@ fn new_table_builder(table: &TableIdent, updates: &[TableUpdate]) -> Result<Tabl
         Default::default(),
     )
     .map_err(|e| FloeError::invalid(format!("cannot create table '{table}': {}", e.message())))?;
-    Ok(match updates.iter().find_map(|u| match u {
-        TableUpdate::AssignUuid { uuid } => Some(*uuid),
-        _ => None,
-    }) {
-        Some(uuid) => builder.assign_uuid(uuid),
-        None => builder,
-    })
+    Ok(
+        match updates.iter().find_map(|u| match u {
+            TableUpdate::AssignUuid { uuid } => Some(*uuid),
+            _ => None,
+        }) {
+            Some(uuid) => builder.assign_uuid(uuid),
+            None => builder,
+        },
+    )
 }
 
 #[cfg(test)]

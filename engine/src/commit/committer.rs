@@ -131,7 +131,9 @@ pub(crate) async fn commit_locked(
                 }
                 return Ok(committed);
             }
-            Err(e @ (CatalogError::CommitConflict { .. } | CatalogError::TableAlreadyExists(_))) => {
+            Err(
+                e @ (CatalogError::CommitConflict { .. } | CatalogError::TableAlreadyExists(_)),
+            ) => {
                 let policy = policy.unwrap_or_default();
                 if !retry || !policy.allows_retry(attempt, started) {
                     return Err(e.into());
@@ -197,7 +199,11 @@ fn stale(table: &TableIdent, error: FloeError) -> FloeError {
 
 /// Rename a table in the catalog (its metadata and files stay where they
 /// are), holding both names' commit locks.
-pub(crate) async fn rename_table(engine: &Engine, from: &TableIdent, to: &TableIdent) -> Result<()> {
+pub(crate) async fn rename_table(
+    engine: &Engine,
+    from: &TableIdent,
+    to: &TableIdent,
+) -> Result<()> {
     let _guard = engine.commit_locks().lock([from, to]).await?;
     Ok(engine.catalog().rename_table(from, to).await?)
 }

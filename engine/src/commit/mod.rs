@@ -38,8 +38,7 @@ use iceberg::spec::TableMetadataBuilder;
 
 pub use apply::TableCommit;
 pub(crate) use apply::apply_updates;
-#[cfg(test)]
-pub(crate) use apply::{apply_commit, requirements_for};
+
 pub(crate) use committer::{Batch, commit as commit_batch, commit_locked, rename_table};
 pub(crate) use retry::{CommitLocks, RetryPolicy};
 pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch};
@@ -162,7 +161,9 @@ where
             let table = match scope.load_table(ident).await {
                 Ok(table) => table,
                 // Dropped meanwhile.
-                Err(e) if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) => {
+                Err(e)
+                    if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) =>
+                {
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -176,11 +177,11 @@ where
             );
             match change(table).await? {
                 None => {}
-                Some(TableChange::Update(updates)) => batch.commits.push(TableCommit::on(
-                    ident.clone(),
-                    Some(&metadata),
-                    updates,
-                )),
+                Some(TableChange::Update(updates)) => {
+                    batch
+                        .commits
+                        .push(TableCommit::on(ident.clone(), Some(&metadata), updates))
+                }
                 Some(TableChange::Drop) => batch.drops.push((ident.clone(), location)),
             }
         }
@@ -194,9 +195,7 @@ where
             }
             Err(e)
                 if e.is_retryable()
-                    && policy
-                        .unwrap_or_default()
-                        .allows_retry(attempt, started) =>
+                    && policy.unwrap_or_default().allows_retry(attempt, started) =>
             {
                 tokio::time::sleep(policy.unwrap_or_default().backoff(attempt)).await;
             }

@@ -200,8 +200,8 @@ mod tests {
                 total_timeout: Duration::from_secs(1),
             }
         );
-        let err = RetryPolicy::of(&ident(), &metadata(&[("commit.retry.num-retries", "x")]))
-            .unwrap_err();
+        let err =
+            RetryPolicy::of(&ident(), &metadata(&[("commit.retry.num-retries", "x")])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "table 'db.t' sets commit.retry.num-retries = 'x': expected a whole number"
@@ -219,7 +219,10 @@ mod tests {
         for (attempt, base) in [(1, 100), (2, 200), (3, 400), (4, 500), (9, 500)] {
             let wait = policy.backoff(attempt);
             let base = Duration::from_millis(base);
-            assert!(wait >= base && wait < base + base / 10, "{attempt}: {wait:?}");
+            assert!(
+                wait >= base && wait < base + base / 10,
+                "{attempt}: {wait:?}"
+            );
         }
         let started = Instant::now();
         assert!(policy.allows_retry(10, started));

@@ -364,7 +364,7 @@ impl SnapshotUpdate {
         staged: &StagedCommit<'_>,
     ) -> Result<Vec<TableUpdate>> {
         let metadata = base.metadata();
-        
+
         let parent = base.snapshot();
         let sequence_number = metadata.next_sequence_number();
 
@@ -374,9 +374,7 @@ impl SnapshotUpdate {
         };
         let mut removed_specs = HashMap::new();
         if !self.removed.is_empty() {
-            (manifests, removed_specs) = self
-                .remove_files(engine, base, manifests, staged)
-                .await?;
+            (manifests, removed_specs) = self.remove_files(engine, base, manifests, staged).await?;
         }
         let mut manifests = merge_manifests(engine, base, manifests, staged).await?;
         manifests.extend(staged.added_manifests.iter().cloned());
@@ -564,8 +562,7 @@ async fn write_manifests<'a>(
     }
     let mut out = Vec::with_capacity(by_spec.len());
     for (n, (spec_id, files)) in by_spec.into_iter().enumerate() {
-        let builder =
-            manifest_writer(engine, metadata, spec_id, snapshot_id, &path(n, spec_id))?;
+        let builder = manifest_writer(engine, metadata, spec_id, snapshot_id, &path(n, spec_id))?;
         let mut writer = match content {
             ManifestContentType::Data => builder.build_v2_data(),
             ManifestContentType::Deletes => builder.build_v2_deletes(),
@@ -628,8 +625,8 @@ async fn merge_manifests(
             staged.commit_uuid,
             staged.attempt
         );
-        let mut writer = manifest_writer(engine, metadata, spec_id, staged.snapshot_id, &path)?
-            .build_v2_data();
+        let mut writer =
+            manifest_writer(engine, metadata, spec_id, staged.snapshot_id, &path)?.build_v2_data();
         for manifest in merged.iter().filter(|m| m.partition_spec_id == spec_id) {
             let loaded = crate::table::load_manifest(engine, manifest).await?;
             for entry in loaded.entries().iter().filter(|e| e.is_alive()) {

@@ -7,9 +7,9 @@ use iceberg::expr::Predicate;
 use iceberg::spec::{DataFile, ManifestContentType, ManifestStatus, Operation};
 
 use super::Isolation;
+use crate::engine::Engine;
 use crate::error::{FloeError, Result};
 use crate::table::LoadedTable;
-use crate::engine::Engine;
 
 /// Fail if a commit made on `current`'s branch since `read_snapshot` conflicts with a
 /// statement that read the rows matching `filter` (`None`: the whole table)
@@ -90,8 +90,7 @@ pub(super) async fn concurrent_commits(
                     None => added,
                     Some(filter) => {
                         let candidates =
-                            files_matching(engine, current, snapshot.snapshot_id(), filter)
-                                .await?;
+                            files_matching(engine, current, snapshot.snapshot_id(), filter).await?;
                         added.intersection(&candidates).cloned().collect()
                     }
                 };

@@ -32,9 +32,9 @@ use crate::commit::SnapshotUpdate;
 use crate::error::{FloeError, Result, already_exists, invalid};
 use crate::scan::field_ids::field_id;
 use crate::scan::filter::datum;
+use crate::scope::Scope;
 use crate::storage::{WarehouseUri, split_location};
 use crate::table::LoadedTable;
-use crate::scope::Scope;
 
 /// Where `add_files` takes files from: `` `parquet`.`<path>` ``, a Parquet
 /// file or a directory of them (searched recursively).

@@ -14,29 +14,26 @@ use iceberg::spec::{
     SortOrder, StructType, TableMetadata, Type, UnboundPartitionField, UnboundPartitionSpec,
 };
 
+use crate::command::alter::{AlterAction, ColumnChange, NewColumn, Position, SortKey};
 use crate::commit::{rename_table, update_metadata};
 use crate::error::{FloeError, Result, already_exists, invalid, not_found};
 use crate::ops::ddl::partition_field;
-use crate::sql::alter::{AlterAction, ColumnChange, NewColumn, Position, SortKey};
-use crate::sql::types::{FieldIds, iceberg_type};
-use crate::table::LoadedTable;
 use crate::scope::Scope;
+use crate::table::LoadedTable;
+use crate::types::{FieldIds, iceberg_type};
 
 /// Apply one `ALTER TABLE` action to `table`.
-pub async fn alter_table(
+pub(crate) async fn alter_table(
     scope: &Scope,
     table: &TableIdent,
     action: AlterAction,
-    default_namespace: &str,
 ) -> Result<()> {
     if let AlterAction::RenameTable(to) = &action {
-        let to = crate::sql::table_ident(to, crate::engine::CATALOG_NAME, default_namespace)?;
-        return rename_table(scope.engine(), table, &to).await;
+        return rename_table(scope.engine(), table, to).await;
     }
     update_metadata(scope, table, |current| {
         let metadata = current.metadata();
-        let builder = TableMetadata::clone(metadata)
-            .into_builder(None);
+        let builder = TableMetadata::clone(metadata).into_builder(None);
         let builder = match &action {
             AlterAction::SetProperties(pairs) => {
                 builder.set_properties(pairs.iter().cloned().collect::<HashMap<_, _>>())?
@@ -400,7 +397,9 @@ fn add_column(
                 skip = true;
                 return Ok(());
             }
-            return Err(already_exists!("table '{table}' already has a column '{name}'"));
+            return Err(already_exists!(
+                "table '{table}' already has a column '{name}'"
+            ));
         }
         if column.not_null && has_rows {
             return Err(invalid!(

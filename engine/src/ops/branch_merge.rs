@@ -21,25 +21,15 @@ use iceberg::spec::{
     MAIN_BRANCH, SnapshotRef, SnapshotReference, SnapshotRetention, TableMetadata,
 };
 
+use crate::command::MergeBranch;
+use crate::command::merge::{MergeAction, MergeClause, MergeMatch, MergeStatement};
 use crate::commit::{SnapshotUpdate, update_metadata};
-use crate::results::{CommitInfo, MergeOutcome, MergeReport};
 use crate::error::{FloeError, MergeConflicts, Result, TableConflict, invalid, not_found};
 use crate::ops::changes::{CHANGE_TYPE, TableChanges, table_changes};
-use crate::ops::merge::{MergeAction, MergeClause, MergeMatch, MergeStatement};
 use crate::provider::FloeCatalogProvider;
-use crate::table::{ABSENT_FROM_MAIN, LoadedTable, TableVersion, VersionSpec};
+use crate::results::{CommitInfo, MergeOutcome, MergeReport};
 use crate::scope::Scope;
-
-/// `MERGE BRANCH source [INTO target] [DRY RUN]`, of one table or of all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MergeBranch {
-    /// The branch whose changes are merged.
-    pub source: String,
-    /// The branch they go to (default: the session's).
-    pub target: Option<String>,
-    /// Report what would happen; change nothing.
-    pub dry_run: bool,
-}
+use crate::table::{ABSENT_FROM_MAIN, LoadedTable, TableVersion, VersionSpec};
 
 /// What a merge does to one table.
 enum Plan {
@@ -96,10 +86,7 @@ pub(crate) async fn merge_branch(
     tables: Option<Vec<TableIdent>>,
 ) -> Result<MergeReport> {
     let source = request.source.as_str();
-    let target = request
-        .target
-        .clone()
-        .map_or_else(|| scope.branch(), Ok)?;
+    let target = request.target.clone().map_or_else(|| scope.branch(), Ok)?;
     if source == target {
         return Err(invalid!("cannot merge branch '{source}' into itself"));
     }
@@ -395,7 +382,8 @@ async fn apply_all(
                         .load_table(&ident)
                         .await?
                         .at(&VersionSpec::Branch(target.to_string()))?;
-                    let update = SnapshotUpdate::replay(scope.engine(), &on_target, &snapshot).await?;
+                    let update =
+                        SnapshotUpdate::replay(scope.engine(), &on_target, &snapshot).await?;
                     update
                         .with_summary("floe.merged-from-branch", source.to_string())
                         .commit(scope, on_target)

@@ -12,43 +12,13 @@ use arrow::datatypes::{DataType, Field, Schema};
 use floe_catalog::{CatalogError, TableIdent};
 use iceberg::spec::{MAIN_BRANCH, SnapshotReference, SnapshotRetention, TableMetadata};
 
+use crate::command::refs::RefKind;
 use crate::commit::{TableChange, add_empty_branch, changes, commit_tables};
 use crate::error::{FloeError, Result, already_exists, invalid, not_found};
+use crate::ops::refs::check_ref_name;
 use crate::results::CommitInfo;
-use crate::ops::refs::{RefKind, check_ref_name};
-use crate::table::LoadedTable;
 use crate::scope::Scope;
-
-/// A whole-warehouse branch statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BranchStatement {
-    /// `CREATE BRANCH [IF NOT EXISTS] x [FROM y]`.
-    Create {
-        /// The new branch.
-        name: String,
-        /// The branch it starts from (default: the session's).
-        from: Option<String>,
-        /// `IF NOT EXISTS`.
-        if_not_exists: bool,
-    },
-    /// `DROP BRANCH [IF EXISTS] x`.
-    Drop {
-        /// The branch.
-        name: String,
-        /// `IF EXISTS`.
-        if_exists: bool,
-    },
-    /// `USE BRANCH x`.
-    Use {
-        /// The branch.
-        name: String,
-    },
-    /// `SHOW BRANCHES`.
-    Show,
-    /// `MERGE BRANCH x [INTO y] [DRY RUN]` (run by the session, which
-    /// plans the row-level work).
-    Merge(crate::ops::branch_merge::MergeBranch),
-}
+use crate::table::LoadedTable;
 
 /// Every table of the warehouse, loaded.
 async fn all_tables(scope: &Scope) -> Result<Vec<LoadedTable>> {
@@ -98,36 +68,6 @@ pub(crate) async fn branch_exists(scope: &Scope, branch: &str) -> Result<bool> {
     Ok(branch == MAIN_BRANCH || branch_tables(scope).await?.contains_key(branch))
 }
 
-/// Run a warehouse branch statement; `SHOW BRANCHES` returns rows.
-pub(crate) async fn run(scope: &Scope, statement: &BranchStatement) -> Result<Option<RecordBatch>> {
-    match statement {
-        BranchStatement::Show => Ok(Some(show(scope).await?)),
-        BranchStatement::Use { name } => {
-            use_branch(scope, name).await?;
-            Ok(None)
-        }
-        BranchStatement::Create {
-            name,
-            from,
-            if_not_exists,
-        } => {
-            let from = match from {
-                Some(from) => from.clone(),
-                None => scope.branch()?,
-            };
-            create(scope, name, &from, *if_not_exists).await?;
-            Ok(None)
-        }
-        BranchStatement::Drop { name, if_exists } => {
-            drop_branch(scope, name, *if_exists).await?;
-            Ok(None)
-        }
-        BranchStatement::Merge(_) => Err(FloeError::internal(
-            "MERGE BRANCH is run by the session",
-        )),
-    }
-}
-
 /// `USE BRANCH name`: the session's reads and writes go to `name`.
 pub(crate) async fn use_branch(scope: &Scope, name: &str) -> Result<()> {
     if !branch_exists(scope, name).await? {
@@ -139,7 +79,8 @@ pub(crate) async fn use_branch(scope: &Scope, name: &str) -> Result<()> {
     scope.update_settings(|s| s.branch = branch)
 }
 
-async fn show(scope: &Scope) -> Result<RecordBatch> {
+/// `SHOW BRANCHES`: `(branch, tables, current)`.
+pub(crate) async fn show(scope: &Scope) -> Result<RecordBatch> {
     let branches = branch_tables(scope).await?;
     let current = scope.branch()?;
     let schema = Arc::new(Schema::new(vec![

@@ -14,8 +14,8 @@ use iceberg::scan::FileScanTask;
 
 use crate::error::Result;
 use crate::scan::IcebergTableProvider;
-use crate::table::LoadedTable;
 use crate::scope::Scope;
+use crate::table::LoadedTable;
 
 /// The column saying whether a row was added (`INSERT`) or removed
 /// (`DELETE`), as in Spark's change views.

@@ -17,14 +17,13 @@ use iceberg::spec::{
 };
 
 use crate::commit::{
-    Batch, TableChange, TableCommit, add_empty_branch, commit_batch, commit_tables,
-    update_metadata,
+    Batch, TableChange, TableCommit, add_empty_branch, commit_batch, commit_tables, update_metadata,
 };
 use crate::error::{FloeError, Result, invalid, not_found, unsupported};
-use crate::scope::not_on_branch;
-use crate::sql::types::{FieldIds, iceberg_type, iceberg_type_from_arrow};
-use crate::table::{ABSENT_FROM_MAIN, LoadedTable};
 use crate::scope::Scope;
+use crate::scope::not_on_branch;
+use crate::table::{ABSENT_FROM_MAIN, LoadedTable};
+use crate::types::{FieldIds, iceberg_type, iceberg_type_from_arrow};
 
 /// `CREATE SCHEMA [IF NOT EXISTS] ns`.
 pub async fn create_namespace(
@@ -124,7 +123,12 @@ pub async fn create_table(
 /// others); otherwise it leaves the catalog, and with `purge` its files
 /// are deleted. With `if_exists`, a table that is not on the branch is no
 /// error.
-pub async fn drop_table(scope: &Scope, ident: &TableIdent, purge: bool, if_exists: bool) -> Result<()> {
+pub async fn drop_table(
+    scope: &Scope,
+    ident: &TableIdent,
+    purge: bool,
+    if_exists: bool,
+) -> Result<()> {
     let table = match scope.load_table(ident).await {
         Err(e)
             if if_exists
@@ -301,7 +305,7 @@ pub struct TableDefinition {
 pub fn table_definition(
     table: &TableIdent,
     create: &CreateTable,
-    partitioned_by: Option<&str>,
+    partitioned_by: &[Expr],
     query_schema: Option<&SchemaRef>,
 ) -> Result<TableDefinition> {
     let mut ids = FieldIds::default();
@@ -414,15 +418,11 @@ fn table_properties(options: &CreateTableOptions) -> Result<HashMap<String, Stri
 fn partition_spec(
     table: &TableIdent,
     schema: &IcebergSchema,
-    clause: Option<&str>,
+    exprs: &[Expr],
 ) -> Result<UnboundPartitionSpec> {
     let mut builder = UnboundPartitionSpec::builder();
-    let Some(clause) = clause else {
-        return Ok(builder.build());
-    };
-    let exprs = crate::sql::parse_expr_list(clause)?;
     let mut names = std::collections::HashSet::new();
-    for expr in &exprs {
+    for expr in exprs {
         let (source_id, name, transform) = partition_field(table, schema, expr, "PARTITIONED BY")?;
         if !names.insert(name.clone()) {
             return Err(invalid!(

@@ -18,8 +18,8 @@ use iceberg::spec::{DataContentType, Literal};
 use crate::commit::{Isolation, SnapshotUpdate};
 use crate::error::{FloeError, Result, invalid, not_found};
 use crate::scan::{FILE_COLUMN, IcebergTableProvider, datum, session_schema, to_predicate};
-use crate::table::{LiveFile, LoadedTable};
 use crate::scope::Scope;
+use crate::table::{LiveFile, LoadedTable};
 use crate::write::position_deletes::{matching_positions, write_position_deletes};
 use crate::write::write_frame;
 
@@ -301,10 +301,7 @@ impl RowLevelWrite<'_> {
         if changed == 0 {
             return Ok(0);
         }
-        let live = self
-            .table
-            .live_files_by_path(self.scope.engine())
-            .await?;
+        let live = self.table.live_files_by_path(self.scope.engine()).await?;
         if merge_on_read {
             // UPDATE writes the changed rows anew; both delete the old ones
             // by position.
@@ -396,11 +393,9 @@ impl RowLevelWrite<'_> {
         rows: DataFrame,
         name: &str,
     ) -> Result<Vec<iceberg::spec::DataFile>> {
-        Ok(
-            write_frame(self.scope, name, self.table.metadata(), rows)
-                .await?
-                .0,
-        )
+        Ok(write_frame(self.scope, name, self.table.metadata(), rows)
+            .await?
+            .0)
     }
 
     /// Merge-on-read: data files losing every row leave the table; the

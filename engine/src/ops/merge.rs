@@ -15,69 +15,15 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::catalog::SchemaProvider;
 use datafusion::prelude::SessionContext;
 
+use crate::command::merge::{MergeAction, MergeClause, MergeMatch, MergeStatement};
 use crate::commit::{Isolation, SnapshotUpdate};
 use crate::error::{FloeError, Result, invalid, not_found};
 use crate::provider::FloeSchemaProvider;
 use crate::scan::{FILE_COLUMN, IcebergTableProvider, session_schema};
-use crate::table::LoadedTable;
 use crate::scope::Scope;
+use crate::table::LoadedTable;
 use crate::write::position_deletes::{positions_of_rows, write_position_deletes};
 use crate::write::write_frame;
-
-/// Which rows a WHEN clause applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MergeMatch {
-    /// `WHEN MATCHED`: a target row with a source row.
-    Matched,
-    /// `WHEN NOT MATCHED [BY TARGET]`: a source row with no target row.
-    NotMatchedByTarget,
-    /// `WHEN NOT MATCHED BY SOURCE`: a target row with no source row.
-    NotMatchedBySource,
-}
-
-/// What a WHEN clause does.
-#[derive(Debug, Clone)]
-pub enum MergeAction {
-    /// `UPDATE SET c = expr, ...`: `(column, SQL expression)`.
-    Update(Vec<(String, String)>),
-    /// `DELETE`.
-    Delete,
-    /// `INSERT (cols) VALUES (exprs)`; no columns means every column in order.
-    Insert {
-        /// The columns named, if any.
-        columns: Vec<String>,
-        /// One SQL expression per column.
-        values: Vec<String>,
-    },
-}
-
-/// One `WHEN ... THEN ...` clause.
-#[derive(Debug, Clone)]
-pub struct MergeClause {
-    /// The rows it applies to.
-    pub kind: MergeMatch,
-    /// Its `AND` condition, as SQL.
-    pub condition: Option<String>,
-    /// What it does.
-    pub action: MergeAction,
-}
-
-/// A parsed `MERGE INTO` statement.
-#[derive(Debug, Clone)]
-pub struct MergeStatement {
-    /// The name the statement gives the target (its alias or table name).
-    pub target_alias: String,
-    /// The source as SQL (`src AS s`, `(SELECT ...) AS s`).
-    pub source: String,
-    /// The name the statement gives the source.
-    pub source_alias: String,
-    /// The ON condition, as SQL.
-    pub on: String,
-    /// The WHEN clauses, in order.
-    pub clauses: Vec<MergeClause>,
-    /// Extra summary properties of the snapshot the MERGE commits.
-    pub summary: Vec<(String, String)>,
-}
 
 /// How many rows a MERGE changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +85,7 @@ impl MergeStatement {
     }
 
     /// Run the MERGE on `table` and commit it.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         ctx: &SessionContext,
         scope: &Scope,
@@ -279,8 +225,7 @@ impl MergeStatement {
              WHERE ({in_affected} AND {ACTION} NOT LIKE 'd%' AND __floe_dup = 1) \
                 OR {ACTION} LIKE 'i%'"
         );
-        let (added, _) =
-            write_frame(scope, &name, table.metadata(), ctx.sql(&sql).await?).await?;
+        let (added, _) = write_frame(scope, &name, table.metadata(), ctx.sql(&sql).await?).await?;
 
         let live = table.live_files_by_path(scope.engine()).await?;
         let removed = affected
@@ -315,8 +260,7 @@ impl MergeStatement {
         let sql = format!(
             "SELECT {out_columns} FROM ({joined}) WHERE {ACTION} LIKE 'u%' OR {ACTION} LIKE 'i%'"
         );
-        let (added, _) =
-            write_frame(scope, &name, table.metadata(), ctx.sql(&sql).await?).await?;
+        let (added, _) = write_frame(scope, &name, table.metadata(), ctx.sql(&sql).await?).await?;
 
         // The values of every target row updated or deleted, by file.
         let old_columns = (0..table.schema().as_struct().fields().len())
@@ -366,8 +310,7 @@ impl MergeStatement {
             let positions =
                 positions_of_rows(scope, &table, &table_schema, path, &converter, rows).await?;
             let delete =
-                write_position_deletes(scope, &table, &file.file, file.spec_id, &positions)
-                    .await?;
+                write_position_deletes(scope, &table, &file.file, file.spec_id, &positions).await?;
             deletes.push((file.spec_id, delete));
         }
         self.with_summary(SnapshotUpdate::overwrite(added, Vec::new()))

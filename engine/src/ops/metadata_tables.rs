@@ -17,8 +17,8 @@ use iceberg::spec::{
 };
 
 use crate::error::{Result, invalid};
-use crate::table::{LiveFile, LoadedTable};
 use crate::scope::Scope;
+use crate::table::{LiveFile, LoadedTable};
 
 /// The metadata tables a `t$kind` name can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,10 +223,7 @@ fn refs(table: &LoadedTable) -> Result<RecordBatch> {
     )
 }
 
-async fn current_manifests(
-    scope: &Scope,
-    table: &LoadedTable,
-) -> Result<Vec<ManifestFile>> {
+async fn current_manifests(scope: &Scope, table: &LoadedTable) -> Result<Vec<ManifestFile>> {
     table.snapshot_manifests(scope.engine()).await
 }
 

@@ -13,8 +13,8 @@ use iceberg::spec::{
 
 use crate::commit::{SnapshotUpdate, update_metadata};
 use crate::error::{FloeError, Result, invalid, not_found};
-use crate::table::{LoadedTable, VersionSpec, format_millis};
 use crate::scope::Scope;
+use crate::table::{LoadedTable, VersionSpec, format_millis};
 
 /// The procedures and their parameters, in positional order. Every
 /// parameter is required except `set_current_snapshot`'s, of which exactly
@@ -99,7 +99,7 @@ impl Args<'_> {
     fn timestamp_ms(&self, name: &str) -> Result<i64> {
         let value = self.required(name)?;
         if let ScalarValue::Utf8(Some(text)) = value {
-            return crate::sql::split::parse_timestamp(text).ok_or_else(|| {
+            return crate::table::parse_timestamp(text).ok_or_else(|| {
                 invalid!(
                     "CALL system.{}: '{text}' is not a timestamp",
                     self.procedure
@@ -169,7 +169,7 @@ pub async fn call(
 ) -> Result<RecordBatch> {
     let args = bind(procedure, args)?;
     let table =
-        crate::sql::table_ident_from_text(&args.string("table")?, catalog, default_namespace)?;
+        crate::names::table_ident_from_text(&args.string("table")?, catalog, default_namespace)?;
     match procedure {
         "rollback_to_snapshot" => {
             let id = args.int("snapshot_id")?;
@@ -312,9 +312,11 @@ where
         if current.snapshot_id() == Some(target) {
             return Ok(None);
         }
-        Ok(Some(TableMetadata::clone(current.metadata())
-            .into_builder(None)
-            .set_ref(MAIN_BRANCH, main_reference(current, target)?)?))
+        Ok(Some(
+            TableMetadata::clone(current.metadata())
+                .into_builder(None)
+                .set_ref(MAIN_BRANCH, main_reference(current, target)?)?,
+        ))
     })
     .await?;
     let previous = previous.lock().ok().and_then(|p| *p);
@@ -355,9 +357,11 @@ where
                     reason: "main moved while the snapshot was being published".into(),
                 });
             }
-            Ok(Some(TableMetadata::clone(latest.metadata())
-                .into_builder(None)
-                .set_ref(MAIN_BRANCH, main_reference(latest, source_id)?)?))
+            Ok(Some(
+                TableMetadata::clone(latest.metadata())
+                    .into_builder(None)
+                    .set_ref(MAIN_BRANCH, main_reference(latest, source_id)?)?,
+            ))
         })
         .await?
     } else {
@@ -412,9 +416,11 @@ async fn fast_forward(
         if existing.as_ref().map(|r| r.snapshot_id) == Some(target) {
             return Ok(None);
         }
-        Ok(Some(TableMetadata::clone(current.metadata())
-            .into_builder(None)
-            .set_ref(branch, SnapshotReference::new(target, retention))?))
+        Ok(Some(
+            TableMetadata::clone(current.metadata())
+                .into_builder(None)
+                .set_ref(branch, SnapshotReference::new(target, retention))?,
+        ))
     })
     .await?;
     let previous = previous.lock().ok().and_then(|p| *p);
@@ -523,7 +529,10 @@ async fn delete_unreachable(
     let mut files = HashSet::new();
     for snapshot in after.metadata().snapshots() {
         lists.insert(snapshot.manifest_list().to_string());
-        for manifest in after.manifests(scope.engine(), snapshot.manifest_list()).await? {
+        for manifest in after
+            .manifests(scope.engine(), snapshot.manifest_list())
+            .await?
+        {
             if manifests.insert(manifest.manifest_path.clone()) {
                 for entry in crate::table::load_manifest(scope.engine(), &manifest)
                     .await?
@@ -545,7 +554,10 @@ async fn delete_unreachable(
         if !lists.contains(snapshot.manifest_list()) {
             doomed_lists.push(snapshot.manifest_list().to_string());
         }
-        for manifest in before.manifests(scope.engine(), snapshot.manifest_list()).await? {
+        for manifest in before
+            .manifests(scope.engine(), snapshot.manifest_list())
+            .await?
+        {
             if manifests.contains(&manifest.manifest_path)
                 || !doomed_manifests.insert(manifest.manifest_path.clone())
             {

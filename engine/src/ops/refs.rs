@@ -3,105 +3,14 @@
 //! `DROP BRANCH|TAG`. Each is one metadata-only commit: its cost does not
 //! depend on the table's size.
 
-use iceberg::spec::{
-    MAIN_BRANCH, SnapshotReference, SnapshotRetention, TableMetadata, TableMetadataBuilder,
-};
+use iceberg::spec::{MAIN_BRANCH, SnapshotReference, TableMetadata, TableMetadataBuilder};
 
+use crate::command::refs::{RefAction, RefChange, RefKind};
 use crate::commit::{add_empty_branch, changes, commit_table};
 use crate::error::{FloeError, Result, already_exists, invalid, not_found};
-use crate::table::{LoadedTable, VersionSpec};
 use crate::scope::Scope;
+use crate::table::LoadedTable;
 use floe_catalog::TableIdent;
-
-/// A branch or a tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefKind {
-    /// A branch: a line of snapshots that writes extend.
-    Branch,
-    /// A tag: a name for one snapshot, read-only.
-    Tag,
-}
-
-impl RefKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Branch => "branch",
-            Self::Tag => "tag",
-        }
-    }
-}
-
-/// How long a ref and its snapshots are kept (`RETAIN n DAYS`, `WITH
-/// SNAPSHOT RETENTION n SNAPSHOTS m DAYS`); `None`: the table's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Retention {
-    /// `RETAIN`: how long the ref itself is kept, in ms.
-    pub max_ref_age_ms: Option<i64>,
-    /// `WITH SNAPSHOT RETENTION n SNAPSHOTS` (branches).
-    pub min_snapshots_to_keep: Option<i32>,
-    /// `WITH SNAPSHOT RETENTION ... n DAYS` (branches).
-    pub max_snapshot_age_ms: Option<i64>,
-}
-
-impl Retention {
-    fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
-    fn for_kind(&self, kind: RefKind) -> SnapshotRetention {
-        match kind {
-            RefKind::Branch => SnapshotRetention::Branch {
-                min_snapshots_to_keep: self.min_snapshots_to_keep,
-                max_snapshot_age_ms: self.max_snapshot_age_ms,
-                max_ref_age_ms: self.max_ref_age_ms,
-            },
-            RefKind::Tag => SnapshotRetention::Tag {
-                max_ref_age_ms: self.max_ref_age_ms,
-            },
-        }
-    }
-}
-
-/// What to do to a ref.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefAction {
-    /// `CREATE [OR REPLACE] BRANCH|TAG [IF NOT EXISTS] name [AS OF VERSION v]
-    /// [RETAIN ...] [WITH SNAPSHOT RETENTION ...]`.
-    Create {
-        /// `OR REPLACE`.
-        or_replace: bool,
-        /// `IF NOT EXISTS`.
-        if_not_exists: bool,
-        /// `AS OF VERSION`: the snapshot (default: the head of `main`).
-        as_of: Option<VersionSpec>,
-        /// Retention settings.
-        retention: Retention,
-    },
-    /// `REPLACE BRANCH|TAG name [AS OF VERSION v] [RETAIN ...]`: the ref
-    /// must exist; retention not given is kept.
-    Replace {
-        /// `AS OF VERSION`.
-        as_of: Option<VersionSpec>,
-        /// Retention settings.
-        retention: Retention,
-    },
-    /// `DROP BRANCH|TAG [IF EXISTS] name`.
-    Drop {
-        /// `IF EXISTS`.
-        if_exists: bool,
-    },
-}
-
-/// A change to one ref of one table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefChange {
-    /// Branch or tag.
-    pub kind: RefKind,
-    /// The ref's name.
-    pub name: String,
-    /// What to do.
-    pub action: RefAction,
-}
 
 /// Check a branch or tag name: letters, digits, `_` and `-`, as a name
 /// that can follow `branch_` in `t.branch_<name>` without quoting trouble.
@@ -124,7 +33,7 @@ pub fn check_ref_name(name: &str, kind: RefKind) -> Result<()> {
 impl RefChange {
     /// Apply the change to `table` as one metadata commit (retried on fresh
     /// metadata if another writer commits first).
-    pub async fn apply(&self, scope: &Scope, table: &TableIdent) -> Result<()> {
+    pub(crate) async fn apply(&self, scope: &Scope, table: &TableIdent) -> Result<()> {
         check_ref_name(&self.name, self.kind)?;
         if self.name == MAIN_BRANCH {
             return Err(invalid!(

@@ -38,9 +38,9 @@ use datafusion::physical_plan::{ExecutionPlan, project_schema};
 use iceberg::scan::FileScanTask;
 
 use crate::error::{FloeError, Result, invalid};
+use crate::scope::Scope;
 use crate::storage::split_location;
 use crate::table::{LoadedTable, TableVersion};
-use crate::scope::Scope;
 use crate::write::{IcebergSink, IcebergWriteExec, InsertMode};
 pub use exec::IcebergScanExec;
 pub use field_ids::FieldIdAdapterFactory;

@@ -1,141 +1,21 @@
 //! `ALTER TABLE` as Spark and Iceberg spell it: schema changes (nested
 //! columns included), properties, partition fields and write order.
 
-use datafusion::sql::sqlparser::ast::{DataType, Expr, ObjectName};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
 use super::refs::Tokens;
+use crate::command::alter::{AlterAction, ColumnChange, NewColumn, Position, SortKey};
 use crate::error::{Result, invalid};
-
-/// Where an added or moved column goes within its struct.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Position {
-    /// First.
-    First,
-    /// Right after this sibling.
-    After(String),
-}
-
-/// A column to add.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewColumn {
-    /// Its path: `c`, or `s.inner` inside struct `s`.
-    pub path: Vec<String>,
-    /// Its type.
-    pub data_type: DataType,
-    /// `NOT NULL`.
-    pub not_null: bool,
-    /// `COMMENT '...'`.
-    pub comment: Option<String>,
-    /// `FIRST` / `AFTER x`.
-    pub position: Option<Position>,
-}
-
-/// A change to one existing column.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ColumnChange {
-    /// `TYPE t`: a promotion Iceberg allows.
-    Type(DataType),
-    /// `DROP NOT NULL`.
-    DropNotNull,
-    /// `SET NOT NULL` (refused: existing rows may hold NULL).
-    SetNotNull,
-    /// `COMMENT '...'`.
-    Comment(String),
-    /// `FIRST` / `AFTER x`.
-    Position(Position),
-}
-
-/// One sort key of `WRITE ORDERED BY`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SortKey {
-    /// A column or a transform of one (`bucket(4, id)`).
-    pub expr: Expr,
-    /// `DESC`.
-    pub descending: bool,
-    /// `NULLS FIRST` / `NULLS LAST` (default: first when ascending).
-    pub nulls_first: Option<bool>,
-}
-
-/// What an `ALTER TABLE` does.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AlterAction {
-    /// `ADD COLUMN[S] ...`.
-    AddColumns {
-        /// The columns.
-        columns: Vec<NewColumn>,
-        /// `IF NOT EXISTS`.
-        if_not_exists: bool,
-    },
-    /// `DROP COLUMN[S] [IF EXISTS] a, s.b`.
-    DropColumns {
-        /// Their paths.
-        paths: Vec<Vec<String>>,
-        /// `IF EXISTS`.
-        if_exists: bool,
-    },
-    /// `RENAME COLUMN a.b TO c`.
-    RenameColumn {
-        /// The column's path.
-        path: Vec<String>,
-        /// Its new name (same struct).
-        to: String,
-    },
-    /// `ALTER [COLUMN] c TYPE ... | DROP NOT NULL | COMMENT ... | FIRST`.
-    AlterColumn {
-        /// The column's path.
-        path: Vec<String>,
-        /// The change.
-        change: ColumnChange,
-    },
-    /// `RENAME TO u`.
-    RenameTable(ObjectName),
-    /// `SET TBLPROPERTIES ('k' = 'v', ...)`.
-    SetProperties(Vec<(String, String)>),
-    /// `UNSET TBLPROPERTIES [IF EXISTS] ('k', ...)`.
-    UnsetProperties {
-        /// The keys.
-        keys: Vec<String>,
-        /// `IF EXISTS`.
-        if_exists: bool,
-    },
-    /// `ADD PARTITION FIELD bucket(8, id) [AS name]`.
-    AddPartitionField {
-        /// The transform.
-        transform: Box<Expr>,
-        /// Its name.
-        name: Option<String>,
-    },
-    /// `DROP PARTITION FIELD name-or-transform`.
-    DropPartitionField(Box<Expr>),
-    /// `REPLACE PARTITION FIELD old WITH transform [AS name]`.
-    ReplacePartitionField {
-        /// The field replaced (name or transform).
-        from: Box<Expr>,
-        /// The new transform.
-        transform: Box<Expr>,
-        /// Its name.
-        name: Option<String>,
-    },
-    /// `WRITE [LOCALLY] ORDERED BY ...`, `WRITE UNORDERED` (empty).
-    WriteOrder(Vec<SortKey>),
-    /// `SET IDENTIFIER FIELDS a, b` (`set`) or `DROP IDENTIFIER FIELDS a`.
-    IdentifierFields {
-        /// The columns.
-        columns: Vec<String>,
-        /// SET (replace) or DROP (remove these).
-        set: bool,
-    },
-}
+use crate::names::{Names, table_ident};
 
 /// Parse what follows `ALTER TABLE name`.
-pub(super) fn parse_action(t: &mut Tokens) -> Result<AlterAction> {
-    let action = action(t)?;
+pub(super) fn parse_action(t: &mut Tokens, names: &Names<'_>) -> Result<AlterAction> {
+    let action = action(t, names)?;
     t.end("ALTER TABLE")?;
     Ok(action)
 }
 
-fn action(t: &mut Tokens) -> Result<AlterAction> {
+fn action(t: &mut Tokens, names: &Names<'_>) -> Result<AlterAction> {
     for (keywords, set) in [
         (["SET", "IDENTIFIER", "FIELDS"], true),
         (["DROP", "IDENTIFIER", "FIELDS"], false),
@@ -197,7 +77,12 @@ fn action(t: &mut Tokens) -> Result<AlterAction> {
         return Ok(AlterAction::WriteOrder(keys));
     }
     if t.keywords(&["RENAME", "TO"]) {
-        return Ok(AlterAction::RenameTable(t.object_name("a table name")?));
+        let to = t.object_name("a table name")?;
+        return Ok(AlterAction::RenameTable(table_ident(
+            &to,
+            names.catalog,
+            names.default_namespace,
+        )?));
     }
     if t.keywords(&["RENAME", "COLUMN"]) {
         let path = path(t)?;
@@ -343,10 +228,17 @@ fn new_column(t: &mut Tokens) -> Result<NewColumn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::sql::sqlparser::ast::DataType;
 
     fn parse(sql: &str) -> AlterAction {
-        let mut t = Tokens::new(sql).unwrap();
-        parse_action(&mut t).unwrap()
+        let statement = crate::sql::lexer::split(sql).unwrap().remove(0);
+        let mut t = Tokens::new(&statement.tokens);
+        let names = Names {
+            catalog: "floe",
+            default_namespace: "default",
+            table_exists: &|_| true,
+        };
+        parse_action(&mut t, &names).unwrap()
     }
 
     #[test]

@@ -13,11 +13,8 @@ use datafusion::sql::sqlparser::tokenizer::{
 };
 
 use crate::error::{Result, invalid};
+use crate::names::VERSION_MARK;
 use crate::table::{VersionSpec, parse_timestamp};
-
-/// The first character of a name part that carries a version: the
-/// statement's `t VERSION AS OF 'dev'` reaches the parser as `t."@ref_dev"`.
-pub const VERSION_MARK: char = '@';
 
 /// One statement of a script: its tokens, its text and where it starts.
 #[derive(Debug, Clone)]
@@ -106,8 +103,8 @@ pub fn split(script: &str) -> Result<Vec<StatementTokens>> {
             {
                 comments.push(comment.trim().to_string());
             }
-            Token::Whitespace(Whitespace::Newline) if current.iter().all(|t| is_space(&t.token)) => {
-            }
+            Token::Whitespace(Whitespace::Newline)
+                if current.iter().all(|t| is_space(&t.token)) => {}
             _ => current.push(token),
         }
     }
@@ -156,7 +153,9 @@ pub fn take_partitioned_by(tokens: &mut Vec<TokenWithSpan>) -> Result<Option<Vec
                 && is_word(Some(&tokens[i]), "PARTITIONED")
                 && is_word(sig.get(k + 1).map(|&j| &tokens[j]), "BY") =>
             {
-                let Some(&open) = sig.get(k + 2).filter(|&&j| tokens[j].token == Token::LParen)
+                let Some(&open) = sig
+                    .get(k + 2)
+                    .filter(|&&j| tokens[j].token == Token::LParen)
                 else {
                     return Err(invalid!("expected '(' after PARTITIONED BY"));
                 };
@@ -222,7 +221,11 @@ pub fn spark_types(tokens: &mut Vec<TokenWithSpan>) {
                 open.push((is_map, after("STRUCT")));
             }
             Token::Gt | Token::ShiftRight if !open.is_empty() => {
-                let closes = if tokens[i].token == Token::ShiftRight { 2 } else { 1 };
+                let closes = if tokens[i].token == Token::ShiftRight {
+                    2
+                } else {
+                    1
+                };
                 let mut replacement = Vec::new();
                 for _ in 0..closes {
                     match open.pop() {
@@ -255,8 +258,10 @@ pub fn spark_types(tokens: &mut Vec<TokenWithSpan>) {
 /// since the epoch, as in Spark.
 pub fn lift_versions(tokens: &mut Vec<TokenWithSpan>) -> Result<()> {
     let mentions = tokens.iter().any(|t| {
-        matches!(&t.token, Token::Word(w) if matches!(w.keyword,
-            Keyword::VERSION | Keyword::TIMESTAMP | Keyword::SYSTEM_TIME | Keyword::SYSTEM_VERSION))
+        matches!(&t.token, Token::Word(w) if w.quote_style.is_none()
+            && ["VERSION", "TIMESTAMP", "SYSTEM_TIME", "SYSTEM_VERSION"]
+                .iter()
+                .any(|k| w.value.eq_ignore_ascii_case(k)))
     });
     if !mentions {
         return Ok(());
@@ -407,7 +412,9 @@ mod tests {
     fn lifts_version_clauses_into_names() {
         let lifted = |sql: &str| rewritten(sql, |t| lift_versions(t).unwrap());
         assert_eq!(
-            lifted("SELECT * FROM db.t VERSION AS OF 42 AS x JOIN u FOR SYSTEM_VERSION AS OF 'dev' ON true"),
+            lifted(
+                "SELECT * FROM db.t VERSION AS OF 42 AS x JOIN u FOR SYSTEM_VERSION AS OF 'dev' ON true"
+            ),
             "SELECT * FROM db.t.\"@snapshot_id_42\" AS x JOIN u.\"@ref_dev\" ON true"
         );
         assert_eq!(
@@ -428,7 +435,9 @@ mod tests {
         );
         let error = |sql: &str| {
             let mut statement = split(sql).unwrap().remove(0);
-            lift_versions(&mut statement.tokens).unwrap_err().to_string()
+            lift_versions(&mut statement.tokens)
+                .unwrap_err()
+                .to_string()
         };
         assert!(
             error("SELECT * FROM t TIMESTAMP AS OF 'yesterday'")
@@ -455,6 +464,10 @@ mod tests {
             "CREATE TABLE t (id INT, ts TIMESTAMP)\n  TBLPROPERTIES ('a'='b')"
         );
         let mut statement = split("SELECT 'PARTITIONED BY (x)'").unwrap().remove(0);
-        assert!(take_partitioned_by(&mut statement.tokens).unwrap().is_none());
+        assert!(
+            take_partitioned_by(&mut statement.tokens)
+                .unwrap()
+                .is_none()
+        );
     }
 }

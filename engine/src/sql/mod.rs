@@ -1,204 +1,50 @@
-//! Floe's statements on top of DataFusion's parser: the clauses DataFusion
-//! does not parse are lifted out first (`PARTITIONED BY`), the statements
-//! Floe owns are recognised, and the rest goes to DataFusion.
+//! Floe's statements on top of DataFusion's parser. A script is tokenized
+//! once ([`lexer`]); in each statement's tokens the clauses DataFusion does
+//! not parse are rewritten or lifted out (`PARTITIONED BY`, Spark's type
+//! spellings, time travel), the statements Floe owns are read from the
+//! tokens ([`refs`], [`alter`]), and the rest is parsed by DataFusion's
+//! parser from the same tokens. Every statement becomes a [`Command`].
 
-pub mod alter;
-pub mod refs;
-pub mod split;
-pub mod types;
+pub(crate) mod alter;
+pub(crate) mod lexer;
+pub(crate) mod refs;
 
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use std::ops::ControlFlow;
 
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, CreateTable, Expr, FromTable, Ident, Merge, MergeAction as SqlMergeAction,
+    AssignmentTarget, Expr, FromTable, Ident, Merge, MergeAction as SqlMergeAction,
     MergeClauseKind, MergeInsertKind, ObjectName, ObjectType, SchemaName, ShowStatementIn,
     Statement, TableFactor, TableObject, TableWithJoins, Use, visit_relations_mut,
 };
-use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::parser::Parser;
-use floe_catalog::{NamespaceIdent, TableIdent};
 
-use crate::error::{FloeError, Result, invalid};
-use crate::ops::merge::{MergeAction, MergeClause, MergeMatch, MergeStatement};
+use crate::command::merge::{MergeAction, MergeClause, MergeMatch, MergeStatement};
+use crate::command::{Command, TableName};
+use crate::error::{FloeError, Result, invalid, unsupported};
+use crate::names::{
+    Names, VERSION_MARK, ident_from_parts, name_parts, namespace_ident, normalize, split_version,
+    table_ident, versioned_table_ident,
+};
 use crate::table::VersionSpec;
-use split::VERSION_MARK;
+use lexer::StatementTokens;
 
-/// What resolving a statement's table names needs from the session.
-pub struct Names<'a> {
-    /// The catalog name (`floe`), which may lead a name.
-    pub catalog: &'a str,
-    /// The namespace of unqualified names.
-    pub default_namespace: &'a str,
-    /// Whether a table (Iceberg or session) of that name exists.
-    pub table_exists: &'a dyn Fn(&TableIdent) -> bool,
-}
-
-/// A parsed statement, routed to whoever runs it.
-#[derive(Debug)]
-pub enum FloeStatement {
-    /// `CREATE TABLE`, with its `PARTITIONED BY` clause text.
-    CreateTable {
-        /// The parsed statement (columns, properties, query).
-        create: Box<CreateTable>,
-        /// The text inside `PARTITIONED BY ( ... )`.
-        partitioned_by: Option<String>,
-    },
-    /// `CREATE SCHEMA [IF NOT EXISTS] ns`.
-    CreateNamespace {
-        /// The namespace name.
-        name: ObjectName,
-        /// `IF NOT EXISTS`.
-        if_not_exists: bool,
-    },
-    /// `DROP SCHEMA [IF EXISTS] ns [CASCADE]`.
-    DropNamespace {
-        /// The namespace names.
-        names: Vec<ObjectName>,
-        /// `IF EXISTS`.
-        if_exists: bool,
-        /// `CASCADE`.
-        cascade: bool,
-    },
-    /// `DROP TABLE [IF EXISTS] t [PURGE]`.
-    DropTable {
-        /// The table names.
-        names: Vec<ObjectName>,
-        /// `IF EXISTS`.
-        if_exists: bool,
-        /// `PURGE`: delete the files too.
-        purge: bool,
-    },
-    /// `SHOW TABLES [IN ns]`.
-    ShowTables {
-        /// The namespace, if named.
-        namespace: Option<ObjectName>,
-    },
-    /// `DESCRIBE t`: Iceberg tables by their Iceberg schema.
-    Describe {
-        /// The table.
-        name: ObjectName,
-        /// The statement, for DataFusion to describe a session table.
-        statement: DFStatement,
-    },
-    /// `DELETE FROM t [AS a] [WHERE ...]`.
-    Delete {
-        /// The table.
-        table: ObjectName,
-        /// Its alias, if any.
-        alias: Option<String>,
-        /// The WHERE condition, as SQL.
-        selection: Option<String>,
-    },
-    /// `UPDATE t [AS a] SET c = e, ... [WHERE ...]`.
-    Update {
-        /// The table.
-        table: ObjectName,
-        /// Its alias, if any.
-        alias: Option<String>,
-        /// `(column, SQL expression)` of each assignment.
-        assignments: Vec<(String, String)>,
-        /// The WHERE condition, as SQL.
-        selection: Option<String>,
-    },
-    /// `INSERT OVERWRITE t PARTITION (c = v, ...) SELECT ...`: replace the
-    /// rows of one static partition.
-    OverwritePartition {
-        /// The table.
-        table: ObjectName,
-        /// `(column, SQL value)` of each static partition column.
-        partition: Vec<(String, String)>,
-        /// The query giving the other columns, in table order.
-        query: String,
-    },
-    /// `MERGE INTO t USING s ON ... WHEN ...`.
-    Merge {
-        /// The target table.
-        table: ObjectName,
-        /// The rest of the statement.
-        merge: MergeStatement,
-    },
-    /// `ALTER TABLE t CREATE|REPLACE|DROP BRANCH|TAG ...`.
-    AlterRef {
-        /// The table.
-        table: ObjectName,
-        /// What to do to which ref.
-        change: crate::ops::refs::RefChange,
-    },
-    /// `SHOW BRANCHES IN t` / `SHOW TAGS IN t`.
-    ShowRefs {
-        /// The table.
-        table: ObjectName,
-        /// Branches or tags.
-        kind: crate::ops::refs::RefKind,
-    },
-    /// `CALL system.<procedure>(args)`.
-    Call {
-        /// The procedure's name (without `system.`).
-        procedure: String,
-        /// Each argument: its name (for `name => value`) and its SQL.
-        args: Vec<(Option<String>, String)>,
-    },
-    /// `SET floe.<key> = value` / `RESET floe.<key>`.
-    SetOption {
-        /// The key, without `floe.`.
-        key: String,
-        /// The value (`None`: back to the default).
-        value: Option<String>,
-    },
-    /// A whole-warehouse branch statement (`CREATE BRANCH x`, `USE BRANCH
-    /// x`, ...).
-    Branch(crate::ops::branches::BranchStatement),
-    /// `ALTER TABLE t MERGE BRANCH x [INTO y] [DRY RUN]`.
-    MergeTableBranch {
-        /// The table.
-        table: ObjectName,
-        /// The merge.
-        merge: crate::ops::branch_merge::MergeBranch,
-    },
-    /// `ALTER TABLE t ADD COLUMN ...`, and the other changes of
-    /// [`alter::AlterAction`].
-    AlterTable {
-        /// The table.
-        table: ObjectName,
-        /// The change.
-        action: Box<alter::AlterAction>,
-    },
-    /// `BEGIN` / `START TRANSACTION`.
-    Begin,
-    /// `COMMIT`.
-    Commit,
-    /// `ROLLBACK`.
-    Rollback,
-    /// `USE ns`: the namespace unqualified names resolve in.
-    Use {
-        /// The namespace.
-        name: ObjectName,
-    },
-    /// `INSERT ...`: planned by DataFusion, run eagerly.
-    Insert {
-        /// The target table, when it is named (not a table function).
-        table: Option<ObjectName>,
-        /// The statement.
-        statement: DFStatement,
-    },
-    /// Anything else: DataFusion's.
-    DataFusion(DFStatement),
-}
-
-/// Parse one statement, resolving the versions its table names select
-/// (`t VERSION AS OF ...`, `t.branch_dev`; see [`resolve_versions`]).
-pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
-    let (sql, partitioned_by) = split::take_clause(sql, &["PARTITIONED", "BY"])?;
-    let sql = split::spark_types(&sql)?;
-    if let Some(statement) = refs::parse(&sql)? {
+/// Parse one statement of a script into its command, from its tokens:
+/// names are resolved against `names` (the versions they select too:
+/// `t VERSION AS OF ...`, `t.branch_dev`; see [`resolve_versions`]).
+pub(crate) fn parse(statement: StatementTokens, names: &Names<'_>) -> Result<Command> {
+    let mut tokens = statement.tokens;
+    let partitioned_by = lexer::take_partitioned_by(&mut tokens)?;
+    lexer::spark_types(&mut tokens);
+    if let Some(command) = refs::parse(&tokens, names)? {
         if partitioned_by.is_some() {
             return Err(invalid!("PARTITIONED BY is only valid in CREATE TABLE"));
         }
-        return Ok(statement);
+        return Ok(command);
     }
-    let sql = split::lift_versions(&sql)?;
-    let mut statements = DFParser::parse_sql_with_dialect(&sql, &GenericDialect {})
+    lexer::lift_versions(&mut tokens)?;
+    let mut statements = DFParserBuilder::new(tokens)
+        .build()
+        .and_then(|mut parser| parser.parse_statements())
         .map_err(|e| invalid!("{}", e.to_string().trim_start_matches("SQL error: ")))?;
     if statements.len() != 1 {
         return Err(invalid!(
@@ -208,14 +54,27 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
     }
     let mut statement = statements
         .pop_front()
-        .ok_or_else(|| FloeError::Internal("parser returned no statement".into()))?;
+        .ok_or_else(|| FloeError::internal("the parser returned no statement"))?;
     resolve_versions(&mut statement, names)?;
+    let table_ident = |name: &ObjectName| table_ident(name, names.catalog, names.default_namespace);
+    let table_name = |name: &ObjectName| -> Result<TableName> {
+        let (table, version) = versioned_table_ident(name, names.catalog, names.default_namespace)?;
+        Ok(TableName { table, version })
+    };
+    let namespace = |name: &ObjectName| namespace_ident(name, names.catalog);
     let routed = match statement {
         DFStatement::Statement(inner) => match *inner {
             Statement::CreateTable(create) => {
-                return Ok(FloeStatement::CreateTable {
+                if create.temporary || create.external {
+                    return Err(unsupported!(
+                        "CREATE TEMPORARY / EXTERNAL TABLE: use CREATE EXTERNAL TABLE ... STORED \
+                         AS ... LOCATION ... for files, CREATE TABLE for Iceberg tables"
+                    ));
+                }
+                return Ok(Command::CreateTable {
+                    table: table_ident(&create.name)?,
                     create: Box::new(create),
-                    partitioned_by,
+                    partitioned_by: partitioned_by.unwrap_or_default(),
                 });
             }
             Statement::CreateSchema {
@@ -223,22 +82,22 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                 if_not_exists,
                 ..
             } => match schema_name {
-                SchemaName::Simple(name) => FloeStatement::CreateNamespace {
-                    name,
+                SchemaName::Simple(name) => Command::CreateNamespace {
+                    namespace: namespace(&name)?,
                     if_not_exists,
                 },
                 other => {
-                    return Err(FloeError::Unsupported(format!(
+                    return Err(unsupported!(
                         "CREATE SCHEMA {other}: schema authorization is not supported"
-                    )));
+                    ));
                 }
             },
             Statement::CreateDatabase {
                 db_name,
                 if_not_exists,
                 ..
-            } => FloeStatement::CreateNamespace {
-                name: db_name,
+            } => Command::CreateNamespace {
+                namespace: namespace(&db_name)?,
                 if_not_exists,
             },
             Statement::Drop {
@@ -247,29 +106,31 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                 if_exists,
                 cascade,
                 ..
-            } => FloeStatement::DropNamespace {
-                names,
+            } => Command::DropNamespace {
+                namespaces: names.iter().map(namespace).collect::<Result<_>>()?,
                 if_exists,
                 cascade,
             },
             Statement::Drop {
                 object_type: ObjectType::Table,
-                names,
+                names: tables,
                 if_exists,
                 purge,
                 ..
-            } => FloeStatement::DropTable {
-                names,
+            } => Command::DropTable {
+                tables: tables.iter().map(table_ident).collect::<Result<_>>()?,
                 if_exists,
                 purge,
             },
-            Statement::ShowTables { show_options, .. } => FloeStatement::ShowTables {
+            Statement::ShowTables { show_options, .. } => Command::ShowTables {
                 namespace: show_options
                     .show_in
-                    .and_then(|ShowStatementIn { parent_name, .. }| parent_name),
+                    .and_then(|ShowStatementIn { parent_name, .. }| parent_name)
+                    .map(|name| namespace(&name))
+                    .transpose()?,
             },
-            Statement::ExplainTable { table_name, .. } => FloeStatement::Describe {
-                name: table_name.clone(),
+            Statement::ExplainTable { table_name, .. } => Command::Describe {
+                table: table_ident(&table_name)?,
                 statement: DFStatement::Statement(Box::new(Statement::ExplainTable {
                     describe_alias: datafusion::sql::sqlparser::ast::DescribeAlias::Describe,
                     hive_format: None,
@@ -284,10 +145,9 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                     || !delete.order_by.is_empty()
                     || !delete.tables.is_empty()
                 {
-                    return Err(FloeError::Unsupported(
+                    return Err(unsupported!(
                         "DELETE with USING, RETURNING, ORDER BY or LIMIT is not supported: \
                          use DELETE FROM t WHERE ..."
-                            .into(),
                     ));
                 }
                 let from = match &delete.from {
@@ -295,18 +155,17 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                 };
                 let (table, alias) = single_table(from, "DELETE")?;
                 no_subquery(delete.selection.as_ref(), "DELETE")?;
-                FloeStatement::Delete {
-                    table,
+                Command::Delete {
+                    table: table_name(&table)?,
                     alias,
                     selection: delete.selection.as_ref().map(ToString::to_string),
                 }
             }
             Statement::Update(update) => {
                 if update.from.is_some() || update.returning.is_some() || update.limit.is_some() {
-                    return Err(FloeError::Unsupported(
+                    return Err(unsupported!(
                         "UPDATE with FROM, RETURNING or LIMIT is not supported: use MERGE INTO \
                          to update from another table"
-                            .into(),
                     ));
                 }
                 let (table, alias) = single_table(std::slice::from_ref(&update.table), "UPDATE")?;
@@ -314,8 +173,8 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                 let mut assignments = Vec::with_capacity(update.assignments.len());
                 for assignment in &update.assignments {
                     let AssignmentTarget::ColumnName(target) = &assignment.target else {
-                        return Err(FloeError::Unsupported(
-                            "UPDATE ... SET (a, b) = ...: assign each column on its own".into(),
+                        return Err(unsupported!(
+                            "UPDATE ... SET (a, b) = ...: assign each column on its own"
                         ));
                     };
                     let parts = name_parts(target)?;
@@ -325,14 +184,14 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                         .ok_or_else(|| invalid!("UPDATE: '{target}' is not a column"))?;
                     assignments.push((column, assignment.value.to_string()));
                 }
-                FloeStatement::Update {
-                    table,
+                Command::Update {
+                    table: table_name(&table)?,
                     alias,
                     assignments,
                     selection: update.selection.as_ref().map(ToString::to_string),
                 }
             }
-            Statement::Merge(merge) => parse_merge(merge)?,
+            Statement::Merge(merge) => parse_merge(merge, &table_name)?,
             Statement::Call(function) => parse_call(function)?,
             Statement::Set(datafusion::sql::sqlparser::ast::Set::SingleAssignment {
                 variable,
@@ -351,33 +210,34 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                     Expr::Identifier(ident) => ident.value.clone(),
                     other => other.to_string(),
                 };
-                FloeStatement::SetOption {
+                Command::SetOption {
                     key,
                     value: Some(value),
                 }
             }
-            Statement::StartTransaction { .. } => FloeStatement::Begin,
-            Statement::Commit { .. } => FloeStatement::Commit,
+            Statement::StartTransaction { .. } => Command::Begin,
+            Statement::Commit { .. } => Command::Commit,
             Statement::Rollback {
                 savepoint: None, ..
-            } => FloeStatement::Rollback,
+            } => Command::Rollback,
             Statement::Use(Use::Object(name) | Use::Schema(name) | Use::Database(name)) => {
-                FloeStatement::Use { name }
+                Command::Use {
+                    namespace: namespace(&name)?,
+                }
             }
             Statement::Insert(insert) if insert.partitioned.is_some() => {
                 let TableObject::TableName(table) = &insert.table else {
                     return Err(invalid!("INSERT ... PARTITION needs a table name"));
                 };
                 if !insert.overwrite {
-                    return Err(FloeError::Unsupported(
+                    return Err(unsupported!(
                         "INSERT INTO ... PARTITION (...): name the partition columns in the \
                          SELECT instead (PARTITION is for INSERT OVERWRITE)"
-                            .into(),
                     ));
                 }
                 if !insert.columns.is_empty() {
-                    return Err(FloeError::Unsupported(
-                        "INSERT OVERWRITE ... PARTITION (...) with a column list".into(),
+                    return Err(unsupported!(
+                        "INSERT OVERWRITE ... PARTITION (...) with a column list"
                     ));
                 }
                 let mut partition = Vec::new();
@@ -396,11 +256,11 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                             partition.push((normalize(column), right.to_string()));
                         }
                         other => {
-                            return Err(FloeError::Unsupported(format!(
+                            return Err(unsupported!(
                                 "PARTITION ({other}): only static values (column = value) are \
                                  supported; for dynamic overwrite set \
                                  write.overwrite.mode = 'dynamic'"
-                            )));
+                            ));
                         }
                     }
                 }
@@ -408,22 +268,22 @@ pub fn parse(sql: &str, names: &Names<'_>) -> Result<FloeStatement> {
                     .source
                     .as_ref()
                     .ok_or_else(|| invalid!("INSERT OVERWRITE ... PARTITION needs a query"))?;
-                FloeStatement::OverwritePartition {
-                    table: table.clone(),
+                Command::OverwritePartition {
+                    table: table_name(table)?,
                     partition,
                     query: query.to_string(),
                 }
             }
-            Statement::Insert(insert) => FloeStatement::Insert {
+            Statement::Insert(insert) => Command::Insert {
                 table: match &insert.table {
-                    TableObject::TableName(name) => Some(name.clone()),
+                    TableObject::TableName(name) => Some(table_name(name)?),
                     _ => None,
                 },
                 statement: DFStatement::Statement(Box::new(Statement::Insert(insert))),
             },
-            other => FloeStatement::DataFusion(DFStatement::Statement(Box::new(other))),
+            other => Command::DataFusion(DFStatement::Statement(Box::new(other))),
         },
-        other => FloeStatement::DataFusion(other),
+        other => Command::DataFusion(other),
     };
     if partitioned_by.is_some() {
         return Err(invalid!("PARTITIONED BY is only valid in CREATE TABLE"));
@@ -592,32 +452,21 @@ pub fn lift_table_function(
     Ok(lift.calls)
 }
 
-/// A table name as Floe's schema provider receives it, split into the table
-/// and the version it selects (`t@branch_dev`: `t` at branch `dev`).
-pub fn split_version(name: &str) -> (&str, Option<VersionSpec>) {
-    if let Some((table, suffix)) = name.rsplit_once(VERSION_MARK)
-        && let Some(spec) = VersionSpec::from_suffix(suffix)
-        && !table.is_empty()
-    {
-        return (table, Some(spec));
-    }
-    (name, None)
-}
-
-fn parse_merge(merge: Merge) -> Result<FloeStatement> {
+fn parse_merge(
+    merge: Merge,
+    table_name: &dyn Fn(&ObjectName) -> Result<TableName>,
+) -> Result<Command> {
     if merge.output.is_some() {
-        return Err(FloeError::Unsupported(
-            "MERGE ... OUTPUT is not supported".into(),
-        ));
+        return Err(unsupported!("MERGE ... OUTPUT is not supported"));
     }
     let TableFactor::Table {
         name: table, alias, ..
     } = &merge.table
     else {
-        return Err(FloeError::Unsupported(format!(
+        return Err(unsupported!(
             "MERGE INTO {}: the target must be a table",
             merge.table
-        )));
+        ));
     };
     let last = |name: &ObjectName| -> Result<String> {
         name_parts(name)?
@@ -658,15 +507,15 @@ fn parse_merge(merge: Merge) -> Result<FloeStatement> {
             SqlMergeAction::Delete { .. } => MergeAction::Delete,
             SqlMergeAction::Update(update) => {
                 if update.update_predicate.is_some() || update.delete_predicate.is_some() {
-                    return Err(FloeError::Unsupported(
-                        "MERGE ... UPDATE ... WHERE / DELETE WHERE: put the condition after WHEN ... AND".into(),
+                    return Err(unsupported!(
+                        "MERGE ... UPDATE ... WHERE / DELETE WHERE: put the condition after WHEN ... AND"
                     ));
                 }
                 let mut assignments = Vec::new();
                 for assignment in update.assignments {
                     let AssignmentTarget::ColumnName(target) = &assignment.target else {
-                        return Err(FloeError::Unsupported(
-                            "MERGE ... SET (a, b) = ...: assign each column on its own".into(),
+                        return Err(unsupported!(
+                            "MERGE ... SET (a, b) = ...: assign each column on its own"
                         ));
                     };
                     assignments.push((last(target)?, assignment.value.to_string()));
@@ -675,8 +524,8 @@ fn parse_merge(merge: Merge) -> Result<FloeStatement> {
             }
             SqlMergeAction::Insert(insert) => {
                 let MergeInsertKind::Values(values) = insert.kind else {
-                    return Err(FloeError::Unsupported(
-                        "MERGE ... INSERT ROW: name the values, INSERT (cols) VALUES (...)".into(),
+                    return Err(unsupported!(
+                        "MERGE ... INSERT ROW: name the values, INSERT (cols) VALUES (...)"
                     ));
                 };
                 let [row] = values.rows.as_slice() else {
@@ -709,8 +558,8 @@ fn parse_merge(merge: Merge) -> Result<FloeStatement> {
             action,
         });
     }
-    Ok(FloeStatement::Merge {
-        table: table.clone(),
+    Ok(Command::Merge {
+        table: table_name(table)?,
         merge: MergeStatement {
             target_alias,
             source: merge.source.to_string(),
@@ -733,7 +582,7 @@ fn option_key(variable: &ObjectName) -> Result<String> {
 }
 
 /// `CALL [floe.]system.<procedure>(...)`.
-fn parse_call(function: datafusion::sql::sqlparser::ast::Function) -> Result<FloeStatement> {
+fn parse_call(function: datafusion::sql::sqlparser::ast::Function) -> Result<Command> {
     use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
     let mut parts = name_parts(&function.name)?;
     if parts.len() == 3 && parts[0] == crate::engine::CATALOG_NAME {
@@ -785,7 +634,7 @@ fn parse_call(function: datafusion::sql::sqlparser::ast::Function) -> Result<Flo
         }
         args.push((name, expr.to_string()));
     }
-    Ok(FloeStatement::Call { procedure, args })
+    Ok(Command::Call { procedure, args })
 }
 
 /// Refuse a subquery in a DELETE / UPDATE condition, pointing to MERGE.
@@ -802,7 +651,7 @@ fn no_subquery(expr: Option<&Expr>, verb: &str) -> Result<()> {
         }
     });
     if found.is_break() {
-        return Err(FloeError::Unsupported(format!(
+        return Err(unsupported!(
             "{verb} with a subquery in WHERE is not supported: use MERGE INTO t USING (subquery) \
              s ON ... WHEN MATCHED THEN {}",
             if verb == "DELETE" {
@@ -810,7 +659,7 @@ fn no_subquery(expr: Option<&Expr>, verb: &str) -> Result<()> {
             } else {
                 "UPDATE SET ..."
             }
-        )));
+        ));
     }
     Ok(())
 }
@@ -824,139 +673,18 @@ fn single_table(from: &[TableWithJoins], verb: &str) -> Result<(ObjectName, Opti
                 joins,
             },
         ] if joins.is_empty() => Ok((name.clone(), alias.as_ref().map(|a| normalize(&a.name)))),
-        _ => Err(FloeError::Unsupported(format!(
+        _ => Err(unsupported!(
             "{verb} of several tables or a join: name one table (use MERGE INTO to change a \
              table from another)"
-        ))),
-    }
-}
-
-/// Parse a comma-separated list of expressions (a `PARTITIONED BY` body).
-pub fn parse_expr_list(text: &str) -> Result<Vec<Expr>> {
-    Parser::new(&GenericDialect {})
-        .try_with_sql(text)
-        .and_then(|mut p| p.parse_comma_separated(Parser::parse_expr))
-        .map_err(|e| invalid!("cannot read PARTITIONED BY ({text}): {e}"))
-}
-
-/// An identifier normalised as DataFusion does: lower-cased unless quoted.
-fn normalize(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_lowercase()
-    }
-}
-
-/// The identifier parts of a name, normalised as DataFusion does: unquoted
-/// identifiers are lower-cased.
-fn name_parts(name: &ObjectName) -> Result<Vec<String>> {
-    name.0
-        .iter()
-        .map(|part| {
-            let ident = part
-                .as_ident()
-                .ok_or_else(|| invalid!("'{name}' is not a valid name"))?;
-            Ok(if ident.quote_style.is_some() {
-                ident.value.clone()
-            } else {
-                ident.value.to_lowercase()
-            })
-        })
-        .collect()
-}
-
-/// A namespace name; a leading `floe.` (the catalog) is dropped.
-pub fn namespace_ident(name: &ObjectName, catalog: &str) -> Result<NamespaceIdent> {
-    let mut parts = name_parts(name)?;
-    if parts.len() > 1 && parts[0] == catalog {
-        parts.remove(0);
-    }
-    NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{name}': {e}"))
-}
-
-/// A table name: `t` (in `default_namespace`), `ns.t` or `floe.ns.t`.
-/// A name that selects a version of a table is refused: see
-/// [`versioned_table_ident`].
-pub fn table_ident(
-    name: &ObjectName,
-    catalog: &str,
-    default_namespace: &str,
-) -> Result<TableIdent> {
-    let (ident, version) = versioned_table_ident(name, catalog, default_namespace)?;
-    match version {
-        None => Ok(ident),
-        Some(_) => Err(invalid!(
-            "'{name}' names a version of table '{ident}', not a table"
         )),
     }
-}
-
-/// A table named in a string (a procedure or table function argument):
-/// `'t'`, `'ns.t'` or `'floe.ns.t'`, taken as written (no case folding).
-pub fn table_ident_from_text(
-    text: &str,
-    catalog: &str,
-    default_namespace: &str,
-) -> Result<TableIdent> {
-    let mut parts: Vec<String> = text.split('.').map(str::to_string).collect();
-    if parts.len() > 2 && parts[0] == catalog {
-        parts.remove(0);
-    }
-    let name = parts
-        .pop()
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| invalid!("'{text}' is not a table name"))?;
-    if parts.is_empty() {
-        parts.push(default_namespace.to_string());
-    }
-    let namespace = NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{text}': {e}"))?;
-    Ok(TableIdent::new(namespace, name))
-}
-
-/// A table name and the version it selects, if any (after
-/// [`resolve_versions`]).
-pub fn versioned_table_ident(
-    name: &ObjectName,
-    catalog: &str,
-    default_namespace: &str,
-) -> Result<(TableIdent, Option<VersionSpec>)> {
-    let names = Names {
-        catalog,
-        default_namespace,
-        table_exists: &|_| false,
-    };
-    let ident = ident_from_parts(name_parts(name)?, &names, name)?;
-    match split_version(ident.name()) {
-        (table, Some(spec)) => Ok((
-            TableIdent::new(ident.namespace().clone(), table.to_string()),
-            Some(spec),
-        )),
-        (_, None) => Ok((ident, None)),
-    }
-}
-
-fn ident_from_parts(
-    mut parts: Vec<String>,
-    names: &Names<'_>,
-    name: &ObjectName,
-) -> Result<TableIdent> {
-    if parts.len() > 2 && parts[0] == names.catalog {
-        parts.remove(0);
-    }
-    let table = parts
-        .pop()
-        .ok_or_else(|| invalid!("'{name}' is not a valid table name"))?;
-    if parts.is_empty() {
-        parts.push(names.default_namespace.to_string());
-    }
-    let namespace = NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{name}': {e}"))?;
-    Ok(TableIdent::new(namespace, table))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use floe_catalog::TableIdent;
 
     fn names() -> Names<'static> {
         Names {
@@ -966,14 +694,15 @@ mod tests {
         }
     }
 
-    fn parse(sql: &str) -> Result<FloeStatement> {
-        super::parse(sql, &names())
+    fn parse(sql: &str) -> Result<Command> {
+        let statement = lexer::split(sql)?.remove(0);
+        super::parse(statement, &names())
     }
 
     #[test]
     fn resolves_versions_in_table_names() {
         let sql = |s: &str| match parse(s).unwrap() {
-            FloeStatement::DataFusion(statement) | FloeStatement::Insert { statement, .. } => {
+            Command::DataFusion(statement) | Command::Insert { statement, .. } => {
                 statement.to_string()
             }
             other => panic!("{other:?}"),
@@ -986,6 +715,15 @@ mod tests {
             sql("INSERT INTO t.branch_dev SELECT * FROM u.branch_x"),
             "INSERT INTO floe.\"default\".\"t@branch_dev\" SELECT * FROM u.branch_x"
         );
+        let Command::Insert {
+            table: Some(target),
+            ..
+        } = parse("INSERT INTO t.branch_dev VALUES (1)").unwrap()
+        else {
+            panic!("not an insert");
+        };
+        assert_eq!(target.table.to_string(), "default.t");
+        assert_eq!(target.version, Some(VersionSpec::Branch("dev".into())));
         let err = parse("SELECT * FROM nope VERSION AS OF 1")
             .unwrap_err()
             .to_string();
@@ -995,23 +733,27 @@ mod tests {
     #[test]
     fn routes_floe_statements() {
         let s = parse("CREATE TABLE db.t (id INT) PARTITIONED BY (bucket(4, id))").unwrap();
-        let FloeStatement::CreateTable {
-            create,
+        let Command::CreateTable {
+            table,
             partitioned_by,
+            ..
         } = s
         else {
             panic!("{s:?}")
         };
-        assert_eq!(create.name.to_string(), "db.t");
-        assert_eq!(partitioned_by.as_deref(), Some("bucket(4, id)"));
+        assert_eq!(table.to_string(), "db.t");
+        let partitioned_by: Vec<String> = partitioned_by.iter().map(ToString::to_string).collect();
+        assert_eq!(partitioned_by, ["bucket(4, id)"]);
         assert!(matches!(
             parse("DROP TABLE x PURGE").unwrap(),
-            FloeStatement::DropTable { purge: true, .. }
+            Command::DropTable { purge: true, .. }
         ));
-        assert!(matches!(
-            parse("SELECT 1").unwrap(),
-            FloeStatement::DataFusion(_)
-        ));
+        assert!(matches!(parse("SELECT 1").unwrap(), Command::DataFusion(_)));
+        // A string with a doubled quote reaches the parser unescaped once.
+        let Command::SetOption { value, .. } = parse("SET floe.wap_id = 'it''s'").unwrap() else {
+            panic!("not SET");
+        };
+        assert_eq!(value.as_deref(), Some("it's"));
         let err = parse("SELECT 1 PARTITIONED BY (x)")
             .unwrap_err()
             .to_string();
@@ -1021,26 +763,11 @@ mod tests {
     #[test]
     fn table_names_resolve() {
         let name = |s: &str| match parse(&format!("DROP TABLE {s}")).unwrap() {
-            FloeStatement::DropTable { mut names, .. } => names.remove(0),
-            _ => unreachable!(),
+            Command::DropTable { mut tables, .. } => tables.remove(0).to_string(),
+            other => panic!("{other:?}"),
         };
-        assert_eq!(
-            table_ident(&name("T"), "floe", "default")
-                .unwrap()
-                .to_string(),
-            "default.t"
-        );
-        assert_eq!(
-            table_ident(&name("db.\"T\""), "floe", "default")
-                .unwrap()
-                .to_string(),
-            "db.T"
-        );
-        assert_eq!(
-            table_ident(&name("floe.db.t"), "floe", "default")
-                .unwrap()
-                .to_string(),
-            "db.t"
-        );
+        assert_eq!(name("T"), "default.t");
+        assert_eq!(name("db.\"T\""), "db.T");
+        assert_eq!(name("floe.db.t"), "db.t");
     }
 }

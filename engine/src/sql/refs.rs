@@ -4,13 +4,12 @@
 
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
-use super::FloeStatement;
+use crate::command::refs::{RefAction, RefChange, RefKind, Retention};
+use crate::command::{Command, MergeBranch};
 use crate::error::{Result, invalid};
-use crate::ops::branch_merge::MergeBranch;
-use crate::ops::branches::BranchStatement;
-use crate::ops::refs::{RefAction, RefChange, RefKind, Retention};
+use crate::names::{Names, table_ident};
 use crate::table::VersionSpec;
 
 /// A cursor over a statement's tokens (whitespace and comments dropped).
@@ -20,14 +19,19 @@ pub(super) struct Tokens {
 }
 
 impl Tokens {
-    pub(super) fn new(sql: &str) -> Result<Self> {
-        let tokens = Tokenizer::new(&GenericDialect {}, sql)
-            .tokenize()
-            .map_err(|e| invalid!("cannot read the SQL: {e}"))?
-            .into_iter()
+    /// A cursor over a statement's tokens (already read by the lexer).
+    pub(super) fn new(tokens: &[TokenWithSpan]) -> Self {
+        let tokens = tokens
+            .iter()
+            .map(|t| t.token.clone())
             .filter(|t| !matches!(t, Token::Whitespace(_)))
             .collect();
-        Ok(Self { tokens, pos: 0 })
+        Self { tokens, pos: 0 }
+    }
+
+    /// The token `n` places ahead.
+    fn nth(&self, n: usize) -> Option<&Token> {
+        self.tokens.get(self.pos + n)
     }
 
     pub(super) fn peek(&self) -> Option<&Token> {
@@ -184,43 +188,58 @@ impl Tokens {
     }
 }
 
-/// Parse a branch or tag statement; `None` if `sql` is not one.
-pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
-    // Every statement read here alters a table or names a branch or a tag.
-    if !["ALTER", "BRANCH", "TAG"]
-        .iter()
-        .any(|w| super::split::mentions(sql, w))
-    {
+/// Whether a statement's first words make it one of those read here.
+fn is_floe_statement(t: &Tokens) -> bool {
+    let word = |n: usize| match t.nth(n) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => w.value.to_ascii_uppercase(),
+        _ => String::new(),
+    };
+    match (word(0).as_str(), word(1).as_str()) {
+        ("ALTER", "TABLE") => true,
+        ("SHOW", "BRANCHES" | "TAGS") => true,
+        ("CREATE" | "DROP" | "USE" | "MERGE", "BRANCH") => true,
+        _ => false,
+    }
+}
+
+/// Parse a branch, tag or `ALTER TABLE` statement from its tokens; `None`
+/// if it is not one.
+pub(crate) fn parse(tokens: &[TokenWithSpan], names: &Names<'_>) -> Result<Option<Command>> {
+    let mut t = Tokens::new(tokens);
+    if !is_floe_statement(&t) {
         return Ok(None);
     }
-    let mut t = Tokens::new(sql)?;
+    let table_ident = |name: &ObjectName| table_ident(name, names.catalog, names.default_namespace);
     if t.keywords(&["SHOW", "BRANCHES", "IN"]) || t.keywords(&["SHOW", "BRANCHES", "FROM"]) {
         let table = t.object_name("a table name")?;
         t.end("SHOW BRANCHES")?;
-        return Ok(Some(FloeStatement::ShowRefs {
-            table,
+        return Ok(Some(Command::ShowRefs {
+            table: table_ident(&table)?,
             kind: RefKind::Branch,
         }));
     }
     if t.keywords(&["SHOW", "TAGS", "IN"]) || t.keywords(&["SHOW", "TAGS", "FROM"]) {
         let table = t.object_name("a table name")?;
         t.end("SHOW TAGS")?;
-        return Ok(Some(FloeStatement::ShowRefs {
-            table,
+        return Ok(Some(Command::ShowRefs {
+            table: table_ident(&table)?,
             kind: RefKind::Tag,
         }));
     }
-    if let Some(statement) = warehouse_branch(&mut t)? {
-        return Ok(Some(FloeStatement::Branch(statement)));
+    if let Some(command) = warehouse_branch(&mut t)? {
+        return Ok(Some(command));
     }
     if !t.keywords(&["ALTER", "TABLE"]) {
         return Ok(None);
     }
-    let table = t.object_name("a table name")?;
+    let table = table_ident(&t.object_name("a table name")?)?;
     if t.keywords(&["MERGE", "BRANCH"]) {
         let merge = merge_branch(&mut t)?;
         t.end("ALTER TABLE ... MERGE BRANCH")?;
-        return Ok(Some(FloeStatement::MergeTableBranch { table, merge }));
+        return Ok(Some(Command::MergeBranch {
+            table: Some(table),
+            merge,
+        }));
     }
     let start = t.pos;
     let verb = if t.keyword("CREATE") {
@@ -231,8 +250,8 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
     } else if t.keyword("DROP") {
         Verb::Drop
     } else {
-        let action = super::alter::parse_action(&mut t)?;
-        return Ok(Some(FloeStatement::AlterTable {
+        let action = super::alter::parse_action(&mut t, names)?;
+        return Ok(Some(Command::AlterTable {
             table,
             action: Box::new(action),
         }));
@@ -244,8 +263,8 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
     } else {
         // Another ALTER TABLE ... (columns, partition fields, properties).
         t.pos = start;
-        let action = super::alter::parse_action(&mut t)?;
-        return Ok(Some(FloeStatement::AlterTable {
+        let action = super::alter::parse_action(&mut t, names)?;
+        return Ok(Some(Command::AlterTable {
             table,
             action: Box::new(action),
         }));
@@ -268,7 +287,7 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
             let if_exists = t.keywords(&["IF", "EXISTS"]);
             let name = t.name("a branch or tag name")?;
             t.end(&statement)?;
-            return Ok(Some(FloeStatement::AlterRef {
+            return Ok(Some(Command::AlterRef {
                 table,
                 change: RefChange {
                     kind,
@@ -336,7 +355,7 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
         }
         Verb::Replace | Verb::Drop => RefAction::Replace { as_of, retention },
     };
-    Ok(Some(FloeStatement::AlterRef {
+    Ok(Some(Command::AlterRef {
         table,
         change: RefChange { kind, name, action },
     }))
@@ -344,7 +363,7 @@ pub fn parse(sql: &str) -> Result<Option<FloeStatement>> {
 
 /// `CREATE BRANCH`, `DROP BRANCH`, `USE BRANCH`, `SHOW BRANCHES` (of the
 /// whole warehouse).
-fn warehouse_branch(t: &mut Tokens) -> Result<Option<BranchStatement>> {
+fn warehouse_branch(t: &mut Tokens) -> Result<Option<Command>> {
     let statement = if t.keywords(&["CREATE", "BRANCH"]) {
         let if_not_exists = t.keywords(&["IF", "NOT", "EXISTS"]);
         let name = t.name("a branch name")?;
@@ -354,7 +373,7 @@ fn warehouse_branch(t: &mut Tokens) -> Result<Option<BranchStatement>> {
             None
         };
         t.end("CREATE BRANCH")?;
-        BranchStatement::Create {
+        Command::CreateBranch {
             name,
             from,
             if_not_exists,
@@ -363,18 +382,18 @@ fn warehouse_branch(t: &mut Tokens) -> Result<Option<BranchStatement>> {
         let if_exists = t.keywords(&["IF", "EXISTS"]);
         let name = t.name("a branch name")?;
         t.end("DROP BRANCH")?;
-        BranchStatement::Drop { name, if_exists }
+        Command::DropBranch { name, if_exists }
     } else if t.keywords(&["USE", "BRANCH"]) {
         let name = t.name("a branch name")?;
         t.end("USE BRANCH")?;
-        BranchStatement::Use { name }
+        Command::UseBranch { name }
     } else if t.keywords(&["MERGE", "BRANCH"]) {
         let merge = merge_branch(t)?;
         t.end("MERGE BRANCH")?;
-        BranchStatement::Merge(merge)
+        Command::MergeBranch { table: None, merge }
     } else if t.keywords(&["SHOW", "BRANCHES"]) {
         t.end("SHOW BRANCHES")?;
-        BranchStatement::Show
+        Command::ShowBranches
     } else {
         return Ok(None);
     };
@@ -427,9 +446,22 @@ fn duration_ms(t: &mut Tokens, clause: &str) -> Result<i64> {
 mod tests {
     use super::*;
 
+    fn names() -> Names<'static> {
+        Names {
+            catalog: "floe",
+            default_namespace: "default",
+            table_exists: &|_| true,
+        }
+    }
+
+    fn parse(sql: &str) -> Result<Option<Command>> {
+        let statement = crate::sql::lexer::split(sql)?.remove(0);
+        super::parse(&statement.tokens, &names())
+    }
+
     fn change(sql: &str) -> RefChange {
         match parse(sql).unwrap() {
-            Some(FloeStatement::AlterRef { change, .. }) => change,
+            Some(Command::AlterRef { change, .. }) => change,
             other => panic!("{other:?}"),
         }
     }
@@ -479,7 +511,7 @@ mod tests {
         );
         assert!(matches!(
             parse("ALTER TABLE t DROP COLUMN c").unwrap(),
-            Some(FloeStatement::AlterTable { .. })
+            Some(Command::AlterTable { .. })
         ));
         assert!(parse("SELECT 1").unwrap().is_none());
         let err = parse("ALTER TABLE t CREATE BRANCH b RETAIN 3 WEEKS")

@@ -3,11 +3,9 @@
 //! additions its filter may match; every isolation refuses files removed
 //! twice. A conflict changes nothing.
 
-
-
-use arrow::array::Int64Array;
 use crate::commit::{Isolation, SnapshotUpdate};
 use crate::{FloeError, Lakehouse, LoadedTable};
+use arrow::array::Int64Array;
 use iceberg::expr::Reference;
 use iceberg::spec::Datum;
 

@@ -1,13 +1,11 @@
 //! Equality delete files, as Flink or Java Iceberg write them, are applied
 //! by every read.
 
-
-
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
 use crate::Lakehouse;
 use crate::commit::SnapshotUpdate;
+use arrow::array::{Int64Array, RecordBatch, StringArray};
 use iceberg::arrow::{arrow_schema_to_schema, schema_to_arrow_schema};
 use iceberg::spec::DataFileFormat;
 use iceberg::writer::base_writer::equality_delete_writer::{

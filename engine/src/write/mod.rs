@@ -288,11 +288,7 @@ pub struct DataFileWriterSet {
 
 impl DataFileWriterSet {
     /// Writers for `metadata`'s current schema and default partition spec.
-    pub async fn try_new(
-        scope: &Scope,
-        table: &str,
-        metadata: &TableMetadata,
-    ) -> Result<Self> {
+    pub async fn try_new(scope: &Scope, table: &str, metadata: &TableMetadata) -> Result<Self> {
         let schema = metadata.current_schema().clone();
         let spec = metadata.default_partition_spec().clone();
         let bytes = |key: &str, default: usize| -> Result<usize> {

@@ -21,9 +21,9 @@ use parquet::arrow::{ArrowWriter, PARQUET_FIELD_ID_META_KEY, ParquetRecordBatchS
 
 use crate::error::{FloeError, Result};
 use crate::scan::FieldIdAdapterFactory;
+use crate::scope::Scope;
 use crate::storage::split_location;
 use crate::table::LoadedTable;
-use crate::scope::Scope;
 
 /// The reserved field ids of a position delete file's columns.
 const FILE_PATH_ID: i32 = 2147483546;
@@ -94,7 +94,9 @@ pub async fn matching_positions(
             let mask = values[0]
                 .as_any()
                 .downcast_ref::<BooleanArray>()
-                .ok_or_else(|| FloeError::InvalidInput("the WHERE condition is not a boolean".into()))?;
+                .ok_or_else(|| {
+                    FloeError::InvalidInput("the WHERE condition is not a boolean".into())
+                })?;
             Ok((0..mask.len())
                 .map(|i| mask.is_valid(i) && mask.value(i))
                 .collect())
@@ -121,19 +123,12 @@ pub async fn positions_of_rows(
         .enumerate()
         .map(|(i, f)| Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>)
         .collect();
-    select_positions(
-        scope,
-        table,
-        table_schema,
-        path,
-        columns,
-        |values, n| {
-            let encoded = converter.convert_columns(values)?;
-            Ok((0..n)
-                .map(|i| rows.contains(encoded.row(i).as_ref()))
-                .collect())
-        },
-    )
+    select_positions(scope, table, table_schema, path, columns, |values, n| {
+        let encoded = converter.convert_columns(values)?;
+        Ok((0..n)
+            .map(|i| rows.contains(encoded.row(i).as_ref()))
+            .collect())
+    })
     .await
 }
 

@@ -23,8 +23,8 @@ use std::collections::HashSet;
 use super::DataFileWriterSet;
 use crate::commit::SnapshotUpdate;
 use crate::error::Result;
-use crate::table::LoadedTable;
 use crate::scope::Scope;
+use crate::table::LoadedTable;
 
 /// What an INSERT does to the rows already in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,11 +51,7 @@ pub struct IcebergSink {
 impl IcebergSink {
     /// A sink writing into `table`.
     pub fn new(scope: Scope, table: LoadedTable, mode: InsertMode) -> Self {
-        Self {
-            scope,
-            table,
-            mode,
-        }
+        Self { scope, table, mode }
     }
 
     /// The live data files an overwrite replaces.

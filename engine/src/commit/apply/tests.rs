@@ -66,9 +66,12 @@ fn new_table() -> TableMetadata {
         .unwrap()
         .set_ref(
             "v1",
-            SnapshotReference::new(5, SnapshotRetention::Tag {
-                max_ref_age_ms: None,
-            }),
+            SnapshotReference::new(
+                5,
+                SnapshotRetention::Tag {
+                    max_ref_age_ms: None,
+                },
+            ),
         )
         .unwrap()
         .build()
@@ -189,7 +192,10 @@ fn a_create_rebuilds_the_metadata_its_builder_made() {
     assert_eq!(created.uuid(), expected.uuid());
     assert_eq!(created.location(), expected.location());
     assert_eq!(created.current_schema(), expected.current_schema());
-    assert_eq!(created.default_partition_spec(), expected.default_partition_spec());
+    assert_eq!(
+        created.default_partition_spec(),
+        expected.default_partition_spec()
+    );
     assert_eq!(created.default_sort_order(), expected.default_sort_order());
     assert_eq!(created.properties(), expected.properties());
     assert_eq!(created.last_column_id(), expected.last_column_id());
@@ -355,7 +361,10 @@ fn every_requirement_is_checked_before_any_update() {
         },
     )
     .unwrap_err();
-    assert!(err.to_string().contains("assert-current-schema-id"), "{err}");
+    assert!(
+        err.to_string().contains("assert-current-schema-id"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -12,7 +12,6 @@ use floe_catalog::TableIdent;
 use iceberg::TableUpdate;
 use iceberg::spec::MAIN_BRANCH;
 
-use crate::commit::commit_batch;
 use crate::engine::Engine;
 use crate::error::{FloeError, Result, invalid, not_found};
 use crate::table::{LoadedTable, TableVersion, VersionSpec};
@@ -152,22 +151,17 @@ impl Scope {
             .staging()?
             .take()
             .ok_or_else(|| invalid!("COMMIT: no transaction is open"))?;
-        if staging.is_empty() {
-            return Ok(Vec::new());
-        }
-        commit_batch(&self.engine, &staging.into_batch())
-            .await
-            .map_err(|e| match e {
-                e if e.is_retryable() => FloeError::Conflict {
-                    table: conflict_table(&e),
-                    snapshot: None,
-                    reason: format!(
-                        "another writer committed to it after this transaction wrote it ({e}); \
+        staging.commit(&self.engine).await.map_err(|e| match e {
+            e if e.is_retryable() => FloeError::Conflict {
+                table: conflict_table(&e),
+                snapshot: None,
+                reason: format!(
+                    "another writer committed to it after this transaction wrote it ({e}); \
                          the transaction was rolled back"
-                    ),
-                },
-                other => FloeError::RolledBack(Box::new(other)),
-            })
+                ),
+            },
+            other => FloeError::RolledBack(Box::new(other)),
+        })
     }
 
     /// Stage `updates`, made on `base`, in the open transaction; returns

@@ -9,14 +9,22 @@
 //! if another writer committed to one of those tables since, and then
 //! nothing of the transaction becomes visible. `ROLLBACK` forgets it all;
 //! no metadata file was written.
+//!
+//! The staging area is part of the commit layer: its `COMMIT` goes
+//! through the same committer as every other commit.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
-use floe_catalog::TableIdent;
+use floe_catalog::{CatalogError, TableIdent};
 use iceberg::TableUpdate;
 
-use crate::commit::{Batch, TableCommit, apply_updates};
-use crate::error::Result;
+use crate::commit::{
+    Batch, RetryPolicy, TableCommit, apply_updates, check_requirement, commit_locked,
+    rebase_snapshots, requirements_for,
+};
+use crate::engine::Engine;
+use crate::error::{FloeError, Result};
 use crate::table::{LoadedTable, TableVersion};
 
 #[derive(Debug)]
@@ -73,23 +81,49 @@ impl Staging {
         Ok(staged.current.with_version(base.version().clone()))
     }
 
-    /// Whether nothing was staged.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.tables.is_empty()
-    }
-
-    /// What `COMMIT` sends to the committer: every staged table's updates,
-    /// with the requirements of the version it started from.
-    pub(crate) fn into_batch(self) -> Batch {
-        Batch {
-            commits: self
-                .tables
-                .into_iter()
-                .map(|(table, staged)| {
-                    TableCommit::on(table, Some(staged.base.metadata()), staged.updates)
-                })
-                .collect(),
-            drops: Vec::new(),
+    /// `COMMIT`: every staged table in one catalog commit, its updates
+    /// checked against the requirements of the version the transaction
+    /// started from. A snapshot whose sequence number another commit (to
+    /// another branch) took meanwhile is renumbered; a lost race with
+    /// another process is retried by the tables' `commit.retry.*` policy;
+    /// a requirement that no longer holds fails the commit, and nothing
+    /// changes.
+    pub(crate) async fn commit(self, engine: &Engine) -> Result<Vec<LoadedTable>> {
+        let tables: Vec<TableIdent> = self.tables.keys().cloned().collect();
+        let _guard = engine.commit_locks().lock(&tables).await?;
+        let policy = match self.tables.values().next() {
+            Some(staged) => RetryPolicy::of(staged.base.ident(), staged.base.metadata())?,
+            None => return Ok(Vec::new()),
+        };
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut batch = Batch::default();
+            for (table, staged) in &self.tables {
+                let requirements = requirements_for(Some(staged.base.metadata()), &staged.updates);
+                let current = engine.load_committed(table).await?;
+                for requirement in &requirements {
+                    check_requirement(table, Some(current.metadata()), requirement)?;
+                }
+                let updates = rebase_snapshots(engine, &current, staged.updates.clone()).await?;
+                batch.commits.push(TableCommit {
+                    table: table.clone(),
+                    requirements,
+                    updates,
+                });
+            }
+            match commit_locked(engine, &batch, false).await {
+                Err(e)
+                    if matches!(
+                        e.root(),
+                        FloeError::Catalog(CatalogError::CommitConflict { .. })
+                    ) && policy.allows_retry(attempt, started) =>
+                {
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                }
+                result => return result,
+            }
         }
     }
 }

@@ -217,6 +217,40 @@ pub fn check_requirement(
     }
 }
 
+/// Every snapshot a commit adds must come after the table's last sequence
+/// number: a snapshot made on metadata another writer has committed to
+/// since (on another branch: on the same one a ref requirement fails
+/// first) has a sequence number that is already taken. That is a lost
+/// race, not a bad request: the snapshot must be made again.
+fn check_sequence_numbers(
+    table: &TableIdent,
+    current: &TableMetadata,
+    updates: &[TableUpdate],
+) -> Result<()> {
+    if current.format_version() == FormatVersion::V1 {
+        return Ok(());
+    }
+    let mut last = current.last_sequence_number();
+    for update in updates {
+        if let TableUpdate::AddSnapshot { snapshot } = update {
+            if snapshot.sequence_number() <= last {
+                return Err(FloeError::RequirementFailed(Box::new(RequirementFailed {
+                    table: table.to_string(),
+                    requirement: "that new snapshots come after the last sequence number".into(),
+                    expected: format!("a sequence number after {last}"),
+                    found: format!(
+                        "snapshot {} with sequence number {}",
+                        snapshot.snapshot_id(),
+                        snapshot.sequence_number()
+                    ),
+                })));
+            }
+            last = snapshot.sequence_number();
+        }
+    }
+    Ok(())
+}
+
 /// The REST spec's name of an update, for messages.
 pub(crate) fn update_name(update: &TableUpdate) -> &'static str {
     match update {
@@ -284,6 +318,9 @@ pub fn apply_commit(
     let table = &commit.table;
     for requirement in &commit.requirements {
         check_requirement(table, current.map(|(m, _)| m), requirement)?;
+    }
+    if let Some((metadata, _)) = current {
+        check_sequence_numbers(table, metadata, &commit.updates)?;
     }
     let builder = match current {
         Some((metadata, location)) => metadata.clone().into_builder(Some(location.to_string())),

@@ -37,11 +37,11 @@ use iceberg::TableUpdate;
 use iceberg::spec::TableMetadataBuilder;
 
 pub use apply::TableCommit;
-pub(crate) use apply::apply_updates;
+pub(crate) use apply::{apply_updates, check_requirement, requirements_for};
 
 pub(crate) use committer::{Batch, commit as commit_batch, commit_locked, rename_table};
 pub(crate) use retry::{CommitLocks, RetryPolicy};
-pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch};
+pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch, rebase_snapshots};
 
 use crate::error::{FloeError, Result};
 use crate::scope::Scope;

@@ -693,6 +693,74 @@ pub(crate) async fn add_empty_branch(
     Ok(builder.set_branch_snapshot(snapshot, branch)?)
 }
 
+/// `updates`, made on metadata that other commits (to other branches) have
+/// moved since, with every snapshot they add renumbered to come after
+/// `current`'s last sequence number. Each renumbered snapshot gets its
+/// manifest list written again, listing its manifests (and those of the
+/// snapshots before it in `updates`) at their new numbers; nothing else
+/// changes. Updates that need no renumbering are returned as they are.
+pub(crate) async fn rebase_snapshots(
+    engine: &Engine,
+    current: &LoadedTable,
+    updates: Vec<TableUpdate>,
+) -> Result<Vec<TableUpdate>> {
+    let mut next = current.metadata().last_sequence_number() + 1;
+    let behind = updates.iter().any(
+        |u| matches!(u, TableUpdate::AddSnapshot { snapshot } if snapshot.sequence_number() < next),
+    );
+    if !behind {
+        return Ok(updates);
+    }
+    // Snapshot id -> (old, new) sequence number.
+    let mut renumbered: HashMap<i64, (i64, i64)> = HashMap::new();
+    let mut out = Vec::with_capacity(updates.len());
+    for update in updates {
+        let TableUpdate::AddSnapshot { snapshot } = update else {
+            out.push(update);
+            continue;
+        };
+        let (id, old) = (snapshot.snapshot_id(), snapshot.sequence_number());
+        let new = next.max(old);
+        next = new + 1;
+        renumbered.insert(id, (old, new));
+        let mut manifests = current.manifests(engine, snapshot.manifest_list()).await?;
+        for manifest in &mut manifests {
+            if let Some((old, new)) = renumbered.get(&manifest.added_snapshot_id) {
+                if manifest.sequence_number == *old {
+                    manifest.sequence_number = *new;
+                }
+                if manifest.min_sequence_number == *old {
+                    manifest.min_sequence_number = *new;
+                }
+            }
+        }
+        let list_path = format!(
+            "{}/metadata/snap-{id}-r{new}-{}.avro",
+            current.metadata().location(),
+            uuid::Uuid::now_v7()
+        );
+        let mut list = ManifestListWriter::v2(
+            engine.file_io().new_output(&list_path)?.writer().await?,
+            id,
+            snapshot.parent_snapshot_id(),
+            new,
+        );
+        list.add_manifests(manifests.into_iter())?;
+        list.close().await?;
+        let rebased = Snapshot::builder()
+            .with_snapshot_id(id)
+            .with_parent_snapshot_id(snapshot.parent_snapshot_id())
+            .with_sequence_number(new)
+            .with_timestamp_ms(snapshot.timestamp_ms())
+            .with_manifest_list(list_path)
+            .with_summary(snapshot.summary().clone())
+            .schema_id_opt(snapshot.schema_id())
+            .build();
+        out.push(TableUpdate::AddSnapshot { snapshot: rebased });
+    }
+    Ok(out)
+}
+
 /// A random positive snapshot id, as Java Iceberg makes them.
 fn new_snapshot_id() -> i64 {
     let (a, b) = uuid::Uuid::new_v4().as_u64_pair();

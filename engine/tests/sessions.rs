@@ -1,0 +1,291 @@
+//! Many sessions on one engine: on four branches, each with transactions
+//! open, running reads, writes, commits and rollbacks at once. None sees,
+//! stages, commits or rolls back another's work, and the tables end up
+//! exactly as a sequential model of the commits that succeeded says.
+
+#![allow(clippy::unwrap_used)] // tests panic on failure by design
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, Int64Array};
+use floe_engine::{Engine, ErrorKind, Session};
+
+const SESSIONS: i64 = 16;
+const BRANCHES: [&str; 4] = ["main", "b1", "b2", "b3"];
+const TABLES: [&str; 2] = ["a", "b"];
+const TRANSACTIONS: i64 = 6;
+
+fn assert_send_sync<T: Send + Sync>(_: &T) {}
+
+/// A small deterministic generator, so every run makes the same choices.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *seed >> 33
+}
+
+async fn rows(session: &Session, sql: &str) -> Vec<Vec<i64>> {
+    let batches = session.sql(sql).await.unwrap().collect().await.unwrap();
+    let mut out = Vec::new();
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            out.push(
+                (0..batch.num_columns())
+                    .map(|c| {
+                        let column = batch.column(c);
+                        let ints = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64)
+                            .unwrap();
+                        let ints = ints.as_any().downcast_ref::<Int64Array>().unwrap();
+                        assert!(!ints.is_null(row));
+                        ints.value(row)
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+/// `(writer, txn) -> rows` one session saw in a table, and where.
+#[derive(Debug, Clone)]
+struct Seen {
+    by: i64,
+    branch: &'static str,
+    table: &'static str,
+    counts: BTreeMap<(i64, i64), i64>,
+}
+
+/// What one transaction wrote: `(branch, table) -> rows`.
+#[derive(Debug, Clone, Default)]
+struct Written {
+    rows: BTreeMap<(&'static str, &'static str), i64>,
+    committed: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_sessions_on_four_branches_stay_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+    assert_send_sync(&engine);
+    let setup = engine.session();
+    assert_send_sync(&setup);
+    for table in TABLES {
+        setup
+            .sql(&format!(
+                "CREATE TABLE {table} (writer BIGINT, txn BIGINT, n BIGINT)"
+            ))
+            .await
+            .unwrap();
+        setup
+            .sql(&format!("INSERT INTO {table} VALUES (-1, 0, 0)"))
+            .await
+            .unwrap();
+    }
+    for branch in &BRANCHES[1..] {
+        setup.sql(&format!("CREATE BRANCH {branch}")).await.unwrap();
+    }
+
+    let written: Arc<Mutex<BTreeMap<(i64, i64), Written>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for writer in 0..SESSIONS {
+        let session = engine.session();
+        let written = Arc::clone(&written);
+        let seen = Arc::clone(&seen);
+        tasks.push(tokio::spawn(async move {
+            let branch = BRANCHES[(writer % 4) as usize];
+            session.sql(&format!("USE BRANCH {branch}")).await.unwrap();
+            assert_eq!(session.branch().unwrap(), branch);
+            let mut seed = writer as u64 + 1;
+            for txn in 0..TRANSACTIONS {
+                let mut mine = Written::default();
+                session.sql("BEGIN").await.unwrap();
+                let statements = 1 + next(&mut seed) % 3;
+                for n in 0..statements {
+                    let table = TABLES[(next(&mut seed) % 2) as usize];
+                    let count = 1 + (next(&mut seed) % 3) as i64;
+                    let values: Vec<String> = (0..count)
+                        .map(|i| format!("({writer}, {txn}, {})", n * 10 + i as u64))
+                        .collect();
+                    session
+                        .sql(&format!("INSERT INTO {table} VALUES {}", values.join(", ")))
+                        .await
+                        .unwrap();
+                    *mine.rows.entry((branch, table)).or_default() += count;
+                    tokio::task::yield_now().await;
+                    // The session reads its own writes, and only committed
+                    // ones of the others.
+                    let table = TABLES[(next(&mut seed) % 2) as usize];
+                    let counts: BTreeMap<(i64, i64), i64> = rows(
+                        &session,
+                        &format!("SELECT writer, txn, count(*) FROM {table} GROUP BY writer, txn"),
+                    )
+                    .await
+                    .into_iter()
+                    .map(|r| ((r[0], r[1]), r[2]))
+                    .collect();
+                    let own = mine.rows.get(&(branch, table)).copied().unwrap_or(0);
+                    assert_eq!(
+                        counts.get(&(writer, txn)).copied().unwrap_or(0),
+                        own,
+                        "session {writer} sees its own rows in {table}"
+                    );
+                    seen.lock().unwrap().push(Seen {
+                        by: writer,
+                        branch,
+                        table,
+                        counts,
+                    });
+                }
+                assert!(session.in_transaction().unwrap());
+                let ends = next(&mut seed) % 4;
+                if ends == 0 {
+                    session.sql("ROLLBACK").await.unwrap();
+                } else if ends == 1 {
+                    // A failed statement rolls the transaction back.
+                    let err = session
+                        .sql("INSERT INTO a VALUES ('x', 1, 1)")
+                        .await
+                        .unwrap_err();
+                    assert!(
+                        err.to_string()
+                            .contains("The open transaction was rolled back"),
+                        "{err}"
+                    );
+                } else {
+                    match session.sql("COMMIT").await {
+                        Ok(_) => mine.committed = true,
+                        // Another session on the branch committed to the
+                        // same table first: nothing of this one lands.
+                        Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "{e}"),
+                    }
+                }
+                assert!(!session.in_transaction().unwrap());
+                written.lock().unwrap().insert((writer, txn), mine);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    let written = written.lock().unwrap().clone();
+    // About half the transactions try to commit; those that raced another
+    // session of their branch on a table lose (a conflict, nothing lands).
+    let committed = written.values().filter(|w| w.committed).count();
+    assert!(
+        committed >= 12,
+        "only {committed} of 96 transactions committed"
+    );
+    // Every (branch, table) holds exactly the committed transactions' rows.
+    let check = engine.session();
+    for branch in BRANCHES {
+        check.sql(&format!("USE BRANCH {branch}")).await.unwrap();
+        for table in TABLES {
+            let mut expected: BTreeMap<(i64, i64), i64> = BTreeMap::from([((-1, 0), 1)]);
+            for ((writer, txn), w) in &written {
+                if let Some(rows) = w.rows.get(&(branch, table)).filter(|_| w.committed) {
+                    expected.insert((*writer, *txn), *rows);
+                }
+            }
+            let actual: BTreeMap<(i64, i64), i64> = rows(
+                &check,
+                &format!("SELECT writer, txn, count(*) FROM {table} GROUP BY writer, txn"),
+            )
+            .await
+            .into_iter()
+            .map(|r| ((r[0], r[1]), r[2]))
+            .collect();
+            assert_eq!(actual, expected, "{table} on {branch}");
+            // No row twice: the values within a transaction are distinct.
+            let distinct = rows(
+                &check,
+                &format!("SELECT count(*), count(DISTINCT writer * 1000000 + txn * 1000 + n) FROM {table}"),
+            )
+            .await;
+            assert_eq!(distinct[0][0], distinct[0][1], "{table} on {branch}");
+        }
+    }
+    // What any session saw of another's transaction was all of it, once
+    // it had committed, or none of it.
+    for observation in seen.lock().unwrap().iter() {
+        for ((writer, txn), count) in &observation.counts {
+            if *writer == observation.by || *writer < 0 {
+                continue;
+            }
+            let w = &written[&(*writer, *txn)];
+            let rows = w.rows.get(&(observation.branch, observation.table));
+            assert!(
+                w.committed && rows == Some(count),
+                "session {} saw {count} row(s) of transaction {txn} of session {writer} in {} on \
+                 {}: it wrote {rows:?}, committed: {}",
+                observation.by,
+                observation.table,
+                observation.branch,
+                w.committed
+            );
+        }
+    }
+    // The warehouse still has exactly its four branches, and the setup
+    // session is still on main: no session's USE BRANCH moved another.
+    let listed = check
+        .sql("SHOW BRANCHES")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let names: BTreeSet<String> = listed
+        .iter()
+        .flat_map(|b| {
+            let names =
+                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+            let names = names
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap()
+                .clone();
+            (0..names.len()).map(move |i| names.value(i).to_string())
+        })
+        .collect();
+    assert_eq!(names, BRANCHES.iter().map(|b| b.to_string()).collect());
+    assert_eq!(setup.branch().unwrap(), "main");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_keep_their_own_namespace_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+    let sessions: Vec<Session> = (0..3).map(|_| engine.session()).collect();
+    // Each starts on main, in `default`, with settings of its own.
+    sessions[0].sql("SET floe.wap_id = 'w1'").await.unwrap();
+    sessions[1].sql("CREATE SCHEMA other").await.unwrap();
+    sessions[1].sql("USE other").await.unwrap();
+    assert_eq!(sessions[0].namespace(), "default");
+    assert_eq!(sessions[1].namespace(), "other");
+    assert_eq!(sessions[2].branch().unwrap(), "main");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_session_cannot_commit_or_roll_back_a_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap().to_string();
+    let engine = Engine::open(&uri).await.unwrap();
+    let (a, b) = (engine.session(), engine.session());
+    let elsewhere = floe_engine::Lakehouse::open(&uri).await.unwrap();
+    a.sql("CREATE TABLE t (id INT)").await.unwrap();
+    a.sql("BEGIN").await.unwrap();
+    a.sql("INSERT INTO t VALUES (1)").await.unwrap();
+    for other in [&b, elsewhere.session()] {
+        assert_eq!(rows(other, "SELECT count(*) FROM t").await, vec![vec![0]]);
+        let err = other.sql("COMMIT").await.unwrap_err();
+        assert_eq!(err.to_string(), "COMMIT: no transaction is open");
+        let err = other.sql("ROLLBACK").await.unwrap_err();
+        assert_eq!(err.to_string(), "ROLLBACK: no transaction is open");
+    }
+    assert_eq!(rows(&a, "SELECT count(*) FROM t").await, vec![vec![1]]);
+    a.sql("COMMIT").await.unwrap();
+    assert_eq!(rows(&b, "SELECT count(*) FROM t").await, vec![vec![1]]);
+}

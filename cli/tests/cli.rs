@@ -242,3 +242,83 @@ fn a_session_starts_on_the_branch_given() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn csv_writes_maps_and_structs_as_json_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = floe(
+        dir.path(),
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "CREATE TABLE t (id INT, s STRUCT<a INT, b STRING>, l ARRAY<INT>)",
+            "-c",
+            "INSERT INTO t VALUES (1, named_struct('a', 1, 'b', 'x'), [1, 2])",
+            "-c",
+            "SELECT id, s, l FROM t",
+            "-c",
+            "SELECT operation, summary['added-records'] AS added, summary FROM \"t$snapshots\"",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("id,s,l\n1,\"{\"\"a\"\":1,\"\"b\"\":\"\"x\"\"}\",\"[1,2]\"\n"),
+        "{text}"
+    );
+    // The summary map, as one JSON object in its field.
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("append,1,\"{"), "{last}");
+    assert!(last.contains("\"\"added-records\"\":\"\"1\"\""), "{last}");
+}
+
+#[test]
+fn echo_prints_each_statement_with_its_caption() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = floe(
+        dir.path(),
+        &["sql", "--echo", "--format", "csv"],
+        Some(
+            "-- Make a table.\nCREATE TABLE t (id INT);\n\n-- Count it.\nSELECT count(*) AS n FROM t;\n",
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "\n-- Make a table.\nCREATE TABLE t (id INT);\n\n-- Count it.\nSELECT count(*) AS n FROM t;\nn\n0\n"
+    );
+}
+
+#[test]
+fn memory_limit_is_read_as_a_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = floe(
+        dir.path(),
+        &[
+            "--memory-limit",
+            "256MB",
+            "sql",
+            "-c",
+            "SELECT 1 AS one",
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "one\n1\n");
+    let out = floe(
+        dir.path(),
+        &["--memory-limit", "lots", "sql", "-c", "SELECT 1"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("'lots' is not a memory size: write e.g. 512MB, 2GiB"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -247,3 +247,34 @@ pub(crate) fn not_on_branch(table: &LoadedTable, branch: &str) -> Result<FloeErr
         }
     ))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[tokio::test]
+    async fn a_poisoned_settings_lock_is_an_error_not_main() {
+        let engine = Engine::open("memory://poisoned").await.unwrap();
+        let scope = Scope::new(engine);
+        scope
+            .update_settings(|s| s.branch = Some("dev".into()))
+            .unwrap();
+        assert_eq!(scope.branch().unwrap(), "dev");
+        let state = Arc::clone(&scope.state);
+        let panicked = std::thread::spawn(move || {
+            let _guard = state.settings.write().unwrap();
+            panic!("a statement panicked while changing the settings");
+        })
+        .join();
+        assert!(panicked.is_err());
+        let err = scope.branch().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert!(
+            err.to_string().contains("settings lock is poisoned"),
+            "{err}"
+        );
+        assert!(scope.update_settings(|_| {}).is_err());
+    }
+}

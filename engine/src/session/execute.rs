@@ -545,31 +545,66 @@ fn quoted_name(ident: &TableIdent) -> String {
         .join(".")
 }
 
-/// `plan` with every `VALUES` list nullable. DataFusion plans the `VALUES`
-/// of an INSERT with the target table's nullability, so a NULL for a NOT
-/// NULL column would fail in arrow, naming the `VALUES` column
-/// (`column2`); nullable, it reaches Floe's writer, which refuses it
-/// naming the table's column.
+/// `plan` with every `VALUES` list nullable and its nested types plain.
+/// DataFusion plans the `VALUES` of an INSERT with the target table's
+/// schema: a NULL for a NOT NULL column would fail in arrow, naming the
+/// `VALUES` column (`column2`), and a list or map literal would not match
+/// the field ids the table's nested fields carry. Made nullable and plain,
+/// the rows reach Floe's writer, which casts them to the table's types
+/// and refuses a NULL in a NOT NULL column naming the table's column.
 fn nullable_values(
     plan: datafusion::logical_expr::LogicalPlan,
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
-    use datafusion::logical_expr::{LogicalPlan, Values};
+    use datafusion::logical_expr::{Expr, LogicalPlan, Values};
     let mut changed = false;
     let plan = plan
         .transform_up(|node| match node {
             LogicalPlan::Values(values)
-                if values.schema.fields().iter().any(|f| !f.is_nullable()) =>
+                if values
+                    .schema
+                    .fields()
+                    .iter()
+                    .any(|f| !f.is_nullable() || plain_type(f.data_type()) != *f.data_type()) =>
             {
                 changed = true;
                 let fields: Vec<_> = values
                     .schema
                     .iter()
                     .map(|(qualifier, field)| {
-                        (
-                            qualifier.cloned(),
-                            Arc::new(field.as_ref().clone().with_nullable(true)),
-                        )
+                        let plain = field
+                            .as_ref()
+                            .clone()
+                            .with_data_type(plain_type(field.data_type()))
+                            .with_nullable(true);
+                        (qualifier.cloned(), Arc::new(plain))
+                    })
+                    .collect();
+                // Literals of nested types come with or without the field
+                // ids; cast each to the plain type.
+                let plain: Vec<Option<arrow::datatypes::DataType>> = values
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        let plain = plain_type(f.data_type());
+                        (plain != *f.data_type()).then_some(plain)
+                    })
+                    .collect();
+                let rows = values
+                    .values
+                    .into_iter()
+                    .map(|row| {
+                        row.into_iter()
+                            .zip(&plain)
+                            .map(|(value, plain)| match plain {
+                                Some(data_type) => Expr::Cast(datafusion::logical_expr::Cast::new(
+                                    Box::new(value),
+                                    data_type.clone(),
+                                )),
+                                None => value,
+                            })
+                            .collect()
                     })
                     .collect();
                 let schema = datafusion::common::DFSchema::new_with_metadata(
@@ -578,7 +613,7 @@ fn nullable_values(
                 )?;
                 Ok(Transformed::yes(LogicalPlan::Values(Values {
                     schema: Arc::new(schema),
-                    values: values.values,
+                    values: rows,
                 })))
             }
             other => Ok(Transformed::no(other)),
@@ -591,4 +626,25 @@ fn nullable_values(
     Ok(plan
         .transform_up(|node| Ok(Transformed::yes(node.recompute_schema()?)))?
         .data)
+}
+
+/// `data_type` with no metadata on its nested fields (the field ids of a
+/// table's lists, maps and structs), as literals come.
+fn plain_type(data_type: &arrow::datatypes::DataType) -> arrow::datatypes::DataType {
+    use arrow::datatypes::{DataType, Field};
+    let plain = |field: &Arc<Field>| {
+        Arc::new(Field::new(
+            field.name(),
+            plain_type(field.data_type()),
+            field.is_nullable(),
+        ))
+    };
+    match data_type {
+        DataType::List(f) => DataType::List(plain(f)),
+        DataType::LargeList(f) => DataType::LargeList(plain(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(plain(f), *n),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(plain).collect()),
+        DataType::Map(f, sorted) => DataType::Map(plain(f), *sorted),
+        other => other.clone(),
+    }
 }

@@ -70,13 +70,86 @@ def median_loads(results):
     return load, merged, len(floe)
 
 
+SESSIONS_BEGIN = "<!-- sessions: written by bench/run.sh (--only sessions rewrites just this part) -->"
+SESSIONS_END = "<!-- /sessions -->"
+
+
+def sessions_section(results, profile, sf, spliced=False):
+    """The "Sessions" section, from `sessions.json` (one line per bench)."""
+    rows = [json.loads(line) for line in (results / "sessions.json").read_text().splitlines() if line.strip()]
+    session = next(r for r in rows if r["bench"] == "session")
+    throughput = [r for r in rows if r["bench"] == "throughput"]
+    memory = [r for r in rows if r["bench"] == "memory"]
+    lines = [SESSIONS_BEGIN, "## Sessions of one engine", ""]
+    add = lines.append
+    run = (f" These figures come from a later run than the sections above: `bench/run.sh --sf {sf}{' --release' if profile == 'release' else ''} --only sessions`, which rewrites only this section."
+           if spliced else "")
+    add(f"`floe-bench sessions` ({profile} build), in one process on one engine. Making a session copies the engine's DataFusion state and gives it a catalog of its own: no I/O, no lock.{run}")
+    add("")
+    add("| measurement | p50 | p99 | mean | |")
+    add("|---|---:|---:|---:|---|")
+    add(f"| `engine.session()`, {session['n']} times | {session['p50_us']:.1f} µs | {session['p99_us']:.1f} µs | {session['mean_us']:.1f} µs | {check(session['p50_us'] <= 100, '≤ 100 µs')} |")
+    add(f"| dropping a session | {session['drop_p50_us']:.1f} µs | | | |")
+    add("")
+    add(f"Single-row `INSERT … VALUES` commits, {throughput[0]['commits']} in all, shared out between the sessions, which all run at once; every run checks that each commit landed exactly once (rows, distinct rows, snapshots).")
+    add("")
+    add("| sessions | tables | seconds | commits/s | × one session | lost or duplicated |")
+    add("|---:|---|---:|---:|---:|---:|")
+    base = {t["tables"]: t for t in throughput if t["sessions"] == 1}
+    for t in throughput:
+        ratio = t["commits_per_second"] / base[t["tables"]]["commits_per_second"]
+        add(f"| {t['sessions']} | {t['tables']} | {t['seconds']:.2f} | {t['commits_per_second']:.0f} | {ratio:.2f} | {t['lost_or_duplicated']} |")
+    sixteen = next(t for t in throughput if t["sessions"] == 16 and t["tables"] == "separate")
+    ratio = sixteen["commits_per_second"] / base["separate"]["commits_per_second"]
+    add("")
+    add(f"16 sessions on separate tables: {ratio:.2f}× one session's commits/s: {check(ratio >= 1.8, '≥ 1.8×')}. Sessions of one engine commit to one table in turn (its commit lock), so they never lose a race to each other and never retry; on separate tables they commit in parallel.")
+    add("")
+    if memory:
+        add(f"Eight sessions running a query at once on an engine limited to {memory[0]['memory_limit_bytes'] / 2**30:.0f} GiB (`--memory-limit`), over TPC-H SF{sf}'s lineitem registered in place. Peak RSS is the whole process's; spilled is the most the spill directory held at once.")
+        add("")
+        add("| query | sessions | seconds | failures | rows each | peak RSS | spilled |")
+        add("|---|---:|---:|---:|---|---:|---:|")
+        for m in memory:
+            rss = f"{m['peak_rss_bytes'] / 2**20:,.0f} MiB" if m["peak_rss_bytes"] else "?"
+            add(f"| {m['query']} | {m['sessions']} | {m['seconds']:.2f} | {len(m['failures'])} | {', '.join(str(n) for n in sorted(set(m['rows'])))} | {rss} | {m['spilled_bytes_max'] / 2**20:,.0f} MiB |")
+        for m in memory:
+            for failure in m["failures"]:
+                add(f"- {m['query']} failed: {failure}")
+        add("")
+    lines.append(SESSIONS_END)
+    return lines
+
+
+def splice_sessions(report, section):
+    """`report` with its sessions section replaced (or added before the notes)."""
+    text = report.read_text()
+    block = "\n".join(section)
+    if SESSIONS_BEGIN in text and SESSIONS_END in text:
+        before, rest = text.split(SESSIONS_BEGIN, 1)
+        after = rest.split(SESSIONS_END, 1)[1]
+        text = before + block + after
+    else:
+        # Before the notes (NOTES.md, which the report ends with).
+        notes = Path(__file__).parent / "NOTES.md"
+        first = notes.read_text().strip().splitlines()[0] if notes.exists() else None
+        if first and first in text:
+            text = text.replace(first, block + "\n\n" + first, 1)
+        else:
+            text = text + "\n" + block + "\n"
+    report.write_text(text)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--results", required=True, type=Path)
     parser.add_argument("--sf", required=True)
     parser.add_argument("--profile", required=True)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--only-sessions", action="store_true")
     args = parser.parse_args()
+    if args.only_sessions:
+        splice_sessions(args.out, sessions_section(args.results, args.profile, args.sf, spliced=True))
+        return
     r = {name: json.loads((args.results / f"{name}.json").read_text())
          for name in ["tpch", "commits", "commits_pyiceberg", "branches"]}
     r["load"], r["load_peers"], load_runs = median_loads(args.results)
@@ -196,6 +269,9 @@ def main():
     add("")
     add(f"The planned scan: `{br['planning']['scan']}`.")
     add("")
+    if (args.results / "sessions.json").exists():
+        lines.extend(sessions_section(args.results, args.profile, args.sf))
+        add("")
     notes = Path(__file__).parent / "NOTES.md"
     if notes.exists():
         add(notes.read_text().strip())

@@ -2,6 +2,11 @@
 # Floe's benchmarks, side by side in one run, written to bench/REPORT.md.
 #
 #   bench/run.sh [--sf 1] [--runs 5] [--load-runs 5] [--commits 1000] [--files 10000] [--release]
+#                [--memory-limit 1GiB] [--only sessions]
+#
+# `--only sessions` runs only the sessions benchmarks (the cost of a
+# session, commit throughput with 1, 4 and 16 sessions, 8 sessions querying
+# at once under --memory-limit) and rewrites only that section of the report.
 #
 # Generates TPC-H Parquet data with tpchgen-cli (installed on first use),
 # loads it into Floe, runs the 22 queries on Floe, plain DataFusion and
@@ -11,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SF=1 RUNS=5 LOAD_RUNS=5 COMMITS=1000 FILES=10000 PROFILE=dev
+SF=1 RUNS=5 LOAD_RUNS=5 COMMITS=1000 FILES=10000 PROFILE=dev MEMORY_LIMIT=1GiB ONLY=
 while [ $# -gt 0 ]; do
   case "$1" in
     --sf) SF="$2"; shift 2 ;;
@@ -20,6 +25,8 @@ while [ $# -gt 0 ]; do
     --commits) COMMITS="$2"; shift 2 ;;
     --files) FILES="$2"; shift 2 ;;
     --release) PROFILE=release; shift ;;
+    --memory-limit) MEMORY_LIMIT="$2"; shift 2 ;;
+    --only) ONLY="$2"; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +62,20 @@ if [ ! -f "$DATA/lineitem.parquet" ] && [ ! -d "$DATA/lineitem" ]; then
   "$TOOLS/bin/tpchgen-cli" parquet --scale-factor "$SF" --output-dir "$DATA"
 fi
 
+echo "== sessions of one engine (memory limit $MEMORY_LIMIT)"
+rm -rf "$WORK/sessions"
+"$BENCH" sessions --warehouse "$WORK/sessions" --data "$DATA" --queries bench/queries \
+  --memory-limit "$MEMORY_LIMIT" > "$RESULTS/sessions.json"
+
+REPORT=bench/REPORT.md
+[ "$SF" = 1 ] || REPORT="bench/REPORT-sf$SF.md"
+if [ "$ONLY" = sessions ]; then
+  "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
+    --out "$REPORT" --only-sessions
+  echo "Rewrote the sessions section of $REPORT"
+  exit 0
+fi
+
 echo "== load ($LOAD_RUNS runs, engines interleaved)"
 # The report takes each engine's median; the last Floe load stays for the
 # queries.
@@ -84,7 +105,5 @@ rm -rf "$WORK/branches"
 
 # The targets are set at SF1: that report is bench/REPORT.md; other scale
 # factors get their own (bench/REPORT-sf10.md and bench/tpch-sf10.png).
-REPORT=bench/REPORT.md
-[ "$SF" = 1 ] || REPORT="bench/REPORT-sf$SF.md"
 "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" --out "$REPORT"
 echo "Wrote $REPORT and its chart"

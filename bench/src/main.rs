@@ -11,6 +11,11 @@
 //!   The same command times planning of a one-partition query on the
 //!   N-file table.
 //! - `plans`: planning time of each TPC-H query, Floe against DataFusion.
+//! - `sessions`: the time to make a session, aggregate commit throughput
+//!   with 1, 4 and 16 sessions of one engine, and 8 sessions querying at
+//!   once under a memory limit (peak RSS, bytes spilled).
+
+mod sessions;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -81,6 +86,22 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Sessions of one engine: their cost, commit throughput, and
+    /// concurrent queries under `memory_limit` (with `data`).
+    Sessions {
+        #[arg(long)]
+        warehouse: String,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+        memory_limit: usize,
+    },
+}
+
+fn parse_size(text: &str) -> Result<usize, String> {
+    floe_engine::parse_memory_size(text).map_err(|e| e.to_string())
 }
 
 fn table_path(data: &Path, table: &str) -> PathBuf {
@@ -117,6 +138,12 @@ async fn main() -> Result<()> {
             repeat,
             explain,
         } => plans(&data, &warehouse, &queries, repeat, explain).await,
+        Command::Sessions {
+            warehouse,
+            data,
+            queries,
+            memory_limit,
+        } => sessions::run(&warehouse, data.as_deref(), &queries, memory_limit).await,
     }
 }
 

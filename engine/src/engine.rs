@@ -23,8 +23,8 @@ use iceberg::io::FileIO;
 use object_store::ObjectStoreExt;
 
 use crate::cache::MetadataCache;
-use crate::commit::{Batch, CommitLocks, TableCommit, commit_batch};
 use crate::error::{FloeError, Result};
+use crate::locks::CommitLocks;
 use crate::session::Session;
 use crate::storage::{ObjectStoreStorage, StoreRegistry, WarehouseUri};
 use crate::table::{LoadedTable, TableVersion, read_metadata};
@@ -218,55 +218,6 @@ impl Engine {
     /// transaction. No I/O: it costs microseconds.
     pub fn session(&self) -> Session {
         Session::new(self.clone())
-    }
-
-    /// Commit to one or several tables at once, all or none, as the Iceberg
-    /// REST catalog's commit endpoints do: each commit's requirements are
-    /// checked against its table's current metadata and its updates applied
-    /// to it, the new metadata files are written and every pointer moves in
-    /// one catalog transaction. A commit with `assert-create` creates its
-    /// table. A requirement that does not hold fails with
-    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) and changes
-    /// nothing; a lost race with another writer is retried on the new
-    /// metadata while the requirements hold. Returns each table's new
-    /// version.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-    /// # async fn main() -> floe_engine::Result<()> {
-    /// use std::collections::HashMap;
-    /// use floe_engine::{Engine, ErrorKind, TableCommit, TableIdent, TableRequirement, TableUpdate};
-    ///
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let engine = Engine::open(dir.path().to_str().unwrap()).await?;
-    /// engine.session().sql("CREATE TABLE t (id BIGINT)").await?;
-    /// let table = TableIdent::from_strs(["default", "t"]).unwrap();
-    /// let set = |key: &str| TableUpdate::SetProperties {
-    ///     updates: HashMap::from([(key.to_string(), "x".to_string())]),
-    /// };
-    /// // Requires that the table has no snapshot on main yet: it has none.
-    /// let empty_main = TableRequirement::RefSnapshotIdMatch { r#ref: "main".into(), snapshot_id: None };
-    /// let committed = engine
-    ///     .commit(vec![TableCommit { table: table.clone(), requirements: vec![empty_main.clone()], updates: vec![set("a")] }])
-    ///     .await?;
-    /// assert_eq!(committed[0].metadata().properties()["a"], "x");
-    ///
-    /// engine.session().sql("INSERT INTO t VALUES (1)").await?;
-    /// let err = engine
-    ///     .commit(vec![TableCommit { table, requirements: vec![empty_main], updates: vec![set("b")] }])
-    ///     .await
-    ///     .unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Conflict);
-    /// assert!(err.to_string().contains("requirement assert-ref-snapshot-id (ref 'main') failed"), "{err}");
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn commit(&self, commits: Vec<TableCommit>) -> Result<Vec<LoadedTable>> {
-        let batch = Batch {
-            commits,
-            drops: Vec::new(),
-        };
-        commit_batch(self, &batch).await
     }
 
     /// The warehouse root, e.g. `file:///data/wh`.

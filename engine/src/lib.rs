@@ -15,6 +15,7 @@ mod commit;
 mod engine;
 mod error;
 mod lakehouse;
+mod locks;
 mod names;
 mod ops;
 mod provider;
@@ -29,7 +30,6 @@ mod table;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
-mod transaction;
 mod types;
 mod write;
 

@@ -9,13 +9,12 @@
 use std::sync::{Arc, Mutex, RwLock};
 
 use floe_catalog::TableIdent;
-use iceberg::TableUpdate;
 use iceberg::spec::MAIN_BRANCH;
 
+use crate::commit::{Staging, Target};
 use crate::engine::Engine;
 use crate::error::{FloeError, Result, invalid, not_found};
-use crate::table::{LoadedTable, TableVersion, VersionSpec};
-use crate::transaction::Staging;
+use crate::table::{LoadedTable, VersionSpec};
 
 /// Floe's settings of one session (`SET floe.<key> = ...`, `USE BRANCH`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -164,28 +163,20 @@ impl Scope {
         })
     }
 
-    /// Stage `updates`, made on `base`, in the open transaction; returns
-    /// the table's staged version.
-    pub(crate) fn stage(
-        &self,
-        base: &LoadedTable,
-        updates: Vec<TableUpdate>,
-    ) -> Result<LoadedTable> {
-        match self.staging()?.as_mut() {
-            Some(staging) => staging.stage(base, updates),
-            None => Err(FloeError::internal(
-                "staged a commit with no transaction open",
-            )),
-        }
+    /// Where the session's commits go: its open transaction, if any, else
+    /// the catalog; with its `floe.wap_id`.
+    pub(crate) fn target(&self) -> Result<Target<'_>> {
+        Ok(Target {
+            engine: &self.engine,
+            staging: &self.state.staging,
+            wap_id: self.settings()?.wap_id,
+        })
     }
 
     /// A table's current metadata (inside a transaction that changed it,
     /// the transaction's version), seen at `main`.
     pub(crate) async fn load_table(&self, ident: &TableIdent) -> Result<LoadedTable> {
-        if let Some(staged) = self.staging()?.as_ref().and_then(|s| s.get(ident)) {
-            return Ok(staged);
-        }
-        self.engine.load_committed(ident).await
+        self.target()?.load_table(ident).await
     }
 
     /// Load a table at a version (`None`: the head of the session's
@@ -204,22 +195,6 @@ impl Scope {
             return Err(not_on_branch(&table, &branch)?);
         }
         table.at(&VersionSpec::Branch(branch))
-    }
-
-    /// Load a table's latest metadata, seen at the same version as `table`
-    /// (a commit that lost a race retries on it). A branch that was
-    /// dropped meanwhile is an error.
-    pub(crate) async fn reload(&self, table: &LoadedTable) -> Result<LoadedTable> {
-        let latest = self.load_table(table.ident()).await?;
-        match table.version() {
-            TableVersion::Branch(name) if table.snapshot().is_none() => {
-                // A branch being created by this commit, or an empty main.
-                Ok(latest.with_version(TableVersion::Branch(name.clone())))
-            }
-            TableVersion::Branch(name) => latest.at(&VersionSpec::Branch(name.clone())),
-            TableVersion::Tag(name) => latest.at(&VersionSpec::Tag(name.clone())),
-            TableVersion::Snapshot(id) => latest.at(&VersionSpec::Snapshot(*id)),
-        }
     }
 }
 

@@ -197,6 +197,57 @@ fn stale(table: &TableIdent, error: FloeError) -> FloeError {
     }))
 }
 
+impl Engine {
+    /// Commit to one or several tables at once, all or none, as the Iceberg
+    /// REST catalog's commit endpoints do: each commit's requirements are
+    /// checked against its table's current metadata and its updates applied
+    /// to it, the new metadata files are written and every pointer moves in
+    /// one catalog transaction. A commit with `assert-create` creates its
+    /// table. A requirement that does not hold fails with
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) and changes
+    /// nothing; a lost race with another writer is retried on the new
+    /// metadata while the requirements hold. Returns each table's new
+    /// version.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> floe_engine::Result<()> {
+    /// use std::collections::HashMap;
+    /// use floe_engine::{Engine, ErrorKind, TableCommit, TableIdent, TableRequirement, TableUpdate};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let engine = Engine::open(dir.path().to_str().unwrap()).await?;
+    /// engine.session().sql("CREATE TABLE t (id BIGINT)").await?;
+    /// let table = TableIdent::from_strs(["default", "t"]).unwrap();
+    /// let set = |key: &str| TableUpdate::SetProperties {
+    ///     updates: HashMap::from([(key.to_string(), "x".to_string())]),
+    /// };
+    /// // Requires that the table has no snapshot on main yet: it has none.
+    /// let empty_main = TableRequirement::RefSnapshotIdMatch { r#ref: "main".into(), snapshot_id: None };
+    /// let committed = engine
+    ///     .commit(vec![TableCommit { table: table.clone(), requirements: vec![empty_main.clone()], updates: vec![set("a")] }])
+    ///     .await?;
+    /// assert_eq!(committed[0].metadata().properties()["a"], "x");
+    ///
+    /// engine.session().sql("INSERT INTO t VALUES (1)").await?;
+    /// let err = engine
+    ///     .commit(vec![TableCommit { table, requirements: vec![empty_main], updates: vec![set("b")] }])
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Conflict);
+    /// assert!(err.to_string().contains("requirement assert-ref-snapshot-id (ref 'main') failed"), "{err}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn commit(&self, commits: Vec<TableCommit>) -> Result<Vec<LoadedTable>> {
+        let batch = Batch {
+            commits,
+            drops: Vec::new(),
+        };
+        commit(self, &batch).await
+    }
+}
+
 /// Rename a table in the catalog (its metadata and files stay where they
 /// are), holding both names' commit locks.
 pub(crate) async fn rename_table(

@@ -19,13 +19,14 @@
 //!   isolation checks) with it.
 //! - An engine's sessions take per-table commit locks, so they never race
 //!   each other; retries are for other processes.
-//! - Inside a transaction a commit is staged instead (see
-//!   [`crate::transaction`]).
+//! - Inside a transaction a commit is staged instead ([`Staging`]); the
+//!   session says where its commits go with a [`Target`].
 
 mod apply;
 mod committer;
 mod retry;
 mod snapshot;
+mod staging;
 mod summary;
 mod validate;
 
@@ -37,15 +38,80 @@ use iceberg::TableUpdate;
 use iceberg::spec::TableMetadataBuilder;
 
 pub use apply::TableCommit;
-pub(crate) use apply::{apply_updates, check_requirement, requirements_for};
 
 pub(crate) use committer::{Batch, commit as commit_batch, commit_locked, rename_table};
-pub(crate) use retry::{CommitLocks, RetryPolicy};
-pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch, rebase_snapshots};
+pub(crate) use retry::RetryPolicy;
+pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch};
+pub(crate) use staging::Staging;
 
+use std::sync::{Mutex, MutexGuard};
+
+use crate::engine::Engine;
 use crate::error::{FloeError, Result};
-use crate::scope::Scope;
-use crate::table::LoadedTable;
+use crate::table::{LoadedTable, TableVersion, VersionSpec};
+
+/// Where one session's commits go: the catalog, or, while a transaction
+/// (or a branch merge's own staging area) is open, that staging area.
+pub(crate) struct Target<'a> {
+    /// The engine.
+    pub(crate) engine: &'a Engine,
+    /// The open transaction's staged tables (`None`: no transaction).
+    pub(crate) staging: &'a Mutex<Option<Staging>>,
+    /// The session's `floe.wap_id`.
+    pub(crate) wap_id: Option<String>,
+}
+
+impl Target<'_> {
+    fn staging(&self) -> Result<MutexGuard<'_, Option<Staging>>> {
+        self.staging.lock().map_err(|_| {
+            FloeError::internal(
+                "the session's transaction lock is poisoned (a statement panicked while \
+                 holding it); open a new session",
+            )
+        })
+    }
+
+    /// Whether commits are staged.
+    pub(crate) fn in_transaction(&self) -> Result<bool> {
+        Ok(self.staging()?.is_some())
+    }
+
+    /// Stage `updates`, made on `base`; returns the table's staged version.
+    fn stage(&self, base: &LoadedTable, updates: Vec<TableUpdate>) -> Result<LoadedTable> {
+        match self.staging()?.as_mut() {
+            Some(staging) => staging.stage(base, updates),
+            None => Err(FloeError::internal(
+                "staged a commit with no transaction open",
+            )),
+        }
+    }
+
+    /// A table's current metadata, seen at `main`: the staged version if
+    /// the open transaction changed it, else the catalog's.
+    pub(crate) async fn load_table(&self, ident: &TableIdent) -> Result<LoadedTable> {
+        let staged = self.staging()?.as_ref().and_then(|s| s.get(ident));
+        match staged {
+            Some(staged) => Ok(staged),
+            None => self.engine.load_committed(ident).await,
+        }
+    }
+
+    /// A table's latest metadata seen at the same version as `table` (a
+    /// commit that lost a race retries on it). A branch that was dropped
+    /// meanwhile is an error.
+    pub(crate) async fn reload(&self, table: &LoadedTable) -> Result<LoadedTable> {
+        let latest = self.load_table(table.ident()).await?;
+        match table.version() {
+            TableVersion::Branch(name) if table.snapshot().is_none() => {
+                // A branch being created by this commit, or an empty main.
+                Ok(latest.with_version(TableVersion::Branch(name.clone())))
+            }
+            TableVersion::Branch(name) => latest.at(&VersionSpec::Branch(name.clone())),
+            TableVersion::Tag(name) => latest.at(&VersionSpec::Tag(name.clone())),
+            TableVersion::Snapshot(id) => latest.at(&VersionSpec::Snapshot(*id)),
+        }
+    }
+}
 
 /// The updates a metadata builder recorded (`None` when it changed nothing).
 pub(crate) fn changes(builder: TableMetadataBuilder) -> Result<Option<Vec<TableUpdate>>> {
@@ -59,7 +125,7 @@ pub(crate) fn changes(builder: TableMetadataBuilder) -> Result<Option<Vec<TableU
 /// `commit.retry.*` policy allows. Inside a transaction the change is
 /// staged instead. Returns the table's new version, seen at `base`'s.
 pub(crate) async fn commit_table<F, Fut>(
-    scope: &Scope,
+    target: &Target<'_>,
     base: LoadedTable,
     mut change: F,
 ) -> Result<LoadedTable>
@@ -67,17 +133,17 @@ where
     F: FnMut(LoadedTable) -> Fut,
     Fut: Future<Output = Result<Option<Vec<TableUpdate>>>>,
 {
-    if scope.in_transaction()? {
+    if target.in_transaction()? {
         return match change(base.clone()).await? {
-            Some(updates) => scope.stage(&base, updates),
+            Some(updates) => target.stage(&base, updates),
             None => Ok(base),
         };
     }
     let ident = base.ident().clone();
     let version = base.version().clone();
-    let _guard = scope.engine().commit_locks().lock([&ident]).await?;
+    let _guard = target.engine.commit_locks().lock([&ident]).await?;
     let started = Instant::now();
-    let mut current = scope.reload(&base).await?;
+    let mut current = target.reload(&base).await?;
     let policy = RetryPolicy::of(&ident, current.metadata())?;
     let mut attempt = 0;
     loop {
@@ -86,7 +152,7 @@ where
             return Ok(current);
         };
         let commit = TableCommit::on(ident.clone(), Some(current.metadata()), updates);
-        match commit_locked(scope.engine(), &Batch::one(commit), false).await {
+        match commit_locked(target.engine, &Batch::one(commit), false).await {
             Ok(mut committed) => {
                 return committed
                     .pop()
@@ -95,7 +161,7 @@ where
             }
             Err(e) if e.is_retryable() && policy.allows_retry(attempt, started) => {
                 tokio::time::sleep(policy.backoff(attempt)).await;
-                current = scope.reload(&current).await?;
+                current = target.reload(&current).await?;
             }
             Err(e) => return Err(e),
         }
@@ -106,16 +172,16 @@ where
 /// new metadata from the table's latest version, as a builder whose
 /// recorded changes are the updates (`None`: nothing to do).
 pub(crate) async fn update_metadata<F>(
-    scope: &Scope,
+    target: &Target<'_>,
     table: &TableIdent,
     change: F,
 ) -> Result<LoadedTable>
 where
     F: Fn(&LoadedTable) -> Result<Option<TableMetadataBuilder>>,
 {
-    let base = scope.load_table(table).await?;
+    let base = target.load_table(table).await?;
     let change = &change;
-    commit_table(scope, base, move |current| async move {
+    commit_table(target, base, move |current| async move {
         match change(&current)? {
             Some(builder) => changes(builder),
             None => Ok(None),
@@ -137,7 +203,7 @@ pub(crate) enum TableChange {
 /// runs again on every table whenever another writer commits first.
 /// Returns the updated tables' new versions and the dropped tables.
 pub(crate) async fn commit_tables<F, Fut>(
-    scope: &Scope,
+    target: &Target<'_>,
     tables: &[TableIdent],
     mut change: F,
 ) -> Result<(Vec<LoadedTable>, Vec<TableIdent>)>
@@ -145,12 +211,12 @@ where
     F: FnMut(LoadedTable) -> Fut,
     Fut: Future<Output = Result<Option<TableChange>>>,
 {
-    if scope.in_transaction()? {
+    if target.in_transaction()? {
         return Err(FloeError::unsupported(
             "a warehouse-wide change inside a transaction: COMMIT or ROLLBACK first",
         ));
     }
-    let _guard = scope.engine().commit_locks().lock(tables).await?;
+    let _guard = target.engine.commit_locks().lock(tables).await?;
     let started = Instant::now();
     let mut policy = None;
     let mut attempt = 0;
@@ -158,7 +224,7 @@ where
         attempt += 1;
         let mut batch = Batch::default();
         for ident in tables {
-            let table = match scope.load_table(ident).await {
+            let table = match target.load_table(ident).await {
                 Ok(table) => table,
                 // Dropped meanwhile.
                 Err(e)
@@ -188,7 +254,7 @@ where
         if batch.commits.is_empty() && batch.drops.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        match commit_locked(scope.engine(), &batch, false).await {
+        match commit_locked(target.engine, &batch, false).await {
             Ok(committed) => {
                 let dropped = batch.drops.into_iter().map(|(table, _)| table).collect();
                 return Ok((committed, dropped));

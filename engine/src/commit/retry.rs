@@ -1,15 +1,10 @@
 //! When a commit that lost a race is tried again: the table's
-//! `commit.retry.*` properties, with Java Iceberg's defaults, and the
-//! in-process locks that keep an engine's own sessions from racing each
-//! other.
+//! `commit.retry.*` properties, with Java Iceberg's defaults.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use floe_catalog::TableIdent;
 use iceberg::spec::TableMetadata;
-use tokio::sync::OwnedMutexGuard;
 
 use crate::error::{FloeError, Result};
 
@@ -87,54 +82,6 @@ impl RetryPolicy {
         let tenth = (wait.as_micros() / 10).max(1) as u64;
         let jitter = uuid::Uuid::new_v4().as_u64_pair().0 % tenth;
         wait + Duration::from_micros(jitter)
-    }
-}
-
-/// Per-table commit locks of one engine. A commit holds its tables'
-/// locks from the moment it reads their latest metadata until its swap
-/// is done, so two sessions of one engine never race for the same
-/// pointer: a lost race (and its retry) can only come from another
-/// process.
-#[derive(Debug, Default)]
-pub(crate) struct CommitLocks {
-    locks: Mutex<HashMap<TableIdent, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-/// The locks of one commit, released when dropped.
-#[must_use]
-pub(crate) struct CommitGuard {
-    _guards: Vec<OwnedMutexGuard<()>>,
-}
-
-/// Entries past which unused locks are forgotten.
-const FORGET_UNUSED_AFTER: usize = 1024;
-
-impl CommitLocks {
-    /// Lock `tables` (in a fixed order, so two commits over overlapping
-    /// sets cannot deadlock).
-    pub(crate) async fn lock<'a>(
-        &self,
-        tables: impl IntoIterator<Item = &'a TableIdent>,
-    ) -> Result<CommitGuard> {
-        let tables: BTreeSet<&TableIdent> = tables.into_iter().collect();
-        let mutexes: Vec<Arc<tokio::sync::Mutex<()>>> = {
-            let mut locks = self
-                .locks
-                .lock()
-                .map_err(|_| FloeError::internal("commit locks poisoned"))?;
-            if locks.len() > FORGET_UNUSED_AFTER {
-                locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-            }
-            tables
-                .iter()
-                .map(|t| Arc::clone(locks.entry((*t).clone()).or_default()))
-                .collect()
-        };
-        let mut guards = Vec::with_capacity(mutexes.len());
-        for mutex in mutexes {
-            guards.push(mutex.lock_owned().await);
-        }
-        Ok(CommitGuard { _guards: guards })
     }
 }
 
@@ -232,26 +179,5 @@ mod tests {
             ..policy
         };
         assert!(!timed_out.allows_retry(1, started));
-    }
-
-    #[tokio::test]
-    async fn overlapping_commits_take_turns() {
-        let locks = Arc::new(CommitLocks::default());
-        let (a, b) = (
-            TableIdent::from_strs(["db", "a"]).unwrap(),
-            TableIdent::from_strs(["db", "b"]).unwrap(),
-        );
-        let held = locks.lock([&b, &a]).await.unwrap();
-        let waiter = {
-            let locks = Arc::clone(&locks);
-            let a = a.clone();
-            tokio::spawn(async move {
-                let _guard = locks.lock([&a]).await.unwrap();
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiter.is_finished());
-        drop(held);
-        waiter.await.unwrap();
     }
 }

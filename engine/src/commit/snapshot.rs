@@ -15,10 +15,9 @@ use iceberg::spec::{
     Operation, Snapshot, Summary, TableMetadata, TableMetadataBuilder,
 };
 
-use super::{commit_table, summary, validate};
+use super::{Target, commit_table, summary, validate};
 use crate::engine::Engine;
 use crate::error::{FloeError, Result, invalid};
-use crate::scope::Scope;
 use crate::table::LoadedTable;
 
 /// How a commit that removes rows checks concurrent commits (Iceberg's
@@ -184,29 +183,29 @@ impl SnapshotUpdate {
     /// Commit on `base`'s branch, based on `base`; returns the new table
     /// version. Tags and snapshots are read-only. With `write.wap.enabled`
     /// and the session's `floe.wap_id`, a commit to `main` is staged.
-    pub async fn commit(self, scope: &Scope, base: LoadedTable) -> Result<LoadedTable> {
+    pub async fn commit(self, target: &Target<'_>, base: LoadedTable) -> Result<LoadedTable> {
         let branch = base.write_branch()?.to_string();
         let wap = base
             .metadata()
             .properties()
             .get("write.wap.enabled")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let this = match scope.settings()?.wap_id {
+        let this = match &target.wap_id {
             Some(wap_id) if wap && branch == iceberg::spec::MAIN_BRANCH && !self.stage_only => {
-                self.staged_with_wap_id(&wap_id)
+                self.staged_with_wap_id(wap_id)
             }
             _ => self,
         };
-        this.commit_to_branch(scope, base, &branch).await
+        this.commit_to_branch(target, base, &branch).await
     }
 
     async fn commit_to_branch(
         self,
-        scope: &Scope,
+        target: &Target<'_>,
         base: LoadedTable,
         branch: &str,
     ) -> Result<LoadedTable> {
-        let engine = scope.engine();
+        let engine = target.engine;
         let snapshot_id = new_snapshot_id();
         let commit_uuid = uuid::Uuid::now_v7();
         // The manifest of the new files does not depend on the parent, so it
@@ -227,7 +226,7 @@ impl SnapshotUpdate {
         let removed: HashSet<&str> = self.removed.iter().map(|f| f.file_path()).collect();
         let (this, removed, added_manifests) = (&self, &removed, &added_manifests);
         let mut attempt = 0;
-        commit_table(scope, base, move |current| {
+        commit_table(target, base, move |current| {
             attempt += 1;
             async move {
                 let moved = current.snapshot_id() != read_snapshot;

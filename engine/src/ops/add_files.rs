@@ -114,7 +114,7 @@ pub async fn add_files(
     {
         update = update.with_property(DEFAULT_SCHEMA_NAME_MAPPING, name_mapping(&schema, None)?);
     }
-    update.commit(scope, table).await?;
+    update.commit(&scope.target()?, table).await?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("added_files_count", DataType::Int64, false),
         Field::new("changed_partition_count", DataType::Int64, false),

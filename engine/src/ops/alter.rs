@@ -31,7 +31,7 @@ pub(crate) async fn alter_table(
     if let AlterAction::RenameTable(to) = &action {
         return rename_table(scope.engine(), table, to).await;
     }
-    update_metadata(scope, table, |current| {
+    update_metadata(&scope.target()?, table, |current| {
         let metadata = current.metadata();
         let builder = TableMetadata::clone(metadata).into_builder(None);
         let builder = match &action {

@@ -386,7 +386,7 @@ async fn apply_all(
                         SnapshotUpdate::replay(scope.engine(), &on_target, &snapshot).await?;
                     update
                         .with_summary("floe.merged-from-branch", source.to_string())
-                        .commit(scope, on_target)
+                        .commit(&scope.target()?, on_target)
                         .await?;
                 }
             }
@@ -411,7 +411,7 @@ async fn move_branch(
     head: Option<i64>,
     adds_table: bool,
 ) -> Result<()> {
-    update_metadata(scope, table, |current| {
+    update_metadata(&scope.target()?, table, |current| {
         let mut builder = TableMetadata::clone(current.metadata()).into_builder(None);
         if let Some(head) = head {
             let retention = match current.refs()?.get(branch) {

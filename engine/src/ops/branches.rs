@@ -157,7 +157,7 @@ pub(crate) async fn create(
         ));
     }
     let tables = table_idents(scope).await?;
-    let (committed, _) = commit_tables(scope, &tables, |table| async move {
+    let (committed, _) = commit_tables(&scope.target()?, &tables, |table| async move {
         create_in(scope, &table, name, from).await
     })
     .await?;
@@ -197,7 +197,7 @@ pub(crate) async fn drop_branch(
         return Err(not_found!("there is no branch '{name}' in the warehouse"));
     }
     let tables = table_idents(scope).await?;
-    let (updated, dropped) = commit_tables(scope, &tables, |table| async move {
+    let (updated, dropped) = commit_tables(&scope.target()?, &tables, |table| async move {
         if !table.branches()?.iter().any(|b| b == name) {
             return Ok(None);
         }

@@ -56,7 +56,10 @@ pub async fn drop_namespace(
     }
     if cascade {
         let tables = catalog.list_tables(namespace).await?;
-        commit_tables(scope, &tables, |_| async { Ok(Some(TableChange::Drop)) }).await?;
+        commit_tables(&scope.target()?, &tables, |_| async {
+            Ok(Some(TableChange::Drop))
+        })
+        .await?;
     }
     Ok(catalog.drop_namespace(namespace).await?)
 }
@@ -175,7 +178,7 @@ pub async fn drop_table(
             others.join(", ")
         ));
     }
-    update_metadata(scope, ident, |current| {
+    update_metadata(&scope.target()?, ident, |current| {
         let mut builder = TableMetadata::clone(current.metadata()).into_builder(None);
         builder = builder.remove_ref(&branch);
         if branch == MAIN_BRANCH {

@@ -180,7 +180,7 @@ pub async fn overwrite_partition(
     let (added, written) = write_frame(scope, &name, table.metadata(), rows).await?;
     SnapshotUpdate::overwrite(added, removed)
         .with_conflict_filter(to_predicate(&filters, &provider.pruning_schema()))
-        .commit(scope, table)
+        .commit(&scope.target()?, table)
         .await?;
     Ok(written)
 }
@@ -373,7 +373,7 @@ impl RowLevelWrite<'_> {
         SnapshotUpdate::overwrite(added, removed)
             .with_conflict_filter(conflict_filter)
             .with_isolation(isolation)
-            .commit(self.scope, self.table.clone())
+            .commit(&self.scope.target()?, self.table.clone())
             .await?;
         Ok(changed)
     }
@@ -453,7 +453,7 @@ impl RowLevelWrite<'_> {
             .with_delete_files(deletes)
             .with_conflict_filter(conflict_filter)
             .with_isolation(isolation)
-            .commit(self.scope, self.table.clone())
+            .commit(&self.scope.target()?, self.table.clone())
             .await?;
         Ok(())
     }

@@ -240,7 +240,7 @@ impl MergeStatement {
         // change what matches, so the conflict filter is the whole table.
         self.with_summary(SnapshotUpdate::overwrite(added, removed))
             .with_isolation(isolation(&table)?)
-            .commit(scope, table)
+            .commit(&scope.target()?, table)
             .await?;
         Ok(counts)
     }
@@ -316,7 +316,7 @@ impl MergeStatement {
         self.with_summary(SnapshotUpdate::overwrite(added, Vec::new()))
             .with_delete_files(deletes)
             .with_isolation(isolation(&table)?)
-            .commit(scope, table)
+            .commit(&scope.target()?, table)
             .await?;
         Ok(counts)
     }

@@ -304,7 +304,7 @@ where
     F: Fn(&LoadedTable) -> Result<i64>,
 {
     let previous = std::sync::Mutex::new(None);
-    let updated = update_metadata(scope, table, |current| {
+    let updated = update_metadata(&scope.target()?, table, |current| {
         let target = pick(current)?;
         if let Ok(mut p) = previous.lock() {
             *p = current.snapshot_id();
@@ -349,7 +349,7 @@ where
         .cloned();
     let picked = if source.parent_snapshot_id() == current.snapshot_id() {
         let source_id = source.snapshot_id();
-        update_metadata(scope, table, |latest| {
+        update_metadata(&scope.target()?, table, |latest| {
             if latest.snapshot_id() != source.parent_snapshot_id() {
                 return Err(FloeError::Conflict {
                     table: table.to_string(),
@@ -369,7 +369,7 @@ where
         if let Some(wap_id) = wap_id {
             update = update.with_summary("published-wap-id", wap_id);
         }
-        update.commit(scope, current).await?
+        update.commit(&scope.target()?, current).await?
     };
     two_snapshots(
         ["source_snapshot_id", "current_snapshot_id"],
@@ -387,7 +387,7 @@ async fn fast_forward(
     to: &str,
 ) -> Result<RecordBatch> {
     let previous = std::sync::Mutex::new(None);
-    let updated = update_metadata(scope, table, |current| {
+    let updated = update_metadata(&scope.target()?, table, |current| {
         let target = current
             .at(&VersionSpec::Branch(to.to_string()))?
             .snapshot_id()
@@ -450,7 +450,7 @@ async fn expire_snapshots(
 ) -> Result<RecordBatch> {
     let before = std::sync::Mutex::new(None);
     let expired_ids = std::sync::Mutex::new(Vec::new());
-    let after = update_metadata(scope, table, |current| {
+    let after = update_metadata(&scope.target()?, table, |current| {
         let mut protected = std::collections::HashSet::new();
         for reference in current.refs()?.values() {
             protected.insert(reference.snapshot_id);

@@ -57,7 +57,7 @@ impl RefChange {
             ));
         }
         let base = scope.load_table(table).await?;
-        commit_table(scope, base, move |current| async move {
+        commit_table(&scope.target()?, base, move |current| async move {
             // A branch of a table without snapshots starts with an empty one.
             if let RefAction::Create {
                 as_of: None,

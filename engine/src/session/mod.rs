@@ -187,8 +187,10 @@ impl Session {
 
     /// The namespace unqualified names resolve in.
     fn default_namespace(&self) -> String {
+        // Read in place: `SessionContext::state` copies the whole state.
         self.ctx
-            .state()
+            .state_ref()
+            .read()
             .config_options()
             .catalog
             .default_schema

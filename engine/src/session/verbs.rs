@@ -70,7 +70,7 @@ impl Session {
         )
         .await?;
         let committed = SnapshotUpdate::append(files)
-            .commit(&self.scope, target)
+            .commit(&self.scope.target()?, target)
             .await?;
         Ok(CommitInfo::of(
             &committed,

@@ -62,7 +62,10 @@ async fn concurrent_insert_of_matching_rows_conflicts() {
     let delete = delete_first_ten(&a, &base).await;
     // B commits first: a row the DELETE's filter matches.
     b.sql("INSERT INTO t VALUES (5)").await.unwrap();
-    let err = delete.commit(a.scope(), base).await.unwrap_err();
+    let err = delete
+        .commit(&a.scope().target().unwrap(), base)
+        .await
+        .unwrap_err();
     match &err {
         FloeError::Conflict {
             table,
@@ -89,7 +92,10 @@ async fn concurrent_insert_of_other_rows_is_retried() {
     let delete = delete_first_ten(&a, &base).await;
     // Outside the filter's range: the file's bounds prove it cannot match.
     b.sql("INSERT INTO t VALUES (100)").await.unwrap();
-    delete.commit(a.scope(), base).await.unwrap();
+    delete
+        .commit(&a.scope().target().unwrap(), base)
+        .await
+        .unwrap();
     let batches = a
         .sql("SELECT id FROM t")
         .await
@@ -113,7 +119,10 @@ async fn snapshot_isolation_allows_the_concurrent_insert() {
         .await
         .with_isolation(Isolation::Snapshot);
     b.sql("INSERT INTO t VALUES (5)").await.unwrap();
-    delete.commit(a.scope(), base).await.unwrap();
+    delete
+        .commit(&a.scope().target().unwrap(), base)
+        .await
+        .unwrap();
     assert_eq!(count(&a).await, 1);
 }
 
@@ -127,14 +136,14 @@ async fn a_file_removed_twice_conflicts() {
     b.sql("DELETE FROM t WHERE id = 3").await.unwrap();
     let err = delete
         .clone()
-        .commit(a.scope(), base.clone())
+        .commit(&a.scope().target().unwrap(), base.clone())
         .await
         .unwrap_err();
     assert!(matches!(err, FloeError::Conflict { .. }), "{err:?}");
     // Even snapshot isolation refuses to remove a file that is gone.
     let err = delete
         .with_isolation(Isolation::Snapshot)
-        .commit(a.scope(), base)
+        .commit(&a.scope().target().unwrap(), base)
         .await
         .unwrap_err();
     match &err {
@@ -166,7 +175,10 @@ async fn a_concurrent_delete_file_on_a_rewritten_file_conflicts() {
         .with_isolation(Isolation::Snapshot);
     // ...while B deletes a row of it by position.
     b.sql("DELETE FROM m WHERE id = 3").await.unwrap();
-    let err = rewrite.commit(a.scope(), base).await.unwrap_err();
+    let err = rewrite
+        .commit(&a.scope().target().unwrap(), base)
+        .await
+        .unwrap_err();
     match &err {
         FloeError::Conflict { reason, .. } => {
             assert!(reason.contains("added delete file"), "{reason}")

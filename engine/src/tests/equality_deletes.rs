@@ -65,7 +65,7 @@ async fn equality_deletes_from_another_writer_are_applied() {
 
     SnapshotUpdate::overwrite(Vec::new(), Vec::new())
         .with_delete_files(deletes.into_iter().map(|f| (0, f)).collect())
-        .commit(lh.scope(), table)
+        .commit(&lh.scope().target().unwrap(), table)
         .await
         .unwrap();
 

@@ -151,7 +151,9 @@ impl IcebergSink {
                 SnapshotUpdate::overwrite(files, replaced)
             }
         };
-        update.commit(&self.scope, self.table.clone()).await?;
+        update
+            .commit(&self.scope.target()?, self.table.clone())
+            .await?;
         Ok(rows)
     }
 }

@@ -394,7 +394,8 @@ fn updates_apply_in_order_and_a_refused_one_is_named() {
             .map(|l| l.metadata_file.as_str()),
         Some(LOCATION)
     );
-    // A snapshot whose sequence number is behind the table's is refused.
+    // A snapshot whose sequence number is already taken was made on
+    // metadata that moved since: a lost race, which the producer redoes.
     let err = apply_commit(
         Some((&updated, LOCATION)),
         &TableCommit {
@@ -406,10 +407,29 @@ fn updates_apply_in_order_and_a_refused_one_is_named() {
         },
     )
     .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.is_retryable());
+    assert!(
+        err.to_string().contains(
+            "requirement that new snapshots come after the last sequence number failed: \
+             expected a sequence number after 2, found snapshot 7 with sequence number 2"
+        ),
+        "{err}"
+    );
+    // An update the metadata refuses is a bad request that names it.
+    let err = apply_commit(
+        Some((&updated, LOCATION)),
+        &TableCommit {
+            table: ident(),
+            requirements: Vec::new(),
+            updates: vec![TableUpdate::SetCurrentSchema { schema_id: 9 }],
+        },
+    )
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(
         err.to_string()
-            .starts_with("cannot apply update add-snapshot to table 'db.t': "),
+            .starts_with("cannot apply update set-current-schema to table 'db.t': "),
         "{err}"
     );
 }

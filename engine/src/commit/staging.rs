@@ -19,10 +19,10 @@ use std::time::Instant;
 use floe_catalog::{CatalogError, TableIdent};
 use iceberg::TableUpdate;
 
-use crate::commit::{
-    Batch, RetryPolicy, TableCommit, apply_updates, check_requirement, commit_locked,
-    rebase_snapshots, requirements_for,
-};
+use super::apply::{TableCommit, apply_updates, check_requirement, requirements_for};
+use super::committer::{Batch, commit_locked};
+use super::retry::RetryPolicy;
+use super::snapshot::rebase_snapshots;
 use crate::engine::Engine;
 use crate::error::{FloeError, Result};
 use crate::table::{LoadedTable, TableVersion};

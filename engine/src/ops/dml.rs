@@ -35,7 +35,7 @@ pub enum RowChange<'a> {
 pub struct RowLevelWrite<'a> {
     /// The session (functions, settings).
     pub ctx: &'a SessionContext,
-    /// The warehouse.
+    /// The session: its branch, its transaction, where commits go.
     pub scope: &'a Scope,
     /// The table, as loaded for this statement.
     pub table: LoadedTable,

@@ -64,7 +64,8 @@ pub struct PointerSwap {
     /// The metadata location the commit was based on; the swap fails if the
     /// catalog holds anything else.
     pub expected: String,
-    /// The new metadata location.
+    /// The new metadata location. A swap to `expected` itself only checks
+    /// the pointer (its previous location stays).
     pub new: String,
 }
 
@@ -150,8 +151,10 @@ pub trait Catalog: Debug + Send + Sync {
     ///
     /// Fails with [`CatalogError::CommitConflict`] naming the first table
     /// whose current pointer is not the expected one,
-    /// [`CatalogError::TableAlreadyExists`] for a table created twice, or
-    /// [`CatalogError::TableNotFound`]; then nothing changes.
+    /// [`CatalogError::TableAlreadyExists`] for a table created twice,
+    /// [`CatalogError::TableNotFound`], or
+    /// [`CatalogError::NamespaceNotFound`] for a table created in a
+    /// namespace that does not exist; then nothing changes.
     async fn commit(&self, changes: Vec<CatalogChange>) -> Result<()>;
 
     /// Compare-and-swap the pointers of one or several tables, all or none

@@ -307,12 +307,15 @@ fn insert_table(
     Ok(())
 }
 
-/// Compare-and-swap one pointer inside `tx`.
+/// Compare-and-swap one pointer inside `tx`. A swap to the location it
+/// expects only checks the pointer: the previous location stays.
 fn swap_pointer(tx: &Transaction<'_>, catalog: &str, path: &str, swap: &PointerSwap) -> Result<()> {
     let changed = tx
         .prepare_cached(
             "UPDATE iceberg_tables
-             SET metadata_location = ?5, previous_metadata_location = ?4
+             SET metadata_location = ?5,
+                 previous_metadata_location =
+                     CASE WHEN ?5 = ?4 THEN previous_metadata_location ELSE ?4 END
              WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3
                AND metadata_location = ?4",
         )
@@ -733,6 +736,15 @@ mod tests {
         let pointer = catalog.load_table(&t).await.unwrap();
         assert_eq!(pointer.metadata_location, "m1");
         assert_eq!(pointer.previous_metadata_location.as_deref(), Some("m0"));
+        // A swap to where it points checks it and changes nothing.
+        catalog.swap(vec![swap("m1", "m1")]).await.unwrap();
+        let pointer = catalog.load_table(&t).await.unwrap();
+        assert_eq!(pointer.metadata_location, "m1");
+        assert_eq!(pointer.previous_metadata_location.as_deref(), Some("m0"));
+        match catalog.swap(vec![swap("m0", "m0")]).await {
+            Err(CatalogError::CommitConflict { actual, .. }) => assert_eq!(actual, "m1"),
+            other => panic!("expected CommitConflict, got {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -20,7 +20,6 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use floe_catalog::{Catalog, CatalogError, NamespaceIdent, SqliteCatalog, TableIdent};
 use iceberg::io::FileIO;
-use object_store::ObjectStoreExt;
 
 use crate::cache::MetadataCache;
 use crate::error::{FloeError, Result};
@@ -319,7 +318,6 @@ async fn check_reachable(root: &WarehouseUri, registry: &StoreRegistry) -> Resul
         .list_with_delimiter(Some(&prefix))
         .await
         .map_err(|e| unreachable(format!("cannot list it: {e}")))?;
-    let _ = store.head(&prefix.clone().join("catalog.db")).await;
     Ok(())
 }
 

@@ -317,9 +317,8 @@ impl FloeError {
             Self::DataFusion(e) => datafusion_kind(e),
             Self::Iceberg(e) => iceberg_kind(e),
             Self::Storage(e) => storage_kind(e),
-            Self::InvalidWarehouse { .. } | Self::InvalidInput(_) | Self::Arrow(_) => {
-                ErrorKind::InvalidInput
-            }
+            Self::InvalidWarehouse { .. } | Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::Arrow(e) => arrow_kind(e),
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Self::Unsupported(_) => ErrorKind::Unsupported,
@@ -402,6 +401,28 @@ impl FloeError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::Internal(message.into())
     }
+
+    /// A session lock (`what`: settings, transaction) that a panic left
+    /// poisoned: the session's state cannot be trusted any more.
+    pub(crate) fn poisoned(what: &str) -> Self {
+        Self::internal(format!(
+            "the session's {what} lock is poisoned (a statement panicked while holding it); \
+             open a new session"
+        ))
+    }
+
+    /// Whether the catalog has no such table (under any context).
+    pub fn is_table_not_found(&self) -> bool {
+        matches!(self.root(), Self::Catalog(CatalogError::TableNotFound(_)))
+    }
+
+    /// Whether the table exists already (under any context).
+    pub fn is_table_already_exists(&self) -> bool {
+        matches!(
+            self.root(),
+            Self::Catalog(CatalogError::TableAlreadyExists(_))
+        )
+    }
 }
 
 fn catalog_kind(e: &CatalogError) -> ErrorKind {
@@ -436,13 +457,32 @@ fn datafusion_kind(e: &DataFusionError) -> ErrorKind {
         | DataFusionError::Plan(_)
         | DataFusionError::SchemaError(..)
         | DataFusionError::Configuration(_)
-        | DataFusionError::Execution(_)
-        | DataFusionError::ArrowError(..) => ErrorKind::InvalidInput,
+        | DataFusionError::Execution(_) => ErrorKind::InvalidInput,
+        DataFusionError::ArrowError(e, _) => arrow_kind(e),
         DataFusionError::NotImplemented(_) => ErrorKind::Unsupported,
         DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourceExhausted,
         DataFusionError::ObjectStore(e) => storage_kind(e),
         DataFusionError::IoError(_) => ErrorKind::Unavailable,
         _ => ErrorKind::Internal,
+    }
+}
+
+fn arrow_kind(e: &arrow::error::ArrowError) -> ErrorKind {
+    use arrow::error::ArrowError as A;
+    match e {
+        A::MemoryError(_) => ErrorKind::ResourceExhausted,
+        A::IoError(..) => ErrorKind::Unavailable,
+        A::NotYetImplemented(_) => ErrorKind::Unsupported,
+        A::ExternalError(inner) => {
+            if let Some(floe) = inner.downcast_ref::<FloeError>() {
+                floe.kind()
+            } else if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                datafusion_kind(df)
+            } else {
+                ErrorKind::Internal
+            }
+        }
+        _ => ErrorKind::InvalidInput,
     }
 }
 
@@ -605,6 +645,34 @@ mod tests {
         assert_eq!(plan.to_string(), "bad");
         let memory = FloeError::from(DataFusionError::ResourcesExhausted("pool".into()));
         assert_eq!(memory.kind(), ErrorKind::ResourceExhausted);
+    }
+
+    #[test]
+    fn arrow_errors_keep_their_class() {
+        use arrow::error::ArrowError;
+        let kind = |e: ArrowError| FloeError::from(e).kind();
+        assert_eq!(
+            kind(ArrowError::MemoryError("oom".into())),
+            ErrorKind::ResourceExhausted
+        );
+        assert_eq!(
+            kind(ArrowError::IoError(
+                "read".into(),
+                std::io::Error::other("gone")
+            )),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind(ArrowError::CastError("x".into())),
+            ErrorKind::InvalidInput
+        );
+        let wrapped = ArrowError::ExternalError(Box::new(FloeError::unsupported("no")));
+        assert_eq!(kind(wrapped), ErrorKind::Unsupported);
+        let in_datafusion = FloeError::from(DataFusionError::ArrowError(
+            Box::new(ArrowError::MemoryError("oom".into())),
+            None,
+        ));
+        assert_eq!(in_datafusion.kind(), ErrorKind::ResourceExhausted);
     }
 
     #[test]

@@ -13,7 +13,9 @@ use crate::error::{FloeError, Result};
 /// locks from the moment it reads their latest metadata until its swap
 /// is done, so two sessions of one engine never race for the same
 /// pointer: a lost race (and its retry) can only come from another
-/// process.
+/// engine on the same catalog, usually another process. (Work a session
+/// does before it commits, such as planning a merge, is not under the
+/// lock: its commit checks that the tables are still where it began.)
 #[derive(Debug, Default)]
 pub(crate) struct CommitLocks {
     locks: Mutex<HashMap<TableIdent, Arc<tokio::sync::Mutex<()>>>>,

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::TableType;
-use floe_catalog::{CatalogError, NamespaceIdent, TableIdent};
+use floe_catalog::{NamespaceIdent, TableIdent};
 
-use crate::error::{FloeError, Result};
+use crate::error::Result;
 use crate::names::split_version;
 use crate::ops::metadata_tables::{MetadataTable, metadata_table_provider};
 use crate::scan::IcebergTableProvider;
@@ -134,7 +134,7 @@ impl FloeSchemaProvider {
                 self.scope.clone(),
                 table,
             )?)),
-            Err(FloeError::Catalog(CatalogError::TableNotFound(_))) => Ok(None),
+            Err(e) if e.is_table_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }

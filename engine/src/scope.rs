@@ -6,14 +6,14 @@
 //! place of their own, never in the session's transaction. Clones of a
 //! scope share its state: they are the same session.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use floe_catalog::TableIdent;
 use iceberg::spec::MAIN_BRANCH;
 
-use crate::commit::{Staging, Target};
+use crate::commit::{Staging, StagingSlot, Target};
 use crate::engine::Engine;
-use crate::error::{FloeError, Result, invalid, not_found};
+use crate::error::{FloeError, Result, invalid, not_found, unsupported};
 use crate::table::{LoadedTable, VersionSpec};
 
 /// Floe's settings of one session (`SET floe.<key> = ...`, `USE BRANCH`).
@@ -37,8 +37,8 @@ impl SessionSettings {
 #[derive(Debug, Default)]
 struct ScopeState {
     settings: RwLock<SessionSettings>,
-    /// The open transaction's staged tables (`None`: no transaction).
-    staging: Mutex<Option<Staging>>,
+    /// The open transaction's staged tables.
+    staging: StagingSlot,
 }
 
 /// The engine as one session sees it.
@@ -46,13 +46,6 @@ struct ScopeState {
 pub(crate) struct Scope {
     engine: Engine,
     state: Arc<ScopeState>,
-}
-
-fn poisoned(what: &str) -> FloeError {
-    FloeError::internal(format!(
-        "the session's {what} lock is poisoned (a statement panicked while holding it); \
-         open a new session"
-    ))
 }
 
 impl Scope {
@@ -76,7 +69,7 @@ impl Scope {
             engine: self.engine.clone(),
             state: Arc::new(ScopeState {
                 settings: RwLock::new(settings),
-                staging: Mutex::new(Some(Staging::default())),
+                staging: StagingSlot::open(),
             }),
         })
     }
@@ -92,7 +85,7 @@ impl Scope {
             .settings
             .read()
             .map(|s| s.clone())
-            .map_err(|_| poisoned("settings"))
+            .map_err(|_| FloeError::poisoned("settings"))
     }
 
     /// The warehouse branch the session reads and writes.
@@ -106,21 +99,30 @@ impl Scope {
             .state
             .settings
             .write()
-            .map_err(|_| poisoned("settings"))?;
+            .map_err(|_| FloeError::poisoned("settings"))?;
         change(&mut settings);
         Ok(())
     }
 
     fn staging(&self) -> Result<std::sync::MutexGuard<'_, Option<Staging>>> {
-        self.state
-            .staging
-            .lock()
-            .map_err(|_| poisoned("transaction"))
+        self.state.staging.lock()
     }
 
     /// Whether a transaction (or a merge's staging) is open.
     pub(crate) fn in_transaction(&self) -> Result<bool> {
-        Ok(self.staging()?.is_some())
+        self.state.staging.is_open()
+    }
+
+    /// An error if a transaction is open: `what` (`DROP TABLE`) is not
+    /// transactional.
+    pub(crate) fn refuse_in_transaction(&self, what: &str) -> Result<()> {
+        if self.in_transaction()? {
+            return Err(unsupported!(
+                "{what} cannot run inside a transaction: only INSERT, DELETE, UPDATE and MERGE \
+                 are transactional"
+            ));
+        }
+        Ok(())
     }
 
     /// `BEGIN`.
@@ -155,8 +157,9 @@ impl Scope {
                 table: conflict_table(&e),
                 snapshot: None,
                 reason: format!(
-                    "another writer committed to it after this transaction wrote it ({e}); \
-                         the transaction was rolled back"
+                    "another writer committed to it after this transaction wrote it ({}); the \
+                     transaction was rolled back",
+                    conflict_detail(&e)
                 ),
             },
             other => FloeError::RolledBack(Box::new(other)),
@@ -204,6 +207,20 @@ fn conflict_table(e: &FloeError) -> String {
         FloeError::RequirementFailed(failed) => failed.table.clone(),
         FloeError::Catalog(floe_catalog::CatalogError::CommitConflict { table, .. }) => {
             table.to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// What a failed COMMIT lost to, without the table's name or advice.
+fn conflict_detail(e: &FloeError) -> String {
+    match e.root() {
+        FloeError::RequirementFailed(failed) => format!(
+            "requirement {} failed: expected {}, found {}",
+            failed.requirement, failed.expected, failed.found
+        ),
+        FloeError::Catalog(floe_catalog::CatalogError::CommitConflict { actual, .. }) => {
+            format!("its metadata is now {actual}")
         }
         other => other.to_string(),
     }

@@ -289,3 +289,169 @@ async fn another_session_cannot_commit_or_roll_back_a_transaction() {
     a.sql("COMMIT").await.unwrap();
     assert_eq!(rows(&b, "SELECT count(*) FROM t").await, vec![vec![1]]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typed_verbs_refuse_to_run_inside_a_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+    let session = engine.session();
+    session.sql("CREATE TABLE t (id INT)").await.unwrap();
+    session.create_branch("dev", None).await.unwrap();
+    session.sql("BEGIN").await.unwrap();
+    session.sql("INSERT INTO t VALUES (1)").await.unwrap();
+    let refused = |what: &str| {
+        format!(
+            "{what} cannot run inside a transaction: only INSERT, DELETE, UPDATE and MERGE are \
+             transactional"
+        )
+    };
+    let err = session.use_branch("dev").await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.to_string()),
+        (ErrorKind::Unsupported, refused("USE BRANCH"))
+    );
+    let err = session.merge_branch("dev", None, false).await.unwrap_err();
+    assert_eq!(err.to_string(), refused("MERGE BRANCH"));
+    let err = session.create_branch("other", None).await.unwrap_err();
+    assert_eq!(err.to_string(), refused("CREATE BRANCH"));
+    let err = session.drop_branch("dev", false).await.unwrap_err();
+    assert_eq!(err.to_string(), refused("DROP BRANCH"));
+    // None of them touched the transaction or the session.
+    assert_eq!(session.branch().unwrap(), "main");
+    assert!(session.in_transaction().unwrap());
+    session.sql("COMMIT").await.unwrap();
+    assert_eq!(rows(&session, "SELECT id FROM t").await, vec![vec![1]]);
+    session.use_branch("dev").await.unwrap();
+    assert_eq!(
+        rows(&session, "SELECT count(*) FROM t").await,
+        vec![vec![0]]
+    );
+}
+
+/// A transaction staged long before another writer's commit still
+/// commits: its snapshot is renumbered after the other one and stamped
+/// with the time of the commit (Iceberg refuses a snapshot more than a
+/// minute older than the table's last update). The other writer's clock
+/// being five minutes ahead stands for the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_commits_after_a_later_commit_to_another_branch() {
+    use floe_engine::{TableCommit, TableIdent, TableUpdate};
+    use iceberg::spec::{SnapshotReference, SnapshotRetention};
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+    let session = engine.session();
+    session.sql("CREATE TABLE t (id INT)").await.unwrap();
+    session.sql("INSERT INTO t VALUES (1)").await.unwrap();
+    let first = session.table("t").await.unwrap();
+    let first = first.snapshot().unwrap().clone();
+
+    session.sql("BEGIN").await.unwrap();
+    session.sql("INSERT INTO t VALUES (2)").await.unwrap();
+
+    // Another writer adds a snapshot on branch `side`, five minutes later.
+    let later = chrono::Utc::now().timestamp_millis() + 5 * 60 * 1000;
+    let side = iceberg::spec::Snapshot::builder()
+        .with_snapshot_id(first.snapshot_id() + 1)
+        .with_parent_snapshot_id(Some(first.snapshot_id()))
+        .with_sequence_number(first.sequence_number() + 1)
+        .with_timestamp_ms(later)
+        .with_manifest_list(first.manifest_list())
+        .with_summary(first.summary().clone())
+        .with_schema_id(0)
+        .build();
+    let side_id = side.snapshot_id();
+    engine
+        .commit(vec![TableCommit {
+            table: TableIdent::from_strs(["default", "t"]).unwrap(),
+            requirements: Vec::new(),
+            updates: vec![
+                TableUpdate::AddSnapshot { snapshot: side },
+                TableUpdate::SetSnapshotRef {
+                    ref_name: "side".into(),
+                    reference: SnapshotReference::new(
+                        side_id,
+                        SnapshotRetention::branch(None, None, None),
+                    ),
+                },
+            ],
+        }])
+        .await
+        .unwrap();
+
+    session.sql("COMMIT").await.unwrap();
+    let table = session.table("t").await.unwrap();
+    let committed = table.snapshot().unwrap();
+    assert_eq!(committed.parent_snapshot_id(), Some(first.snapshot_id()));
+    assert_eq!(committed.sequence_number(), first.sequence_number() + 2);
+    assert!(
+        committed.timestamp_ms() >= later,
+        "{}",
+        committed.timestamp_ms()
+    );
+    assert_eq!(
+        rows(&session, "SELECT id FROM t ORDER BY id").await,
+        vec![vec![1], vec![2]]
+    );
+    assert_eq!(
+        rows(&session, "SELECT id FROM t VERSION AS OF 'side'").await,
+        vec![vec![1]]
+    );
+}
+
+/// A commit that fails after writing a table's new metadata file (here,
+/// the second table's requirement does not hold) deletes the file: the
+/// first table keeps its metadata directory as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_leaves_no_metadata_file() {
+    use floe_engine::{TableCommit, TableIdent, TableRequirement, TableUpdate};
+    use std::collections::HashMap;
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+    let session = engine.session();
+    session.sql("CREATE TABLE a (id INT)").await.unwrap();
+    session.sql("CREATE TABLE b (id INT)").await.unwrap();
+    let before = session
+        .table("a")
+        .await
+        .unwrap()
+        .metadata_location()
+        .to_string();
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("default/a/metadata"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let listed = files();
+    let set = |table: &str, requirements| TableCommit {
+        table: TableIdent::from_strs(["default", table]).unwrap(),
+        requirements,
+        updates: vec![TableUpdate::SetProperties {
+            updates: HashMap::from([("k".to_string(), "v".to_string())]),
+        }],
+    };
+    let wrong = TableRequirement::RefSnapshotIdMatch {
+        r#ref: "main".into(),
+        snapshot_id: Some(1),
+    };
+    let err = engine
+        .commit(vec![set("a", Vec::new()), set("b", vec![wrong])])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(
+        err.to_string().starts_with(
+            "commit conflict on table 'default.b': requirement assert-ref-snapshot-id (ref \
+             'main') failed"
+        ),
+        "{err}"
+    );
+    assert_eq!(files(), listed);
+    let after = session.table("a").await.unwrap();
+    assert_eq!(after.metadata_location(), before);
+    assert!(!after.metadata().properties().contains_key("k"));
+}

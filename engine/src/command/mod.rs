@@ -217,19 +217,25 @@ impl Command {
     /// Whether the command may run inside a transaction: reads, `INSERT`,
     /// `DELETE`, `UPDATE`, `MERGE` and the transaction's own statements.
     pub fn is_transactional(&self) -> bool {
-        !matches!(
-            self,
-            Command::CreateTable { .. }
-                | Command::CreateNamespace { .. }
-                | Command::DropNamespace { .. }
-                | Command::DropTable { .. }
-                | Command::AlterRef { .. }
-                | Command::Call { .. }
-                | Command::CreateBranch { .. }
-                | Command::DropBranch { .. }
-                | Command::UseBranch { .. }
-                | Command::MergeBranch { .. }
-                | Command::AlterTable { .. }
-        )
+        self.outside_transaction_only().is_none()
+    }
+
+    /// The statement's name (`DROP TABLE`) if it cannot run inside a
+    /// transaction; `None` if it can.
+    pub fn outside_transaction_only(&self) -> Option<&'static str> {
+        Some(match self {
+            Command::CreateTable { .. } => "CREATE TABLE",
+            Command::CreateNamespace { .. } => "CREATE SCHEMA",
+            Command::DropNamespace { .. } => "DROP SCHEMA",
+            Command::DropTable { .. } => "DROP TABLE",
+            Command::AlterRef { .. } => "ALTER TABLE ... BRANCH / TAG",
+            Command::Call { .. } => "CALL",
+            Command::CreateBranch { .. } => "CREATE BRANCH",
+            Command::DropBranch { .. } => "DROP BRANCH",
+            Command::UseBranch { .. } => "USE BRANCH",
+            Command::MergeBranch { .. } => "MERGE BRANCH",
+            Command::AlterTable { .. } => "ALTER TABLE",
+            _ => return None,
+        })
     }
 }

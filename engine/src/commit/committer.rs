@@ -5,14 +5,13 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use floe_catalog::{CatalogChange, CatalogError, PointerSwap, TableIdent};
 use iceberg::MetadataLocation;
 use iceberg::spec::TableMetadata;
 
 use super::apply::{TableCommit, apply_commit};
-use super::retry::RetryPolicy;
+use super::retry::Attempts;
 use crate::engine::Engine;
 use crate::error::{ErrorKind, FloeError, RequirementFailed, Result};
 use crate::table::{LoadedTable, write_metadata};
@@ -56,46 +55,49 @@ pub(crate) async fn commit(engine: &Engine, batch: &Batch) -> Result<Vec<LoadedT
 /// Commit `batch` (its tables' commit locks held): every table's current
 /// metadata is read from the catalog, its requirements checked and its
 /// updates applied, the new metadata files written, and all pointers
-/// moved at once. When another process moved a pointer first and `retry`
-/// is set, the whole batch is checked and applied again on the new
-/// metadata, by the first table's `commit.retry.*` policy; a requirement
-/// that no longer holds fails it. Without `retry` the lost race is
-/// returned (a [`CatalogError::CommitConflict`]) for the caller to redo
-/// its work. Returns each committed table's new version, at `main`, in
-/// the order of `batch.commits`.
+/// moved at once. When another engine (another process, usually) moved a
+/// pointer first and `retry` is set, the whole batch is checked and
+/// applied again on the new metadata, by the first table's
+/// `commit.retry.*` policy; a requirement that no longer holds fails it.
+/// Without `retry` the lost race is returned (a
+/// [`CatalogError::CommitConflict`], or [`CatalogError::TableAlreadyExists`]
+/// for a create) for the caller to redo its work. The metadata files of
+/// an attempt the catalog refused are deleted. Returns each committed
+/// table's new version, at `main`, in the order of `batch.commits`.
 pub(crate) async fn commit_locked(
     engine: &Engine,
     batch: &Batch,
     retry: bool,
 ) -> Result<Vec<LoadedTable>> {
-    let started = Instant::now();
-    let mut policy: Option<RetryPolicy> = None;
-    let mut attempt = 0;
+    let mut attempts = Attempts::new();
     loop {
-        attempt += 1;
+        let attempt = attempts.begin();
         let mut changes = Vec::with_capacity(batch.commits.len() + batch.drops.len());
         let mut committed = Vec::with_capacity(batch.commits.len());
+        // The metadata files this attempt wrote.
+        let mut written = Vec::new();
         for commit in &batch.commits {
             let current = load_current(engine, &commit.table).await?;
-            if policy.is_none() {
-                policy = Some(match &current {
-                    Some(table) => RetryPolicy::of(table.ident(), table.metadata())?,
-                    None => RetryPolicy::default(),
-                });
+            if let Some(table) = &current {
+                attempts.learn_policy(table.ident(), table.metadata())?;
             }
             let base = current
                 .as_ref()
                 .map(|t| (t.metadata().as_ref(), t.metadata_location()));
-            let metadata = apply_commit(base, commit).map_err(|e| {
-                // Updates made on metadata that has moved since may no longer
-                // apply (a snapshot's sequence number): the producer must
-                // make them again.
-                if attempt > 1 && e.kind() == ErrorKind::InvalidInput {
-                    stale(&commit.table, e)
-                } else {
-                    e
+            let metadata = match apply_commit(base, commit) {
+                Ok(metadata) => metadata,
+                Err(e) => {
+                    delete_unused(engine, &written).await;
+                    // Updates made on metadata that has moved since may no
+                    // longer apply (a snapshot's sequence number): the
+                    // producer must make them again.
+                    return Err(if attempt > 1 && e.kind() == ErrorKind::InvalidInput {
+                        stale(&commit.table, e)
+                    } else {
+                        e
+                    });
                 }
-            })?;
+            };
             match current {
                 // A commit of requirements only checks them: its pointer must
                 // stay where it is until the others have moved.
@@ -108,8 +110,16 @@ pub(crate) async fn commit_locked(
                     committed.push(current);
                 }
                 current => {
-                    let (table, change) =
-                        write_version(engine, &commit.table, current.as_ref(), metadata).await?;
+                    let written_version =
+                        write_version(engine, &commit.table, current.as_ref(), metadata).await;
+                    let (table, change) = match written_version {
+                        Ok(version) => version,
+                        Err(e) => {
+                            delete_unused(engine, &written).await;
+                            return Err(e);
+                        }
+                    };
+                    written.push(table.metadata_location().to_string());
                     changes.push(change);
                     committed.push(table);
                 }
@@ -124,24 +134,43 @@ pub(crate) async fn commit_locked(
         if changes.is_empty() {
             return Ok(committed);
         }
-        match engine.catalog().commit(changes).await {
+        let e = match engine.catalog().commit(changes).await {
             Ok(()) => {
                 for table in &committed {
                     engine.remember(table);
                 }
                 return Ok(committed);
             }
-            Err(
-                e @ (CatalogError::CommitConflict { .. } | CatalogError::TableAlreadyExists(_)),
-            ) => {
-                let policy = policy.unwrap_or_default();
-                if !retry || !policy.allows_retry(attempt, started) {
-                    return Err(e.into());
-                }
-                tokio::time::sleep(policy.backoff(attempt)).await;
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => e,
+        };
+        // The catalog refused the commit for certain: no pointer names the
+        // files this attempt wrote. (After any other error it may have
+        // committed, so they stay.)
+        if matches!(
+            e,
+            CatalogError::CommitConflict { .. }
+                | CatalogError::TableAlreadyExists(_)
+                | CatalogError::TableNotFound(_)
+                | CatalogError::NamespaceNotFound(_)
+        ) {
+            delete_unused(engine, &written).await;
         }
+        let lost_race = matches!(
+            e,
+            CatalogError::CommitConflict { .. } | CatalogError::TableAlreadyExists(_)
+        );
+        if !(retry && lost_race && attempts.again().await) {
+            return Err(e.into());
+        }
+    }
+}
+
+/// Delete metadata files that no commit points at, as Java Iceberg does
+/// after a failed commit. Best effort: a file left behind is an orphan
+/// that `remove_orphan_files` finds, never a wrong read.
+async fn delete_unused(engine: &Engine, locations: &[String]) {
+    for location in locations {
+        engine.file_io().delete(location).await.ok();
     }
 }
 
@@ -149,9 +178,7 @@ pub(crate) async fn commit_locked(
 async fn load_current(engine: &Engine, table: &TableIdent) -> Result<Option<LoadedTable>> {
     match engine.load_committed(table).await {
         Ok(table) => Ok(Some(table)),
-        Err(e) if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) => {
-            Ok(None)
-        }
+        Err(e) if e.is_table_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -17,8 +17,9 @@
 //!   Java Iceberg's defaults and jittered backoff: the producer runs again
 //!   on the new version, its validation (the serializable and snapshot
 //!   isolation checks) with it.
-//! - An engine's sessions take per-table commit locks, so they never race
-//!   each other; retries are for other processes.
+//! - An engine's sessions take per-table commit locks, so their commits
+//!   never race each other; retries are for other engines on the same
+//!   catalog (other processes, usually).
 //! - Inside a transaction a commit is staged instead ([`Staging`]); the
 //!   session says where its commits go with a [`Target`].
 
@@ -31,16 +32,15 @@ mod summary;
 mod validate;
 
 use std::future::Future;
-use std::time::Instant;
 
-use floe_catalog::{CatalogError, TableIdent};
+use floe_catalog::TableIdent;
 use iceberg::TableUpdate;
 use iceberg::spec::TableMetadataBuilder;
 
 pub use apply::TableCommit;
 
 pub(crate) use committer::{Batch, commit as commit_batch, commit_locked, rename_table};
-pub(crate) use retry::RetryPolicy;
+pub(crate) use retry::Attempts;
 pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch};
 pub(crate) use staging::Staging;
 
@@ -50,30 +50,49 @@ use crate::engine::Engine;
 use crate::error::{FloeError, Result};
 use crate::table::{LoadedTable, TableVersion, VersionSpec};
 
+/// Where a session's open transaction (or a branch merge's staging area)
+/// keeps what it staged: `None` while no transaction is open.
+#[derive(Debug, Default)]
+pub(crate) struct StagingSlot(Mutex<Option<Staging>>);
+
+impl StagingSlot {
+    /// A slot with an open staging area.
+    pub(crate) fn open() -> Self {
+        Self(Mutex::new(Some(Staging::default())))
+    }
+
+    /// The slot, locked.
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Option<Staging>>> {
+        self.0
+            .lock()
+            .map_err(|_| FloeError::poisoned("transaction"))
+    }
+
+    /// Whether a transaction is open.
+    pub(crate) fn is_open(&self) -> Result<bool> {
+        Ok(self.lock()?.is_some())
+    }
+}
+
 /// Where one session's commits go: the catalog, or, while a transaction
 /// (or a branch merge's own staging area) is open, that staging area.
 pub(crate) struct Target<'a> {
     /// The engine.
     pub(crate) engine: &'a Engine,
-    /// The open transaction's staged tables (`None`: no transaction).
-    pub(crate) staging: &'a Mutex<Option<Staging>>,
+    /// The open transaction's staged tables.
+    pub(crate) staging: &'a StagingSlot,
     /// The session's `floe.wap_id`.
     pub(crate) wap_id: Option<String>,
 }
 
 impl Target<'_> {
     fn staging(&self) -> Result<MutexGuard<'_, Option<Staging>>> {
-        self.staging.lock().map_err(|_| {
-            FloeError::internal(
-                "the session's transaction lock is poisoned (a statement panicked while \
-                 holding it); open a new session",
-            )
-        })
+        self.staging.lock()
     }
 
     /// Whether commits are staged.
     pub(crate) fn in_transaction(&self) -> Result<bool> {
-        Ok(self.staging()?.is_some())
+        self.staging.is_open()
     }
 
     /// Stage `updates`, made on `base`; returns the table's staged version.
@@ -142,12 +161,10 @@ where
     let ident = base.ident().clone();
     let version = base.version().clone();
     let _guard = target.engine.commit_locks().lock([&ident]).await?;
-    let started = Instant::now();
     let mut current = target.reload(&base).await?;
-    let policy = RetryPolicy::of(&ident, current.metadata())?;
-    let mut attempt = 0;
+    let mut attempts = Attempts::of(&ident, current.metadata())?;
     loop {
-        attempt += 1;
+        attempts.begin();
         let Some(updates) = change(current.clone()).await? else {
             return Ok(current);
         };
@@ -159,8 +176,7 @@ where
                     .map(|t| t.with_version(version))
                     .ok_or_else(|| FloeError::internal("a commit returned no table"));
             }
-            Err(e) if e.is_retryable() && policy.allows_retry(attempt, started) => {
-                tokio::time::sleep(policy.backoff(attempt)).await;
+            Err(e) if e.is_retryable() && attempts.again().await => {
                 current = target.reload(&current).await?;
             }
             Err(e) => return Err(e),
@@ -213,30 +229,22 @@ where
 {
     if target.in_transaction()? {
         return Err(FloeError::unsupported(
-            "a warehouse-wide change inside a transaction: COMMIT or ROLLBACK first",
+            "a warehouse-wide change cannot run inside a transaction",
         ));
     }
     let _guard = target.engine.commit_locks().lock(tables).await?;
-    let started = Instant::now();
-    let mut policy = None;
-    let mut attempt = 0;
+    let mut attempts = Attempts::new();
     loop {
-        attempt += 1;
+        attempts.begin();
         let mut batch = Batch::default();
         for ident in tables {
             let table = match target.load_table(ident).await {
                 Ok(table) => table,
                 // Dropped meanwhile.
-                Err(e)
-                    if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) =>
-                {
-                    continue;
-                }
+                Err(e) if e.is_table_not_found() => continue,
                 Err(e) => return Err(e),
             };
-            if policy.is_none() {
-                policy = Some(RetryPolicy::of(ident, table.metadata())?);
-            }
+            attempts.learn_policy(ident, table.metadata())?;
             let (location, metadata) = (
                 table.metadata_location().to_string(),
                 std::sync::Arc::clone(table.metadata()),
@@ -259,12 +267,7 @@ where
                 let dropped = batch.drops.into_iter().map(|(table, _)| table).collect();
                 return Ok((committed, dropped));
             }
-            Err(e)
-                if e.is_retryable()
-                    && policy.unwrap_or_default().allows_retry(attempt, started) =>
-            {
-                tokio::time::sleep(policy.unwrap_or_default().backoff(attempt)).await;
-            }
+            Err(e) if e.is_retryable() && attempts.again().await => {}
             Err(e) => return Err(e),
         }
     }

@@ -85,6 +85,64 @@ impl RetryPolicy {
     }
 }
 
+/// The attempts of one commit under a retry policy: counts them, and
+/// after one failed on a lost race says whether another may start, having
+/// waited the backoff. The policy is the first table's, learned once its
+/// metadata is read; until then, Java's defaults.
+#[derive(Debug)]
+pub(crate) struct Attempts {
+    policy: Option<RetryPolicy>,
+    started: Instant,
+    attempt: u32,
+}
+
+impl Attempts {
+    /// Before the first attempt.
+    pub(crate) fn new() -> Self {
+        Self {
+            policy: None,
+            started: Instant::now(),
+            attempt: 0,
+        }
+    }
+
+    /// Before the first attempt, under the policy of `table`.
+    pub(crate) fn of(table: &TableIdent, metadata: &TableMetadata) -> Result<Self> {
+        let mut attempts = Self::new();
+        attempts.learn_policy(table, metadata)?;
+        Ok(attempts)
+    }
+
+    /// Take `table`'s policy, if none was taken yet.
+    pub(crate) fn learn_policy(
+        &mut self,
+        table: &TableIdent,
+        metadata: &TableMetadata,
+    ) -> Result<()> {
+        if self.policy.is_none() {
+            self.policy = Some(RetryPolicy::of(table, metadata)?);
+        }
+        Ok(())
+    }
+
+    /// Start the next attempt; returns its number (1 for the first).
+    pub(crate) fn begin(&mut self) -> u32 {
+        self.attempt += 1;
+        self.attempt
+    }
+
+    /// The current attempt lost a race: whether another may start (after
+    /// this returns, the backoff has been waited).
+    pub(crate) async fn again(&self) -> bool {
+        let policy = self.policy.unwrap_or_default();
+        if !policy.allows_retry(self.attempt, self.started) {
+            return false;
+        }
+        tokio::time::sleep(policy.backoff(self.attempt)).await;
+        true
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -693,23 +693,39 @@ pub(crate) async fn add_empty_branch(
 }
 
 /// `updates`, made on metadata that other commits (to other branches) have
-/// moved since, with every snapshot they add renumbered to come after
-/// `current`'s last sequence number. Each renumbered snapshot gets its
-/// manifest list written again, listing its manifests (and those of the
-/// snapshots before it in `updates`) at their new numbers; nothing else
-/// changes. Updates that need no renumbering are returned as they are.
+/// moved since, made to come after `current`:
+///
+/// - every snapshot they add is renumbered after `current`'s last sequence
+///   number, and gets its manifest list written again, listing its
+///   manifests (and those of the snapshots before it in `updates`) at
+///   their new numbers;
+/// - a snapshot older than `current`'s last update (staged before another
+///   writer's commit) is stamped with the time of this commit, as Java
+///   Iceberg stamps a transaction's snapshots when it commits: the
+///   snapshot log stays in time order, and Iceberg refuses a snapshot more
+///   than a minute older than the table's last update.
+///
+/// Nothing else changes; updates that need neither are returned as they
+/// are.
 pub(crate) async fn rebase_snapshots(
     engine: &Engine,
     current: &LoadedTable,
     updates: Vec<TableUpdate>,
 ) -> Result<Vec<TableUpdate>> {
     let mut next = current.metadata().last_sequence_number() + 1;
-    let behind = updates.iter().any(
-        |u| matches!(u, TableUpdate::AddSnapshot { snapshot } if snapshot.sequence_number() < next),
-    );
-    if !behind {
+    let last_updated = current.metadata().last_updated_ms();
+    let added = || {
+        updates.iter().filter_map(|u| match u {
+            TableUpdate::AddSnapshot { snapshot } => Some(snapshot),
+            _ => None,
+        })
+    };
+    let behind = added().any(|snapshot| snapshot.sequence_number() < next);
+    let late = added().any(|snapshot| snapshot.timestamp_ms() < last_updated);
+    if !behind && !late {
         return Ok(updates);
     }
+    let now = chrono::Utc::now().timestamp_millis().max(last_updated);
     // Snapshot id -> (old, new) sequence number.
     let mut renumbered: HashMap<i64, (i64, i64)> = HashMap::new();
     let mut out = Vec::with_capacity(updates.len());
@@ -718,7 +734,19 @@ pub(crate) async fn rebase_snapshots(
             out.push(update);
             continue;
         };
+        let timestamp = if late {
+            snapshot.timestamp_ms().max(now)
+        } else {
+            snapshot.timestamp_ms()
+        };
         let (id, old) = (snapshot.snapshot_id(), snapshot.sequence_number());
+        if !behind {
+            let restamped = rebuilt(&snapshot, old, timestamp, snapshot.manifest_list().into());
+            out.push(TableUpdate::AddSnapshot {
+                snapshot: restamped,
+            });
+            continue;
+        }
         let new = next.max(old);
         next = new + 1;
         renumbered.insert(id, (old, new));
@@ -746,18 +774,23 @@ pub(crate) async fn rebase_snapshots(
         );
         list.add_manifests(manifests.into_iter())?;
         list.close().await?;
-        let rebased = Snapshot::builder()
-            .with_snapshot_id(id)
-            .with_parent_snapshot_id(snapshot.parent_snapshot_id())
-            .with_sequence_number(new)
-            .with_timestamp_ms(snapshot.timestamp_ms())
-            .with_manifest_list(list_path)
-            .with_summary(snapshot.summary().clone())
-            .schema_id_opt(snapshot.schema_id())
-            .build();
+        let rebased = rebuilt(&snapshot, new, timestamp, list_path);
         out.push(TableUpdate::AddSnapshot { snapshot: rebased });
     }
     Ok(out)
+}
+
+/// `snapshot` with another sequence number, time and manifest list.
+fn rebuilt(snapshot: &Snapshot, sequence_number: i64, timestamp_ms: i64, list: String) -> Snapshot {
+    Snapshot::builder()
+        .with_snapshot_id(snapshot.snapshot_id())
+        .with_parent_snapshot_id(snapshot.parent_snapshot_id())
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(timestamp_ms)
+        .with_manifest_list(list)
+        .with_summary(snapshot.summary().clone())
+        .schema_id_opt(snapshot.schema_id())
+        .build()
 }
 
 /// A random positive snapshot id, as Java Iceberg makes them.

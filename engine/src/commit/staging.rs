@@ -14,14 +14,13 @@
 //! through the same committer as every other commit.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use floe_catalog::{CatalogError, TableIdent};
 use iceberg::TableUpdate;
 
 use super::apply::{TableCommit, apply_updates, check_requirement, requirements_for};
 use super::committer::{Batch, commit_locked};
-use super::retry::RetryPolicy;
+use super::retry::Attempts;
 use super::snapshot::rebase_snapshots;
 use crate::engine::Engine;
 use crate::error::{FloeError, Result};
@@ -91,14 +90,12 @@ impl Staging {
     pub(crate) async fn commit(self, engine: &Engine) -> Result<Vec<LoadedTable>> {
         let tables: Vec<TableIdent> = self.tables.keys().cloned().collect();
         let _guard = engine.commit_locks().lock(&tables).await?;
-        let policy = match self.tables.values().next() {
-            Some(staged) => RetryPolicy::of(staged.base.ident(), staged.base.metadata())?,
+        let mut attempts = match self.tables.values().next() {
+            Some(staged) => Attempts::of(staged.base.ident(), staged.base.metadata())?,
             None => return Ok(Vec::new()),
         };
-        let started = Instant::now();
-        let mut attempt = 0;
         loop {
-            attempt += 1;
+            attempts.begin();
             let mut batch = Batch::default();
             for (table, staged) in &self.tables {
                 let requirements = requirements_for(Some(staged.base.metadata()), &staged.updates);
@@ -118,10 +115,7 @@ impl Staging {
                     if matches!(
                         e.root(),
                         FloeError::Catalog(CatalogError::CommitConflict { .. })
-                    ) && policy.allows_retry(attempt, started) =>
-                {
-                    tokio::time::sleep(policy.backoff(attempt)).await;
-                }
+                    ) && attempts.again().await => {}
                 result => return result,
             }
         }

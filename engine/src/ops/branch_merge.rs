@@ -85,6 +85,7 @@ pub(crate) async fn merge_branch(
     request: &MergeBranch,
     tables: Option<Vec<TableIdent>>,
 ) -> Result<MergeReport> {
+    scope.refuse_in_transaction("MERGE BRANCH")?;
     let source = request.source.as_str();
     let target = request.target.clone().map_or_else(|| scope.branch(), Ok)?;
     if source == target {

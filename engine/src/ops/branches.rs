@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use floe_catalog::{CatalogError, TableIdent};
+use floe_catalog::TableIdent;
 use iceberg::spec::{MAIN_BRANCH, SnapshotReference, SnapshotRetention, TableMetadata};
 
 use crate::command::refs::RefKind;
 use crate::commit::{TableChange, add_empty_branch, changes, commit_tables};
-use crate::error::{FloeError, Result, already_exists, invalid, not_found};
+use crate::error::{Result, already_exists, invalid, not_found};
 use crate::ops::refs::check_ref_name;
 use crate::results::CommitInfo;
 use crate::scope::Scope;
@@ -27,7 +27,7 @@ async fn all_tables(scope: &Scope) -> Result<Vec<LoadedTable>> {
         match scope.load_table(&ident).await {
             Ok(table) => out.push(table),
             // Dropped meanwhile.
-            Err(e) if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) => {}
+            Err(e) if e.is_table_not_found() => {}
             Err(e) => return Err(e),
         }
     }
@@ -70,6 +70,7 @@ pub(crate) async fn branch_exists(scope: &Scope, branch: &str) -> Result<bool> {
 
 /// `USE BRANCH name`: the session's reads and writes go to `name`.
 pub(crate) async fn use_branch(scope: &Scope, name: &str) -> Result<()> {
+    scope.refuse_in_transaction("USE BRANCH")?;
     if !branch_exists(scope, name).await? {
         return Err(not_found!(
             "there is no branch '{name}' in the warehouse (CREATE BRANCH {name} makes it)"
@@ -137,6 +138,7 @@ pub(crate) async fn create(
     from: &str,
     if_not_exists: bool,
 ) -> Result<Vec<CommitInfo>> {
+    scope.refuse_in_transaction("CREATE BRANCH")?;
     check_ref_name(name, RefKind::Branch)?;
     let branches = branch_tables(scope).await?;
     if branches.contains_key(name) {
@@ -180,6 +182,7 @@ pub(crate) async fn drop_branch(
     name: &str,
     if_exists: bool,
 ) -> Result<Vec<CommitInfo>> {
+    scope.refuse_in_transaction("DROP BRANCH")?;
     if name == MAIN_BRANCH {
         return Err(invalid!(
             "cannot drop branch 'main': it is the warehouse's own"

@@ -17,7 +17,7 @@ use iceberg::spec::{
 };
 
 use crate::commit::{
-    Batch, TableChange, TableCommit, add_empty_branch, commit_batch, commit_tables, update_metadata,
+    Batch, TableChange, TableCommit, add_empty_branch, changes, commit_batch, commit_tables,
 };
 use crate::error::{FloeError, Result, invalid, not_found, unsupported};
 use crate::scope::Scope;
@@ -125,33 +125,58 @@ pub async fn create_table(
 /// than the session's loses only the session's branch (it stays on the
 /// others); otherwise it leaves the catalog, and with `purge` its files
 /// are deleted. With `if_exists`, a table that is not on the branch is no
-/// error.
+/// error. What to do is decided on the table's latest version, under its
+/// commit lock, and decided again if another writer moves it first.
 pub async fn drop_table(
     scope: &Scope,
     ident: &TableIdent,
     purge: bool,
     if_exists: bool,
 ) -> Result<()> {
-    let table = match scope.load_table(ident).await {
-        Err(e)
-            if if_exists
-                && matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) =>
-        {
-            return Ok(());
-        }
-        other => other?,
+    let location = match scope.load_table(ident).await {
+        Ok(table) => table
+            .metadata()
+            .location()
+            .trim_end_matches('/')
+            .to_string(),
+        Err(e) if if_exists && e.is_table_not_found() => return Ok(()),
+        Err(e) => return Err(e),
     };
     let branch = scope.branch()?;
-    if !table.exists_on(&branch)? {
+    let branch = branch.as_str();
+    let (_, dropped) = commit_tables(&scope.target()?, std::slice::from_ref(ident), |table| {
+        std::future::ready(drop_from_branch(&table, branch, purge, if_exists))
+    })
+    .await?;
+    if purge && !dropped.is_empty() {
+        scope
+            .engine()
+            .file_io()
+            .delete_prefix(&format!("{location}/"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// What `DROP TABLE` does to `table` from `branch`: nothing (`None`, with
+/// `if_exists`, when it is not there), drop it (no other branch has it),
+/// or remove the branch from it.
+fn drop_from_branch(
+    table: &LoadedTable,
+    branch: &str,
+    purge: bool,
+    if_exists: bool,
+) -> Result<Option<TableChange>> {
+    if !table.exists_on(branch)? {
         if if_exists {
-            return Ok(());
+            return Ok(None);
         }
-        return Err(not_on_branch(&table, &branch)?);
+        return Err(not_on_branch(table, branch)?);
     }
     let mut others: Vec<String> = table
         .branches()?
         .into_iter()
-        .filter(|b| *b != branch)
+        .filter(|b| b != branch)
         .collect();
     if branch != MAIN_BRANCH
         && !others.iter().any(|b| b == MAIN_BRANCH)
@@ -160,37 +185,25 @@ pub async fn drop_table(
         others.insert(0, MAIN_BRANCH.to_string());
     }
     if others.is_empty() {
-        let batch = Batch {
-            commits: Vec::new(),
-            drops: vec![(ident.clone(), table.metadata_location().to_string())],
-        };
-        commit_batch(scope.engine(), &batch).await?;
-        if purge {
-            let location = format!("{}/", table.metadata().location().trim_end_matches('/'));
-            scope.engine().file_io().delete_prefix(&location).await?;
-        }
-        return Ok(());
+        return Ok(Some(TableChange::Drop));
     }
     if purge {
         return Err(invalid!(
-            "DROP TABLE '{ident}' PURGE: the table also exists on branch(es) {}, whose data \
-             would go too; drop it there first",
+            "DROP TABLE '{}' PURGE: the table also exists on branch(es) {}, whose data would go \
+             too; drop it there first",
+            table.ident(),
             others.join(", ")
         ));
     }
-    update_metadata(&scope.target()?, ident, |current| {
-        let mut builder = TableMetadata::clone(current.metadata()).into_builder(None);
-        builder = builder.remove_ref(&branch);
-        if branch == MAIN_BRANCH {
-            builder = builder.set_properties(HashMap::from([(
-                ABSENT_FROM_MAIN.to_string(),
-                "true".to_string(),
-            )]))?;
-        }
-        Ok(Some(builder))
-    })
-    .await?;
-    Ok(())
+    let mut builder = TableMetadata::clone(table.metadata()).into_builder(None);
+    builder = builder.remove_ref(branch);
+    if branch == MAIN_BRANCH {
+        builder = builder.set_properties(HashMap::from([(
+            ABSENT_FROM_MAIN.to_string(),
+            "true".to_string(),
+        )]))?;
+    }
+    Ok(changes(builder)?.map(TableChange::Update))
 }
 
 /// `SHOW TABLES [IN ns]`: one row per table, `(namespace, table_name)`.
@@ -202,7 +215,7 @@ pub async fn show_tables(scope: &Scope, namespace: &NamespaceIdent) -> Result<Re
         match scope.load_table(&ident).await {
             Ok(table) if table.exists_on(&branch)? => tables.push(ident),
             Ok(_) => {}
-            Err(e) if matches!(e.root(), FloeError::Catalog(CatalogError::TableNotFound(_))) => {}
+            Err(e) if e.is_table_not_found() => {}
             Err(e) => return Err(e),
         }
     }

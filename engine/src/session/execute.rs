@@ -41,11 +41,8 @@ impl Session {
     /// ```
     pub async fn execute(&self, command: Command) -> Result<DataFrame> {
         let done = || -> Result<DataFrame> { Ok(self.ctx.read_empty()?) };
-        if self.scope.in_transaction()? && !command.is_transactional() {
-            return Err(unsupported!(
-                "CREATE, DROP, ALTER and CALL inside a transaction: only INSERT, DELETE, UPDATE \
-                 and MERGE are transactional; COMMIT or ROLLBACK first"
-            ));
+        if let Some(name) = command.outside_transaction_only() {
+            self.scope.refuse_in_transaction(name)?;
         }
         match command {
             Command::AlterTable { table, action } => {
@@ -313,7 +310,11 @@ impl Session {
         };
         let schema = query.as_ref().map(|plan| Arc::clone(plan.schema().inner()));
         let definition = ddl::table_definition(ident, create, partitioned_by, schema.as_ref())?;
-        ddl::create_table(&self.scope, ident, definition).await?;
+        match ddl::create_table(&self.scope, ident, definition).await {
+            // Another writer created it since it was looked up.
+            Err(e) if create.if_not_exists && e.is_table_already_exists() => return Ok(()),
+            other => other?,
+        };
         let Some(query) = query else {
             return Ok(());
         };

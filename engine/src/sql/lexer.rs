@@ -233,7 +233,7 @@ pub fn spark_types(tokens: &mut Vec<TokenWithSpan>) {
                         Some((false, _)) | None => replacement.push(Token::Gt),
                     }
                 }
-                if replacement.iter().any(|t| *t == Token::RParen) {
+                if replacement.contains(&Token::RParen) {
                     edits.push((i, replacement));
                 }
             }

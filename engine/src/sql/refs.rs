@@ -194,12 +194,12 @@ fn is_floe_statement(t: &Tokens) -> bool {
         Some(Token::Word(w)) if w.quote_style.is_none() => w.value.to_ascii_uppercase(),
         _ => String::new(),
     };
-    match (word(0).as_str(), word(1).as_str()) {
-        ("ALTER", "TABLE") => true,
-        ("SHOW", "BRANCHES" | "TAGS") => true,
-        ("CREATE" | "DROP" | "USE" | "MERGE", "BRANCH") => true,
-        _ => false,
-    }
+    matches!(
+        (word(0).as_str(), word(1).as_str()),
+        ("ALTER", "TABLE")
+            | ("SHOW", "BRANCHES" | "TAGS")
+            | ("CREATE" | "DROP" | "USE" | "MERGE", "BRANCH")
+    )
 }
 
 /// Parse a branch, tag or `ALTER TABLE` statement from its tokens; `None`

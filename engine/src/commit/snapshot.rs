@@ -385,14 +385,15 @@ impl SnapshotUpdate {
             staged.attempt - 1,
             staged.commit_uuid
         );
-        let mut list = ManifestListWriter::v2(
-            engine.file_io().new_output(&list_path)?.writer().await?,
+        write_manifest_list(
+            engine,
+            &list_path,
             staged.snapshot_id,
             parent.map(|p| p.snapshot_id()),
             sequence_number,
-        );
-        list.add_manifests(manifests.into_iter())?;
-        list.close().await?;
+            manifests,
+        )
+        .await?;
 
         let spec_of = |file: &DataFile| {
             removed_specs
@@ -667,14 +668,15 @@ pub(crate) async fn add_empty_branch(
         metadata.location(),
         uuid::Uuid::now_v7()
     );
-    let mut list = ManifestListWriter::v2(
-        engine.file_io().new_output(&list_path)?.writer().await?,
+    write_manifest_list(
+        engine,
+        &list_path,
         snapshot_id,
         None,
         sequence_number,
-    );
-    list.add_manifests(std::iter::empty())?;
-    list.close().await?;
+        Vec::new(),
+    )
+    .await?;
     let mut summary = summary::snapshot_summary(metadata, None, &[], &[], &[], &|_| 0);
     summary.insert("floe.empty-branch-start".into(), "true".into());
     let snapshot = Snapshot::builder()
@@ -766,18 +768,39 @@ pub(crate) async fn rebase_snapshots(
             current.metadata().location(),
             uuid::Uuid::now_v7()
         );
-        let mut list = ManifestListWriter::v2(
-            engine.file_io().new_output(&list_path)?.writer().await?,
+        write_manifest_list(
+            engine,
+            &list_path,
             id,
             snapshot.parent_snapshot_id(),
             new,
-        );
-        list.add_manifests(manifests.into_iter())?;
-        list.close().await?;
+            manifests,
+        )
+        .await?;
         let rebased = rebuilt(&snapshot, new, timestamp, list_path);
         out.push(TableUpdate::AddSnapshot { snapshot: rebased });
     }
     Ok(out)
+}
+
+/// Write the manifest list of snapshot `snapshot_id` at `path`.
+async fn write_manifest_list(
+    engine: &Engine,
+    path: &str,
+    snapshot_id: i64,
+    parent_snapshot_id: Option<i64>,
+    sequence_number: i64,
+    manifests: Vec<ManifestFile>,
+) -> Result<()> {
+    let mut list = ManifestListWriter::v2(
+        engine.file_io().new_output(path)?.writer().await?,
+        snapshot_id,
+        parent_snapshot_id,
+        sequence_number,
+    );
+    list.add_manifests(manifests.into_iter())?;
+    list.close().await?;
+    Ok(())
 }
 
 /// `snapshot` with another sequence number, time and manifest list.

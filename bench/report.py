@@ -122,7 +122,7 @@ def sessions_section(results, profile, sf, spliced=False):
 
 def splice_sessions(report, section):
     """`report` with its sessions section replaced (or added before the notes)."""
-    text = report.read_text()
+    text = report.read_text() if report.exists() else ""
     block = "\n".join(section)
     if SESSIONS_BEGIN in text and SESSIONS_END in text:
         before, rest = text.split(SESSIONS_BEGIN, 1)

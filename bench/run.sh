@@ -26,7 +26,9 @@ while [ $# -gt 0 ]; do
     --files) FILES="$2"; shift 2 ;;
     --release) PROFILE=release; shift ;;
     --memory-limit) MEMORY_LIMIT="$2"; shift 2 ;;
-    --only) ONLY="$2"; shift 2 ;;
+    --only)
+      ONLY="$2"; shift 2
+      [ "$ONLY" = sessions ] || { echo "--only takes 'sessions' (the rest runs only in a full run)" >&2; exit 2; } ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done

@@ -25,7 +25,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use floe_engine::Lakehouse;
+use floe_engine::{Lakehouse, Session};
 
 /// The TPC-H tables, as `tpchgen-cli` names its files.
 const TABLES: [&str; 8] = [
@@ -175,17 +175,7 @@ async fn load(data: &Path, warehouse: &str) -> Result<()> {
         .await
         .with_context(|| format!("loading {table}"))?;
         let secs = start.elapsed().as_secs_f64();
-        let batches = lh
-            .sql(&format!("SELECT count(*) FROM tpch.{table}"))
-            .await?
-            .collect()
-            .await?;
-        let rows = arrow::compute::cast(batches[0].column(0), &arrow::datatypes::DataType::UInt64)?;
-        let rows = rows
-            .as_any()
-            .downcast_ref::<arrow::array::UInt64Array>()
-            .map(|a| a.value(0))
-            .unwrap_or_default();
+        let rows = count(&lh, &format!("SELECT count(*) FROM tpch.{table}")).await? as u64;
         total_rows += rows;
         total_secs += secs;
         tables.insert(
@@ -200,17 +190,7 @@ async fn load(data: &Path, warehouse: &str) -> Result<()> {
     for table in TABLES {
         lh.sql(&format!("DROP TABLE IF EXISTS tpch_files.{table}"))
             .await?;
-        let ddl = table_ddl(&lh, &format!("raw_{table}")).await?;
-        lh.sql(&format!("CREATE TABLE tpch_files.{table} ({ddl})"))
-            .await?;
-        lh.sql(&format!(
-            "CALL system.add_files('tpch_files.{table}', '`parquet`.`{}`')",
-            table_path(data, table).display()
-        ))
-        .await?
-        .collect()
-        .await
-        .with_context(|| format!("registering {table}"))?;
+        register_in_place(&lh, data, table, &format!("tpch_files.{table}")).await?;
     }
     let register_secs = start.elapsed().as_secs_f64();
     json_line(serde_json::json!({
@@ -237,9 +217,54 @@ async fn datafusion_session(data: &Path) -> Result<SessionContext> {
     Ok(df)
 }
 
+/// The single integer a query such as `SELECT count(*) ...` returns.
+pub(crate) async fn count(session: &Session, sql: &str) -> Result<i64> {
+    let batches = session.sql(sql).await?.collect().await?;
+    let column = batches
+        .first()
+        .filter(|b| b.num_rows() == 1)
+        .with_context(|| format!("no single row from {sql}"))?
+        .column(0);
+    let n = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64)?;
+    n.as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .map(|a| a.value(0))
+        .with_context(|| format!("no integer from {sql}"))
+}
+
+/// Register TPC-H's `table` files in place as the Iceberg table `name`
+/// (`CALL system.add_files`), with the files' columns, types and
+/// nullability.
+pub(crate) async fn register_in_place(
+    session: &Session,
+    data: &Path,
+    table: &str,
+    name: &str,
+) -> Result<()> {
+    let path = table_path(data, table);
+    session
+        .sql(&format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS raw_{table} STORED AS PARQUET LOCATION '{}'",
+            path.display()
+        ))
+        .await?;
+    let ddl = table_ddl(session, &format!("raw_{table}")).await?;
+    session.sql(&format!("CREATE TABLE {name} ({ddl})")).await?;
+    session
+        .sql(&format!(
+            "CALL system.add_files('{name}', '`parquet`.`{}`')",
+            path.display()
+        ))
+        .await?
+        .collect()
+        .await
+        .with_context(|| format!("registering {table}"))?;
+    Ok(())
+}
+
 /// The column list of a `CREATE TABLE` with `table`'s columns, types and
 /// nullability.
-async fn table_ddl(lh: &Lakehouse, table: &str) -> Result<String> {
+async fn table_ddl(lh: &Session, table: &str) -> Result<String> {
     use arrow::datatypes::DataType;
     let schema = lh
         .sql(&format!("SELECT * FROM {table}"))
@@ -380,26 +405,8 @@ async fn branches(warehouse: &str, files: usize, repeat: usize) -> Result<()> {
         .await?;
         written = upto;
     }
-    let count = |table: &str| {
-        let lh = Arc::clone(&lh);
-        let table = table.to_string();
-        async move {
-            let batches = lh
-                .sql(&format!("SELECT count(*) FROM {table}$files"))
-                .await?
-                .collect()
-                .await?;
-            let n = arrow::compute::cast(batches[0].column(0), &arrow::datatypes::DataType::Int64)?;
-            Ok::<i64, anyhow::Error>(
-                n.as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .map(|a| a.value(0))
-                    .unwrap_or_default(),
-            )
-        }
-    };
-    let one_files = count("one_file").await?;
-    let many_files = count("many_files").await?;
+    let one_files = count(&lh, "SELECT count(*) FROM one_file$files").await?;
+    let many_files = count(&lh, "SELECT count(*) FROM many_files$files").await?;
 
     let branch = |table: &'static str| {
         let lh = Arc::clone(&lh);

@@ -10,10 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use arrow::array::Int64Array;
-use floe_engine::{Engine, Session};
+use floe_engine::Engine;
 
-use crate::{json_line, percentile, table_path};
+use crate::{count, json_line, percentile, register_in_place};
 
 /// Commits per throughput run (divisible by 1, 4 and 16).
 const COMMITS: usize = 320;
@@ -81,18 +80,10 @@ async fn session_cost(warehouse: &str) -> Result<()> {
     }))
 }
 
-async fn count(session: &Session, sql: &str) -> Result<i64> {
-    let batches = session.sql(sql).await?.collect().await?;
-    batches
-        .first()
-        .and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
-        .map(|a| a.value(0))
-        .context("a count")
-}
-
 /// `sessions` sessions commit [`COMMITS`] single-row INSERTs between them,
 /// each to its own table or all to one; aggregate commits per second. Every
-/// commit must land exactly once.
+/// commit must land exactly once, and none may retry: the tables allow no
+/// retry, so a race lost between two sessions of the engine fails the run.
 async fn throughput(warehouse: &str, sessions: usize, shared: bool) -> Result<()> {
     let dir = format!(
         "{warehouse}/throughput-{sessions}-{}",
@@ -111,7 +102,8 @@ async fn throughput(warehouse: &str, sessions: usize, shared: bool) -> Result<()
     for i in 0..if shared { 1 } else { sessions } {
         setup
             .sql(&format!(
-                "CREATE TABLE {} (writer BIGINT, n BIGINT)",
+                "CREATE TABLE {} (writer BIGINT, n BIGINT) \
+                 TBLPROPERTIES ('commit.retry.num-retries' = '0')",
                 table(i)
             ))
             .await?;
@@ -132,9 +124,11 @@ async fn throughput(warehouse: &str, sessions: usize, shared: bool) -> Result<()
         }));
     }
     let mut failed = 0;
+    let mut first_error = None;
     for task in tasks {
-        if task.await.is_err() {
+        if let Err(e) = task.await? {
             failed += 1;
+            first_error.get_or_insert(e);
         }
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -153,12 +147,15 @@ async fn throughput(warehouse: &str, sessions: usize, shared: bool) -> Result<()
     if failed > 0 || rows != COMMITS as i64 || distinct != rows || snapshots != rows {
         bail!(
             "{sessions} sessions ({}): {failed} failed, {rows} rows, {distinct} distinct, \
-             {snapshots} snapshots for {COMMITS} commits",
+             {snapshots} snapshots for {COMMITS} commits{}",
             if shared {
                 "one table"
             } else {
                 "separate tables"
-            }
+            },
+            first_error
+                .map(|e| format!("; first error: {e}"))
+                .unwrap_or_default()
         );
     }
     json_line(serde_json::json!({
@@ -168,6 +165,7 @@ async fn throughput(warehouse: &str, sessions: usize, shared: bool) -> Result<()
         "commits": COMMITS,
         "seconds": seconds,
         "commits_per_second": COMMITS as f64 / seconds,
+        // Checked above: any other count fails the run.
         "lost_or_duplicated": 0,
     }))
 }
@@ -186,9 +184,10 @@ fn peak_rss() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Start counting the peak anew (Linux: `5` into `clear_refs`).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// Start counting the peak anew (Linux: `5` into `clear_refs`); whether
+/// it could.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -229,27 +228,13 @@ async fn concurrent_queries(
     )
     .await?;
     if exists == 0 {
-        let ddl = "l_orderkey BIGINT NOT NULL, l_partkey BIGINT NOT NULL, l_suppkey BIGINT NOT NULL, \
-                   l_linenumber INT NOT NULL, l_quantity DECIMAL(15,2) NOT NULL, \
-                   l_extendedprice DECIMAL(15,2) NOT NULL, l_discount DECIMAL(15,2) NOT NULL, \
-                   l_tax DECIMAL(15,2) NOT NULL, l_returnflag STRING NOT NULL, \
-                   l_linestatus STRING NOT NULL, l_shipdate DATE NOT NULL, \
-                   l_commitdate DATE NOT NULL, l_receiptdate DATE NOT NULL, \
-                   l_shipinstruct STRING NOT NULL, l_shipmode STRING NOT NULL, \
-                   l_comment STRING NOT NULL";
-        setup.sql(&format!("CREATE TABLE lineitem ({ddl})")).await?;
-        setup
-            .sql(&format!(
-                "CALL system.add_files('lineitem', '`parquet`.`{}`')",
-                table_path(data, "lineitem").display()
-            ))
-            .await?
-            .collect()
-            .await?;
+        register_in_place(&setup, data, "lineitem", "lineitem").await?;
     }
-    // Warm the metadata and the file footers, then measure.
-    setup.sql(sql).await?.collect().await?;
-    reset_peak_rss();
+    // Warm the metadata and the file footers, then measure; every
+    // session's answer must be the warm run's.
+    let expected = setup.sql(sql).await?.collect().await?;
+    let expected = arrow::util::pretty::pretty_format_batches(&expected)?.to_string();
+    let peak_measured = reset_peak_rss();
     let sampling = Arc::new(AtomicBool::new(true));
     let spilled = Arc::new(AtomicU64::new(0));
     let sampler = {
@@ -268,23 +253,24 @@ async fn concurrent_queries(
         let session = engine.session();
         let sql = sql.to_string();
         tasks.push(tokio::spawn(async move {
-            let rows: usize = session
-                .sql(&sql)
-                .await?
-                .collect()
-                .await?
-                .iter()
-                .map(|b| b.num_rows())
-                .sum();
-            Ok::<_, floe_engine::FloeError>(rows)
+            let batches = session.sql(&sql).await?.collect().await?;
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            Ok::<_, anyhow::Error>((
+                rows,
+                arrow::util::pretty::pretty_format_batches(&batches)?.to_string(),
+            ))
         }));
     }
     let mut failures = Vec::new();
     let mut rows = Vec::new();
     for task in tasks {
         match task.await? {
-            Ok(n) => rows.push(n),
-            Err(e) => failures.push(e.to_string()),
+            Ok((n, answer)) if answer == expected => rows.push(n),
+            Ok((n, answer)) => {
+                rows.push(n);
+                failures.push(format!("a wrong answer:\n{answer}\nexpected:\n{expected}"));
+            }
+            Err(e) => failures.push(format!("{e:#}")),
         }
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -298,7 +284,7 @@ async fn concurrent_queries(
         "seconds": seconds,
         "rows": rows,
         "failures": failures,
-        "peak_rss_bytes": peak_rss(),
+        "peak_rss_bytes": peak_rss().filter(|_| peak_measured),
         "spilled_bytes_max": spilled.load(Ordering::Relaxed),
     }))
 }

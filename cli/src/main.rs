@@ -11,13 +11,24 @@ mod runner;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use crate::args::{Args, Command};
+use crate::args::{Args, Command, Format};
 use crate::runner::Runner;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let Command::Sql(sql) = &args.command;
+    if sql.echo && !matches!(sql.format, Format::Table | Format::Csv) {
+        // Statements among JSON or Parquet output would make it unreadable.
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--echo prints each statement among the results: use it with --format table \
+                 or csv",
+            )
+            .exit();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -95,6 +106,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         });
     }
+    // What is typed is on the screen already.
+    runner.echo = false;
     repl::run(runner).await?;
     Ok(ExitCode::SUCCESS)
 }

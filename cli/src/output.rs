@@ -130,12 +130,12 @@ fn is_nested(data_type: &DataType) -> bool {
             | DataType::LargeListView(_)
             | DataType::FixedSizeList(..)
             | DataType::Map(..)
-            | DataType::Union(..)
     )
 }
 
 /// `batch` with its struct, list and map columns as JSON text (`{"a":1}`,
-/// `[1,2]`), as DuckDB writes them to CSV; NULL stays an empty field.
+/// `[1,2]`), which any reader of the CSV can parse back; NULL stays an
+/// empty field.
 fn nested_as_json(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
     if !batch
         .schema()

@@ -293,23 +293,35 @@ fn echo_prints_each_statement_with_its_caption() {
 }
 
 #[test]
-fn memory_limit_is_read_as_a_size() {
+fn memory_limit_bounds_the_queries_and_is_read_as_a_size() {
     let dir = tempfile::tempdir().unwrap();
-    let out = floe(
-        dir.path(),
-        &[
-            "--memory-limit",
-            "256MB",
-            "sql",
-            "-c",
-            "SELECT 1 AS one",
-            "--format",
-            "csv",
-        ],
-        None,
-    );
+    // An aggregate that cannot spill, holding two million values.
+    let query = "SELECT cardinality(array_agg(value)) AS n FROM generate_series(1, 2000000)";
+    let with_limit = |limit: &str| {
+        floe(
+            dir.path(),
+            &[
+                "--memory-limit",
+                limit,
+                "sql",
+                "-c",
+                query,
+                "--format",
+                "csv",
+            ],
+            None,
+        )
+    };
+    let out = with_limit("256MB");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "one\n1\n");
+    assert_eq!(stdout(&out), "n\n2000000\n");
+    let out = with_limit("1MB");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error in -c #1 at line 1: Additional allocation failed"),
+        "{}",
+        stderr(&out)
+    );
     let out = floe(
         dir.path(),
         &["--memory-limit", "lots", "sql", "-c", "SELECT 1"],
@@ -321,4 +333,52 @@ fn memory_limit_is_read_as_a_size() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn the_spill_directory_is_the_one_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "").unwrap();
+    let out = floe(
+        dir.path(),
+        &[
+            "--spill-dir",
+            file.to_str().unwrap(),
+            "sql",
+            "-c",
+            "SELECT 1",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: cannot create the spill directory {}: File exists (os error 17)\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn echo_is_refused_with_json_and_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["json", "ndjson", "parquet"] {
+        let out = floe(
+            dir.path(),
+            &["sql", "--echo", "--format", format, "-c", "SELECT 1"],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(2), "{format}");
+        assert!(
+            stderr(&out).starts_with(
+                "error: --echo prints each statement among the results: use it with --format \
+                 table or csv"
+            ),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "");
+    }
 }

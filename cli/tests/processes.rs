@@ -40,18 +40,18 @@ fn value(warehouse: &Path, query: &str) -> String {
     lines.next().unwrap_or_default().to_string()
 }
 
+/// Writers in several processes race for every commit: more patience than
+/// Java Iceberg's default of four retries.
+const PATIENT: &str = "TBLPROPERTIES ('commit.retry.num-retries' = '100', \
+                       'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')";
+
 #[test]
 fn four_processes_fifty_inserts_each() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path();
-    // Four writers on one table race for every commit: more patience
-    // than Java Iceberg's default four retries.
     run(
         wh,
-        &[
-            "CREATE TABLE t (writer INT, n INT) TBLPROPERTIES ('commit.retry.num-retries' = '100', \
-           'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')",
-        ],
+        &[&format!("CREATE TABLE t (writer INT, n INT) {PATIENT}")],
     );
     let writers: Vec<Child> = (0..4)
         .map(|w| {
@@ -87,13 +87,7 @@ fn four_processes_fifty_inserts_each() {
 fn a_delete_racing_inserts_never_loses_a_row() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path();
-    run(
-        wh,
-        &[
-            "CREATE TABLE t (id INT, k INT) TBLPROPERTIES ('commit.retry.num-retries' = '100', \
-           'commit.retry.min-wait-ms' = '5', 'commit.retry.max-wait-ms' = '200')",
-        ],
-    );
+    run(wh, &[&format!("CREATE TABLE t (id INT, k INT) {PATIENT}")]);
     // Every tenth row matches the DELETE (k = 1); the others (k = 2) are in
     // files whose bounds show they cannot, so they never conflict.
     let inserts: Vec<String> = (0..60)

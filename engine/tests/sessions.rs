@@ -55,6 +55,9 @@ struct Seen {
     branch: &'static str,
     table: &'static str,
     counts: BTreeMap<(i64, i64), i64>,
+    /// The transactions that had run `COMMIT` (or were running it) by the
+    /// time the read was done: any other one seen was a dirty read.
+    committing: BTreeSet<(i64, i64)>,
 }
 
 /// What one transaction wrote: `(branch, table) -> rows`.
@@ -89,11 +92,13 @@ async fn sixteen_sessions_on_four_branches_stay_isolated() {
 
     let written: Arc<Mutex<BTreeMap<(i64, i64), Written>>> = Arc::default();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let committing: Arc<Mutex<BTreeSet<(i64, i64)>>> = Arc::default();
     let mut tasks = Vec::new();
     for writer in 0..SESSIONS {
         let session = engine.session();
         let written = Arc::clone(&written);
         let seen = Arc::clone(&seen);
+        let committing = Arc::clone(&committing);
         tasks.push(tokio::spawn(async move {
             let branch = BRANCHES[(writer % 4) as usize];
             session.sql(&format!("USE BRANCH {branch}")).await.unwrap();
@@ -132,11 +137,13 @@ async fn sixteen_sessions_on_four_branches_stay_isolated() {
                         own,
                         "session {writer} sees its own rows in {table}"
                     );
+                    let committing = committing.lock().unwrap().clone();
                     seen.lock().unwrap().push(Seen {
                         by: writer,
                         branch,
                         table,
                         counts,
+                        committing,
                     });
                 }
                 assert!(session.in_transaction().unwrap());
@@ -155,6 +162,7 @@ async fn sixteen_sessions_on_four_branches_stay_isolated() {
                         "{err}"
                     );
                 } else {
+                    committing.lock().unwrap().insert((writer, txn));
                     match session.sql("COMMIT").await {
                         Ok(_) => mine.committed = true,
                         // Another session on the branch committed to the
@@ -209,12 +217,20 @@ async fn sixteen_sessions_on_four_branches_stay_isolated() {
         }
     }
     // What any session saw of another's transaction was all of it, once
-    // it had committed, or none of it.
+    // it had committed, or none of it: never before its COMMIT.
     for observation in seen.lock().unwrap().iter() {
         for ((writer, txn), count) in &observation.counts {
             if *writer == observation.by || *writer < 0 {
                 continue;
             }
+            assert!(
+                observation.committing.contains(&(*writer, *txn)),
+                "session {} saw transaction {txn} of session {writer} in {} on {} before it \
+                 ran COMMIT",
+                observation.by,
+                observation.table,
+                observation.branch
+            );
             let w = &written[&(*writer, *txn)];
             let rows = w.rows.get(&(observation.branch, observation.table));
             assert!(
@@ -266,6 +282,24 @@ async fn sessions_keep_their_own_namespace_and_settings() {
     assert_eq!(sessions[0].namespace(), "default");
     assert_eq!(sessions[1].namespace(), "other");
     assert_eq!(sessions[2].branch().unwrap(), "main");
+    // Only the session that set `floe.wap_id` stages its writes.
+    sessions[2]
+        .sql("CREATE TABLE w (id INT) TBLPROPERTIES ('write.wap.enabled' = 'true')")
+        .await
+        .unwrap();
+    sessions[0].sql("INSERT INTO w VALUES (1)").await.unwrap();
+    sessions[2].sql("INSERT INTO w VALUES (2)").await.unwrap();
+    for session in [&sessions[0], &sessions[2]] {
+        assert_eq!(rows(session, "SELECT id FROM w").await, vec![vec![2]]);
+    }
+    assert_eq!(
+        rows(
+            &sessions[2],
+            "SELECT count(*) FROM \"w$snapshots\" WHERE summary['wap.id'] = 'w1'"
+        )
+        .await,
+        vec![vec![1]]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,4 +488,55 @@ async fn a_failed_commit_leaves_no_metadata_file() {
     let after = session.table("a").await.unwrap();
     assert_eq!(after.metadata_location(), before);
     assert!(!after.metadata().properties().contains_key("k"));
+}
+
+/// A create the catalog refuses (its namespace does not exist) deletes
+/// the metadata file it wrote before asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_the_catalog_refuses_leaves_no_metadata_file() {
+    use floe_engine::{TableCommit, TableIdent, TableRequirement, TableUpdate};
+    use iceberg::spec::{
+        FormatVersion, NestedField, PrimitiveType, Schema, SortOrder, TableMetadataBuilder, Type,
+        UnboundPartitionSpec,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+    let location = dir.path().join("nowhere/t");
+    let schema = Schema::builder()
+        .with_fields(vec![
+            NestedField::optional(1, "id", Type::Primitive(PrimitiveType::Long)).into(),
+        ])
+        .build()
+        .unwrap();
+    let built = TableMetadataBuilder::new(
+        schema,
+        UnboundPartitionSpec::builder().build(),
+        SortOrder::unsorted_order(),
+        location.to_str().unwrap().to_string(),
+        FormatVersion::V2,
+        Default::default(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut updates = vec![TableUpdate::AssignUuid {
+        uuid: built.metadata.uuid(),
+    }];
+    updates.extend(built.changes);
+    let err = engine
+        .commit(vec![TableCommit {
+            table: TableIdent::from_strs(["nowhere", "t"]).unwrap(),
+            requirements: vec![TableRequirement::NotExist],
+            updates,
+        }])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let metadata = location.join("metadata");
+    let left: Vec<_> = match std::fs::read_dir(&metadata) {
+        Ok(entries) => entries.map(|e| e.unwrap().file_name()).collect(),
+        Err(_) => Vec::new(),
+    };
+    assert_eq!(left, Vec::<std::ffi::OsString>::new());
 }

@@ -357,13 +357,18 @@ fn every_requirement_is_checked_before_any_update() {
                     current_schema_id: 7,
                 },
             ],
-            updates: vec![set_property("a")],
+            // An update that would fail on its own (there is no schema 9):
+            // the requirement's conflict is what the commit reports.
+            updates: vec![TableUpdate::SetCurrentSchema { schema_id: 9 }],
         },
     )
     .unwrap_err();
-    assert!(
-        err.to_string().contains("assert-current-schema-id"),
-        "{err}"
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        err.to_string(),
+        "commit conflict on table 'db.t': requirement assert-current-schema-id failed: \
+         expected schema 7, found schema 0. Nothing was changed. Help: another writer changed \
+         the table; run the statement again on its new version"
     );
 }
 

@@ -37,6 +37,56 @@ pub struct Args {
 pub enum Command {
     /// Run SQL: from -c, -f, piped stdin, or interactively.
     Sql(SqlArgs),
+    /// Serve the warehouse to other programs: Arrow Flight SQL (ADBC,
+    /// JDBC, pyarrow.flight).
+    Serve(ServeArgs),
+    /// Hash a password (read from stdin) for a users file line `name:<hash>`.
+    HashPassword,
+}
+
+/// Arguments of `floe serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Serve Arrow Flight SQL on this address (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    pub flight: String,
+    /// Accept this bearer token (repeat for several).
+    #[arg(long = "auth-token", env = "FLOE_AUTH_TOKEN", value_name = "TOKEN")]
+    pub auth_tokens: Vec<String>,
+    /// Accept the users of this file (lines `name:<hash>`, from `floe
+    /// hash-password`) in a basic-auth handshake.
+    #[arg(long, value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Close a session idle this long, rolling back its transaction
+    /// (e.g. 30m, 90s, 2h).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// The largest message a client may send, e.g. 64MiB.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: use e.g. 30m, 90s, 2h or 500ms"))?;
+    let seconds = match unit.trim() {
+        "ms" => return Ok(std::time::Duration::from_millis(number)),
+        "" | "s" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        other => return Err(format!("unknown duration unit '{other}': use ms, s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// Arguments of `floe sql`.

@@ -7,6 +7,7 @@ mod args;
 mod output;
 mod repl;
 mod runner;
+mod serve;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -18,8 +19,10 @@ use crate::runner::Runner;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let Command::Sql(sql) = &args.command;
-    if sql.echo && !matches!(sql.format, Format::Table | Format::Csv) {
+    if let Command::Sql(sql) = &args.command
+        && sql.echo
+        && !matches!(sql.format, Format::Table | Format::Csv)
+    {
         // Statements among JSON or Parquet output would make it unreadable.
         Args::command()
             .error(
@@ -60,7 +63,11 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Command::Sql(sql) = args.command;
+    let sql = match args.command {
+        Command::Sql(sql) => sql,
+        Command::Serve(ref serve) => return serve::run(&args, serve).await,
+        Command::HashPassword => return serve::hash_password(),
+    };
     let mut builder = floe_engine::Lakehouse::builder(args.warehouse.clone());
     if let Some(catalog) = &args.catalog {
         builder = builder.with_catalog(catalog.clone());

@@ -161,3 +161,39 @@ impl MergeReport {
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 }
+
+/// A table a query reads, at the snapshot it reads: what a client needs to
+/// read the very same rows again (`VERSION AS OF snapshot_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRead {
+    /// The table.
+    pub table: TableIdent,
+    /// The snapshot read (`None`: the table has no snapshot there yet).
+    pub snapshot_id: Option<i64>,
+}
+
+/// The Iceberg tables `plan` reads and their snapshots, in the order the
+/// plan names them, each once.
+pub fn tables_read(plan: &datafusion::logical_expr::LogicalPlan) -> Vec<TableRead> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::LogicalPlan;
+    let mut reads: Vec<TableRead> = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source)
+            && let Some(table) = provider
+                .as_any()
+                .downcast_ref::<crate::scan::IcebergTableProvider>()
+        {
+            let read = TableRead {
+                table: table.table().ident().clone(),
+                snapshot_id: table.table().snapshot_id(),
+            };
+            if !reads.contains(&read) {
+                reads.push(read);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    reads
+}

@@ -71,6 +71,10 @@ impl ScriptStatement {
         &self.inner.comments
     }
 
+    pub(crate) fn from_tokens(inner: StatementTokens) -> Self {
+        Self { inner }
+    }
+
     pub(crate) fn into_tokens(self) -> StatementTokens {
         self.inner
     }

@@ -389,6 +389,22 @@ impl LoadedTable {
             .unwrap_or(current)
     }
 
+    /// [`Self::schema`] as the Arrow schema a query over this view
+    /// returns (strings as views, as the scan reads them).
+    pub fn arrow_schema(&self) -> Result<arrow::datatypes::SchemaRef> {
+        crate::scan::session_schema(&self.schema())
+    }
+
+    /// The names of the schema's identifier fields (the table's key, set
+    /// by `ALTER TABLE ... SET IDENTIFIER FIELDS`), in their order.
+    pub fn identifier_fields(&self) -> Vec<String> {
+        let schema = self.schema();
+        schema
+            .identifier_field_ids()
+            .filter_map(|id| schema.name_by_field_id(id).map(str::to_string))
+            .collect()
+    }
+
     /// The branch writes to this view go to; tags and snapshots are
     /// read-only.
     pub(crate) fn write_branch(&self) -> Result<&str> {

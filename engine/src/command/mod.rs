@@ -220,6 +220,33 @@ impl Command {
         self.outside_transaction_only().is_none()
     }
 
+    /// Whether running the command returns rows: a query, `EXPLAIN`,
+    /// `SHOW ...`, `DESCRIBE`, `CALL` (its result columns) and `MERGE
+    /// BRANCH` (its report). DML (which returns its `count`) and DDL do not.
+    pub fn returns_rows(&self) -> bool {
+        use datafusion::sql::sqlparser::ast::Statement;
+        match self {
+            Command::ShowTables { .. }
+            | Command::Describe { .. }
+            | Command::ShowRefs { .. }
+            | Command::Call { .. }
+            | Command::ShowBranches
+            | Command::MergeBranch { .. } => true,
+            Command::DataFusion(DFStatement::Explain(_)) => true,
+            Command::DataFusion(DFStatement::Statement(statement)) => matches!(
+                **statement,
+                Statement::Query(_)
+                    | Statement::Explain { .. }
+                    | Statement::ExplainTable { .. }
+                    | Statement::ShowTables { .. }
+                    | Statement::ShowColumns { .. }
+                    | Statement::ShowVariable { .. }
+                    | Statement::ShowFunctions { .. }
+            ),
+            _ => false,
+        }
+    }
+
     /// The statement's name (`DROP TABLE`) if it cannot run inside a
     /// transaction; `None` if it can.
     pub fn outside_transaction_only(&self) -> Option<&'static str> {

@@ -48,7 +48,7 @@ pub(crate) async fn table_idents(scope: &Scope) -> Result<Vec<TableIdent>> {
 }
 
 /// Every warehouse branch with its tables; `main` always.
-async fn branch_tables(scope: &Scope) -> Result<BTreeMap<String, Vec<TableIdent>>> {
+pub(crate) async fn branch_tables(scope: &Scope) -> Result<BTreeMap<String, Vec<TableIdent>>> {
     let mut out: BTreeMap<String, Vec<TableIdent>> = BTreeMap::new();
     out.insert(MAIN_BRANCH.to_string(), Vec::new());
     for table in all_tables(scope).await? {

@@ -387,6 +387,12 @@ fn schema_from_columns(
     Ok(IcebergSchema::builder().with_fields(fields).build()?)
 }
 
+/// An Iceberg schema with the columns of an Arrow schema, ids assigned
+/// from 1, every column optional.
+pub fn schema_from_arrow_schema(arrow: &SchemaRef) -> Result<IcebergSchema> {
+    schema_from_arrow(arrow, &mut FieldIds::default())
+}
+
 fn schema_from_arrow(arrow: &SchemaRef, ids: &mut FieldIds) -> Result<IcebergSchema> {
     let top: Vec<i32> = arrow.fields().iter().map(|_| ids.fresh()).collect();
     let mut fields = Vec::with_capacity(top.len());

@@ -275,14 +275,24 @@ impl Session {
                 let batches = self.run_insert(plan, table.as_ref()).await?;
                 Ok(self.ctx.read_batches(batches)?)
             }
-            Command::DataFusion(mut statement) => {
-                let registered = self.register_table_changes(&mut statement).await?;
-                let plan = self.ctx.state().statement_to_plan(statement).await;
-                // The plan holds the providers: the names can go.
-                self.deregister(&registered);
-                Ok(self.ctx.execute_logical_plan(plan?).await?)
+            Command::DataFusion(statement) => {
+                let plan = self.plan_statement(statement).await?;
+                Ok(self.ctx.execute_logical_plan(plan).await?)
             }
         }
+    }
+
+    /// Plan a statement DataFusion runs, with the `table_changes(...)` it
+    /// reads computed first.
+    pub(crate) async fn plan_statement(
+        &self,
+        mut statement: datafusion::sql::parser::Statement,
+    ) -> Result<datafusion::logical_expr::LogicalPlan> {
+        let registered = self.register_table_changes(&mut statement).await?;
+        let plan = self.ctx.state().statement_to_plan(statement).await;
+        // The plan holds the providers: the names can go.
+        self.deregister(&registered);
+        Ok(plan?)
     }
 
     /// `CREATE TABLE`, and for `CREATE TABLE ... AS SELECT` the load: the

@@ -6,7 +6,12 @@
 //! [`Command`]; [`verbs`] are the typed operations for Rust callers.
 
 mod execute;
+mod ingest;
+mod prepare;
 mod verbs;
+
+pub use ingest::IngestMode;
+pub use prepare::PreparedStatement;
 
 use std::sync::Arc;
 

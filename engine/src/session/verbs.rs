@@ -195,3 +195,33 @@ impl Session {
         Ok(frame.execute_stream().await?)
     }
 }
+
+impl Session {
+    /// The warehouse's branches, each with the tables on it (`main` is
+    /// always there, even with no table), as `SHOW BRANCHES` lists them.
+    pub async fn branches(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Vec<floe_catalog::TableIdent>>> {
+        ops::branches::branch_tables(&self.scope).await
+    }
+
+    /// The catalog's namespaces.
+    pub async fn namespaces(&self) -> Result<Vec<floe_catalog::NamespaceIdent>> {
+        Ok(self.engine.catalog().list_namespaces().await?)
+    }
+
+    /// The table `ident` at the head of `branch` (the session's open
+    /// transaction included when `branch` is the session's); an error if
+    /// the table is not on that branch.
+    pub async fn table_on(
+        &self,
+        ident: &floe_catalog::TableIdent,
+        branch: &str,
+    ) -> Result<crate::table::LoadedTable> {
+        let table = self.scope.load_table(ident).await?;
+        if !table.exists_on(branch)? {
+            return Err(crate::scope::not_on_branch(&table, branch)?);
+        }
+        table.at(&VersionSpec::Branch(branch.to_string()))
+    }
+}

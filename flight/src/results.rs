@@ -1,0 +1,160 @@
+//! Query results as Flight data: the schema a FlightInfo announces (and
+//! the stream then has, exactly), and the stream itself, batch by batch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError as ArrowFlightError;
+use datafusion::error::DataFusionError;
+use floe_engine::TableRead;
+use futures::{Stream, StreamExt, TryStreamExt};
+use tonic::Status;
+
+use crate::sessions::{ClientSession, PlannedQuery, Sessions};
+
+/// Schema metadata key: the snapshot each table was read at, as JSON
+/// (`{"default.t": 123}`); a client pins a result with `VERSION AS OF`.
+pub const SNAPSHOTS_KEY: &str = "floe.snapshots";
+/// Schema metadata key: the warehouse branch the query ran on.
+pub const BRANCH_KEY: &str = "floe.branch";
+
+/// The largest Flight data message the server sends (batches are split
+/// to fit); gRPC clients accept 4 MiB by default.
+const MAX_FLIGHT_DATA: usize = 2 * 1024 * 1024;
+
+/// A type every client reads: string and binary views become plain
+/// strings and binaries (the JDBC driver reads no views), at any depth.
+pub(crate) fn plain_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::List(f) => DataType::List(plain_field(f)),
+        DataType::LargeList(f) => DataType::LargeList(plain_field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(plain_field(f), *n),
+        DataType::Struct(fields) => {
+            DataType::Struct(fields.iter().map(plain_field).collect::<Fields>())
+        }
+        DataType::Map(f, sorted) => DataType::Map(plain_field(f), *sorted),
+        other => other.clone(),
+    }
+}
+
+fn plain_field(field: &FieldRef) -> FieldRef {
+    Arc::new(
+        Field::new(field.name(), plain_type(field.data_type()), field.is_nullable())
+            .with_metadata(field.metadata().clone()),
+    )
+}
+
+/// The schema of a result as clients get it: plain types, no field
+/// metadata of the engine's (field ids), and the snapshots read.
+pub(crate) fn result_schema(schema: &Schema, reads: &[TableRead], branch: &str) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| Field::new(f.name(), plain_type(f.data_type()), f.is_nullable()))
+        .collect();
+    let mut metadata = HashMap::new();
+    if !reads.is_empty() {
+        let snapshots: serde_json::Map<String, serde_json::Value> = reads
+            .iter()
+            .map(|r| (r.table.to_string(), r.snapshot_id.into()))
+            .collect();
+        metadata.insert(SNAPSHOTS_KEY.to_string(), serde_json::Value::Object(snapshots).to_string());
+        metadata.insert(BRANCH_KEY.to_string(), branch.to_string());
+    }
+    Arc::new(Schema::new_with_metadata(fields, metadata))
+}
+
+/// `batch` with the columns cast to `schema`'s types and `schema` as its
+/// schema.
+pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowFlightError> {
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(Arc::clone(column))
+            } else {
+                arrow::compute::cast(column, field.data_type())
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)?)
+}
+
+/// Encode batches as Flight data with `schema`, in messages that stay
+/// under [`MAX_FLIGHT_DATA`].
+pub(crate) fn encode(
+    schema: SchemaRef,
+    batches: impl Stream<Item = Result<RecordBatch, ArrowFlightError>> + Send + 'static,
+) -> impl Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static {
+    FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .with_max_flight_data_size(MAX_FLIGHT_DATA)
+        .build(batches)
+        .map_err(Status::from)
+}
+
+/// Keeps a query counted as running, and cancellable, while its stream lives.
+struct Running {
+    sessions: Arc<Sessions>,
+    client: Arc<ClientSession>,
+    handle: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.client.finished(&self.handle);
+        self.sessions.query_ended();
+    }
+}
+
+/// Run a planned query: its batches stream as they come (nothing is
+/// collected), cast to the announced schema. Dropping the stream (the
+/// client cancelled) stops the query; so does CancelFlightInfo.
+pub(crate) fn stream_query(
+    sessions: Arc<Sessions>,
+    client: Arc<ClientSession>,
+    handle: String,
+    query: PlannedQuery,
+) -> Result<impl Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static, Status> {
+    let (abort, registration) = futures::stream::AbortHandle::new_pair();
+    client.started(&handle, abort)?;
+    sessions.query_started();
+    let running = Running {
+        sessions,
+        client,
+        handle,
+    };
+    let schema = Arc::clone(&query.schema);
+    let batches = futures::stream::once(async move {
+        datafusion::physical_plan::execute_stream(query.plan, query.task)
+    })
+    .map(|started| match started {
+        Ok(stream) => stream.boxed(),
+        Err(e) => futures::stream::once(async move { Err::<RecordBatch, _>(e) }).boxed(),
+    })
+    .flatten();
+    let conformed = {
+        let schema = Arc::clone(&schema);
+        batches.map(move |batch| {
+            let _keep = &running;
+            let batch = batch.map_err(datafusion_error)?;
+            conform(batch, &schema)
+        })
+    };
+    let cancellable = futures::stream::Abortable::new(conformed, registration);
+    Ok(encode(schema, cancellable))
+}
+
+/// A query's error as the client sees it.
+fn datafusion_error(error: DataFusionError) -> ArrowFlightError {
+    let error = floe_engine::FloeError::from(error);
+    ArrowFlightError::Tonic(Box::new(crate::error::status(error)))
+}

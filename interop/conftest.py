@@ -159,3 +159,37 @@ def _wait_for_bucket(endpoint):
         if time.time() > deadline:
             raise RuntimeError("SeaweedFS bucket never became usable")
         time.sleep(0.2)
+
+
+class FlightServer:
+    """A `floe serve --flight` process on a free loopback port."""
+
+    def __init__(self, warehouse, *args, env=None):
+        self.warehouse = warehouse
+        cmd = [FLOE_BIN, "--warehouse", str(warehouse), "serve", "--flight", "127.0.0.1:0", *args]
+        self.log = open(Path(warehouse).parent / f"flight-{os.getpid()}-{id(self)}.log", "w+")
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=dict(os.environ, **(env or {}))
+        )
+        line = self.proc.stdout.readline()
+        if "Flight SQL on" not in line:
+            self.stop()
+            self.log.seek(0)
+            raise RuntimeError(f"floe serve did not start: {line!r} {self.log.read()}")
+        self.uri = line.split()[3]
+        self.port = int(self.uri.rsplit(":", 1)[1])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

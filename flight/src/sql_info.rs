@@ -135,12 +135,22 @@ pub(crate) fn sql_info(ctx: &SessionContext) -> Result<SqlInfoData> {
     b.build().map_err(|e| FlightError::Config(format!("cannot build SqlInfo: {e}")))
 }
 
-/// The SQL keywords of the parser.
+/// The words Floe's own statements add to the parser's.
+const FLOE_KEYWORDS: &[&str] = &[
+    "BRANCH", "BRANCHES", "DRY", "FIELDS", "IDENTIFIER", "LOCALLY", "PARTITIONED", "PURGE",
+    "RETAIN", "RUN", "SNAPSHOTS", "TAG", "TAGS", "TBLPROPERTIES", "UNORDERED",
+];
+
+/// The SQL keywords: the parser's and Floe's.
 fn keywords() -> Vec<String> {
-    datafusion::sql::sqlparser::keywords::ALL_KEYWORDS
+    let mut words: Vec<String> = datafusion::sql::sqlparser::keywords::ALL_KEYWORDS
         .iter()
+        .chain(FLOE_KEYWORDS)
         .map(|k| k.to_string())
-        .collect()
+        .collect();
+    words.sort();
+    words.dedup();
+    words
 }
 
 /// The session's scalar functions by their documentation section.

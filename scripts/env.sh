@@ -5,3 +5,9 @@
 export CARGO_TARGET_DIR
 : "${FLOE_VENV:=$CARGO_TARGET_DIR/floe-venv}"
 export FLOE_VENV
+# Java artifacts from Maven Central (scripts/java-deps.sh). The JDBC
+# driver is 18.3.0: 19.0.0 is not served by Maven Central here.
+: "${FLOE_JAVA:=$CARGO_TARGET_DIR/java}"
+export FLOE_JAVA
+: "${FLIGHT_SQL_JDBC_VERSION:=18.3.0}"
+export FLIGHT_SQL_JDBC_VERSION

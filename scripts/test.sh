@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of Floe: unit tests, doc tests, the sqllogictest files and the
-# interop tests with PyIceberg, DuckDB and a SeaweedFS S3 server.
+# interop tests with PyIceberg, DuckDB, a SeaweedFS S3 server, and the
+# Flight SQL clients (ADBC, pyarrow.flight, the JDBC driver, a notebook).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -15,8 +16,9 @@ fi
 echo "== Rust: doc tests"
 cargo test --workspace --doc
 
-echo "== Interop: PyIceberg, DuckDB, SeaweedFS"
+echo "== Interop: PyIceberg, DuckDB, SeaweedFS, ADBC, pyarrow.flight, JDBC, Jupyter"
 # nextest built the floe binary above (the CLI tests run it).
 export FLOE_BIN="$CARGO_TARGET_DIR/debug/floe"
 bash scripts/python-env.sh
+bash scripts/java-deps.sh
 "$FLOE_VENV/bin/python" -m pytest interop -v

@@ -453,6 +453,17 @@ fn datafusion_kind(e: &DataFusionError) -> ErrorKind {
         DataFusionError::Collection(errors) => {
             errors.first().map_or(ErrorKind::Internal, datafusion_kind)
         }
+        // DataFusion's planner names what it cannot find this way.
+        DataFusionError::Plan(message)
+            if message.starts_with("table '") && message.ends_with("' not found") =>
+        {
+            ErrorKind::NotFound
+        }
+        DataFusionError::SchemaError(e, _)
+            if matches!(**e, datafusion::common::SchemaError::FieldNotFound { .. }) =>
+        {
+            ErrorKind::NotFound
+        }
         DataFusionError::SQL(..)
         | DataFusionError::Plan(_)
         | DataFusionError::SchemaError(..)
@@ -620,6 +631,17 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), cases.len());
+    }
+
+    #[tokio::test]
+    async fn a_table_or_column_datafusion_cannot_find_is_not_found() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let missing_table = ctx.sql("SELECT * FROM nope").await.unwrap_err();
+        assert_eq!(FloeError::from(missing_table).kind(), ErrorKind::NotFound);
+        let missing_column = ctx.sql("SELECT nope FROM (SELECT 1 AS a)").await.unwrap_err();
+        assert_eq!(FloeError::from(missing_column).kind(), ErrorKind::NotFound);
+        let bad_sql = ctx.sql("SELEC 1").await.unwrap_err();
+        assert_eq!(FloeError::from(bad_sql).kind(), ErrorKind::InvalidInput);
     }
 
     #[test]

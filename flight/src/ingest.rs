@@ -18,9 +18,19 @@ use crate::service::{FlightSqlServer, quote_name};
 use crate::sessions::ClientSession;
 use crate::statements::Runner;
 
+/// The Arrow messages of a DoPut stream: without the messages that carry
+/// only the descriptor (some clients send one before the data, or alone).
+fn arrow_messages(
+    stream: PeekableFlightDataStream,
+) -> impl futures::Stream<Item = Result<arrow_flight::FlightData, arrow_flight::error::FlightError>> {
+    stream
+        .try_filter(|data| futures::future::ready(!data.data_header.is_empty()))
+        .map_err(Into::into)
+}
+
 /// Every batch of a DoPut stream (parameters).
 pub(crate) async fn read_batches(stream: PeekableFlightDataStream) -> Result<Vec<RecordBatch>, Status> {
-    FlightRecordBatchStream::new_from_flight_data(stream.map_err(Into::into))
+    FlightRecordBatchStream::new_from_flight_data(arrow_messages(stream))
         .try_collect()
         .await
         .map_err(flight_status)
@@ -136,7 +146,7 @@ fn ingest_mode(command: &CommandStatementIngest) -> Result<IngestMode, Status> {
 async fn batch_stream(
     stream: PeekableFlightDataStream,
 ) -> Result<datafusion::execution::SendableRecordBatchStream, Status> {
-    let mut decoder = FlightRecordBatchStream::new_from_flight_data(stream.map_err(Into::into));
+    let mut decoder = FlightRecordBatchStream::new_from_flight_data(arrow_messages(stream));
     let first = decoder.next().await.transpose().map_err(flight_status)?;
     let schema = match (decoder.schema(), &first) {
         (Some(schema), _) => Arc::clone(schema),

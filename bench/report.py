@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import statistics
 import math
 import platform
 import subprocess
@@ -120,13 +121,67 @@ def sessions_section(results, profile, sf, spliced=False):
     return lines
 
 
-def splice_sessions(report, section):
-    """`report` with its sessions section replaced (or added before the notes)."""
+FLIGHT_BEGIN = "<!-- flight: written by bench/run.sh (--only flight rewrites just this part) -->"
+FLIGHT_END = "<!-- /flight -->"
+
+
+def flight_section(results, profile, sf, spliced=False):
+    """The "Flight SQL" section, from `flight.json` and `fetch.json`."""
+    f = json.loads((results / "flight.json").read_text())
+    base = json.loads((results / "fetch.json").read_text())
+    t, ing, ld = f["transfer"], f["ingest"], f["load"]
+    median = statistics.median
+    lines = [FLIGHT_BEGIN, "## Flight SQL", ""]
+    add = lines.append
+    run = (f" These figures come from a later run than the sections above: `bench/run.sh --sf {sf}{' --release' if profile == 'release' else ''} --only flight`, which rewrites only this section."
+           if spliced else "")
+    add(f"`floe serve --flight` ({profile} build) on one machine with its clients (`bench/flight.py`, ADBC {f.get('adbc_version', '')}), median of {len(t['flight_seconds'])} runs each.{run}")
+    add("")
+    in_process = median(base["query_seconds"])
+    flight = median(t["flight_seconds"])
+    add(f"**Result transfer**: TPC-H SF{sf} `lineitem` ({t['rows']:,} rows, {t['flight_bytes'] / 2**20:,.0f} MiB in Arrow), `SELECT * FROM lineitem` over the files registered in place.")
+    add("")
+    add("| how | seconds | × in-process | |")
+    add("|---|---:|---:|---|")
+    add(f"| Floe in-process (the library, `collect()`) | {in_process:.2f} | 1.00 | |")
+    add(f"| Floe over Flight SQL, ADBC into a pyarrow Table | {flight:.2f} | {flight / in_process:.2f} | {check(flight / in_process <= 1.3, '≤ 1.3×')} |")
+    add(f"| pyarrow reading the Parquet files | {median(t['pyarrow_parquet_seconds']):.2f} | {median(t['pyarrow_parquet_seconds']) / in_process:.2f} | |")
+    add(f"| DuckDB's Python client, `read_parquet(...).arrow()` | {median(t['duckdb_seconds']):.2f} | {median(t['duckdb_seconds']) / in_process:.2f} | |")
+    add("")
+    ingest_rate = ing["rows"] / median(ing["seconds"])
+    insert_rate = base["rows"] / median(base["insert_seconds"])
+    add(f"**Ingest**: `adbc_ingest` of `lineitem` from a pyarrow Table (one snapshot), against Floe's own `INSERT INTO … SELECT` from the Parquet files, in-process.")
+    add("")
+    add("| how | seconds | rows/s | × INSERT | |")
+    add("|---|---:|---:|---:|---|")
+    add(f"| `INSERT … SELECT` in-process | {median(base['insert_seconds']):.2f} | {insert_rate:,.0f} | 1.00 | |")
+    add(f"| `adbc_ingest` over Flight SQL | {median(ing['seconds']):.2f} | {ingest_rate:,.0f} | {ingest_rate / insert_rate:.2f} | {check(ingest_rate / insert_rate >= 0.8, '≥ 0.8×')} |")
+    add("")
+    ops = ld["operations"]
+    add(f"**Load**: {ld['clients']} clients at once for {ld['seconds']} s, each on its own warehouse branch with its own table, each picking at random a query (`count`, `sum`), a prepared statement with a parameter, or an ingest of 100 rows. At the end every client checks its table holds exactly the rows it ingested, once each.")
+    add("")
+    add("| operation | count | p50 ms | p99 ms |")
+    add("|---|---:|---:|---:|")
+    for op in ["query", "prepared", "ingest"]:
+        add(f"| {op} | {ops[op]:,} | {ld['p50_ms'][op]:.1f} | {ld['p99_ms'][op]:.1f} |")
+    add("")
+    ok = not ld["errors"] and ld["lost_or_duplicated"] == 0
+    add(f"Errors: {len(ld['errors'])}; ingested rows {ld['ingested_rows']:,}, lost or duplicated {ld['lost_or_duplicated']}: {check(ok, 'none')}. Server peak RSS during the load: {ld['peak_rss_bytes'] / 2**20:,.0f} MiB (during the whole run, lineitem fetches and ingests included: {f['server_peak_rss_bytes'] / 2**20:,.0f} MiB).")
+    for e in ld["errors"][:10]:
+        add(f"- {e}")
+    add("")
+    lines.append(FLIGHT_END)
+    return lines
+
+
+def splice(report, section, begin, end):
+    """`report` with its section between `begin` and `end` replaced (or
+    added before the notes)."""
     text = report.read_text() if report.exists() else ""
     block = "\n".join(section)
-    if SESSIONS_BEGIN in text and SESSIONS_END in text:
-        before, rest = text.split(SESSIONS_BEGIN, 1)
-        after = rest.split(SESSIONS_END, 1)[1]
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        after = rest.split(end, 1)[1]
         text = before + block + after
     else:
         # Before the notes (NOTES.md, which the report ends with).
@@ -146,9 +201,15 @@ def main():
     parser.add_argument("--profile", required=True)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--only-sessions", action="store_true")
+    parser.add_argument("--only-flight", action="store_true")
     args = parser.parse_args()
     if args.only_sessions:
-        splice_sessions(args.out, sessions_section(args.results, args.profile, args.sf, spliced=True))
+        splice(args.out, sessions_section(args.results, args.profile, args.sf, spliced=True),
+               SESSIONS_BEGIN, SESSIONS_END)
+        return
+    if args.only_flight:
+        splice(args.out, flight_section(args.results, args.profile, args.sf, spliced=True),
+               FLIGHT_BEGIN, FLIGHT_END)
         return
     r = {name: json.loads((args.results / f"{name}.json").read_text())
          for name in ["tpch", "commits", "commits_pyiceberg", "branches"]}
@@ -271,6 +332,9 @@ def main():
     add("")
     if (args.results / "sessions.json").exists():
         lines.extend(sessions_section(args.results, args.profile, args.sf))
+        add("")
+    if (args.results / "flight.json").exists():
+        lines.extend(flight_section(args.results, args.profile, args.sf))
         add("")
     notes = Path(__file__).parent / "NOTES.md"
     if notes.exists():

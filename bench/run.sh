@@ -2,11 +2,15 @@
 # Floe's benchmarks, side by side in one run, written to bench/REPORT.md.
 #
 #   bench/run.sh [--sf 1] [--runs 5] [--load-runs 5] [--commits 1000] [--files 10000] [--release]
-#                [--memory-limit 1GiB] [--only sessions]
+#                [--memory-limit 1GiB] [--only sessions|flight] [--flight-clients 16]
+#                [--flight-seconds 60]
 #
 # `--only sessions` runs only the sessions benchmarks (the cost of a
 # session, commit throughput with 1, 4 and 16 sessions, 8 sessions querying
 # at once under --memory-limit) and rewrites only that section of the report.
+# `--only flight` runs only the Flight SQL ones (lineitem fetched through
+# ADBC against in-process, pyarrow and DuckDB; adbc_ingest against INSERT;
+# concurrent clients on their own branches) and rewrites only that section.
 #
 # Generates TPC-H Parquet data with tpchgen-cli (installed on first use),
 # loads it into Floe, runs the 22 queries on Floe, plain DataFusion and
@@ -17,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SF=1 RUNS=5 LOAD_RUNS=5 COMMITS=1000 FILES=10000 PROFILE=dev MEMORY_LIMIT=1GiB ONLY=
+FLIGHT_CLIENTS=16 FLIGHT_SECONDS=60
 while [ $# -gt 0 ]; do
   case "$1" in
     --sf) SF="$2"; shift 2 ;;
@@ -26,9 +31,14 @@ while [ $# -gt 0 ]; do
     --files) FILES="$2"; shift 2 ;;
     --release) PROFILE=release; shift ;;
     --memory-limit) MEMORY_LIMIT="$2"; shift 2 ;;
+    --flight-clients) FLIGHT_CLIENTS="$2"; shift 2 ;;
+    --flight-seconds) FLIGHT_SECONDS="$2"; shift 2 ;;
     --only)
       ONLY="$2"; shift 2
-      [ "$ONLY" = sessions ] || { echo "--only takes 'sessions' (the rest runs only in a full run)" >&2; exit 2; } ;;
+      case "$ONLY" in
+        sessions|flight) ;;
+        *) echo "--only takes 'sessions' or 'flight' (the rest runs only in a full run)" >&2; exit 2 ;;
+      esac ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -51,11 +61,12 @@ fi
 
 echo "== build ($PROFILE)"
 if [ "$PROFILE" = release ]; then
-  cargo build --release -p floe-bench
+  cargo build --release -p floe-bench -p floe-cli
 else
   cargo build --workspace --bins
 fi
-BENCH="$CARGO_TARGET_DIR/$([ "$PROFILE" = release ] && echo release || echo debug)/floe-bench"
+BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = release ] && echo release || echo debug)"
+BENCH="$BIN/floe-bench"
 
 echo "== TPC-H data, scale factor $SF"
 DATA="$WORK/data"
@@ -64,13 +75,29 @@ if [ ! -f "$DATA/lineitem.parquet" ] && [ ! -d "$DATA/lineitem" ]; then
   "$TOOLS/bin/tpchgen-cli" parquet --scale-factor "$SF" --output-dir "$DATA"
 fi
 
+REPORT=bench/REPORT.md
+[ "$SF" = 1 ] || REPORT="bench/REPORT-sf$SF.md"
+
+flight() {
+  echo "== Flight SQL ($FLIGHT_CLIENTS clients for ${FLIGHT_SECONDS}s)"
+  rm -rf "$WORK/flight"
+  "$BENCH" fetch --warehouse "$WORK/flight" --data "$DATA" > "$RESULTS/fetch.json"
+  "$VENV/bin/python" bench/flight.py --floe "$BIN/floe" --warehouse "$WORK/flight" --data "$DATA" \
+    --clients "$FLIGHT_CLIENTS" --seconds "$FLIGHT_SECONDS" > "$RESULTS/flight.json"
+}
+if [ "$ONLY" = flight ]; then
+  flight
+  "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
+    --out "$REPORT" --only-flight
+  echo "Rewrote the Flight SQL section of $REPORT"
+  exit 0
+fi
+
 echo "== sessions of one engine (memory limit $MEMORY_LIMIT)"
 rm -rf "$WORK/sessions"
 "$BENCH" sessions --warehouse "$WORK/sessions" --data "$DATA" --queries bench/queries \
   --memory-limit "$MEMORY_LIMIT" > "$RESULTS/sessions.json"
 
-REPORT=bench/REPORT.md
-[ "$SF" = 1 ] || REPORT="bench/REPORT-sf$SF.md"
 if [ "$ONLY" = sessions ]; then
   "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
     --out "$REPORT" --only-sessions
@@ -104,6 +131,8 @@ rm -rf "$WORK/commits" "$WORK/peers/pyiceberg-commits"
 echo "== branching and planning ($FILES files)"
 rm -rf "$WORK/branches"
 "$BENCH" branches --warehouse "$WORK/branches" --files "$FILES" > "$RESULTS/branches.json"
+
+flight
 
 # The targets are set at SF1: that report is bench/REPORT.md; other scale
 # factors get their own (bench/REPORT-sf10.md and bench/tpch-sf10.png).

@@ -11,10 +11,13 @@
 //!   The same command times planning of a one-partition query on the
 //!   N-file table.
 //! - `plans`: planning time of each TPC-H query, Floe against DataFusion.
+//! - `fetch`: the in-process baselines of the Flight SQL figures (query
+//!   lineitem to completion; `INSERT ... SELECT` it from Parquet).
 //! - `sessions`: the time to make a session, aggregate commit throughput
 //!   with 1, 4 and 16 sessions of one engine, and 8 sessions querying at
 //!   once under a memory limit (peak RSS, bytes spilled).
 
+mod flight;
 mod sessions;
 
 use std::io::{BufRead, Write};
@@ -86,6 +89,15 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// In-process baselines of the Flight SQL figures, over lineitem.
+    Fetch {
+        #[arg(long)]
+        warehouse: String,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Sessions of one engine: their cost, commit throughput, and
     /// concurrent queries under `memory_limit` (with `data`).
     Sessions {
@@ -126,6 +138,11 @@ async fn main() -> Result<()> {
         Command::Load { data, warehouse } => load(&data, &warehouse).await,
         Command::Serve { data, warehouse } => serve(&data, &warehouse).await,
         Command::Commits { warehouse, n } => commits(&warehouse, n).await,
+        Command::Fetch {
+            warehouse,
+            data,
+            runs,
+        } => flight::run(&warehouse, &data, runs).await,
         Command::Branches {
             warehouse,
             files,

@@ -91,9 +91,12 @@ def transfer(server, data, runs):
     pyarrow_times, direct = timed(lambda: pq.read_table(path), runs)
     con = duckdb.connect()
     glob = path if path.endswith(".parquet") else f"{path}/*.parquet"
-    duckdb_times, via_duckdb = timed(lambda: con.sql(f"SELECT * FROM read_parquet('{glob}')").arrow(), runs)
-    if hasattr(via_duckdb, "read_all"):
-        via_duckdb = via_duckdb.read_all()
+    def via_duckdb():
+        result = con.sql(f"SELECT * FROM read_parquet('{glob}')").arrow()
+        # DuckDB 1.5 hands back a reader: read it all, as the others do.
+        return result.read_all() if hasattr(result, "read_all") else result
+
+    duckdb_times, via_duckdb = timed(via_duckdb, runs)
     assert table.num_rows == direct.num_rows == via_duckdb.num_rows, (
         table.num_rows, direct.num_rows, via_duckdb.num_rows)
     return {
@@ -106,6 +109,8 @@ def transfer(server, data, runs):
 
 
 def ingest(server, lineitem, runs):
+    # Batches of 64k rows: gRPC clients send messages of at most 16 MiB.
+    lineitem = pa.Table.from_batches(lineitem.to_batches(max_chunksize=65536))
     times = []
     with flight_sql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cur:
         for i in range(runs):
@@ -134,8 +139,7 @@ def load(server, clients, seconds):
             with flight_sql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cur:
                 cur.execute(f"CREATE BRANCH IF NOT EXISTS load_{i}")
                 conn.adbc_current_catalog = f"load_{i}"
-                cur.adbc_ingest(f"events_{i}", pa.table({"id": pa.array([], pa.int64()), "k": pa.array([], pa.int64())}),
-                                mode="create", db_schema_name="bench")
+                cur.execute(f"CREATE TABLE bench.events_{i} (id BIGINT, k BIGINT)")
                 barrier.wait()
                 deadline = time.time() + seconds
                 next_id = 0
@@ -210,7 +214,8 @@ def main():
     args = parser.parse_args()
     server = Server(args.floe, args.warehouse)
     try:
-        result = {"bench": "flight"}
+        import adbc_driver_flightsql
+        result = {"bench": "flight", "adbc_version": adbc_driver_flightsql.__version__}
         result["transfer"], lineitem = transfer(server, args.data, args.runs)
         result["ingest"] = ingest(server, lineitem, args.runs)
         del lineitem

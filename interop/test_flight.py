@@ -474,3 +474,94 @@ def test_client_killed_mid_ingest_leaves_the_table_as_it_was(server):
     assert status(client)["running_queries"] == 0
     assert snapshots(wh) == before
     assert floe_rows(wh, "SELECT count(*) FROM t") == [["2"]]
+
+
+class CookieJar(fl.ClientMiddlewareFactory):
+    """Keeps the server's cookies and sends them back, as ADBC's and JDBC's
+    cookie middleware do; one jar can be shared by several clients."""
+
+    def __init__(self):
+        self.cookies = {}
+
+    def start_call(self, info):
+        jar = self
+
+        class Middleware(fl.ClientMiddleware):
+            def sending_headers(self):
+                if not jar.cookies:
+                    return {}
+                return {"cookie": "; ".join(f"{k}={v}" for k, v in jar.cookies.items())}
+
+            def received_headers(self, headers):
+                for value in headers.get("set-cookie", []):
+                    name, _, rest = value.partition("=")
+                    jar.cookies[name] = rest.split(";")[0]
+
+        return Middleware()
+
+
+def session_options(client):
+    (result,) = client.do_action(fl.Action("GetSessionOptions", b""))
+    options = {}
+    for entry in parse(result.body.to_pybytes()).get(1, []):
+        fields = parse(entry)
+        options[fields[1][0].decode()] = parse(fields[2][0])[1][0].decode()
+    return options
+
+
+def update(client, sql):
+    command = any_of("CommandStatementUpdate", field(1, sql))
+    writer, reader = client.do_put(fl.FlightDescriptor.for_command(command), pa.schema([]))
+    writer.done_writing()
+    result = reader.read()
+    writer.close()
+    return parse(result.to_pybytes()).get(1, [0])[0] if result is not None else None
+
+
+def test_the_session_cookie_keys_the_session_across_connections(server):
+    floe(server.warehouse, "CREATE BRANCH feat")
+    jar = CookieJar()
+    first = fl.connect(server.uri, middleware=[jar])
+    assert session_options(first) == {"catalog": "main", "schema": "default"}
+    assert list(jar.cookies) == ["arrow_flight_session_id"]
+    update(first, "USE BRANCH feat")
+    # A second connection with the same cookie is the same session.
+    second = fl.connect(server.uri, middleware=[jar])
+    assert session_options(second) == {"catalog": "feat", "schema": "default"}
+    # Without it, a connection is a session of its own.
+    assert session_options(fl.connect(server.uri)) == {"catalog": "main", "schema": "default"}
+    sessions = status(second)["sessions"]
+    (closed,) = second.do_action(fl.Action("CloseSession", b""))
+    assert parse(closed.body.to_pybytes()) == {1: [1]}  # CLOSED
+    assert status(fl.connect(server.uri))["sessions"] == sessions
+    # The closed session's cookie names nothing now: a new session, a new cookie.
+    old = jar.cookies["arrow_flight_session_id"]
+    assert session_options(first) == {"catalog": "main", "schema": "default"}
+    assert jar.cookies["arrow_flight_session_id"] != old
+
+
+def test_set_session_options_reports_what_it_could_not_set(server):
+    client = fl.connect(server.uri)
+    entry = lambda k, v: field(1, field(1, k) + field(2, field(1, v)))  # noqa: E731
+    body = entry("catalog", "nosuch") + entry("flavour", "x") + entry("schema", "default")
+    (result,) = client.do_action(fl.Action("SetSessionOptions", body))
+    errors = {}
+    for item in parse(result.body.to_pybytes()).get(1, []):
+        fields = parse(item)
+        errors[fields[1][0].decode()] = parse(fields[2][0]).get(1, [0])[0]
+    assert errors == {"catalog": 2, "flavour": 1}  # INVALID_VALUE, INVALID_NAME
+    assert session_options(client) == {"catalog": "main", "schema": "default"}
+
+
+def test_xdbc_type_info_and_table_types(server):
+    client = fl.connect(server.uri)
+    info = client.get_flight_info(fl.FlightDescriptor.for_command(any_of("CommandGetXdbcTypeInfo")))
+    types = client.do_get(info.endpoints[0].ticket).read_all()
+    assert info.schema == types.schema
+    # Ordered by XDBC data type, as the spec asks.
+    assert types.column("type_name").to_pylist() == [
+        "BOOLEAN", "BIGINT", "BINARY", "DECIMAL", "INT", "FLOAT", "DOUBLE", "STRING", "DATE",
+        "TIME", "TIMESTAMP", "TIMESTAMPTZ",
+    ]
+    info = client.get_flight_info(fl.FlightDescriptor.for_command(any_of("CommandGetTableTypes")))
+    assert client.do_get(info.endpoints[0].ticket).read_all().to_pylist() == [{"table_type": "TABLE"}]

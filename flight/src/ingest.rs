@@ -100,7 +100,15 @@ impl FlightSqlServer {
                 session
             }
         };
-        let committed = session.ingest(&name, mode, batches).await.map_err(status)?;
+        let committed = match session.ingest(&name, mode, batches).await {
+            Ok(committed) => committed,
+            Err(e) => {
+                if matches!(runner, Runner::Transaction) {
+                    self.abort_transaction(client, &e).await?;
+                }
+                return Err(status(e));
+            }
+        };
         Ok(committed
             .summary
             .get("added-records")

@@ -370,6 +370,17 @@ impl FlightSqlService for FlightSqlServer {
         self.run_update(&client, runner, &prepared, rows).await
     }
 
+    async fn do_put_error_callback(
+        &self,
+        _request: Request<PeekableFlightDataStream>,
+        error: arrow_flight::sql::server::DoPutError,
+    ) -> Result<Response<FlightStream<arrow_flight::PutResult>>, Status> {
+        Err(invalid(format!(
+            "DoPut: {error}: the first message must carry the command's descriptor (a client \
+             that ingests no batches may send no message at all)"
+        )))
+    }
+
     async fn do_put_statement_ingest(
         &self,
         command: CommandStatementIngest,
@@ -432,6 +443,7 @@ impl FlightSqlService for FlightSqlServer {
         match EndTransaction::try_from(query.action) {
             Ok(EndTransaction::Commit) => {
                 if let Some(reason) = open.aborted {
+                    crate::statements::rollback_if_open(&client.session).await?;
                     return Err(Status::aborted(format!(
                         "nothing was committed: the transaction was rolled back when a \
                          statement failed: {reason}"

@@ -118,7 +118,7 @@ impl FlightSqlServer {
                 } else if !statement.is_transactional() && in_transaction {
                     // DDL commits what the transaction wrote first.
                     if let Err(e) = session.sql("COMMIT").await {
-                        self.abort_transaction(client, &e)?;
+                        self.abort_transaction(client, &e).await?;
                         return Err(status(e));
                     }
                 }
@@ -126,7 +126,7 @@ impl FlightSqlServer {
                     Ok(frame) => Ok(frame),
                     Err(e) => {
                         if statement.is_transactional() {
-                            self.abort_transaction(client, &e)?;
+                            self.abort_transaction(client, &e).await?;
                         }
                         Err(status(e))
                     }
@@ -139,13 +139,18 @@ impl FlightSqlServer {
             .map_err(status)
     }
 
-    /// A statement in the transaction failed: the engine rolled it back;
+    /// A statement in the transaction failed: roll it back (the engine has
+    /// when the statement itself failed, not when its parameters did) and
     /// remember why, to refuse what follows.
-    fn abort_transaction(&self, client: &ClientSession, error: &FloeError) -> Result<(), Status> {
+    pub(crate) async fn abort_transaction(
+        &self,
+        client: &ClientSession,
+        error: &FloeError,
+    ) -> Result<(), Status> {
         if let Some(open) = lock(&client.transaction)?.as_mut() {
             open.aborted = Some(error.to_string());
         }
-        Ok(())
+        rollback_if_open(&client.session).await
     }
 
     /// Prepare `sql` on the client's session.
@@ -243,19 +248,33 @@ impl FlightSqlServer {
         }
         let mut changed = 0;
         for values in &rows {
-            let frame = match self.run(client, &runner, prepared, values).await {
-                Ok(frame) => frame,
-                // A failed statement rolled the wrapping transaction back.
-                Err(e) => return Err(e),
+            let batches = match self.run(client, &runner, prepared, values).await {
+                Ok(frame) => frame.collect().await.map_err(|e| status(e.into())),
+                Err(e) => Err(e),
             };
-            let batches = frame.collect().await.map_err(|e| status(e.into()))?;
-            changed += affected_rows(&batches);
+            match batches {
+                Ok(batches) => changed += affected_rows(&batches),
+                Err(e) => {
+                    if wrap {
+                        rollback_if_open(&client.session).await?;
+                    }
+                    return Err(e);
+                }
+            }
         }
         if wrap {
             client.session.sql("COMMIT").await.map_err(status)?;
         }
         Ok(changed)
     }
+}
+
+/// Roll back the session's engine transaction, if one is open.
+pub(crate) async fn rollback_if_open(session: &Session) -> Result<(), Status> {
+    if session.in_transaction().map_err(status)? {
+        session.sql("ROLLBACK").await.map_err(status)?;
+    }
+    Ok(())
 }
 
 /// The rows a DML statement changed: its `count` column; 0 for DDL.

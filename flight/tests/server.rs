@@ -222,3 +222,41 @@ async fn ingest_creates_a_table_in_one_snapshot() {
         "+-----------+-------+\n| operation | added |\n+-----------+-------+\n| append    | 6     |\n+-----------+-------+"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_that_do_not_fit_end_the_transaction_cleanly() {
+    let server = start().await;
+    let mut client = client(&server).await;
+    let txn = client.begin_transaction().await.unwrap();
+    client
+        .execute_update("INSERT INTO t VALUES (7, 'g')".into(), Some(txn.clone()))
+        .await
+        .unwrap();
+    let mut query = client
+        .prepare("SELECT name FROM t WHERE id = ?".into(), Some(txn.clone()))
+        .await
+        .unwrap();
+    let wrong = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, true)])),
+        vec![Arc::new(StringArray::from(vec!["seven"]))],
+    )
+    .unwrap();
+    query.set_parameters(wrong).unwrap();
+    let (bad, message) = code(query.execute().await.unwrap_err());
+    assert_eq!(bad, tonic::Code::InvalidArgument);
+    assert!(message.starts_with("parameter 1 is seven of type Utf8"), "{message}");
+    let (refused, _) = code(client.end_transaction(txn, EndTransaction::Commit).await.unwrap_err());
+    assert_eq!(refused, tonic::Code::Aborted);
+    // Nothing of it was committed, and the session can begin anew.
+    let txn = client.begin_transaction().await.unwrap();
+    client
+        .execute_update("INSERT INTO t VALUES (8, 'h')".into(), Some(txn.clone()))
+        .await
+        .unwrap();
+    client.end_transaction(txn, EndTransaction::Commit).await.unwrap();
+    let rows = server.engine.session().sql("SELECT id FROM t ORDER BY id").await.unwrap();
+    assert_eq!(
+        text(&rows.collect().await.unwrap()),
+        "+----+\n| id |\n+----+\n| 1  |\n| 2  |\n| 8  |\n+----+"
+    );
+}

@@ -124,12 +124,60 @@ pub async fn write_stream(
         let rows = ctx.read_table(Arc::new(source))?;
         return write_frame(scope, table, metadata, rows).await;
     }
-    let mut writers = DataFileWriterSet::try_new(scope, table, metadata).await?;
-    while let Some(batch) = futures::StreamExt::next(&mut batches).await {
-        writers.write(by_name(table, &target, batch?)?).await?;
+    // A small stream is one writer's (one file per partition). Past
+    // `SERIAL_BATCHES`, the batches are dealt out to a writer per core,
+    // each decoding, encoding and compressing its share at once.
+    let mut first = DataFileWriterSet::try_new(scope, table, metadata).await?;
+    for _ in 0..SERIAL_BATCHES {
+        match futures::StreamExt::next(&mut batches).await {
+            Some(batch) => first.write(by_name(table, &target, batch?)?).await?,
+            None => return first.close().await,
+        }
     }
-    writers.close().await
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut senders = Vec::with_capacity(cores);
+    let mut tasks = Vec::with_capacity(cores);
+    let mut first = Some(first);
+    for _ in 0..cores {
+        let mut writer = match first.take() {
+            Some(writer) => writer,
+            None => DataFileWriterSet::try_new(scope, table, metadata).await?,
+        };
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+        senders.push(sender);
+        // Dropping the handle (a failed ingest) stops the task.
+        tasks.push(datafusion::common::runtime::SpawnedTask::spawn(async move {
+            while let Some(batch) = receiver.recv().await {
+                writer.write(batch).await?;
+            }
+            writer.close().await
+        }));
+    }
+    let mut next = 0;
+    while let Some(batch) = futures::StreamExt::next(&mut batches).await {
+        let batch = by_name(table, &target, batch?)?;
+        if senders[next].send(batch).await.is_err() {
+            // The writer failed: its task says why, below.
+            break;
+        }
+        next = (next + 1) % senders.len();
+    }
+    drop(senders);
+    let (mut files, mut rows) = (Vec::new(), 0);
+    for task in tasks {
+        let (more, n) = task
+            .join_unwind()
+            .await
+            .map_err(|e| FloeError::Internal(format!("a writer task failed: {e}")))??;
+        files.extend(more);
+        rows += n;
+    }
+    Ok((files, rows))
 }
+
+/// Batches one writer takes before a stream is dealt out to a writer per
+/// core: a small append stays one file per table partition.
+const SERIAL_BATCHES: usize = 16;
 
 /// A stream DataFusion reads once, as one partition.
 struct OnceStream {

@@ -51,6 +51,7 @@ def test_jdbc_driver_on_a_branch(tmp_path):
         "column t.name STRING 12 nullable=1",
         "row 1 a",
         "row 2 b",
+        f"large 100000 {sum(range(1, 100001)) + 300 * 100000}",
         "inserted 2",
         "count 4",
     ]

@@ -39,6 +39,15 @@ public class FlightJdbc {
             try (ResultSet rs = st.executeQuery("SELECT id, name FROM t ORDER BY id")) {
                 while (rs.next()) System.out.println("row " + rs.getLong(1) + " " + rs.getString(2));
             }
+            // About 30 MiB: the server's largest messages.
+            try (ResultSet rs = st.executeQuery("SELECT value, repeat('x', 300) AS pad FROM generate_series(1, 100000)")) {
+                long rows = 0, sum = 0;
+                while (rs.next()) {
+                    rows++;
+                    sum += rs.getLong(1) + rs.getString(2).length();
+                }
+                System.out.println("large " + rows + " " + sum);
+            }
             System.out.println("inserted " + st.executeUpdate("INSERT INTO t VALUES (3, 'c'), (4, 'd')"));
             try (ResultSet rs = st.executeQuery("SELECT count(*) AS n FROM t")) {
                 rs.next();

@@ -17,6 +17,7 @@ import json
 import random
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +25,12 @@ from pathlib import Path
 import adbc_driver_flightsql.dbapi as flight_sql
 import duckdb
 import pyarrow as pa
+import pyarrow.flight as fl
 import pyarrow.parquet as pq
+
+# The interop tests' few protobuf messages, for the raw pyarrow.flight client.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "interop"))
+from flight_proto import any_of, field  # noqa: E402
 
 
 def table_path(data, table):
@@ -88,6 +94,16 @@ def transfer(server, data, runs):
             return cur.fetch_arrow_table()
 
     flight_times, table = timed(adbc, runs)
+
+    def raw():
+        # The same through pyarrow.flight's C++ client: what the server
+        # sends, without ADBC's Go client in the way.
+        client = fl.connect(server.uri)
+        info = client.get_flight_info(fl.FlightDescriptor.for_command(
+            any_of("CommandStatementQuery", field(1, "SELECT * FROM bench.lineitem"))))
+        return client.do_get(info.endpoints[0].ticket).read_all()
+
+    raw_times, via_raw = timed(raw, runs)
     pyarrow_times, direct = timed(lambda: pq.read_table(path), runs)
     con = duckdb.connect()
     glob = path if path.endswith(".parquet") else f"{path}/*.parquet"
@@ -97,11 +113,12 @@ def transfer(server, data, runs):
         return result.read_all() if hasattr(result, "read_all") else result
 
     duckdb_times, via_duckdb = timed(via_duckdb, runs)
-    assert table.num_rows == direct.num_rows == via_duckdb.num_rows, (
-        table.num_rows, direct.num_rows, via_duckdb.num_rows)
+    assert table.num_rows == via_raw.num_rows == direct.num_rows == via_duckdb.num_rows, (
+        table.num_rows, via_raw.num_rows, direct.num_rows, via_duckdb.num_rows)
     return {
         "rows": table.num_rows,
         "flight_seconds": flight_times,
+        "pyarrow_flight_seconds": raw_times,
         "pyarrow_parquet_seconds": pyarrow_times,
         "duckdb_seconds": duckdb_times,
         "flight_bytes": table.nbytes,
@@ -122,7 +139,26 @@ def ingest(server, lineitem, runs):
         cur.execute("SELECT count(*) FROM bench.lineitem_ingest")
         assert cur.fetchall() == [(lineitem.num_rows,)]
         cur.execute("DROP TABLE bench.lineitem_ingest PURGE")
-    return {"rows": lineitem.num_rows, "seconds": times}
+    # The same through pyarrow.flight's C++ client (CommandStatementIngest
+    # by hand: if_not_exist CREATE, if_exists REPLACE).
+    raw_times = []
+    client = fl.connect(server.uri)
+    options = field(1, field(1, 1) + field(2, 3))
+    command = any_of("CommandStatementIngest", options + field(2, "lineitem_raw") + field(3, "bench"))
+    for _ in range(runs):
+        start = time.perf_counter()
+        writer, reader = client.do_put(fl.FlightDescriptor.for_command(command), lineitem.schema)
+        for batch in lineitem.to_batches():
+            writer.write_batch(batch)
+        writer.done_writing()
+        reader.read()
+        writer.close()
+        raw_times.append(time.perf_counter() - start)
+    with flight_sql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM bench.lineitem_raw")
+        assert cur.fetchall() == [(lineitem.num_rows,)]
+        cur.execute("DROP TABLE bench.lineitem_raw PURGE")
+    return {"rows": lineitem.num_rows, "seconds": times, "pyarrow_flight_seconds": raw_times}
 
 
 def load(server, clients, seconds):

@@ -145,6 +145,9 @@ def flight_section(results, profile, sf, spliced=False):
     add("|---|---:|---:|---|")
     add(f"| Floe in-process (the library, `collect()`) | {in_process:.2f} | 1.00 | |")
     add(f"| Floe over Flight SQL, ADBC into a pyarrow Table | {flight:.2f} | {flight / in_process:.2f} | {check(flight / in_process <= 1.3, '≤ 1.3×')} |")
+    if "pyarrow_flight_seconds" in t:
+        raw = median(t["pyarrow_flight_seconds"])
+        add(f"| Floe over Flight SQL, pyarrow.flight (C++ client) into a Table | {raw:.2f} | {raw / in_process:.2f} | |")
     add(f"| pyarrow reading the Parquet files | {median(t['pyarrow_parquet_seconds']):.2f} | {median(t['pyarrow_parquet_seconds']) / in_process:.2f} | |")
     add(f"| DuckDB's Python client, `read_parquet(...).arrow()` | {median(t['duckdb_seconds']):.2f} | {median(t['duckdb_seconds']) / in_process:.2f} | |")
     add("")
@@ -156,6 +159,9 @@ def flight_section(results, profile, sf, spliced=False):
     add("|---|---:|---:|---:|---|")
     add(f"| `INSERT … SELECT` in-process | {median(base['insert_seconds']):.2f} | {insert_rate:,.0f} | 1.00 | |")
     add(f"| `adbc_ingest` over Flight SQL | {median(ing['seconds']):.2f} | {ingest_rate:,.0f} | {ingest_rate / insert_rate:.2f} | {check(ingest_rate / insert_rate >= 0.8, '≥ 0.8×')} |")
+    if "pyarrow_flight_seconds" in ing:
+        raw_rate = ing["rows"] / median(ing["pyarrow_flight_seconds"])
+        add(f"| the same ingest from pyarrow.flight (C++ client) | {median(ing['pyarrow_flight_seconds']):.2f} | {raw_rate:,.0f} | {raw_rate / insert_rate:.2f} | |")
     add("")
     ops = ld["operations"]
     add(f"**Load**: {ld['clients']} clients at once for {ld['seconds']} s, each on its own warehouse branch with its own table, each picking at random a query (`count`, `sum`), a prepared statement with a parameter, or an ingest of 100 rows. At the end every client checks its table holds exactly the rows it ingested, once each.")

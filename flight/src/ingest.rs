@@ -165,3 +165,34 @@ async fn batch_stream(
     let all = futures::stream::iter(first.map(Ok)).chain(rest);
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, all)))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use arrow_flight::sql::TableDefinitionOptions;
+
+    use super::*;
+
+    fn mode(if_not_exist: TableNotExistOption, if_exists: TableExistsOption) -> Result<IngestMode, Status> {
+        ingest_mode(&CommandStatementIngest {
+            table_definition_options: Some(TableDefinitionOptions {
+                if_not_exist: if_not_exist as i32,
+                if_exists: if_exists as i32,
+            }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn adbc_modes_map_onto_ingest_modes() {
+        use TableExistsOption as E;
+        use TableNotExistOption as N;
+        assert_eq!(mode(N::Create, E::Fail).unwrap(), IngestMode::Create);
+        assert_eq!(mode(N::Fail, E::Append).unwrap(), IngestMode::Append);
+        assert_eq!(mode(N::Create, E::Replace).unwrap(), IngestMode::Replace);
+        assert_eq!(mode(N::Create, E::Append).unwrap(), IngestMode::CreateAppend);
+        let nothing = mode(N::Fail, E::Fail).unwrap_err();
+        assert_eq!(nothing.code(), tonic::Code::InvalidArgument);
+        assert!(nothing.message().starts_with("the ingest neither creates"));
+    }
+}

@@ -18,6 +18,10 @@ use crate::sessions::Sessions;
 /// The largest message a client may send (an ingest batch, parameters).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
+/// The HTTP/2 flow-control windows: how much a client may send ahead.
+const STREAM_WINDOW: u32 = 16 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -111,7 +115,11 @@ impl FlightSqlListener {
         let grpc = FlightServiceServer::new(service)
             .max_decoding_message_size(self.config.max_message_size)
             .max_encoding_message_size(usize::MAX);
-        let mut builder = Server::builder();
+        // HTTP/2's default 64 KiB windows hold an upload (an ingest) to a
+        // trickle; let the peer send ahead.
+        let mut builder = Server::builder()
+            .initial_stream_window_size(Some(STREAM_WINDOW))
+            .initial_connection_window_size(Some(CONNECTION_WINDOW));
         if let Some((cert, key)) = &self.config.tls {
             builder = builder
                 .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))

@@ -96,7 +96,12 @@ impl ClientSession {
         }
     }
 
+    /// How long since the session was last used; a session streaming a
+    /// result is in use.
     fn idle_for(&self) -> Duration {
+        if self.running.lock().map(|r| !r.is_empty()).unwrap_or(true) {
+            return Duration::ZERO;
+        }
         self.last_used
             .lock()
             .map(|last| last.elapsed())
@@ -326,5 +331,51 @@ impl Sessions {
 
     pub(crate) fn query_ended(&self) {
         self.running_queries.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cookie_then_token_then_connection_find_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+        let sessions = Sessions::new(engine, Duration::from_millis(50));
+        let peer = |port| Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        let keys = |cookie: Option<&str>, token: Option<&str>, port| SessionKeys {
+            cookie: cookie.map(str::to_string),
+            token: token.map(str::to_string),
+            peer: peer(port),
+        };
+
+        // A connection with nothing else is known by its address.
+        let (a, fresh) = sessions.resolve(&keys(None, None, 1000)).unwrap();
+        assert!(fresh);
+        let (again, fresh) = sessions.resolve(&keys(None, None, 1000)).unwrap();
+        assert!(!fresh && again.id == a.id);
+        // Another connection is another session, unless it sends the cookie.
+        let (b, _) = sessions.resolve(&keys(None, None, 1001)).unwrap();
+        assert_ne!(b.id, a.id);
+        let (by_cookie, fresh) = sessions.resolve(&keys(Some(&a.id), None, 1002)).unwrap();
+        assert!(!fresh && by_cookie.id == a.id);
+        // A handshake's token names its session from any connection.
+        let (t, _) = sessions.resolve(&keys(None, Some("tok"), 1003)).unwrap();
+        let (by_token, _) = sessions.resolve(&keys(None, Some("tok"), 1004)).unwrap();
+        assert_eq!(by_token.id, t.id);
+        // An unknown cookie (a closed session) gets a new session.
+        let (new, fresh) = sessions.resolve(&keys(Some("gone"), None, 1000)).unwrap();
+        assert!(fresh && new.id != a.id);
+        assert_eq!(sessions.count(), 4);
+
+        // Idle sessions expire; a session streaming a result does not.
+        let (abort, _) = AbortHandle::new_pair();
+        b.started("q", abort).unwrap();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(sessions.expire_idle().await, 3);
+        assert_eq!(sessions.count(), 1);
+        assert!(sessions.get(&b.id).unwrap().is_some());
     }
 }

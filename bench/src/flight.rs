@@ -23,7 +23,11 @@ pub(crate) async fn run(warehouse: &str, data: &Path, runs: usize) -> Result<()>
     let mut rows = 0;
     for _ in 0..runs {
         let start = Instant::now();
-        let batches = session.sql("SELECT * FROM bench.lineitem").await?.collect().await?;
+        let batches = session
+            .sql("SELECT * FROM bench.lineitem")
+            .await?
+            .collect()
+            .await?;
         query.push(start.elapsed().as_secs_f64());
         rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
     }
@@ -37,8 +41,12 @@ pub(crate) async fn run(warehouse: &str, data: &Path, runs: usize) -> Result<()>
     let ddl = table_ddl(&session, "raw_lineitem").await?;
     let mut insert = Vec::with_capacity(runs);
     for _ in 0..runs {
-        session.sql("DROP TABLE IF EXISTS bench.lineitem_insert PURGE").await?;
-        session.sql(&format!("CREATE TABLE bench.lineitem_insert ({ddl})")).await?;
+        session
+            .sql("DROP TABLE IF EXISTS bench.lineitem_insert PURGE")
+            .await?;
+        session
+            .sql(&format!("CREATE TABLE bench.lineitem_insert ({ddl})"))
+            .await?;
         let start = Instant::now();
         session
             .sql("INSERT INTO bench.lineitem_insert SELECT * FROM raw_lineitem")
@@ -47,7 +55,9 @@ pub(crate) async fn run(warehouse: &str, data: &Path, runs: usize) -> Result<()>
             .await?;
         insert.push(start.elapsed().as_secs_f64());
     }
-    session.sql("DROP TABLE IF EXISTS bench.lineitem_insert PURGE").await?;
+    session
+        .sql("DROP TABLE IF EXISTS bench.lineitem_insert PURGE")
+        .await?;
     json_line(serde_json::json!({
         "bench": "fetch_in_process",
         "rows": rows,

@@ -74,7 +74,9 @@ pub struct ServeArgs {
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
@@ -84,7 +86,11 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "" | "s" => number,
         "m" => number * 60,
         "h" => number * 3600,
-        other => return Err(format!("unknown duration unit '{other}': use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "unknown duration unit '{other}': use ms, s, m or h"
+            ));
+        }
     };
     Ok(std::time::Duration::from_secs(seconds))
 }

@@ -54,21 +54,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let sql = match args.command {
-        Command::Sql(sql) => sql,
-        Command::Serve(ref serve) => return serve::run(&args, serve).await,
-        Command::HashPassword => return serve::hash_password(),
-    };
-    let mut builder = floe_engine::Lakehouse::builder(args.warehouse.clone());
+/// The engine the global arguments describe.
+pub async fn open_engine(args: &Args) -> anyhow::Result<floe_engine::Engine> {
+    let mut builder = floe_engine::Engine::builder(args.warehouse.clone());
     if let Some(catalog) = &args.catalog {
         builder = builder.with_catalog(catalog.clone());
     }
@@ -78,7 +66,24 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.spill_dir {
         builder = builder.with_spill_dir(dir.clone());
     }
-    let lakehouse = builder.open().await?;
+    Ok(builder.open().await?)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let sql = match &args.command {
+        Command::Sql(sql) => sql,
+        Command::Serve(serve) => return serve::run(&args, serve).await,
+        Command::HashPassword => return serve::hash_password(),
+    };
+    let lakehouse = floe_engine::Lakehouse::from(open_engine(&args).await?);
     if let Some(branch) = &sql.branch {
         lakehouse.use_branch(branch).await?;
     }

@@ -9,17 +9,7 @@ use anyhow::Context;
 use crate::args::{Args, ServeArgs};
 
 pub async fn run(args: &Args, serve: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut builder = floe_engine::Engine::builder(args.warehouse.clone());
-    if let Some(catalog) = &args.catalog {
-        builder = builder.with_catalog(catalog.clone());
-    }
-    if let Some(limit) = args.memory_limit {
-        builder = builder.with_memory_limit(limit);
-    }
-    if let Some(dir) = &args.spill_dir {
-        builder = builder.with_spill_dir(dir.clone());
-    }
-    let engine = builder.open().await?;
+    let engine = crate::open_engine(args).await?;
 
     let mut credentials = floe_flight::Credentials::default();
     for token in &serve.auth_tokens {
@@ -45,9 +35,15 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> anyhow::Result<ExitCode> {
     println!(
         "Flight SQL on {scheme}://{addr} (warehouse {}, {}); Ctrl-C stops it",
         args.warehouse,
-        if auth { "credentials required" } else { "no credentials required" }
+        if auth {
+            "credentials required"
+        } else {
+            "no credentials required"
+        }
     );
-    std::io::stdout().flush().context("cannot write to stdout")?;
+    std::io::stdout()
+        .flush()
+        .context("cannot write to stdout")?;
     listener.serve(shutdown()).await?;
     println!("Flight SQL server stopped");
     Ok(ExitCode::SUCCESS)
@@ -57,13 +53,14 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> anyhow::Result<ExitCode> {
 async fn shutdown() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -638,7 +638,10 @@ mod tests {
         let ctx = datafusion::prelude::SessionContext::new();
         let missing_table = ctx.sql("SELECT * FROM nope").await.unwrap_err();
         assert_eq!(FloeError::from(missing_table).kind(), ErrorKind::NotFound);
-        let missing_column = ctx.sql("SELECT nope FROM (SELECT 1 AS a)").await.unwrap_err();
+        let missing_column = ctx
+            .sql("SELECT nope FROM (SELECT 1 AS a)")
+            .await
+            .unwrap_err();
         assert_eq!(FloeError::from(missing_column).kind(), ErrorKind::NotFound);
         let bad_sql = ctx.sql("SELEC 1").await.unwrap_err();
         assert_eq!(FloeError::from(bad_sql).kind(), ErrorKind::InvalidInput);

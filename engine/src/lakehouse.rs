@@ -35,9 +35,7 @@ impl LakehouseBuilder {
 
     /// Open the warehouse.
     pub async fn open(self) -> Result<Lakehouse> {
-        let engine = self.engine.open().await?;
-        let session = engine.session();
-        Ok(Lakehouse { engine, session })
+        Ok(Lakehouse::from(self.engine.open().await?))
     }
 }
 
@@ -100,6 +98,14 @@ impl Lakehouse {
     /// The session.
     pub fn session(&self) -> &Session {
         &self.session
+    }
+}
+
+impl From<Engine> for Lakehouse {
+    /// `engine` with one new session.
+    fn from(engine: Engine) -> Self {
+        let session = engine.session();
+        Self { engine, session }
     }
 }
 

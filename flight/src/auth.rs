@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::Engine as _;
 use tonic::Status;
 
@@ -52,7 +52,9 @@ impl Credentials {
     pub fn with_user(mut self, name: impl Into<String>, hash: impl Into<String>) -> Result<Self> {
         let (name, hash) = (name.into(), hash.into());
         PasswordHash::new(&hash).map_err(|e| {
-            FlightError::Config(format!("the password hash of user '{name}' is not valid: {e}"))
+            FlightError::Config(format!(
+                "the password hash of user '{name}' is not valid: {e}"
+            ))
         })?;
         self.users.insert(name, hash);
         Ok(self)
@@ -75,9 +77,9 @@ impl Credentials {
                 line: i + 1,
                 message,
             };
-            let (name, hash) = line
-                .split_once(':')
-                .ok_or_else(|| bad("expected name:hash (make the hash with `floe hash-password`)".into()))?;
+            let (name, hash) = line.split_once(':').ok_or_else(|| {
+                bad("expected name:hash (make the hash with `floe hash-password`)".into())
+            })?;
             PasswordHash::new(hash)
                 .map_err(|e| bad(format!("the hash of user '{name}' is not valid: {e}")))?;
             self.users.insert(name.to_string(), hash.to_string());
@@ -136,10 +138,14 @@ impl Authenticator {
         }
         if self.credentials.required() {
             return Err(Status::unauthenticated(match header {
-                Some(_) => "unsupported authorization: send 'Bearer <token>' (a basic-auth \
-                            handshake gives one)",
-                None => "authentication required: do a basic-auth handshake, or send \
-                         'authorization: Bearer <token>'",
+                Some(_) => {
+                    "unsupported authorization: send 'Bearer <token>' (a basic-auth \
+                            handshake gives one)"
+                }
+                None => {
+                    "authentication required: do a basic-auth handshake, or send \
+                         'authorization: Bearer <token>'"
+                }
             }));
         }
         Ok(Caller::Anonymous)
@@ -173,7 +179,8 @@ impl Authenticator {
     }
 
     fn verify(&self, user: &str, password: &str) -> Result<(), Status> {
-        let denied = || Status::unauthenticated(format!("wrong user name or password for '{user}'"));
+        let denied =
+            || Status::unauthenticated(format!("wrong user name or password for '{user}'"));
         if !self.credentials.required() {
             return Ok(());
         }
@@ -226,8 +233,8 @@ mod tests {
     use super::*;
 
     fn basic(user: &str, password: &str) -> String {
-        let raw = base64::engine::general_purpose::STANDARD_NO_PAD
-            .encode(format!("{user}:{password}"));
+        let raw =
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("{user}:{password}"));
         format!("Basic {raw}")
     }
 
@@ -259,7 +266,10 @@ mod tests {
 
         let open = Authenticator::new(Credentials::default());
         assert_eq!(open.check(None).unwrap(), Caller::Anonymous);
-        assert_eq!(open.check(Some("Bearer anything")).unwrap(), Caller::Anonymous);
+        assert_eq!(
+            open.check(Some("Bearer anything")).unwrap(),
+            Caller::Anonymous
+        );
         assert!(open.handshake(None).is_ok());
     }
 
@@ -272,6 +282,9 @@ mod tests {
             .with_users_file(path.to_str().unwrap())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line 2") && err.contains("user 'ana'"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("user 'ana'"),
+            "{err}"
+        );
     }
 }

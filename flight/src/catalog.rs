@@ -19,15 +19,23 @@ use crate::sessions::ClientSession;
 /// The one table type.
 const TABLE: &str = "TABLE";
 
-pub(crate) async fn catalogs(client: &ClientSession, query: CommandGetCatalogs) -> Result<RecordBatch, Status> {
+pub(crate) async fn catalogs(
+    client: &ClientSession,
+    query: CommandGetCatalogs,
+) -> Result<RecordBatch, Status> {
     let mut builder = query.into_builder();
     for branch in client.session.branches().await.map_err(status)?.keys() {
         builder.append(branch);
     }
-    builder.build().map_err(|e| internal("cannot list the catalogs", e))
+    builder
+        .build()
+        .map_err(|e| internal("cannot list the catalogs", e))
 }
 
-pub(crate) async fn db_schemas(client: &ClientSession, query: CommandGetDbSchemas) -> Result<RecordBatch, Status> {
+pub(crate) async fn db_schemas(
+    client: &ClientSession,
+    query: CommandGetDbSchemas,
+) -> Result<RecordBatch, Status> {
     let wanted = query.catalog.clone();
     let mut builder = query.into_builder();
     let namespaces = client.session.namespaces().await.map_err(status)?;
@@ -39,10 +47,15 @@ pub(crate) async fn db_schemas(client: &ClientSession, query: CommandGetDbSchema
             builder.append(branch, namespace.join("."));
         }
     }
-    builder.build().map_err(|e| internal("cannot list the schemas", e))
+    builder
+        .build()
+        .map_err(|e| internal("cannot list the schemas", e))
 }
 
-pub(crate) async fn tables(client: &ClientSession, query: CommandGetTables) -> Result<RecordBatch, Status> {
+pub(crate) async fn tables(
+    client: &ClientSession,
+    query: CommandGetTables,
+) -> Result<RecordBatch, Status> {
     let wanted = query.catalog.clone();
     let include_schema = query.include_schema;
     let types_wanted = query.table_types.is_empty() || query.table_types.iter().any(|t| t == TABLE);
@@ -54,24 +67,38 @@ pub(crate) async fn tables(client: &ClientSession, query: CommandGetTables) -> R
             }
             for ident in tables {
                 let schema = if include_schema {
-                    let table = client.session.table_on(&ident, &branch).await.map_err(status)?;
+                    let table = client
+                        .session
+                        .table_on(&ident, &branch)
+                        .await
+                        .map_err(status)?;
                     columns_schema(&table.arrow_schema().map_err(status)?, &branch, &ident)
                 } else {
                     Schema::empty()
                 };
                 builder
-                    .append(&branch, ident.namespace().join("."), ident.name(), TABLE, &schema)
+                    .append(
+                        &branch,
+                        ident.namespace().join("."),
+                        ident.name(),
+                        TABLE,
+                        &schema,
+                    )
                     .map_err(|e| internal("cannot list the tables", e))?;
             }
         }
     }
-    builder.build().map_err(|e| internal("cannot list the tables", e))
+    builder
+        .build()
+        .map_err(|e| internal("cannot list the tables", e))
 }
 
 pub(crate) fn table_types(query: CommandGetTableTypes) -> Result<RecordBatch, Status> {
     let mut builder = query.into_builder();
     builder.append(TABLE);
-    builder.build().map_err(|e| internal("cannot list the table types", e))
+    builder
+        .build()
+        .map_err(|e| internal("cannot list the table types", e))
 }
 
 /// The schema of GetPrimaryKeys, as the Flight SQL spec gives it.
@@ -88,16 +115,25 @@ pub(crate) fn primary_keys_schema() -> Schema {
 
 /// A table's identifier fields (`ALTER TABLE ... SET IDENTIFIER FIELDS`)
 /// are its primary key.
-pub(crate) async fn primary_keys(client: &ClientSession, query: CommandGetPrimaryKeys) -> Result<RecordBatch, Status> {
+pub(crate) async fn primary_keys(
+    client: &ClientSession,
+    query: CommandGetPrimaryKeys,
+) -> Result<RecordBatch, Status> {
     let branch = match query.catalog {
         Some(branch) => branch,
         None => client.session.branch().map_err(status)?,
     };
-    let namespace = query.db_schema.unwrap_or_else(|| client.session.namespace());
+    let namespace = query
+        .db_schema
+        .unwrap_or_else(|| client.session.namespace());
     let namespace = NamespaceIdent::from_strs(namespace.split('.'))
         .map_err(|e| status(floe_engine::FloeError::from(e)))?;
     let ident = TableIdent::new(namespace, query.table);
-    let table = client.session.table_on(&ident, &branch).await.map_err(status)?;
+    let table = client
+        .session
+        .table_on(&ident, &branch)
+        .await
+        .map_err(status)?;
     let keys = table.identifier_fields();
     let n = keys.len();
     let ns = ident.namespace().join(".");
@@ -132,7 +168,10 @@ fn columns_schema(schema: &SchemaRef, branch: &str, table: &TableIdent) -> Schem
             put("SCHEMA_NAME", table.namespace().join("."));
             put("TABLE_NAME", table.name().to_string());
             put("IS_AUTO_INCREMENT", "0".to_string());
-            put("IS_CASE_SENSITIVE", matches!(data_type, DataType::Utf8).to_string());
+            put(
+                "IS_CASE_SENSITIVE",
+                matches!(data_type, DataType::Utf8).to_string(),
+            );
             put("IS_READ_ONLY", "0".to_string());
             put("IS_SEARCHABLE", "1".to_string());
             if let DataType::Decimal128(p, s) = data_type {
@@ -171,7 +210,14 @@ pub(crate) fn sql_type_name(data_type: &DataType) -> String {
 
 /// A DML result: one `count` row.
 pub(crate) fn count_batch(count: i64) -> Result<RecordBatch, Status> {
-    let schema = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
-    RecordBatch::try_new(schema, vec![Arc::new(UInt64Array::from(vec![count.max(0) as u64]))])
-        .map_err(|e| internal("cannot build the count", e))
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
+    RecordBatch::try_new(
+        schema,
+        vec![Arc::new(UInt64Array::from(vec![count.max(0) as u64]))],
+    )
+    .map_err(|e| internal("cannot build the count", e))
 }

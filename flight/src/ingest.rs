@@ -22,14 +22,17 @@ use crate::statements::Runner;
 /// only the descriptor (some clients send one before the data, or alone).
 fn arrow_messages(
     stream: PeekableFlightDataStream,
-) -> impl futures::Stream<Item = Result<arrow_flight::FlightData, arrow_flight::error::FlightError>> {
+) -> impl futures::Stream<Item = Result<arrow_flight::FlightData, arrow_flight::error::FlightError>>
+{
     stream
         .try_filter(|data| futures::future::ready(!data.data_header.is_empty()))
         .map_err(Into::into)
 }
 
 /// Every batch of a DoPut stream (parameters).
-pub(crate) async fn read_batches(stream: PeekableFlightDataStream) -> Result<Vec<RecordBatch>, Status> {
+pub(crate) async fn read_batches(
+    stream: PeekableFlightDataStream,
+) -> Result<Vec<RecordBatch>, Status> {
     FlightRecordBatchStream::new_from_flight_data(arrow_messages(stream))
         .try_collect()
         .await
@@ -62,12 +65,17 @@ impl FlightSqlServer {
             _ => command.table.clone(),
         };
         let branch = client.session.branch().map_err(status)?;
-        let other_branch = command.catalog.as_deref().filter(|c| !c.is_empty() && *c != branch);
+        let other_branch = command
+            .catalog
+            .as_deref()
+            .filter(|c| !c.is_empty() && *c != branch);
         if let Some(target) = other_branch {
             self.refuse_tag(client, &name, target).await?;
         }
         let runner = match (other_branch, command.transaction_id.as_deref()) {
-            (Some(target), None) => Runner::Alone(Box::new(self.fresh_session(client, Some(target)).await?)),
+            (Some(target), None) => {
+                Runner::Alone(Box::new(self.fresh_session(client, Some(target)).await?))
+            }
             (Some(target), Some(_)) => {
                 return Err(invalid(format!(
                     "an ingest in a transaction goes to the session's branch '{branch}', not \
@@ -117,7 +125,12 @@ impl FlightSqlServer {
     }
 
     /// An ingest that names a tag as its catalog: tags are read-only.
-    async fn refuse_tag(&self, client: &ClientSession, name: &str, target: &str) -> Result<(), Status> {
+    async fn refuse_tag(
+        &self,
+        client: &ClientSession,
+        name: &str,
+        target: &str,
+    ) -> Result<(), Status> {
         if let Ok(table) = client.session.table(name).await
             && let Ok(refs) = table.refs()
             && refs.get(target).is_some_and(|r| !r.is_branch())
@@ -173,7 +186,10 @@ mod tests {
 
     use super::*;
 
-    fn mode(if_not_exist: TableNotExistOption, if_exists: TableExistsOption) -> Result<IngestMode, Status> {
+    fn mode(
+        if_not_exist: TableNotExistOption,
+        if_exists: TableExistsOption,
+    ) -> Result<IngestMode, Status> {
         ingest_mode(&CommandStatementIngest {
             table_definition_options: Some(TableDefinitionOptions {
                 if_not_exist: if_not_exist as i32,
@@ -190,7 +206,10 @@ mod tests {
         assert_eq!(mode(N::Create, E::Fail).unwrap(), IngestMode::Create);
         assert_eq!(mode(N::Fail, E::Append).unwrap(), IngestMode::Append);
         assert_eq!(mode(N::Create, E::Replace).unwrap(), IngestMode::Replace);
-        assert_eq!(mode(N::Create, E::Append).unwrap(), IngestMode::CreateAppend);
+        assert_eq!(
+            mode(N::Create, E::Append).unwrap(),
+            IngestMode::CreateAppend
+        );
         let nothing = mode(N::Fail, E::Fail).unwrap_err();
         assert_eq!(nothing.code(), tonic::Code::InvalidArgument);
         assert!(nothing.message().starts_with("the ingest neither creates"));

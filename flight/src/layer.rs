@@ -89,8 +89,13 @@ where
             .insert(CallSession(session.id.clone()));
         Box::pin(async move {
             let mut response = inner.call(request).await?;
-            if fresh && let Ok(value) = HeaderValue::from_str(&format!("{SESSION_COOKIE}={}", session.id)) {
-                response.headers_mut().append(http::header::SET_COOKIE, value);
+            if fresh
+                && let Ok(value) =
+                    HeaderValue::from_str(&format!("{SESSION_COOKIE}={}", session.id))
+            {
+                response
+                    .headers_mut()
+                    .append(http::header::SET_COOKIE, value);
             }
             Ok(response)
         })

@@ -46,8 +46,12 @@ pub(crate) fn plain_type(data_type: &DataType) -> DataType {
 
 fn plain_field(field: &FieldRef) -> FieldRef {
     Arc::new(
-        Field::new(field.name(), plain_type(field.data_type()), field.is_nullable())
-            .with_metadata(field.metadata().clone()),
+        Field::new(
+            field.name(),
+            plain_type(field.data_type()),
+            field.is_nullable(),
+        )
+        .with_metadata(field.metadata().clone()),
     )
 }
 
@@ -65,7 +69,10 @@ pub(crate) fn result_schema(schema: &Schema, reads: &[TableRead], branch: &str) 
             .iter()
             .map(|r| (r.table.to_string(), r.snapshot_id.into()))
             .collect();
-        metadata.insert(SNAPSHOTS_KEY.to_string(), serde_json::Value::Object(snapshots).to_string());
+        metadata.insert(
+            SNAPSHOTS_KEY.to_string(),
+            serde_json::Value::Object(snapshots).to_string(),
+        );
         metadata.insert(BRANCH_KEY.to_string(), branch.to_string());
     }
     Arc::new(Schema::new_with_metadata(fields, metadata))
@@ -73,7 +80,10 @@ pub(crate) fn result_schema(schema: &Schema, reads: &[TableRead], branch: &str) 
 
 /// `batch` with the columns cast to `schema`'s types and `schema` as its
 /// schema.
-pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowFlightError> {
+pub(crate) fn conform(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, ArrowFlightError> {
     let columns: Vec<ArrayRef> = batch
         .columns()
         .iter()
@@ -87,7 +97,11 @@ pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBa
         })
         .collect::<Result<_, _>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)?)
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &options,
+    )?)
 }
 
 /// Encode batches as Flight data with `schema`, in messages that stay
@@ -160,7 +174,10 @@ type BatchStream = futures::stream::BoxStream<'static, Result<RecordBatch, Arrow
 
 /// Gather small batches into ones of about [`MAX_FLIGHT_DATA`] bytes
 /// (the row count is set by the first batch's width).
-fn gather(input: BatchStream, schema: SchemaRef) -> impl Stream<Item = Result<RecordBatch, ArrowFlightError>> + Send {
+fn gather(
+    input: BatchStream,
+    schema: SchemaRef,
+) -> impl Stream<Item = Result<RecordBatch, ArrowFlightError>> + Send {
     use arrow::compute::BatchCoalescer;
     struct State {
         input: BatchStream,
@@ -176,7 +193,11 @@ fn gather(input: BatchStream, schema: SchemaRef) -> impl Stream<Item = Result<Re
     };
     futures::stream::unfold(state, |mut state| async move {
         loop {
-            if let Some(batch) = state.coalescer.as_mut().and_then(|c| c.next_completed_batch()) {
+            if let Some(batch) = state
+                .coalescer
+                .as_mut()
+                .and_then(|c| c.next_completed_batch())
+            {
                 return Some((Ok(batch), state));
             }
             if state.done {

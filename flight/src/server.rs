@@ -85,10 +85,12 @@ impl FlightSqlListener {
 
     /// The address it listens on.
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.listener.local_addr().map_err(|source| FlightError::Bind {
-            addr: "the listener".into(),
-            source,
-        })
+        self.listener
+            .local_addr()
+            .map_err(|source| FlightError::Bind {
+                addr: "the listener".into(),
+                source,
+            })
     }
 
     /// Serve until `shutdown` completes.

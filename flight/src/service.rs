@@ -69,13 +69,19 @@ impl FlightSqlServer {
         Ok((client, handle))
     }
 
-    fn prepared(&self, handle: &[u8]) -> Result<(Arc<ClientSession>, Arc<crate::sessions::Prepared>), Status> {
+    fn prepared(
+        &self,
+        handle: &[u8],
+    ) -> Result<(Arc<ClientSession>, Arc<crate::sessions::Prepared>), Status> {
         let (client, handle) = self.owner(handle, "prepared statement handle")?;
-        let prepared = lock(&client.prepared)?.get(&handle).cloned().ok_or_else(|| {
-            Status::not_found(format!(
-                "prepared statement '{handle}' is not open: it was closed, or never made"
-            ))
-        })?;
+        let prepared = lock(&client.prepared)?
+            .get(&handle)
+            .cloned()
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "prepared statement '{handle}' is not open: it was closed, or never made"
+                ))
+            })?;
         Ok((client, prepared))
     }
 
@@ -103,7 +109,10 @@ impl FlightSqlServer {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn session_options(&self, client: &ClientSession) -> Result<proto::GetSessionOptionsResult, Status> {
+    async fn session_options(
+        &self,
+        client: &ClientSession,
+    ) -> Result<proto::GetSessionOptionsResult, Status> {
         let mut options = std::collections::HashMap::new();
         options.insert(
             "catalog".to_string(),
@@ -127,7 +136,12 @@ impl FlightSqlServer {
         let mut errors = std::collections::HashMap::new();
         let mut error = |name: &str, value: E, why: String| {
             log::info!("session {}: cannot set option '{name}': {why}", client.id);
-            errors.insert(name.to_string(), SetSessionOptionError { value: value as i32 });
+            errors.insert(
+                name.to_string(),
+                SetSessionOptionError {
+                    value: value as i32,
+                },
+            );
         };
         let mut names: Vec<&String> = request.session_options.keys().collect();
         names.sort();
@@ -197,7 +211,8 @@ impl FlightSqlService for FlightSqlServer {
             protocol_version: 0,
             payload: token.clone().into(),
         })]);
-        let mut response: Response<FlightStream<HandshakeResponse>> = Response::new(Box::pin(output));
+        let mut response: Response<FlightStream<HandshakeResponse>> =
+            Response::new(Box::pin(output));
         let bearer = MetadataValue::try_from(format!("Bearer {token}"))
             .map_err(|e| internal("cannot write the token header", e))?;
         response.metadata_mut().insert("authorization", bearer);
@@ -217,10 +232,17 @@ impl FlightSqlService for FlightSqlServer {
         let client = self.client(&request)?;
         let in_transaction = query.transaction_id.is_some();
         let prepared = self.prepare(&client, &query.query, in_transaction).await?;
-        let runner = self.runner(&client, query.transaction_id.as_deref(), false).await?;
+        let runner = self
+            .runner(&client, query.transaction_id.as_deref(), false)
+            .await?;
         let frame = self.run(&client, &runner, &prepared, &[]).await?;
         let info = self
-            .flight_info(&client, frame, prepared.statement.returns_rows(), request.into_inner())
+            .flight_info(
+                &client,
+                frame,
+                prepared.statement.returns_rows(),
+                request.into_inner(),
+            )
             .await?;
         Ok(Response::new(info))
     }
@@ -231,7 +253,9 @@ impl FlightSqlService for FlightSqlServer {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let (client, prepared) = self.prepared(&query.prepared_statement_handle)?;
-        let rows = lock(&prepared.bound)?.clone().unwrap_or_else(|| vec![vec![]]);
+        let rows = lock(&prepared.bound)?
+            .clone()
+            .unwrap_or_else(|| vec![vec![]]);
         let runner = self.runner(&client, None, prepared.in_transaction).await?;
         if !prepared.statement.returns_rows() {
             // ADBC runs DML this way too: run it for every row bound.
@@ -241,7 +265,9 @@ impl FlightSqlService for FlightSqlServer {
                 .session_context()
                 .read_batch(crate::catalog::count_batch(changed)?)
                 .map_err(|e| status(e.into()))?;
-            let info = self.flight_info(&client, frame, false, request.into_inner()).await?;
+            let info = self
+                .flight_info(&client, frame, false, request.into_inner())
+                .await?;
             return Ok(Response::new(info));
         }
         let values = match rows.as_slice() {
@@ -255,7 +281,9 @@ impl FlightSqlService for FlightSqlServer {
             }
         };
         let frame = self.run(&client, &runner, &prepared, &values).await?;
-        let info = self.flight_info(&client, frame, true, request.into_inner()).await?;
+        let info = self
+            .flight_info(&client, frame, true, request.into_inner())
+            .await?;
         Ok(Response::new(info))
     }
 
@@ -270,7 +298,12 @@ impl FlightSqlService for FlightSqlServer {
                 "ticket '{handle}' was read already, or its query was dropped: run it again"
             ))
         })?;
-        let stream = stream_query(Arc::clone(&self.sessions), Arc::clone(&client), handle, query)?;
+        let stream = stream_query(
+            Arc::clone(&self.sessions),
+            Arc::clone(&client),
+            handle,
+            query,
+        )?;
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -281,9 +314,14 @@ impl FlightSqlService for FlightSqlServer {
     ) -> Result<i64, Status> {
         let client = self.client(&request)?;
         let in_transaction = command.transaction_id.is_some();
-        let prepared = self.prepare(&client, &command.query, in_transaction).await?;
-        let runner = self.runner(&client, command.transaction_id.as_deref(), false).await?;
-        self.run_update(&client, runner, &prepared, vec![vec![]]).await
+        let prepared = self
+            .prepare(&client, &command.query, in_transaction)
+            .await?;
+        let runner = self
+            .runner(&client, command.transaction_id.as_deref(), false)
+            .await?;
+        self.run_update(&client, runner, &prepared, vec![vec![]])
+            .await
     }
 
     async fn do_action_create_prepared_statement(
@@ -299,7 +337,10 @@ impl FlightSqlService for FlightSqlServer {
         let prepared = self
             .prepare(&client, &query.query, query.transaction_id.is_some())
             .await?;
-        let dataset_schema = match (prepared.statement.returns_rows(), prepared.statement.schema()) {
+        let dataset_schema = match (
+            prepared.statement.returns_rows(),
+            prepared.statement.schema(),
+        ) {
             (true, Some(schema)) => {
                 let branch = client.session.branch().map_err(status)?;
                 schema_bytes(&crate::results::result_schema(schema, &[], &branch))?
@@ -325,10 +366,16 @@ impl FlightSqlService for FlightSqlServer {
         _request: Request<Action>,
     ) -> Result<(), Status> {
         // Closing twice, or after the session expired, is no error.
-        if let Ok((client, handle)) = self.owner(&query.prepared_statement_handle, "prepared statement handle") {
+        if let Ok((client, handle)) = self.owner(
+            &query.prepared_statement_handle,
+            "prepared statement handle",
+        ) {
             lock(&client.prepared)?.remove(&handle);
         } else {
-            split_handle(&query.prepared_statement_handle, "prepared statement handle")?;
+            split_handle(
+                &query.prepared_statement_handle,
+                "prepared statement handle",
+            )?;
         }
         Ok(())
     }
@@ -547,11 +594,20 @@ impl FlightSqlService for FlightSqlServer {
             })
         };
         Some(vec![
-            action("SetSessionOptions", "Set session options: catalog (the branch), schema (the namespace)"),
+            action(
+                "SetSessionOptions",
+                "Set session options: catalog (the branch), schema (the namespace)",
+            ),
             action("GetSessionOptions", "Get the session's options"),
-            action("CloseSession", "Close the session, rolling back its transaction"),
+            action(
+                "CloseSession",
+                "Close the session, rolling back its transaction",
+            ),
             action("CancelFlightInfo", "Cancel a query by its FlightInfo"),
-            action(STATUS_ACTION, "The server's sessions and running queries, as JSON"),
+            action(
+                STATUS_ACTION,
+                "The server's sessions and running queries, as JSON",
+            ),
         ])
     }
 
@@ -562,7 +618,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info(query, &schema, request.into_inner())
     }
 
@@ -616,7 +672,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info(query, &schema, request.into_inner())
     }
 
@@ -654,7 +710,11 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetPrimaryKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.metadata_info(query, &crate::catalog::primary_keys_schema(), request.into_inner())
+        self.metadata_info(
+            query,
+            &crate::catalog::primary_keys_schema(),
+            request.into_inner(),
+        )
     }
 
     async fn do_get_primary_keys(
@@ -671,7 +731,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(&self.xdbc).schema();
+        let schema = query.into_builder(&self.xdbc).schema();
         self.metadata_info(query, &schema, request.into_inner())
     }
 
@@ -696,7 +756,9 @@ impl FlightSqlServer {
     fn cancel(&self, info: &FlightInfo) -> Result<bool, Status> {
         let mut cancelled = false;
         for endpoint in &info.endpoint {
-            let Some(ticket) = &endpoint.ticket else { continue };
+            let Some(ticket) = &endpoint.ticket else {
+                continue;
+            };
             let any = Any::decode(ticket.ticket.clone())
                 .map_err(|e| invalid(format!("the ticket is malformed: {e}")))?;
             let Some(ticket) = any
@@ -713,7 +775,10 @@ impl FlightSqlServer {
 }
 
 /// Each parameter row has one value per parameter.
-fn check_parameters(prepared: &crate::sessions::Prepared, rows: &[Vec<datafusion::common::ScalarValue>]) -> Result<(), Status> {
+fn check_parameters(
+    prepared: &crate::sessions::Prepared,
+    rows: &[Vec<datafusion::common::ScalarValue>],
+) -> Result<(), Status> {
     let wanted = prepared.statement.parameter_count();
     if let Some(row) = rows.iter().find(|r| r.len() != wanted) {
         return Err(invalid(format!(

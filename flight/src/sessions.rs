@@ -59,7 +59,11 @@ pub(crate) struct PlannedQuery {
 }
 
 impl PlannedQuery {
-    pub(crate) fn new(plan: Arc<dyn ExecutionPlan>, schema: SchemaRef, task: Arc<TaskContext>) -> Self {
+    pub(crate) fn new(
+        plan: Arc<dyn ExecutionPlan>,
+        schema: SchemaRef,
+        task: Arc<TaskContext>,
+    ) -> Self {
         Self {
             plan,
             schema,
@@ -236,7 +240,11 @@ impl Sessions {
             .as_ref()
             .filter(|id| registry.by_id.contains_key(*id))
             .cloned()
-            .or_else(|| keys.token.as_ref().and_then(|t| registry.by_token.get(t).cloned()))
+            .or_else(|| {
+                keys.token
+                    .as_ref()
+                    .and_then(|t| registry.by_token.get(t).cloned())
+            })
             .or_else(|| match (&keys.cookie, &keys.token) {
                 // A client that keeps neither cookie nor token is known by its connection.
                 (None, None) => keys.peer.and_then(|p| registry.by_peer.get(&p).cloned()),
@@ -262,7 +270,9 @@ impl Sessions {
         if let Some(peer) = keys.peer {
             registry.by_peer.insert(peer, session.id.clone());
         }
-        registry.by_id.insert(session.id.clone(), Arc::clone(&session));
+        registry
+            .by_id
+            .insert(session.id.clone(), Arc::clone(&session));
         Ok((session, true))
     }
 

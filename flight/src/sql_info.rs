@@ -24,19 +24,31 @@ pub(crate) fn sql_info(ctx: &SessionContext) -> Result<SqlInfoData> {
     b.append(SqlInfo::FlightSqlServerReadOnly, false);
     b.append(SqlInfo::FlightSqlServerSql, true);
     b.append(SqlInfo::FlightSqlServerSubstrait, false);
-    b.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::Transaction as i32);
+    b.append(
+        SqlInfo::FlightSqlServerTransaction,
+        SqlSupportedTransaction::Transaction as i32,
+    );
     b.append(SqlInfo::FlightSqlServerCancel, true);
     b.append(SqlInfo::FlightSqlServerBulkIngestion, true);
     b.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, true);
     b.append(SqlInfo::SqlDdlCatalog, true);
     b.append(SqlInfo::SqlDdlSchema, true);
     b.append(SqlInfo::SqlDdlTable, true);
-    b.append(SqlInfo::SqlIdentifierCase, SqlSupportedCaseSensitivity::SqlCaseSensitivityLowercase as i32);
+    b.append(
+        SqlInfo::SqlIdentifierCase,
+        SqlSupportedCaseSensitivity::SqlCaseSensitivityLowercase as i32,
+    );
     b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
     // Quoted names keep their case; the enum has no "sensitive": unknown.
-    b.append(SqlInfo::SqlQuotedIdentifierCase, SqlSupportedCaseSensitivity::SqlCaseSensitivityUnknown as i32);
+    b.append(
+        SqlInfo::SqlQuotedIdentifierCase,
+        SqlSupportedCaseSensitivity::SqlCaseSensitivityUnknown as i32,
+    );
     b.append(SqlInfo::SqlAllTablesAreSelectable, true);
-    b.append(SqlInfo::SqlNullOrdering, SqlNullOrdering::SqlNullsSortedHigh as i32);
+    b.append(
+        SqlInfo::SqlNullOrdering,
+        SqlNullOrdering::SqlNullsSortedHigh as i32,
+    );
     b.append(SqlInfo::SqlKeywords, keywords());
     let functions = functions(ctx);
     for (info, section) in [
@@ -49,7 +61,10 @@ pub(crate) fn sql_info(ctx: &SessionContext) -> Result<SqlInfoData> {
     let system: Vec<String> = functions
         .iter()
         .filter(|(section, _)| {
-            !matches!(section.as_str(), "Math Functions" | "String Functions" | "Time and Date Functions")
+            !matches!(
+                section.as_str(),
+                "Math Functions" | "String Functions" | "Time and Date Functions"
+            )
         })
         .flat_map(|(_, names)| names.iter().cloned())
         .collect();
@@ -58,7 +73,10 @@ pub(crate) fn sql_info(ctx: &SessionContext) -> Result<SqlInfoData> {
     b.append(SqlInfo::SqlExtraNameCharacters, "");
     b.append(SqlInfo::SqlSupportsColumnAliasing, true);
     b.append(SqlInfo::SqlNullPlusNullIsNull, true);
-    b.append(SqlInfo::SqlSupportsConvert, BTreeMap::<i32, Vec<i32>>::new());
+    b.append(
+        SqlInfo::SqlSupportsConvert,
+        BTreeMap::<i32, Vec<i32>>::new(),
+    );
     b.append(SqlInfo::SqlSupportsTableCorrelationNames, true);
     b.append(SqlInfo::SqlSupportsDifferentTableCorrelationNames, false);
     b.append(SqlInfo::SqlSupportsExpressionsInOrderBy, true);
@@ -123,22 +141,48 @@ pub(crate) fn sql_info(ctx: &SessionContext) -> Result<SqlInfoData> {
     b.append(SqlInfo::SqlDataDefinitionsInTransactionsIgnored, false);
     // Forward-only result sets, read-only.
     b.append(SqlInfo::SqlSupportedResultSetTypes, 1 << 1);
-    b.append(SqlInfo::SqlSupportedConcurrenciesForResultSetUnspecified, 1 << 1);
-    b.append(SqlInfo::SqlSupportedConcurrenciesForResultSetForwardOnly, 1 << 1);
-    b.append(SqlInfo::SqlSupportedConcurrenciesForResultSetScrollSensitive, 0);
-    b.append(SqlInfo::SqlSupportedConcurrenciesForResultSetScrollInsensitive, 0);
+    b.append(
+        SqlInfo::SqlSupportedConcurrenciesForResultSetUnspecified,
+        1 << 1,
+    );
+    b.append(
+        SqlInfo::SqlSupportedConcurrenciesForResultSetForwardOnly,
+        1 << 1,
+    );
+    b.append(
+        SqlInfo::SqlSupportedConcurrenciesForResultSetScrollSensitive,
+        0,
+    );
+    b.append(
+        SqlInfo::SqlSupportedConcurrenciesForResultSetScrollInsensitive,
+        0,
+    );
     b.append(SqlInfo::SqlBatchUpdatesSupported, true);
     b.append(SqlInfo::SqlSavepointsSupported, false);
     b.append(SqlInfo::SqlNamedParametersSupported, false);
     b.append(SqlInfo::SqlLocatorsUpdateCopy, false);
     b.append(SqlInfo::SqlStoredFunctionsUsingCallSyntaxSupported, false);
-    b.build().map_err(|e| FlightError::Config(format!("cannot build SqlInfo: {e}")))
+    b.build()
+        .map_err(|e| FlightError::Config(format!("cannot build SqlInfo: {e}")))
 }
 
 /// The words Floe's own statements add to the parser's.
 const FLOE_KEYWORDS: &[&str] = &[
-    "BRANCH", "BRANCHES", "DRY", "FIELDS", "IDENTIFIER", "LOCALLY", "PARTITIONED", "PURGE",
-    "RETAIN", "RUN", "SNAPSHOTS", "TAG", "TAGS", "TBLPROPERTIES", "UNORDERED",
+    "BRANCH",
+    "BRANCHES",
+    "DRY",
+    "FIELDS",
+    "IDENTIFIER",
+    "LOCALLY",
+    "PARTITIONED",
+    "PURGE",
+    "RETAIN",
+    "RUN",
+    "SNAPSHOTS",
+    "TAG",
+    "TAGS",
+    "TBLPROPERTIES",
+    "UNORDERED",
 ];
 
 /// The SQL keywords: the parser's and Floe's.
@@ -173,19 +217,98 @@ fn functions(ctx: &SessionContext) -> BTreeMap<String, Vec<String>> {
 /// The column types Floe's tables have.
 pub(crate) fn xdbc_type_info() -> Result<XdbcTypeInfoData> {
     let mut b = XdbcTypeInfoDataBuilder::new();
-    let types: [(&str, XdbcDataType, Option<i32>, Option<&str>, Option<&str>, bool); 12] = [
+    // (name, type, column size, literal prefix, literal suffix, case sensitive)
+    type Row = (
+        &'static str,
+        XdbcDataType,
+        Option<i32>,
+        Option<&'static str>,
+        Option<&'static str>,
+        bool,
+    );
+    let types: [Row; 12] = [
         ("BOOLEAN", XdbcDataType::XdbcBit, Some(1), None, None, false),
-        ("INT", XdbcDataType::XdbcInteger, Some(10), None, None, false),
-        ("BIGINT", XdbcDataType::XdbcBigint, Some(19), None, None, false),
+        (
+            "INT",
+            XdbcDataType::XdbcInteger,
+            Some(10),
+            None,
+            None,
+            false,
+        ),
+        (
+            "BIGINT",
+            XdbcDataType::XdbcBigint,
+            Some(19),
+            None,
+            None,
+            false,
+        ),
         ("FLOAT", XdbcDataType::XdbcFloat, Some(7), None, None, false),
-        ("DOUBLE", XdbcDataType::XdbcDouble, Some(15), None, None, false),
-        ("DECIMAL", XdbcDataType::XdbcDecimal, Some(38), None, None, false),
-        ("DATE", XdbcDataType::XdbcDate, Some(10), Some("DATE '"), Some("'"), false),
-        ("TIME", XdbcDataType::XdbcTime, Some(15), Some("TIME '"), Some("'"), false),
-        ("TIMESTAMP", XdbcDataType::XdbcTimestamp, Some(26), Some("TIMESTAMP '"), Some("'"), false),
-        ("TIMESTAMPTZ", XdbcDataType::XdbcTimestamp, Some(32), Some("TIMESTAMP '"), Some("'"), false),
-        ("STRING", XdbcDataType::XdbcVarchar, Some(i32::MAX), Some("'"), Some("'"), true),
-        ("BINARY", XdbcDataType::XdbcVarbinary, Some(i32::MAX), Some("X'"), Some("'"), false),
+        (
+            "DOUBLE",
+            XdbcDataType::XdbcDouble,
+            Some(15),
+            None,
+            None,
+            false,
+        ),
+        (
+            "DECIMAL",
+            XdbcDataType::XdbcDecimal,
+            Some(38),
+            None,
+            None,
+            false,
+        ),
+        (
+            "DATE",
+            XdbcDataType::XdbcDate,
+            Some(10),
+            Some("DATE '"),
+            Some("'"),
+            false,
+        ),
+        (
+            "TIME",
+            XdbcDataType::XdbcTime,
+            Some(15),
+            Some("TIME '"),
+            Some("'"),
+            false,
+        ),
+        (
+            "TIMESTAMP",
+            XdbcDataType::XdbcTimestamp,
+            Some(26),
+            Some("TIMESTAMP '"),
+            Some("'"),
+            false,
+        ),
+        (
+            "TIMESTAMPTZ",
+            XdbcDataType::XdbcTimestamp,
+            Some(32),
+            Some("TIMESTAMP '"),
+            Some("'"),
+            false,
+        ),
+        (
+            "STRING",
+            XdbcDataType::XdbcVarchar,
+            Some(i32::MAX),
+            Some("'"),
+            Some("'"),
+            true,
+        ),
+        (
+            "BINARY",
+            XdbcDataType::XdbcVarbinary,
+            Some(i32::MAX),
+            Some("X'"),
+            Some("'"),
+            false,
+        ),
     ];
     for (name, data_type, column_size, prefix, suffix, case_sensitive) in types {
         let numeric = matches!(
@@ -218,5 +341,6 @@ pub(crate) fn xdbc_type_info() -> Result<XdbcTypeInfoData> {
             interval_precision: None,
         });
     }
-    b.build().map_err(|e| FlightError::Config(format!("cannot build the type info: {e}")))
+    b.build()
+        .map_err(|e| FlightError::Config(format!("cannot build the type info: {e}")))
 }

@@ -58,7 +58,9 @@ impl FlightSqlServer {
                 String::from_utf8_lossy(id)
             ))),
             (None, Some(_)) if prepared_in_transaction => Ok(Runner::Transaction),
-            (None, Some(_)) => Ok(Runner::Alone(Box::new(self.fresh_session(client, None).await?))),
+            (None, Some(_)) => Ok(Runner::Alone(Box::new(
+                self.fresh_session(client, None).await?,
+            ))),
             (None, None) => Ok(Runner::Session),
         }
     }
@@ -221,7 +223,9 @@ impl FlightSqlServer {
         let info = FlightInfo::new()
             .try_with_schema(&schema)
             .map_err(|e| internal("cannot encode the result schema", e))?
-            .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec())))
+            .with_endpoint(
+                FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec())),
+            )
             .with_descriptor(descriptor)
             .with_total_records(total_records)
             .with_ordered(true);
@@ -283,8 +287,12 @@ pub(crate) fn affected_rows(batches: &[RecordBatch]) -> i64 {
         .iter()
         .filter(|b| b.num_columns() == 1 && b.schema().field(0).name() == "count")
         .filter_map(|b| {
-            let column = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).ok()?;
-            let column = column.as_any().downcast_ref::<arrow::array::Int64Array>()?.clone();
+            let column =
+                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).ok()?;
+            let column = column
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()?
+                .clone();
             Some(column.iter().flatten().sum::<i64>())
         })
         .sum()
@@ -309,8 +317,11 @@ pub(crate) fn parameter_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarVa
 
 /// A handle or ticket's text, `<session id>/<id>`.
 pub(crate) fn split_handle(handle: &[u8], what: &str) -> Result<(String, String), Status> {
-    let text = std::str::from_utf8(handle)
-        .map_err(|_| invalid(format!("malformed {what}: it is not a handle this server made")))?;
+    let text = std::str::from_utf8(handle).map_err(|_| {
+        invalid(format!(
+            "malformed {what}: it is not a handle this server made"
+        ))
+    })?;
     match text.split_once('/') {
         Some((session, _)) if !session.is_empty() => Ok((session.to_string(), text.to_string())),
         _ => Err(invalid(format!(
@@ -322,9 +333,8 @@ pub(crate) fn split_handle(handle: &[u8], what: &str) -> Result<(String, String)
 /// A schema as the IPC message Flight SQL carries in byte fields.
 pub(crate) fn schema_bytes(schema: &arrow::datatypes::Schema) -> Result<bytes::Bytes, Status> {
     let options = arrow::ipc::writer::IpcWriteOptions::default();
-    let message: arrow_flight::IpcMessage =
-        arrow_flight::SchemaAsIpc::new(schema, &options)
-            .try_into()
-            .map_err(|e| internal("cannot encode a schema", e))?;
+    let message: arrow_flight::IpcMessage = arrow_flight::SchemaAsIpc::new(schema, &options)
+        .try_into()
+        .map_err(|e| internal("cannot encode a schema", e))?;
     Ok(message.0)
 }

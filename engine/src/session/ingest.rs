@@ -130,8 +130,12 @@ impl Session {
                     Ok(committed) => Ok(committed),
                     Err(e) => {
                         // As CREATE TABLE AS: a failed load leaves no table.
-                        if let Err(cleanup) = ddl::drop_table(&self.scope, &ident, false, true).await {
-                            log::warn!("could not drop '{ident}' after its ingest failed: {cleanup}");
+                        if let Err(cleanup) =
+                            ddl::drop_table(&self.scope, &ident, false, true).await
+                        {
+                            log::warn!(
+                                "could not drop '{ident}' after its ingest failed: {cleanup}"
+                            );
                         }
                         Err(e)
                     }

@@ -101,7 +101,13 @@ impl PreparedStatement {
             .parameter_types
             .iter()
             .enumerate()
-            .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone().unwrap_or(DataType::Null), true))
+            .map(|(i, t)| {
+                Field::new(
+                    format!("${}", i + 1),
+                    t.clone().unwrap_or(DataType::Null),
+                    true,
+                )
+            })
             .collect();
         Arc::new(Schema::new(fields))
     }
@@ -187,8 +193,7 @@ impl Session {
         match command {
             Command::DataFusion(_) | Command::Insert { .. } => {
                 // Planned with its placeholders, DataFusion infers their types.
-                let placeholders =
-                    ScriptStatement::from_tokens(prepared.statement.clone());
+                let placeholders = ScriptStatement::from_tokens(prepared.statement.clone());
                 let typed = match self.parse(placeholders).await? {
                     Command::DataFusion(statement) | Command::Insert { statement, .. } => {
                         self.plan_statement(statement).await.ok()
@@ -205,9 +210,12 @@ impl Session {
                     let schema = match typed {
                         Some(plan) => Arc::clone(plan.schema().inner()),
                         None => {
-                            let Command::DataFusion(statement) = self.parse(prepared.bind(&nulls)?).await?
+                            let Command::DataFusion(statement) =
+                                self.parse(prepared.bind(&nulls)?).await?
                             else {
-                                return Err(FloeError::internal("a query parsed as another statement"));
+                                return Err(FloeError::internal(
+                                    "a query parsed as another statement",
+                                ));
                             };
                             Arc::clone(self.plan_statement(statement).await?.schema().inner())
                         }
@@ -301,16 +309,20 @@ fn literal_tokens(value: &ScalarValue, index: usize) -> Result<Vec<TokenWithSpan
             let text = value.to_string();
             let wanted = value.data_type();
             if wanted == DataType::Int64 {
-                if text.starts_with('-') { format!("({text})") } else { text }
+                if text.starts_with('-') {
+                    format!("({text})")
+                } else {
+                    text
+                }
             } else {
                 format!("arrow_cast({text}, {})", quote(&wanted.to_string()))
             }
         }
         ScalarValue::Float64(Some(f)) if f.is_finite() && *f < 0.0 => format!("({f:?})"),
         ScalarValue::Float64(Some(f)) if f.is_finite() => format!("{f:?}"),
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            quote(s)
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => quote(s),
         ScalarValue::Binary(Some(b))
         | ScalarValue::LargeBinary(Some(b))
         | ScalarValue::BinaryView(Some(b))
@@ -362,7 +374,10 @@ mod tests {
     #[test]
     fn literals_keep_their_types_and_quote_strings() {
         assert_eq!(text(ScalarValue::Int64(Some(-3))), "( - 3 )");
-        assert_eq!(text(ScalarValue::Int32(Some(7))), "arrow_cast ( 7 , 'Int32' )");
+        assert_eq!(
+            text(ScalarValue::Int32(Some(7))),
+            "arrow_cast ( 7 , 'Int32' )"
+        );
         let quoted = literal_tokens(&ScalarValue::from("it's"), 1).unwrap();
         assert_eq!(quoted.len(), 1);
         assert_eq!(quoted[0].token, Token::SingleQuotedString("it's".into()));
@@ -379,7 +394,9 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_and_kinds_not_mixed() {
-        let mut statement = crate::sql::lexer::split("SELECT ? + ?, '?'").unwrap().remove(0);
+        let mut statement = crate::sql::lexer::split("SELECT ? + ?, '?'")
+            .unwrap()
+            .remove(0);
         assert_eq!(number_placeholders(&mut statement).unwrap(), 2);
         let mut statement = crate::sql::lexer::split("SELECT $2, $1").unwrap().remove(0);
         assert_eq!(number_placeholders(&mut statement).unwrap(), 2);

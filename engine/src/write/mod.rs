@@ -146,12 +146,14 @@ pub async fn write_stream(
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<RecordBatch>(2);
         senders.push(sender);
         // Dropping the handle (a failed ingest) stops the task.
-        tasks.push(datafusion::common::runtime::SpawnedTask::spawn(async move {
-            while let Some(batch) = receiver.recv().await {
-                writer.write(batch).await?;
-            }
-            writer.close().await
-        }));
+        tasks.push(datafusion::common::runtime::SpawnedTask::spawn(
+            async move {
+                while let Some(batch) = receiver.recv().await {
+                    writer.write(batch).await?;
+                }
+                writer.close().await
+            },
+        ));
     }
     let mut next = 0;
     while let Some(batch) = futures::StreamExt::next(&mut batches).await {

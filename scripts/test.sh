@@ -21,4 +21,10 @@ echo "== Interop: PyIceberg, DuckDB, SeaweedFS, ADBC, pyarrow.flight, JDBC, Jupy
 export FLOE_BIN="$CARGO_TARGET_DIR/debug/floe"
 bash scripts/python-env.sh
 bash scripts/java-deps.sh
+# The TLS test makes its certificate with the openssl command.
+if ! command -v openssl >/dev/null 2>&1; then
+  sudo_cmd=""
+  [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq openssl
+fi
 "$FLOE_VENV/bin/python" -m pytest interop -v

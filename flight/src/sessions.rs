@@ -228,10 +228,6 @@ impl Sessions {
         }
     }
 
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// The session of a request, made if there is none; `true` if it is new.
     pub(crate) fn resolve(&self, keys: &SessionKeys) -> Result<(Arc<ClientSession>, bool), Status> {
         let mut registry = lock(&self.registry)?;

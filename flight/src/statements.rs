@@ -65,28 +65,16 @@ impl FlightSqlServer {
         }
     }
 
-    /// A session on the client's branch and namespace (or on `branch`).
+    /// A session on the client's branch and namespace (or on `branch`),
+    /// outside the client's transaction.
     pub(crate) async fn fresh_session(
         &self,
         client: &ClientSession,
         branch: Option<&str>,
     ) -> Result<Session, Status> {
-        let session = self.sessions.engine().session();
-        let branch = match branch {
-            Some(branch) => branch.to_string(),
-            None => client.session.branch().map_err(status)?,
-        };
-        if branch != "main" {
-            session.use_branch(&branch).await.map_err(status)?;
-        }
-        let namespace = client.session.namespace();
-        if namespace != floe_engine::DEFAULT_NAMESPACE {
-            let ns = floe_engine::NamespaceIdent::from_strs(namespace.split('.'))
-                .map_err(|e| status(FloeError::from(e)))?;
-            session
-                .execute(floe_engine::Command::Use { namespace: ns })
-                .await
-                .map_err(status)?;
+        let session = client.session.fork().map_err(status)?;
+        if let Some(branch) = branch {
+            session.use_branch(branch).await.map_err(status)?;
         }
         Ok(session)
     }

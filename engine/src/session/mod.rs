@@ -207,6 +207,49 @@ impl Session {
         table_ident_from_text(name, CATALOG_NAME, &self.default_namespace())
     }
 
+    /// A new session of the same engine on this session's branch and
+    /// namespace, with its `SET` settings: no transaction, no session
+    /// tables, no I/O. Servers run a statement that must not join the
+    /// session's open transaction in one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> floe_engine::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let session = floe_engine::Engine::open(dir.path().to_str().unwrap()).await?.session();
+    /// session.sql("CREATE SCHEMA lab").await?;
+    /// session.sql("CREATE TABLE lab.t (id BIGINT)").await?;
+    /// session.sql("CREATE BRANCH dev").await?;
+    /// session.sql("USE BRANCH dev").await?;
+    /// session.sql("USE lab").await?;
+    /// session.sql("BEGIN").await?;
+    /// session.sql("INSERT INTO t VALUES (1)").await?;
+    ///
+    /// let fork = session.fork()?;
+    /// assert_eq!((fork.branch()?, fork.namespace()), ("dev".to_string(), "lab".to_string()));
+    /// assert!(!fork.in_transaction()?);
+    /// // The fork does not see what the transaction staged.
+    /// let rows = fork.sql("SELECT count(*) AS n FROM t").await?.collect().await?;
+    /// assert_eq!(arrow::util::pretty::pretty_format_batches(&rows).unwrap().to_string(),
+    ///     "+---+\n| n |\n+---+\n| 0 |\n+---+");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fork(&self) -> Result<Session> {
+        let fork = self.engine.session();
+        let settings = self.scope.settings()?;
+        fork.scope.update_settings(|s| *s = settings)?;
+        let namespace = self.default_namespace();
+        fork.ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .catalog
+            .default_schema = namespace;
+        Ok(fork)
+    }
+
     /// Move the session to a warehouse branch, as `USE BRANCH name`.
     pub async fn use_branch(&self, name: &str) -> Result<()> {
         ops::branches::use_branch(&self.scope, name).await

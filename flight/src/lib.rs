@@ -21,6 +21,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod actions;
 mod auth;
 mod catalog;
 mod error;

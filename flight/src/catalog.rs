@@ -65,14 +65,10 @@ pub(crate) async fn tables(
             if wanted.as_ref().is_some_and(|w| *w != branch) {
                 continue;
             }
-            for ident in tables {
+            for table in tables {
+                let ident = table.ident();
                 let schema = if include_schema {
-                    let table = client
-                        .session
-                        .table_on(&ident, &branch)
-                        .await
-                        .map_err(status)?;
-                    columns_schema(&table.arrow_schema().map_err(status)?, &branch, &ident)
+                    columns_schema(&table.arrow_schema().map_err(status)?, &branch, ident)
                 } else {
                     Schema::empty()
                 };

@@ -18,7 +18,7 @@ use crate::error::{Result, already_exists, invalid, not_found};
 use crate::ops::refs::check_ref_name;
 use crate::results::CommitInfo;
 use crate::scope::Scope;
-use crate::table::LoadedTable;
+use crate::table::{LoadedTable, TableVersion};
 
 /// Every table of the warehouse, loaded.
 async fn all_tables(scope: &Scope) -> Result<Vec<LoadedTable>> {
@@ -49,7 +49,17 @@ pub(crate) async fn table_idents(scope: &Scope) -> Result<Vec<TableIdent>> {
 
 /// Every warehouse branch with its tables; `main` always.
 pub(crate) async fn branch_tables(scope: &Scope) -> Result<BTreeMap<String, Vec<TableIdent>>> {
-    let mut out: BTreeMap<String, Vec<TableIdent>> = BTreeMap::new();
+    Ok(branch_views(scope)
+        .await?
+        .into_iter()
+        .map(|(branch, tables)| (branch, tables.iter().map(|t| t.ident().clone()).collect()))
+        .collect())
+}
+
+/// Every branch of the warehouse (`main` always), with each table on it
+/// as the branch's head sees it; every table is loaded once.
+pub(crate) async fn branch_views(scope: &Scope) -> Result<BTreeMap<String, Vec<LoadedTable>>> {
+    let mut out: BTreeMap<String, Vec<LoadedTable>> = BTreeMap::new();
     out.insert(MAIN_BRANCH.to_string(), Vec::new());
     for table in all_tables(scope).await? {
         let mut branches = table.branches()?;
@@ -57,7 +67,8 @@ pub(crate) async fn branch_tables(scope: &Scope) -> Result<BTreeMap<String, Vec<
             branches.push(MAIN_BRANCH.to_string());
         }
         for branch in branches {
-            out.entry(branch).or_default().push(table.ident().clone());
+            let view = table.with_version(TableVersion::Branch(branch.clone()));
+            out.entry(branch).or_default().push(view);
         }
     }
     Ok(out)

@@ -87,8 +87,8 @@ impl Session {
                  branch '{}' (use mode 'create' or 'create_append')",
                 self.scope.branch()?
             )),
-            (IngestMode::Append | IngestMode::CreateAppend, Some(_)) => {
-                self.append(name, batches).await
+            (IngestMode::Append | IngestMode::CreateAppend, Some(table)) => {
+                self.append_to(table, batches).await
             }
             (IngestMode::Replace, Some(table)) => {
                 let branch = table.write_branch()?.to_string();

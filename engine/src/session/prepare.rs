@@ -185,20 +185,26 @@ impl Session {
             transactional: true,
             schema: None,
         };
-        // With NULL for every parameter, the statement parses as it will run.
+        // Parsed and planned once, with its placeholders: DataFusion infers
+        // their types. A placeholder where the parser wants a literal is
+        // parsed with NULL for every parameter instead, as it will run.
         let nulls = vec![ScalarValue::Null; parameters];
-        let command = self.parse(prepared.bind(&nulls)?).await?;
+        let placeholders = ScriptStatement::from_tokens(prepared.statement.clone());
+        let command = match self.parse(placeholders).await {
+            Ok(command) => command,
+            Err(_) if parameters > 0 => self.parse(prepared.bind(&nulls)?).await?,
+            Err(e) => return Err(e),
+        };
         prepared.returns_rows = command.returns_rows();
         prepared.transactional = command.is_transactional();
         match command {
-            Command::DataFusion(_) | Command::Insert { .. } => {
-                // Planned with its placeholders, DataFusion infers their types.
-                let placeholders = ScriptStatement::from_tokens(prepared.statement.clone());
-                let typed = match self.parse(placeholders).await? {
-                    Command::DataFusion(statement) | Command::Insert { statement, .. } => {
-                        self.plan_statement(statement).await.ok()
-                    }
-                    _ => None,
+            Command::DataFusion(statement) | Command::Insert { statement, .. } => {
+                let typed = match self.plan_statement(statement).await {
+                    Ok(plan) => Some(plan),
+                    // A query that cannot be planned is refused now; DML
+                    // fails when it runs, with its table named.
+                    Err(e) if prepared.returns_rows && parameters == 0 => return Err(e),
+                    Err(_) => None,
                 };
                 if let Some(plan) = &typed {
                     let types = plan.get_parameter_types()?;

@@ -60,11 +60,20 @@ impl Session {
     ) -> Result<CommitInfo> {
         let ident = self.resolve(name)?;
         let target = self.scope.load_table_at(&ident, None).await?;
+        self.append_to(target, batches).await
+    }
+
+    /// [`Self::append`] to a table already loaded at the branch written.
+    pub(crate) async fn append_to(
+        &self,
+        target: crate::table::LoadedTable,
+        batches: SendableRecordBatchStream,
+    ) -> Result<CommitInfo> {
         let branch = target.write_branch()?.to_string();
         let (files, _) = write_stream(
             &self.scope,
             &self.ctx,
-            &ident.to_string(),
+            &target.ident().to_string(),
             target.metadata(),
             batches,
         )
@@ -197,12 +206,13 @@ impl Session {
 }
 
 impl Session {
-    /// The warehouse's branches, each with the tables on it (`main` is
-    /// always there, even with no table), as `SHOW BRANCHES` lists them.
+    /// The warehouse's branches, each with the tables on it as its head
+    /// sees them (`main` is always there, even with no table), as `SHOW
+    /// BRANCHES` lists them. Every table is loaded once.
     pub async fn branches(
         &self,
-    ) -> Result<std::collections::BTreeMap<String, Vec<floe_catalog::TableIdent>>> {
-        ops::branches::branch_tables(&self.scope).await
+    ) -> Result<std::collections::BTreeMap<String, Vec<crate::table::LoadedTable>>> {
+        ops::branches::branch_views(&self.scope).await
     }
 
     /// The catalog's namespaces.

@@ -165,6 +165,18 @@ pub async fn write_stream(
         next = (next + 1) % senders.len();
     }
     drop(senders);
+    join_writers(tasks).await
+}
+
+/// Batches one writer takes before an input is written by several at
+/// once: a small INSERT or append stays one file per table partition.
+pub(crate) const SERIAL_BATCHES: usize = 16;
+
+/// A writer running on its own task: the files and rows it wrote.
+pub(crate) type WriterTask = datafusion::common::runtime::SpawnedTask<Result<(Vec<DataFile>, u64)>>;
+
+/// Wait for every writer task; their files and rows together.
+pub(crate) async fn join_writers(tasks: Vec<WriterTask>) -> Result<(Vec<DataFile>, u64)> {
     let (mut files, mut rows) = (Vec::new(), 0);
     for task in tasks {
         let (more, n) = task
@@ -176,10 +188,6 @@ pub async fn write_stream(
     }
     Ok((files, rows))
 }
-
-/// Batches one writer takes before a stream is dealt out to a writer per
-/// core: a small append stays one file per table partition.
-const SERIAL_BATCHES: usize = 16;
 
 /// A stream DataFusion reads once, as one partition.
 struct OnceStream {

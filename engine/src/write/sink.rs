@@ -20,7 +20,7 @@ use futures::StreamExt;
 use iceberg::spec::{DataContentType, DataFile, Struct};
 use std::collections::HashSet;
 
-use super::DataFileWriterSet;
+use super::{DataFileWriterSet, SERIAL_BATCHES, join_writers};
 use crate::commit::SnapshotUpdate;
 use crate::error::Result;
 use crate::scope::Scope;
@@ -74,11 +74,6 @@ impl IcebergSink {
     }
 }
 
-/// Batches written by one writer before every input partition gets its
-/// own, unless the input is known to be larger: a small INSERT stays one
-/// file per table partition.
-const SERIAL_BATCHES: usize = 16;
-
 impl IcebergSink {
     /// Write the input streams. Unless the input is known to be large
     /// (`serial_batches` is 0 then), the first `serial_batches` batches,
@@ -119,18 +114,10 @@ impl IcebergSink {
                 writer.close().await
             }));
         }
-        let mut files = Vec::new();
-        let mut rows = 0;
+        let (mut files, mut rows) = join_writers(tasks).await?;
         // The serial writer, if no stream was left to give it to.
         for writer in writers {
             let (more, n) = writer.close().await?;
-            files.extend(more);
-            rows += n;
-        }
-        for task in tasks {
-            let (more, n) = task.join_unwind().await.map_err(|e| {
-                crate::error::FloeError::Internal(format!("a writer task failed: {e}"))
-            })??;
             files.extend(more);
             rows += n;
         }

@@ -224,6 +224,19 @@ impl Engine {
         self.inner.root.as_str()
     }
 
+    /// The object store holding `location` (a plain absolute path,
+    /// `file://`, `s3://bucket/key` or `memory://`), with the path inside
+    /// it: the same store, credentials and client the engine's own reads
+    /// use, for callers that list or read objects besides tables (the
+    /// pipeline runner's sources).
+    pub fn object_store(
+        &self,
+        location: &str,
+    ) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+        let (url, path) = crate::storage::split_location(location)?;
+        Ok((self.registry().store(&url)?, path))
+    }
+
     /// The memory limit of the engine's queries, in bytes.
     pub fn memory_limit(&self) -> usize {
         self.inner.memory_limit

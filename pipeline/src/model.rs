@@ -1,0 +1,475 @@
+//! Computing a model on the run branch: in full, or from what changed
+//! upstream since its last run, so that the result always equals a full
+//! recompute.
+//!
+//! - `overwrite`: recomputed in full when an upstream changed.
+//! - `append`: the SELECT over the rows one upstream gained (an
+//!   incremental scan between two snapshots) is appended. A SELECT that
+//!   aggregates, deduplicates, ranks or limits is not distributive over
+//!   appends, and an upstream that lost or changed rows invalidates what
+//!   was appended: both recompute in full, as do several upstreams
+//!   changing at once.
+//! - `merge (keys)`: the keys whose upstream rows changed (inserted or
+//!   deleted, from any operation) are recomputed from every upstream row
+//!   with those keys, and replace the target's rows for those keys. This
+//!   equals a full recompute when each key's result depends only on the
+//!   upstream rows of that key, which is what a merge key means.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use datafusion::catalog::MemTable;
+use datafusion::sql::TableReference;
+use floe_engine::{LoadedTable, Session};
+use iceberg::spec::Operation;
+
+use crate::error::Result;
+use crate::spec::{Defaults, Mode, Model};
+use crate::sql::{self, literal, quote, quote_table};
+use crate::state::ModelState;
+
+/// The rows an upstream gained between two snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Delta {
+    pub table: String,
+    pub from: i64,
+    pub to: i64,
+    pub columns: Vec<String>,
+}
+
+/// How a model will be computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Nothing it reads changed.
+    UpToDate,
+    /// From all upstream rows.
+    Full(String),
+    /// Append the SELECT over what the changed upstreams gained, each
+    /// read as the rows it gained from one snapshot to another.
+    Append { deltas: Vec<Delta> },
+    /// Replace the keys whose upstream rows changed.
+    Merge {
+        keys: Vec<String>,
+        /// (table, from, to) of each changed upstream.
+        changed: Vec<(String, i64, i64)>,
+        /// The upstreams that have every key column: read for the changed
+        /// keys only.
+        restricted: Vec<String>,
+    },
+}
+
+impl Plan {
+    /// `up to date`, `full` or `incremental`.
+    pub(crate) fn action(&self) -> &'static str {
+        match self {
+            Self::UpToDate => "up to date",
+            Self::Full(_) => "full",
+            Self::Append { .. } | Self::Merge { .. } => "incremental",
+        }
+    }
+
+    /// What the plan does, for messages.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::UpToDate => "up to date".into(),
+            Self::Full(reason) => format!("in full: {reason}"),
+            Self::Append { deltas } => format!(
+                "appending what {} gained",
+                deltas
+                    .iter()
+                    .map(|d| format!("{} (snapshot {} to {})", d.table, d.from, d.to))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            Self::Merge { keys, changed, .. } => format!(
+                "recomputing the ({}) keys changed in {}",
+                keys.join(", "),
+                changed.iter().map(|(t, _, _)| t.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+fn summary_records(table: &LoadedTable, snapshot: Option<i64>) -> u64 {
+    snapshot
+        .and_then(|id| table.metadata().snapshot_by_id(id))
+        .and_then(|s| s.summary().additional_properties.get("total-records").cloned())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether `table` only gained rows between snapshots `from` and `to`.
+async fn append_only(run: &Session, name: &str, table: &LoadedTable, from: i64, to: i64) -> Result<bool> {
+    for snapshot in table.ancestors(Some(to)) {
+        if snapshot.snapshot_id() == from {
+            return Ok(true);
+        }
+        if snapshot.summary().operation != Operation::Append {
+            return Ok(false);
+        }
+    }
+    // `from` is not an ancestor (the branch was merged row by row): ask
+    // the rows themselves.
+    let query = format!(
+        "SELECT count(*) FROM table_changes({}, '{from}', '{to}') WHERE _change_type = 'DELETE'",
+        literal(name)
+    );
+    Ok(count(&run.sql(&query).await?.collect().await?)? == 0)
+}
+
+/// Decide how to compute `model` now.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn decide(
+    model: &Model,
+    hash: &str,
+    target: Option<&LoadedTable>,
+    state: Option<&ModelState>,
+    inputs: &BTreeMap<String, Option<i64>>,
+    upstream: &BTreeMap<String, LoadedTable>,
+    full_refresh: bool,
+    defaults: &Defaults,
+    run: &Session,
+) -> Result<Plan> {
+    let full = |reason: &str| Ok(Plan::Full(reason.to_string()));
+    if full_refresh {
+        return full("--full-refresh");
+    }
+    if target.is_none() {
+        return full("a new table");
+    }
+    let Some(state) = state else {
+        return full("no earlier run");
+    };
+    if state.model_hash != hash {
+        return full("the model changed since its last run");
+    }
+    let changed: Vec<(&String, Option<i64>, Option<i64>)> = inputs
+        .iter()
+        .filter_map(|(name, now)| {
+            let before = state.inputs.get(name).copied();
+            (before != Some(*now)).then(|| (name, before.flatten(), *now))
+        })
+        .collect();
+    if changed.is_empty() {
+        return Ok(Plan::UpToDate);
+    }
+    let mut ranges = Vec::new();
+    for (name, before, now) in &changed {
+        let (Some(before), Some(now)) = (before, now) else {
+            return full(&format!("{name} had no snapshot before"));
+        };
+        let table = &upstream[*name];
+        if table.metadata().snapshot_by_id(*before).is_none() {
+            return full(&format!("snapshot {before} of {name} has expired"));
+        }
+        ranges.push(((*name).clone(), *before, *now));
+    }
+    match &model.mode {
+        Mode::Overwrite => full("an upstream changed"),
+        Mode::Append => {
+            if sql::is_holistic(&model.select).unwrap_or(true) {
+                return full("an upstream changed, and the SELECT aggregates, deduplicates or limits");
+            }
+            if ranges.len() > 1 {
+                // Several changed upstreams append separately only when
+                // no branch of a UNION ALL reads two of them (a join of
+                // two changed tables also gains old × new rows).
+                let branches = sql::union_branches_read(&model.select, defaults)
+                    .map_err(floe_engine::FloeError::invalid)?;
+                let changed: Vec<String> = ranges.iter().map(|r| r.0.clone()).collect();
+                let separate = branches.is_some_and(|branches| {
+                    branches.iter().all(|reads| {
+                        reads.iter().filter(|t| changed.contains(&t.to_string())).count() <= 1
+                    })
+                });
+                if !separate {
+                    return full("several upstreams changed and one SELECT reads more than one");
+                }
+            }
+            let mut deltas = Vec::new();
+            for (name, from, to) in &ranges {
+                let table = &upstream[name];
+                if !append_only(run, name, table, *from, *to).await? {
+                    return full(&format!("{name} had rows deleted or rewritten"));
+                }
+                let columns = table
+                    .arrow_schema()?
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                deltas.push(Delta {
+                    table: name.clone(),
+                    from: *from,
+                    to: *to,
+                    columns,
+                });
+            }
+            Ok(Plan::Append { deltas })
+        }
+        Mode::Merge(keys) => {
+            let has_keys = |table: &LoadedTable| -> Result<bool> {
+                let schema = table.arrow_schema()?;
+                Ok(keys.iter().all(|k| schema.field_with_name(k).is_ok()))
+            };
+            for (name, _, _) in &ranges {
+                if !has_keys(&upstream[name])? {
+                    return full(&format!("{name} changed and has no column {}", keys.join(", ")));
+                }
+            }
+            let mut restricted = Vec::new();
+            for (name, table) in upstream {
+                if has_keys(table)? {
+                    restricted.push(name.clone());
+                }
+            }
+            Ok(Plan::Merge {
+                keys: keys.clone(),
+                changed: ranges,
+                restricted,
+            })
+        }
+    }
+}
+
+/// What computing a model did.
+pub(crate) struct Outcome {
+    pub rows_read: u64,
+    pub rows_written: u64,
+}
+
+/// The first value of the first column: a statement's row count.
+pub(crate) fn count(batches: &[RecordBatch]) -> Result<u64> {
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0 && b.num_columns() > 0) else {
+        return Ok(0);
+    };
+    let column = cast(batch.column(0), &DataType::Int64)?;
+    let Some(values) = column.as_any().downcast_ref::<arrow::array::Int64Array>() else {
+        return Ok(0);
+    };
+    Ok(if values.is_valid(0) { values.value(0).max(0) as u64 } else { 0 })
+}
+
+/// The SELECT list that puts `model`'s columns in the target's order, adding
+/// to the target the columns the model has and the target lacks.
+async fn target_columns(run: &Session, model: &Model, target: &LoadedTable) -> Result<String> {
+    let produced = run.sql(&model.select).await?.schema().as_arrow().clone();
+    let schema = target.arrow_schema()?;
+    let name = quote_table(&model.target);
+    let mut added = false;
+    for field in produced.fields() {
+        if schema.field_with_name(field.name()).is_err() {
+            let Some(sql_type) = sql::sql_type(field.data_type()) else {
+                return Err(floe_engine::FloeError::unsupported(format!(
+                    "the model gives a new column {} of type {}, which cannot be added to {}",
+                    field.name(),
+                    field.data_type(),
+                    model.target
+                ))
+                .into());
+            };
+            run.sql(&format!("ALTER TABLE {name} ADD COLUMN {} {sql_type}", quote(field.name())))
+                .await?;
+            added = true;
+        }
+    }
+    let schema = if added {
+        run.table(&model.target.to_string()).await?.arrow_schema()?
+    } else {
+        schema
+    };
+    let list: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if produced.field_with_name(f.name()).is_ok() {
+                quote(f.name())
+            } else {
+                format!("NULL AS {}", quote(f.name()))
+            }
+        })
+        .collect();
+    Ok(list.join(", "))
+}
+
+/// Compute `model` on the session's branch by `plan`.
+pub(crate) async fn apply(
+    run: &Session,
+    model: &Model,
+    defaults: &Defaults,
+    properties: &str,
+    target: Option<&LoadedTable>,
+    plan: &Plan,
+) -> Result<Outcome> {
+    let name = quote_table(&model.target);
+    let upstream_rows = async || -> Result<u64> {
+        let mut rows = 0;
+        for read in &model.reads {
+            let table = run.table(&read.to_string()).await?;
+            rows += summary_records(&table, table.snapshot_id());
+        }
+        Ok(rows)
+    };
+    match (plan, target) {
+        (Plan::UpToDate, _) => Ok(Outcome { rows_read: 0, rows_written: 0 }),
+        (Plan::Full(_), None) => {
+            let namespace = model.target.namespace().iter().map(|p| quote(p)).collect::<Vec<_>>().join(".");
+            run.sql(&format!("CREATE SCHEMA IF NOT EXISTS {namespace}")).await?;
+            run.sql(&format!("CREATE TABLE {name}{properties} AS {}", model.select))
+                .await?
+                .collect()
+                .await?;
+            let created = run.table(&model.target.to_string()).await?;
+            let written = summary_records(&created, created.snapshot_id());
+            Ok(Outcome { rows_read: upstream_rows().await?, rows_written: written })
+        }
+        (Plan::Full(_), Some(target)) => {
+            let columns = target_columns(run, model, target).await?;
+            let batches = run
+                .sql(&format!(
+                    "INSERT OVERWRITE {name} SELECT {columns} FROM ({}) AS __floe_model",
+                    model.select
+                ))
+                .await?
+                .collect()
+                .await?;
+            Ok(Outcome { rows_read: upstream_rows().await?, rows_written: count(&batches)? })
+        }
+        (Plan::Append { deltas }, Some(target)) => {
+            let mut replacements = HashMap::new();
+            let mut read = 0;
+            for delta in deltas {
+                let ident = crate::spec::table_ident(&delta.table, defaults).ok_or_else(|| {
+                    floe_engine::FloeError::internal(format!("bad upstream name {}", delta.table))
+                })?;
+                replacements.insert(
+                    ident,
+                    format!(
+                        "SELECT {} FROM table_changes({}, '{}', '{}') WHERE _change_type = 'INSERT'",
+                        delta.columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+                        literal(&delta.table),
+                        delta.from,
+                        delta.to
+                    ),
+                );
+                let table = run.table(&delta.table).await?;
+                read += summary_records(&table, Some(delta.to))
+                    .saturating_sub(summary_records(&table, Some(delta.from)));
+            }
+            let select = sql::replace_tables(&model.select, defaults, &replacements)
+                .map_err(floe_engine::FloeError::invalid)?;
+            let columns = target_columns(run, model, target).await?;
+            let batches = run
+                .sql(&format!("INSERT INTO {name} SELECT {columns} FROM ({select}) AS __floe_model"))
+                .await?
+                .collect()
+                .await?;
+            Ok(Outcome { rows_read: read, rows_written: count(&batches)? })
+        }
+        (Plan::Merge { keys, changed, restricted }, Some(target)) => {
+            merge(run, model, defaults, target, keys, changed, restricted).await
+        }
+        (_, None) => Err(floe_engine::FloeError::internal(format!(
+            "an incremental plan for {}, which does not exist",
+            model.target
+        ))
+        .into()),
+    }
+}
+
+/// A session table that is deregistered when dropped.
+struct KeysTable<'a> {
+    run: &'a Session,
+    reference: TableReference,
+}
+
+impl Drop for KeysTable<'_> {
+    fn drop(&mut self) {
+        let _ = self.run.session_context().deregister_table(self.reference.clone());
+    }
+}
+
+async fn merge(
+    run: &Session,
+    model: &Model,
+    defaults: &Defaults,
+    target: &LoadedTable,
+    keys: &[String],
+    changed: &[(String, i64, i64)],
+    restricted: &[String],
+) -> Result<Outcome> {
+    let key_list = keys.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
+    let changes: Vec<String> = changed
+        .iter()
+        .map(|(table, from, to)| {
+            format!("SELECT {key_list} FROM table_changes({}, '{from}', '{to}')", literal(table))
+        })
+        .collect();
+    let query = format!(
+        "SELECT {key_list}, count(*) AS __floe_rows FROM ({}) AS __floe_changes GROUP BY {key_list}",
+        changes.join(" UNION ALL ")
+    );
+    let batches = run.sql(&query).await?.collect().await?;
+    let mut rows_read = 0u64;
+    let mut key_batches = Vec::new();
+    for batch in &batches {
+        let counts = cast(batch.column(keys.len()), &DataType::Int64)?;
+        if let Some(counts) = counts.as_any().downcast_ref::<arrow::array::Int64Array>() {
+            rows_read += counts.iter().flatten().map(|n| n.max(0) as u64).sum::<u64>();
+        }
+        key_batches.push(batch.project(&(0..keys.len()).collect::<Vec<_>>())?);
+    }
+    if key_batches.iter().all(|b| b.num_rows() == 0) {
+        return Ok(Outcome { rows_read, rows_written: 0 });
+    }
+    // The changed keys, as a session table in the target's namespace.
+    let namespace = model.target.namespace().join(".");
+    let reference = TableReference::partial(namespace.as_str(), "__floe_changed_keys");
+    let schema = key_batches[0].schema();
+    let table = MemTable::try_new(schema, vec![key_batches])?;
+    run.session_context()
+        .register_table(reference.clone(), Arc::new(table))?;
+    let _keys = KeysTable { run, reference };
+    let keys_name = format!("{}.{}", quote(&namespace), quote("__floe_changed_keys"));
+    let on = |left: &str, right: &str| {
+        keys.iter()
+            .map(|k| format!("{left}.{k} = {right}.{k}", k = quote(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let name = quote_table(&model.target);
+    run.sql(&format!(
+        "MERGE INTO {name} AS __floe_target USING {keys_name} AS __floe_keys ON {} \
+         WHEN MATCHED THEN DELETE",
+        on("__floe_target", "__floe_keys")
+    ))
+    .await?
+    .collect()
+    .await?;
+    let mut replacements = HashMap::new();
+    for upstream in restricted {
+        let Some(ident) = crate::spec::table_ident(upstream, defaults) else {
+            continue;
+        };
+        replacements.insert(
+            ident.clone(),
+            format!(
+                "SELECT __floe_up.* FROM {} AS __floe_up JOIN {keys_name} AS __floe_keys ON {}",
+                quote_table(&ident),
+                on("__floe_up", "__floe_keys")
+            ),
+        );
+    }
+    let select = sql::replace_tables(&model.select, defaults, &replacements)
+        .map_err(floe_engine::FloeError::invalid)?;
+    let columns = target_columns(run, model, target).await?;
+    let batches = run
+        .sql(&format!("INSERT INTO {name} SELECT {columns} FROM ({select}) AS __floe_model"))
+        .await?
+        .collect()
+        .await?;
+    Ok(Outcome { rows_read, rows_written: count(&batches)? })
+}

@@ -1,0 +1,415 @@
+//! The SQL the runner reads and writes: the tables a model reads, a model
+//! with some of its tables replaced by subqueries, quoting, and SQL type
+//! names for Arrow types.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::ControlFlow;
+
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    Ident, ObjectName, Query, SetExpr, Statement, TableAlias, TableFactor, VisitMut, VisitorMut,
+    Visit, Visitor,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use floe_engine::TableIdent;
+
+use crate::spec::{Defaults, table_ident};
+
+/// Parse one SELECT (or WITH … SELECT, VALUES, UNION …).
+fn parse_query(sql: &str) -> Result<Box<Query>, String> {
+    let mut statements =
+        DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| e.to_string())?;
+    if statements.len() != 1 {
+        return Err(format!("expected one SELECT, found {} statements", statements.len()));
+    }
+    match statements.pop_front() {
+        Some(DFStatement::Statement(statement)) => match *statement {
+            Statement::Query(query) => Ok(query),
+            other => Err(format!("expected a SELECT, found `{}`", first_words(&other.to_string()))),
+        },
+        _ => Err("expected a SELECT".to_string()),
+    }
+}
+
+fn first_words(text: &str) -> String {
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The names a query defines in its WITH clauses (at any depth).
+fn cte_names(query: &Query) -> BTreeSet<String> {
+    struct Ctes(BTreeSet<String>);
+    impl Visitor for Ctes {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                for cte in &with.cte_tables {
+                    self.0.insert(cte.alias.name.value.to_lowercase());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut ctes = Ctes(BTreeSet::new());
+    let _ = query.visit(&mut ctes);
+    ctes.0
+}
+
+fn name_text(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| match part.as_ident() {
+            Some(ident) if ident.quote_style.is_some() => ident.value.clone(),
+            Some(ident) => ident.value.to_lowercase(),
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The tables `select` reads (not its CTEs or table functions), resolved
+/// with the pipeline's default namespace, sorted.
+pub(crate) fn tables_read(select: &str, defaults: &Defaults) -> Result<Vec<TableIdent>, String> {
+    let query = parse_query(select)?;
+    let ctes = cte_names(&query);
+    struct Tables<'a> {
+        ctes: &'a BTreeSet<String>,
+        defaults: &'a Defaults,
+        found: BTreeSet<TableIdent>,
+        error: Option<String>,
+    }
+    impl Visitor for Tables<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table {
+                name, args: None, ..
+            } = factor
+            {
+                let text = name_text(name);
+                if name.0.len() == 1 && self.ctes.contains(&text) {
+                    return ControlFlow::Continue(());
+                }
+                match table_ident(&text, self.defaults) {
+                    Some(ident) => {
+                        self.found.insert(ident);
+                    }
+                    None => {
+                        self.error = Some(format!(
+                            "table name '{text}' is not `name` or `namespace.name`"
+                        ));
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut tables = Tables {
+        ctes: &ctes,
+        defaults,
+        found: BTreeSet::new(),
+        error: None,
+    };
+    let _ = query.visit(&mut tables);
+    match tables.error {
+        Some(error) => Err(error),
+        None => Ok(tables.found.into_iter().collect()),
+    }
+}
+
+/// The tables each branch of a top-level `UNION ALL` reads (one set for a
+/// plain SELECT); `None` for a query with WITH, ORDER BY or LIMIT at the
+/// top, whose branches cannot be told apart.
+pub(crate) fn union_branches_read(
+    select: &str,
+    defaults: &Defaults,
+) -> Result<Option<Vec<Vec<TableIdent>>>, String> {
+    let query = parse_query(select)?;
+    if query.with.is_some() || query.order_by.is_some() || query.limit_clause.is_some() {
+        return Ok(None);
+    }
+    fn leaves<'a>(body: &'a SetExpr, out: &mut Vec<&'a SetExpr>) -> bool {
+        use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
+        match body {
+            SetExpr::SetOperation {
+                op: SetOperator::Union,
+                set_quantifier: SetQuantifier::All,
+                left,
+                right,
+            } => leaves(left, out) && leaves(right, out),
+            SetExpr::Select(_) => {
+                out.push(body);
+                true
+            }
+            _ => false,
+        }
+    }
+    let mut branches = Vec::new();
+    if !leaves(&query.body, &mut branches) {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for branch in branches {
+        out.push(tables_read(&branch.to_string(), defaults)?);
+    }
+    Ok(Some(out))
+}
+
+/// `select` with each table named in `replacements` read from the
+/// subquery given instead, under the name the query used for it (its alias,
+/// or the table's own name), so column references keep working.
+pub(crate) fn replace_tables(
+    select: &str,
+    defaults: &Defaults,
+    replacements: &HashMap<TableIdent, String>,
+) -> Result<String, String> {
+    if replacements.is_empty() {
+        return Ok(select.to_string());
+    }
+    let mut query = parse_query(select)?;
+    let ctes = cte_names(&query);
+    let mut parsed = HashMap::new();
+    for (table, subquery) in replacements {
+        parsed.insert(table.clone(), parse_query(subquery)?);
+    }
+    struct Replace<'a> {
+        ctes: &'a BTreeSet<String>,
+        defaults: &'a Defaults,
+        replacements: &'a HashMap<TableIdent, Box<Query>>,
+    }
+    impl VisitorMut for Replace<'_> {
+        type Break = ();
+        fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            let TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                ..
+            } = factor
+            else {
+                return ControlFlow::Continue(());
+            };
+            let text = name_text(name);
+            if name.0.len() == 1 && self.ctes.contains(&text) {
+                return ControlFlow::Continue(());
+            }
+            let Some(ident) = table_ident(&text, self.defaults) else {
+                return ControlFlow::Continue(());
+            };
+            if let Some(subquery) = self.replacements.get(&ident) {
+                let alias = alias.clone().unwrap_or_else(|| TableAlias {
+                    explicit: true,
+                    name: Ident::with_quote('"', ident.name()),
+                    columns: Vec::new(),
+                });
+                *factor = TableFactor::Derived {
+                    lateral: false,
+                    subquery: subquery.clone(),
+                    alias: Some(alias),
+                    sample: None,
+                };
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut replace = Replace {
+        ctes: &ctes,
+        defaults,
+        replacements: &parsed,
+    };
+    let _ = VisitMut::visit(query.as_mut(), &mut replace);
+    Ok(query.to_string())
+}
+
+/// Whether the query's result is not the union of its results over parts
+/// of its input: it aggregates, deduplicates, ranks, limits or sorts with
+/// a limit. Such a query cannot be appended to incrementally.
+pub(crate) fn is_holistic(select: &str) -> Result<bool, String> {
+    let query = parse_query(select)?;
+    let text = query.to_string().to_lowercase();
+    fn set_expr_holistic(body: &SetExpr) -> bool {
+        match body {
+            SetExpr::Select(select) => {
+                select.distinct.is_some()
+                    || !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
+                    || select.having.is_some()
+            }
+            SetExpr::Query(query) => query_holistic(query),
+            SetExpr::SetOperation { op, set_quantifier, left, right } => {
+                use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
+                let distinct = !matches!(set_quantifier, SetQuantifier::All)
+                    || !matches!(op, SetOperator::Union);
+                distinct || set_expr_holistic(left) || set_expr_holistic(right)
+            }
+            _ => false,
+        }
+    }
+    fn query_holistic(query: &Query) -> bool {
+        query.limit_clause.is_some() || query.fetch.is_some() || set_expr_holistic(&query.body)
+    }
+    // Window functions and aggregates without GROUP BY show as OVER / count(.
+    let aggregate_call = ["count(", "sum(", "avg(", "min(", "max(", " over ", " over("]
+        .iter()
+        .any(|needle| text.contains(needle));
+    Ok(query_holistic(&query) || aggregate_call)
+}
+
+/// Whether `text` is a plain (unquoted) SQL identifier.
+pub(crate) fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Split `text` at `sep` outside quotes and parentheses.
+pub(crate) fn split_top_level(text: &str, sep: char) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth = depth.saturating_sub(1),
+            (None, c) if c == sep && depth == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts
+}
+
+/// Check that `expr` parses as one SQL expression.
+pub(crate) fn check_expression(expr: &str) -> Result<(), String> {
+    parse_query(&format!("SELECT 1 WHERE {expr}"))
+        .map(|_| ())
+        .map_err(|e| format!("'{expr}' is not a SQL condition: {e}"))
+}
+
+/// `"name"`, quoted for SQL.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `"ns"."t"`.
+pub(crate) fn quote_table(table: &TableIdent) -> String {
+    let mut parts: Vec<String> = table.namespace().iter().map(|p| quote(p)).collect();
+    parts.push(quote(table.name()));
+    parts.join(".")
+}
+
+/// `'text'`, a SQL string literal.
+pub(crate) fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The SQL type that holds `data_type`, for `ALTER TABLE … ADD COLUMN`.
+pub(crate) fn sql_type(data_type: &DataType) -> Option<String> {
+    Some(
+        match data_type {
+            DataType::Boolean => "BOOLEAN",
+            DataType::Int8 | DataType::Int16 | DataType::Int32 => "INT",
+            DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => "BIGINT",
+            DataType::Float16 | DataType::Float32 => "FLOAT",
+            DataType::Float64 => "DOUBLE",
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING",
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BINARY",
+            DataType::Date32 | DataType::Date64 => "DATE",
+            DataType::Timestamp(_, None) => "TIMESTAMP",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some(_))
+            | DataType::Timestamp(_, Some(_)) => "TIMESTAMPTZ",
+            DataType::Decimal128(p, s) => return Some(format!("DECIMAL({p},{s})")),
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Defaults {
+        Defaults {
+            namespace: "default".into(),
+            properties: Default::default(),
+        }
+    }
+
+    #[test]
+    fn reads_skip_ctes_and_functions() {
+        let sql = "WITH recent AS (SELECT * FROM Bronze.Orders WHERE ts > now()) \
+                   SELECT * FROM recent r JOIN dims d ON r.k = d.k \
+                   WHERE r.k IN (SELECT k FROM silver.keep) \
+                   UNION ALL SELECT * FROM table_changes('x.y', '1', '2')";
+        let reads: Vec<String> = tables_read(sql, &defaults())
+            .unwrap()
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(reads, ["bronze.orders", "default.dims", "silver.keep"]);
+        assert_eq!(
+            tables_read("INSERT INTO t VALUES (1)", &defaults()).unwrap_err(),
+            "expected a SELECT, found `INSERT INTO t`"
+        );
+    }
+
+    #[test]
+    fn replacing_keeps_the_name_columns_use() {
+        let mut replacements = HashMap::new();
+        let orders = TableIdent::from_strs(["bronze", "orders"]).unwrap();
+        replacements.insert(orders, "SELECT * FROM bronze.orders WHERE id > 5".to_string());
+        let out = replace_tables(
+            "SELECT orders.id, o2.id FROM bronze.orders JOIN bronze.orders o2 ON orders.id = o2.id JOIN d ON true",
+            &defaults(),
+            &replacements,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "SELECT orders.id, o2.id FROM (SELECT * FROM bronze.orders WHERE id > 5) AS \"orders\" \
+             JOIN (SELECT * FROM bronze.orders WHERE id > 5) o2 ON orders.id = o2.id JOIN d ON true"
+        );
+    }
+
+    #[test]
+    fn union_branches() {
+        let read = |sql: &str| {
+            union_branches_read(sql, &defaults()).unwrap().map(|branches| {
+                branches
+                    .iter()
+                    .map(|b| b.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            read("SELECT a FROM x UNION ALL SELECT a FROM y JOIN z ON true UNION ALL SELECT 1"),
+            Some(vec!["default.x".to_string(), "default.y default.z".into(), "".into()])
+        );
+        assert_eq!(read("SELECT a FROM x UNION SELECT a FROM y"), None);
+        assert_eq!(read("WITH q AS (SELECT 1) SELECT * FROM q"), None);
+    }
+
+    #[test]
+    fn holistic_queries() {
+        assert!(!is_holistic("SELECT a, b + 1 FROM t WHERE a > 0 UNION ALL SELECT a, b FROM u").unwrap());
+        for sql in [
+            "SELECT a, sum(b) FROM t GROUP BY a",
+            "SELECT count(*) FROM t",
+            "SELECT DISTINCT a FROM t",
+            "SELECT a FROM t UNION SELECT a FROM u",
+            "SELECT a, row_number() OVER (PARTITION BY a ORDER BY b) FROM t",
+            "SELECT a FROM t ORDER BY a LIMIT 3",
+        ] {
+            assert!(is_holistic(sql).unwrap(), "{sql}");
+        }
+    }
+}

@@ -42,6 +42,48 @@ pub enum Command {
     Serve(ServeArgs),
     /// Hash a password (read from stdin) for a users file line `name:<hash>`.
     HashPassword,
+    /// Run a medallion pipeline folder, or show its last runs.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+}
+
+/// `floe pipeline …`.
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Ingest new source objects and update every model on a run branch,
+    /// check, and publish every table to main in one commit.
+    Run(PipelineRunArgs),
+    /// The last runs of a pipeline, newest first.
+    Status(PipelineStatusArgs),
+}
+
+/// Arguments of `floe pipeline run`.
+#[derive(Debug, clap::Args)]
+pub struct PipelineRunArgs {
+    /// The pipeline folder (pipeline.toml, bronze/, silver/, gold/).
+    pub dir: PathBuf,
+    /// Print the plan (each step, and what it would read); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Recompute every model from all of its upstream rows.
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// One JSON object per event on stdout, for schedulers.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `floe pipeline status`.
+#[derive(Debug, clap::Args)]
+pub struct PipelineStatusArgs {
+    /// The pipeline folder.
+    pub dir: PathBuf,
+    /// How many runs to show.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// One JSON object per run.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `floe serve`.

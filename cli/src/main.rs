@@ -5,6 +5,7 @@
 
 mod args;
 mod output;
+mod pipeline;
 mod repl;
 mod runner;
 mod serve;
@@ -82,6 +83,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Sql(sql) => sql,
         Command::Serve(serve) => return serve::run(&args, serve).await,
         Command::HashPassword => return serve::hash_password(),
+        Command::Pipeline(command) => return pipeline::run(&args, command).await,
     };
     let lakehouse = floe_engine::Lakehouse::from(open_engine(&args).await?);
     if let Some(branch) = &sql.branch {

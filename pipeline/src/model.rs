@@ -254,8 +254,13 @@ pub(crate) fn count(batches: &[RecordBatch]) -> Result<u64> {
 }
 
 /// The SELECT list that puts `model`'s columns in the target's order, adding
-/// to the target the columns the model has and the target lacks.
-async fn target_columns(run: &Session, model: &Model, target: &LoadedTable) -> Result<String> {
+/// to the target the columns the model has and the target lacks; and the
+/// names of the model's columns, in its order.
+async fn target_columns(
+    run: &Session,
+    model: &Model,
+    target: &LoadedTable,
+) -> Result<(String, String)> {
     let produced = run.sql(&model.select).await?.schema().as_arrow().clone();
     let schema = target.arrow_schema()?;
     let name = quote_table(&model.target);
@@ -292,7 +297,8 @@ async fn target_columns(run: &Session, model: &Model, target: &LoadedTable) -> R
             }
         })
         .collect();
-    Ok(list.join(", "))
+    let names: Vec<String> = produced.fields().iter().map(|f| quote(f.name())).collect();
+    Ok((list.join(", "), names.join(", ")))
 }
 
 /// Compute `model` on the session's branch by `plan`.
@@ -327,7 +333,7 @@ pub(crate) async fn apply(
             Ok(Outcome { rows_read: upstream_rows().await?, rows_written: written })
         }
         (Plan::Full(_), Some(target)) => {
-            let columns = target_columns(run, model, target).await?;
+            let (columns, _) = target_columns(run, model, target).await?;
             let batches = run
                 .sql(&format!(
                     "INSERT OVERWRITE {name} SELECT {columns} FROM ({}) AS __floe_model",
@@ -359,11 +365,25 @@ pub(crate) async fn apply(
                 read += summary_records(&table, Some(delta.to))
                     .saturating_sub(summary_records(&table, Some(delta.from)));
             }
-            let select = sql::replace_tables(&model.select, defaults, &replacements)
+            let mut select = sql::replace_tables(&model.select, defaults, &replacements)
                 .map_err(floe_engine::FloeError::invalid)?;
-            let columns = target_columns(run, model, target).await?;
+            // Branches of a UNION ALL that read no changed table gained
+            // nothing: they are left out, not read again.
+            let branches = sql::union_branches_read(&model.select, defaults)
+                .map_err(floe_engine::FloeError::invalid)?;
+            if let Some(branches) = branches.filter(|b| b.len() > 1) {
+                let keep: Vec<bool> = branches
+                    .iter()
+                    .map(|reads| reads.iter().any(|t| replacements.contains_key(t)))
+                    .collect();
+                select = sql::keep_union_branches(&select, &keep)
+                    .map_err(floe_engine::FloeError::internal)?;
+            }
+            let (columns, names) = target_columns(run, model, target).await?;
             let batches = run
-                .sql(&format!("INSERT INTO {name} SELECT {columns} FROM ({select}) AS __floe_model"))
+                .sql(&format!(
+                    "INSERT INTO {name} SELECT {columns} FROM ({select}) AS __floe_model({names})"
+                ))
                 .await?
                 .collect()
                 .await?;
@@ -465,7 +485,7 @@ async fn merge(
     }
     let select = sql::replace_tables(&model.select, defaults, &replacements)
         .map_err(floe_engine::FloeError::invalid)?;
-    let columns = target_columns(run, model, target).await?;
+    let (columns, _) = target_columns(run, model, target).await?;
     let batches = run
         .sql(&format!("INSERT INTO {name} SELECT {columns} FROM ({select}) AS __floe_model"))
         .await?

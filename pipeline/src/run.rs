@@ -504,7 +504,14 @@ impl Runner<'_> {
                     };
                     let (action, plan) = match (full, changed) {
                         (Some(action), _) => (action.to_string(), Work::Compute),
-                        (None, true) => (format!("update ({})", model.mode), Work::Compute),
+                        (None, true) => {
+                            let action = match model.mode {
+                                crate::spec::Mode::Append => "append what the upstream tables gained",
+                                crate::spec::Mode::Merge(_) => "recompute the keys whose upstream rows changed",
+                                crate::spec::Mode::Overwrite => "recompute (an upstream changed)",
+                            };
+                            (action.to_string(), Work::Compute)
+                        }
                         (None, false) => ("up to date".to_string(), Work::UpToDate),
                     };
                     (model.mode.to_string(), action, reads, plan)

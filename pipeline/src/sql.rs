@@ -155,6 +155,44 @@ pub(crate) fn union_branches_read(
     Ok(Some(out))
 }
 
+/// `select`, a top-level `UNION ALL`, with only the branches whose `keep`
+/// is true (in the order [`union_branches_read`] gives them).
+pub(crate) fn keep_union_branches(select: &str, keep: &[bool]) -> Result<String, String> {
+    use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
+    let mut query = parse_query(select)?;
+    fn leaves(body: SetExpr, out: &mut Vec<SetExpr>) {
+        match body {
+            SetExpr::SetOperation {
+                op: SetOperator::Union,
+                set_quantifier: SetQuantifier::All,
+                left,
+                right,
+            } => {
+                leaves(*left, out);
+                leaves(*right, out);
+            }
+            other => out.push(other),
+        }
+    }
+    let mut all = Vec::new();
+    leaves(*query.body, &mut all);
+    if all.len() != keep.len() {
+        return Err(format!("expected {} UNION ALL branches, found {}", keep.len(), all.len()));
+    }
+    let mut kept = all.into_iter().zip(keep).filter(|(_, k)| **k).map(|(b, _)| b);
+    let Some(first) = kept.next() else {
+        return Err("no UNION ALL branch is kept".to_string());
+    };
+    let body = kept.fold(first, |left, right| SetExpr::SetOperation {
+        op: SetOperator::Union,
+        set_quantifier: SetQuantifier::All,
+        left: Box::new(left),
+        right: Box::new(right),
+    });
+    query.body = Box::new(body);
+    Ok(query.to_string())
+}
+
 /// `select` with each table named in `replacements` read from the
 /// subquery given instead, under the name the query used for it (its alias,
 /// or the table's own name), so column references keep working.
@@ -395,6 +433,10 @@ mod tests {
             Some(vec!["default.x".to_string(), "default.y default.z".into(), "".into()])
         );
         assert_eq!(read("SELECT a FROM x UNION SELECT a FROM y"), None);
+        assert_eq!(
+            keep_union_branches("SELECT a FROM x UNION ALL SELECT b FROM y UNION ALL SELECT c FROM z", &[false, true, true]).unwrap(),
+            "SELECT b FROM y UNION ALL SELECT c FROM z"
+        );
         assert_eq!(read("WITH q AS (SELECT 1) SELECT * FROM q"), None);
     }
 

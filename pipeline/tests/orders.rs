@@ -298,3 +298,232 @@ async fn runs_as_files_arrive() {
     assert_eq!(once.status, RunStatus::Success, "{:?}", once.error);
     assert_eq!(contents(&fresh.main()).await, incremental);
 }
+
+/// Every table's head on main but the runner's run records.
+fn data_heads(heads: &(BTreeMap<String, Option<i64>>, Vec<String>)) -> BTreeMap<String, Option<i64>> {
+    heads
+        .0
+        .iter()
+        .filter(|(t, _)| !t.starts_with("floe.pipeline_run"))
+        .map(|(t, h)| (t.clone(), *h))
+        .collect()
+}
+
+#[test]
+fn a_failing_check_leaves_main_untouched() {
+    block_on(async {
+        let setup = Setup::new().await;
+        let main = setup.main();
+        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+        let before = heads(&main).await;
+
+        let bad = setup.folder.join("landing/shop_orders_2026-11-04.csv");
+        std::fs::write(&bad, "order_id,customer_id,category,amount,status,updated_at\n1012,2,Books,-5.00,new,2026-11-04 09:00:00\n").unwrap();
+        let failed = setup.run(RunOptions::default()).await;
+        assert_eq!(failed.status, RunStatus::ChecksFailed);
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("silver/order_events.sql line 7: `amount >= 0` failed for 1 row(s); \
+                  gold/daily_revenue.sql line 5: `revenue >= 0` failed for 1 row(s)")
+        );
+        let sample = failed.checks.iter().find(|c| c.check == "amount >= 0").unwrap();
+        assert!(sample.sample.as_deref().unwrap().contains("| 1012     | 2           | books    | -5.00  | new    | 2026-11-04T09:00:00 | shop    |"), "{:?}", sample.sample);
+
+        // main: no data table moved; the failed run is recorded there.
+        let after = heads(&main).await;
+        assert_eq!(data_heads(&after), data_heads(&before));
+        let branch = failed.branch.clone().unwrap();
+        assert_eq!(after.1, vec!["main".to_string(), branch.clone()]);
+        assert_eq!(query(&main, "SELECT count(*) AS n FROM bronze.shop_orders WHERE order_id = 1012").await, "+---+\n| n |\n+---+\n| 0 |\n+---+");
+        let kept = setup.main();
+        kept.use_branch(&branch).await.unwrap();
+        assert_eq!(query(&kept, "SELECT count(*) AS n FROM silver.orders WHERE order_id = 1012").await, "+---+\n| n |\n+---+\n| 1 |\n+---+");
+        assert_eq!(
+            query(&main, &format!("SELECT status, branch = '{branch}' AS kept FROM floe.pipeline_runs WHERE error IS NOT NULL")).await,
+            "+---------------+------+\n| status        | kept |\n+---------------+------+\n| checks_failed | true |\n+---------------+------+"
+        );
+
+        // The file is corrected: a new object, ingested once.
+        std::fs::write(&bad, "order_id,customer_id,category,amount,status,updated_at\n1012,2,Books,5.00,new,2026-11-04 09:00:00\n").unwrap();
+        let fixed = setup.run(RunOptions::default()).await;
+        assert_eq!(fixed.status, RunStatus::Success, "{:?}", fixed.error);
+        assert_eq!(
+            query(&main, "SELECT order_id, amount FROM silver.orders WHERE order_id = 1012").await,
+            "+----------+--------+\n| order_id | amount |\n+----------+--------+\n| 1012     | 5.00   |\n+----------+--------+"
+        );
+        assert_eq!(
+            query(&main, "SELECT count(*) AS n FROM floe.pipeline_files WHERE object LIKE '%2026-11-04.csv'").await,
+            "+---+\n| n |\n+---+\n| 1 |\n+---+"
+        );
+        // A failed run's branch is kept until someone drops it.
+        assert!(heads(&main).await.1.contains(&branch));
+    });
+}
+
+/// An observer that writes to main once, when the run checks its tables:
+/// after every step has written on the run branch, before publishing.
+struct WriterOnMain {
+    engine: Engine,
+    sql: &'static str,
+    done: std::sync::Mutex<bool>,
+}
+
+impl floe_pipeline::Observer for WriterOnMain {
+    fn event(&self, event: &floe_pipeline::Event) {
+        let floe_pipeline::Event::CheckFinished { .. } = event else { return };
+        let mut done = self.done.lock().unwrap();
+        if *done {
+            return;
+        }
+        *done = true;
+        let session = self.engine.session();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            handle.block_on(async { session.sql(self.sql).await.unwrap().collect().await.unwrap() })
+        });
+    }
+}
+
+#[test]
+fn a_concurrent_writer_on_main() {
+    block_on(async {
+        let setup = Setup::new().await;
+        let main = setup.main();
+        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+
+        // Rows the run also changes: a conflict. Nothing is published.
+        setup.arrive("2026-11-02");
+        let conflicting = WriterOnMain {
+            engine: setup.engine.clone(),
+            sql: "UPDATE silver.orders SET status = 'shipped' WHERE order_id = 1001",
+            done: Default::default(),
+        };
+        let before = heads(&main).await;
+        let failed = floe_pipeline::run(&setup.engine, &setup.pipeline(), RunOptions::default(), &conflicting).await.unwrap();
+        assert_eq!(failed.status, RunStatus::Failed);
+        let error = failed.error.clone().unwrap();
+        assert!(error.starts_with("publishing to main failed, nothing was published: "), "{error}");
+        assert!(error.contains("silver.orders"), "{error}");
+        let after = heads(&main).await;
+        let (old, new) = (data_heads(&before), data_heads(&after));
+        let moved: Vec<&String> = new.iter().filter(|(t, h)| old[*t] != **h).map(|(t, _)| t).collect();
+        assert_eq!(moved, ["silver.orders"], "only the concurrent writer's table moved");
+        assert_eq!(query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await, "+---+\n| n |\n+---+\n| 5 |\n+---+");
+        assert!(after.1.contains(failed.branch.as_ref().unwrap()));
+
+        // The next run completes the work, once.
+        let rerun = setup.run(RunOptions::default()).await;
+        assert_eq!(rerun.status, RunStatus::Success, "{:?}", rerun.error);
+        assert_eq!(query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await, "+----+\n| n  |\n+----+\n| 11 |\n+----+");
+
+        // Rows the run does not touch: both sides merge.
+        setup.arrive("2026-11-03");
+        let appending = WriterOnMain {
+            engine: setup.engine.clone(),
+            sql: "INSERT INTO bronze.shop_orders VALUES (1099, 9, 'Books', 1.00, 'new', TIMESTAMP '2026-11-03 07:00:00')",
+            done: Default::default(),
+        };
+        let merged = floe_pipeline::run(&setup.engine, &setup.pipeline(), RunOptions::default(), &appending).await.unwrap();
+        assert_eq!(merged.status, RunStatus::Success, "{:?}", merged.error);
+        assert_eq!(query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await, "+----+\n| n  |\n+----+\n| 16 |\n+----+");
+        // The row the other writer added reaches silver on the next run.
+        assert_eq!(query(&main, "SELECT count(*) AS n FROM silver.orders WHERE order_id = 1099").await, "+---+\n| n |\n+---+\n| 0 |\n+---+");
+        let next = setup.run(RunOptions::default()).await;
+        assert_eq!(next.status, RunStatus::Success, "{:?}", next.error);
+        assert_eq!(
+            actions(&next)[0..2],
+            [step("silver/order_events.sql", "incremental", 1, 1, 0), step("silver/orders.sql", "incremental", 1, 1, 0)]
+        );
+        assert_eq!(query(&main, "SELECT count(*) AS n FROM silver.orders WHERE order_id = 1099").await, "+---+\n| n |\n+---+\n| 1 |\n+---+");
+        let incremental = contents(&main).await;
+        let refresh = setup.run(RunOptions { full_refresh: true, ..Default::default() }).await;
+        assert_eq!(refresh.status, RunStatus::Success, "{:?}", refresh.error);
+        assert_eq!(contents(&main).await, incremental);
+    });
+}
+
+#[test]
+fn new_columns_can_be_refused() {
+    block_on(async {
+        let setup = Setup::new().await;
+        let toml = setup.folder.join("bronze/app_events.toml");
+        let text = std::fs::read_to_string(&toml).unwrap().replace("on_new_columns = \"add\"", "on_new_columns = \"fail\"");
+        std::fs::write(&toml, text).unwrap();
+        let main = setup.main();
+        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+        let before = heads(&main).await;
+        setup.arrive("2026-11-02");
+        let failed = setup.run(RunOptions::default()).await;
+        assert_eq!(failed.status, RunStatus::Failed);
+        let object = setup.folder.join("landing/app_events_2026-11-02.jsonl");
+        assert_eq!(
+            failed.error.as_deref(),
+            Some(format!(
+                "bronze/app_events.toml: source object {}: has column(s) coupon that bronze.app_events \
+                 does not (on_new_columns = \"fail\" in bronze/app_events.toml)",
+                object.display()
+            ).as_str())
+        );
+        assert_eq!(data_heads(&heads(&main).await), data_heads(&before));
+        assert_eq!(
+            query(&main, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bronze' AND table_name = 'app_events' ORDER BY ordinal_position").await.matches("coupon").count(),
+            0
+        );
+    });
+}
+
+#[test]
+fn one_run_at_a_time_and_a_changed_model_recomputes() {
+    block_on(async {
+        let setup = Setup::new().await;
+        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+
+        // Another live process holds the lock (this one, as far as the
+        // lock can tell).
+        let lock = format!("{}/_floe/pipelines/orders.lock", setup.engine.warehouse());
+        let (store, path) = setup.engine.object_store(&lock).unwrap();
+        let holder = format!(
+            r#"{{"run_id":"orders_20261201t000000_abcd","pid":{},"host":"{}","started_at":"2026-12-01T00:00:00Z"}}"#,
+            std::process::id(),
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim()
+        );
+        object_store::ObjectStoreExt::put(&store, &path, holder.into_bytes().into()).await.unwrap();
+        setup.arrive("2026-11-02");
+        let refused = floe_pipeline::run(&setup.engine, &setup.pipeline(), RunOptions::default(), &Quiet).await.unwrap_err();
+        let message = refused.to_string();
+        assert!(message.starts_with(&format!(
+            "pipeline 'orders' is already running: run orders_20261201t000000_abcd (process {} on ",
+            std::process::id()
+        )), "{message}");
+        assert_eq!(refused.kind(), floe_engine::ErrorKind::Conflict);
+        object_store::ObjectStoreExt::delete(&store, &path).await.unwrap();
+
+        // A dry run plans and changes nothing.
+        let main = setup.main();
+        let before = heads(&main).await;
+        let plan = setup.run(RunOptions { dry_run: true, ..Default::default() }).await;
+        assert_eq!(plan.status, RunStatus::DryRun);
+        let planned: Vec<(&str, &str)> = plan.plan.iter().map(|p| (p.step.as_str(), p.action.as_str())).collect();
+        assert_eq!(
+            planned,
+            [
+                ("bronze/app_events.toml", "ingest 1 new object(s)"),
+                ("bronze/shop_orders.toml", "ingest 2 new object(s)"),
+                ("silver/order_events.sql", "append what the upstream tables gained"),
+                ("silver/orders.sql", "recompute the keys whose upstream rows changed"),
+                ("gold/customer_ltv.sql", "recompute (an upstream changed)"),
+                ("gold/daily_revenue.sql", "recompute the keys whose upstream rows changed"),
+            ]
+        );
+        assert_eq!(heads(&main).await, before);
+
+        // A model whose SELECT changed recomputes in full.
+        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+        let model = setup.folder.join("gold/customer_ltv.sql");
+        let text = std::fs::read_to_string(&model).unwrap().replace("count(*) AS orders", "count(order_id) AS orders");
+        std::fs::write(&model, text).unwrap();
+        let changed = setup.run(RunOptions::default()).await;
+        assert_eq!(changed.status, RunStatus::Success, "{:?}", changed.error);
+        assert_eq!(actions(&changed), [step("gold/customer_ltv.sql", "full", 11, 7, 0)]);
+    });
+}

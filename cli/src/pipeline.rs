@@ -99,8 +99,8 @@ impl Observer for Display {
                             }
                         }
                     }
-                    Event::StaleBranchDropped { branch } => {
-                        let _ = bars.println(format!("  dropped {branch}, left by a run that was killed"));
+                    Event::StaleBranchDropped { branch, reason } => {
+                        let _ = bars.println(format!("  dropped branch {branch}, {reason}"));
                     }
                     _ => {}
                 }
@@ -109,8 +109,8 @@ impl Observer for Display {
                 Event::StepFinished { step, action, rows_read, rows_written, rows_quarantined, .. } => {
                     eprintln!("  {}", finished_line(step, action, *rows_read, *rows_written, *rows_quarantined));
                 }
-                Event::StaleBranchDropped { branch } => {
-                    eprintln!("  dropped {branch}, left by a run that was killed");
+                Event::StaleBranchDropped { branch, reason } => {
+                    eprintln!("  dropped branch {branch}, {reason}");
                 }
                 _ => {}
             },
@@ -196,8 +196,8 @@ fn print_report(pipeline: &Pipeline, report: &RunReport) -> anyhow::Result<()> {
             if let Some(branch) = &report.branch {
                 writeln!(
                     out,
-                    "\nThe run's tables are kept on branch {branch}: floe sql --branch {branch}. \
-                     Drop it with DROP BRANCH {branch}."
+                    "\nThe run's tables are kept on branch {branch} until the next run: \
+                     floe sql --branch {branch}"
                 )?;
             }
         }

@@ -16,10 +16,15 @@ pub enum Event {
         /// The steps.
         steps: Vec<PlannedStep>,
     },
-    /// A run branch left by a run that was killed was dropped.
+    /// The branch of an earlier run of the pipeline was dropped: one a
+    /// killed run left, or one a failed run kept for inspection (kept
+    /// until the next run, which redoes its work).
     StaleBranchDropped {
         /// The branch.
         branch: String,
+        /// Why it was there (`left by a run that was killed`, `kept by run
+        /// <id> (checks failed)`).
+        reason: String,
     },
     /// The run branch was created; every write goes there.
     BranchCreated {

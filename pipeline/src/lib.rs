@@ -14,7 +14,7 @@
 //! 3. evaluates every check on the branch;
 //! 4. publishes every table, the ledger and the run's record to `main` in
 //!    one atomic commit, or, if a check or the publish fails, leaves `main`
-//!    as it was and keeps the branch for inspection.
+//!    as it was and keeps the branch for inspection until the next run.
 //!
 //! ```
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -39,7 +39,8 @@ pub enum RunStatus {
     UpToDate,
     /// A dry run: the plan only.
     DryRun,
-    /// A blocking check failed: `main` is untouched, the run branch kept.
+    /// A blocking check failed: `main` is untouched, the run branch kept
+    /// until the next run.
     ChecksFailed,
     /// A step or the publish failed: `main` is untouched, the run branch
     /// kept.
@@ -392,9 +393,11 @@ impl Runner<'_> {
         state::record_run(&self.main, &record, &self.records).await
     }
 
-    /// Drop the run branches of this pipeline that a killed run left, or
-    /// a run that published but was killed before it dropped its branch.
-    /// Branches of failed runs are kept for inspection.
+    /// Drop the run branches earlier runs of this pipeline left: a killed
+    /// run's, one that published but was killed before it dropped its
+    /// branch, and a failed run's, kept for inspection until this run,
+    /// which redoes its work. (A table a failed run created exists only on
+    /// its branch, and would stand in this run's way.)
     async fn drop_stale_branches(&self) -> Result<()> {
         let recorded = state::recorded_runs(&self.main, &self.pipeline.name).await?;
         let branches = self.main.branches().await?;
@@ -402,18 +405,22 @@ impl Runner<'_> {
             let Some(run_id) = run_id_of(branch, &self.pipeline.name) else {
                 continue;
             };
-            let failed = recorded
-                .get(&run_id)
-                .is_some_and(|s| s != RunStatus::Success.as_str());
-            if !failed {
-                self.main
-                    .drop_branch(branch, true)
-                    .await
-                    .step(|| format!("dropping the stale run branch {branch}"))?;
-                self.emit(Event::StaleBranchDropped {
-                    branch: branch.clone(),
-                });
-            }
+            let reason = match recorded.get(&run_id).map(String::as_str) {
+                None => "left by a run that was killed".to_string(),
+                Some("success") => "left by a run that published".to_string(),
+                Some(status) => format!(
+                    "kept by run {run_id} ({})",
+                    status.replace('_', " ")
+                ),
+            };
+            self.main
+                .drop_branch(branch, true)
+                .await
+                .step(|| format!("dropping the run branch {branch} of an earlier run"))?;
+            self.emit(Event::StaleBranchDropped {
+                branch: branch.clone(),
+                reason,
+            });
         }
         Ok(())
     }

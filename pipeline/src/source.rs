@@ -214,16 +214,20 @@ impl Parsed {
                     .to_string()
             }
             RawText::Values => {
-                let mut object = serde_json::Map::new();
-                for (name, values) in &self.columns {
-                    let value = if values.is_valid(row) {
-                        serde_json::Value::String(values.value(row).to_string())
-                    } else {
-                        serde_json::Value::Null
-                    };
-                    object.insert(name.clone(), value);
-                }
-                serde_json::Value::Object(object).to_string()
+                // A JSON object in the object's column order.
+                let fields: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|(name, values)| {
+                        let value = if values.is_valid(row) {
+                            serde_json::Value::String(values.value(row).to_string())
+                        } else {
+                            serde_json::Value::Null
+                        };
+                        format!("{}:{value}", serde_json::Value::String(name.clone()))
+                    })
+                    .collect();
+                format!("{{{}}}", fields.join(","))
             }
         }
     }

@@ -230,3 +230,38 @@ fn bad_pipelines_are_clear_errors() {
     );
     assert!(!setup.dir.path().join("wh").join("floe").exists(), "nothing was created");
 }
+
+#[test]
+fn two_runs_at_once_one_is_refused() {
+    let setup = Setup::new();
+    let folder = setup.folder();
+    let mut first = setup
+        .floe(&["pipeline", "run", folder.to_str().unwrap(), "--json"])
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    let planned: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(planned["event"], "planned");
+    // Hold the first run still while the second one tries.
+    let pid = first.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let second = setup.pipeline(&["run"]);
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    assert_eq!(second.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&second.stderr).to_string();
+    let run_id = planned["run_id"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "error: pipeline 'orders' is already running: run {run_id} (process {pid} on "
+        )),
+        "{message}"
+    );
+    for line in lines {
+        line.unwrap();
+    }
+    assert!(first.wait().unwrap().success());
+    assert_eq!(
+        setup.sql("SELECT status, count(*) AS n FROM floe.pipeline_runs GROUP BY status"),
+        "status,n\nsuccess,1\n"
+    );
+}

@@ -70,8 +70,10 @@ impl Observer for Display {
                             None => {
                                 let bar = bars.add(ProgressBar::new_spinner());
                                 bar.set_style(
-                                    ProgressStyle::with_template("{prefix:28} {spinner} {elapsed} {wide_msg}")
-                                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                                    ProgressStyle::with_template(
+                                        "{prefix:28} {spinner} {elapsed} {wide_msg}",
+                                    )
+                                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                                 );
                                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                                 bar
@@ -80,15 +82,30 @@ impl Observer for Display {
                         bar.set_prefix(step.clone());
                         steps.insert(step.clone(), bar);
                     }
-                    Event::StepProgress { step, done, object, .. } => {
+                    Event::StepProgress {
+                        step, done, object, ..
+                    } => {
                         if let Some(bar) = steps.get(step) {
                             bar.set_position(*done);
                             let name = object.rsplit('/').next().unwrap_or(object);
                             bar.set_message(name.to_string());
                         }
                     }
-                    Event::StepFinished { step, action, rows_read, rows_written, rows_quarantined, .. } => {
-                        let line = finished_line(step, action, *rows_read, *rows_written, *rows_quarantined);
+                    Event::StepFinished {
+                        step,
+                        action,
+                        rows_read,
+                        rows_written,
+                        rows_quarantined,
+                        ..
+                    } => {
+                        let line = finished_line(
+                            step,
+                            action,
+                            *rows_read,
+                            *rows_written,
+                            *rows_quarantined,
+                        );
                         match steps.remove(step) {
                             Some(bar) => {
                                 bar.finish_and_clear();
@@ -106,8 +123,18 @@ impl Observer for Display {
                 }
             }
             Self::Lines => match event {
-                Event::StepFinished { step, action, rows_read, rows_written, rows_quarantined, .. } => {
-                    eprintln!("  {}", finished_line(step, action, *rows_read, *rows_written, *rows_quarantined));
+                Event::StepFinished {
+                    step,
+                    action,
+                    rows_read,
+                    rows_written,
+                    rows_quarantined,
+                    ..
+                } => {
+                    eprintln!(
+                        "  {}",
+                        finished_line(step, action, *rows_read, *rows_written, *rows_quarantined)
+                    );
                 }
                 Event::StaleBranchDropped { branch, reason } => {
                     eprintln!("  dropped branch {branch}, {reason}");
@@ -156,16 +183,32 @@ fn print_report(pipeline: &Pipeline, report: &RunReport) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match report.status {
         RunStatus::DryRun => {
-            writeln!(out, "Plan of pipeline '{}' (dry run: nothing is changed):", pipeline.name)?;
+            writeln!(
+                out,
+                "Plan of pipeline '{}' (dry run: nothing is changed):",
+                pipeline.name
+            )?;
             for (n, step) in report.plan.iter().enumerate() {
-                writeln!(out, "{:>3}. {} → {} [{}]: {}", n + 1, step.step, step.table, step.kind, step.action)?;
+                writeln!(
+                    out,
+                    "{:>3}. {} → {} [{}]: {}",
+                    n + 1,
+                    step.step,
+                    step.table,
+                    step.kind,
+                    step.action
+                )?;
                 for read in &step.reads {
                     writeln!(out, "       reads {read}")?;
                 }
             }
         }
         RunStatus::UpToDate => {
-            writeln!(out, "Pipeline '{}' is up to date: no new source object and no upstream change; nothing was committed.", pipeline.name)?;
+            writeln!(
+                out,
+                "Pipeline '{}' is up to date: no new source object and no upstream change; nothing was committed.",
+                pipeline.name
+            )?;
         }
         RunStatus::Success => {
             writeln!(out, "{}", steps_table(report)?)?;
@@ -181,13 +224,25 @@ fn print_report(pipeline: &Pipeline, report: &RunReport) -> anyhow::Result<()> {
             if !report.steps.is_empty() {
                 writeln!(out, "{}", steps_table(report)?)?;
             }
-            let what = if report.status == RunStatus::ChecksFailed { "Checks failed" } else { "The run failed" };
+            let what = if report.status == RunStatus::ChecksFailed {
+                "Checks failed"
+            } else {
+                "The run failed"
+            };
             writeln!(out, "{what}; main is untouched.")?;
             if let Some(error) = &report.error {
                 writeln!(out, "{error}")?;
             }
-            for check in report.checks.iter().filter(|c| c.blocking && c.failing_rows > 0) {
-                writeln!(out, "\n{} line {}: `{}` fails for {} row(s):", check.step, check.line, check.check, check.failing_rows)?;
+            for check in report
+                .checks
+                .iter()
+                .filter(|c| c.blocking && c.failing_rows > 0)
+            {
+                writeln!(
+                    out,
+                    "\n{} line {}: `{}` fails for {} row(s):",
+                    check.step, check.line, check.check, check.failing_rows
+                )?;
                 if let Some(sample) = &check.sample {
                     writeln!(out, "{sample}")?;
                 }
@@ -206,8 +261,16 @@ fn print_report(pipeline: &Pipeline, report: &RunReport) -> anyhow::Result<()> {
 }
 
 fn print_warnings(out: &mut dyn Write, report: &RunReport) -> anyhow::Result<()> {
-    for check in report.checks.iter().filter(|c| !c.blocking && c.failing_rows > 0) {
-        writeln!(out, "warning: {} line {}: `{}` fails for {} row(s)", check.step, check.line, check.check, check.failing_rows)?;
+    for check in report
+        .checks
+        .iter()
+        .filter(|c| !c.blocking && c.failing_rows > 0)
+    {
+        writeln!(
+            out,
+            "warning: {} line {}: `{}` fails for {} row(s)",
+            check.step, check.line, check.check, check.failing_rows
+        )?;
         if let Some(sample) = &check.sample {
             writeln!(out, "{sample}")?;
         }
@@ -245,7 +308,11 @@ async fn show_status(args: &Args, status: &PipelineStatusArgs) -> anyhow::Result
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        writeln!(out, "Pipeline '{}' has not run on this warehouse yet.", pipeline.name)?;
+        writeln!(
+            out,
+            "Pipeline '{}' has not run on this warehouse yet.",
+            pipeline.name
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let column = |f: &dyn Fn(&floe_pipeline::RunSummary) -> String| -> ArrayRef {
@@ -259,13 +326,16 @@ async fn show_status(args: &Args, status: &PipelineStatusArgs) -> anyhow::Result
         ("rows read", column(&|r| r.rows_read.to_string())),
         ("written", column(&|r| r.rows_written.to_string())),
         ("quarantined", column(&|r| r.rows_quarantined.to_string())),
-        ("error or kept branch", column(&|r| {
-            let mut text = r.error.clone().unwrap_or_default();
-            if let Some(branch) = &r.branch {
-                text = format!("{text} (branch {branch})");
-            }
-            text
-        })),
+        (
+            "error or kept branch",
+            column(&|r| {
+                let mut text = r.error.clone().unwrap_or_default();
+                if let Some(branch) = &r.branch {
+                    text = format!("{text} (branch {branch})");
+                }
+                text
+            }),
+        ),
     ])?;
     writeln!(out, "{}", pretty_format_batches(&[batch])?)?;
     Ok(ExitCode::SUCCESS)

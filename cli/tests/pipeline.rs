@@ -38,12 +38,17 @@ impl Setup {
     }
 
     fn arrive(&self, day: &str) {
-        copy_dir(&self.folder().join("arrivals").join(day), &self.folder().join("landing"));
+        copy_dir(
+            &self.folder().join("arrivals").join(day),
+            &self.folder().join("landing"),
+        );
     }
 
     fn floe(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_floe"));
-        cmd.arg("--warehouse").arg(self.dir.path().join("wh")).args(args);
+        cmd.arg("--warehouse")
+            .arg(self.dir.path().join("wh"))
+            .args(args);
         cmd.env_remove("FLOE_WAREHOUSE").env_remove("FLOE_CATALOG");
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd
@@ -60,8 +65,15 @@ impl Setup {
 
     /// A query's result as CSV.
     fn sql(&self, query: &str) -> String {
-        let out = self.floe(&["sql", "--format", "csv", "-c", query]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .floe(&["sql", "--format", "csv", "-c", query])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 }
@@ -127,27 +139,54 @@ fn a_run_killed_midway_leaves_main_untouched_and_the_next_completes_it() {
     assert_eq!(
         seen,
         [
-            "planned", "branch_created",
-            "step_started", "step_progress", "step_progress", "step_finished",
-            "step_started", "step_progress", "step_progress", "step_progress", "step_finished",
+            "planned",
+            "branch_created",
+            "step_started",
+            "step_progress",
+            "step_progress",
+            "step_finished",
+            "step_started",
+            "step_progress",
+            "step_progress",
+            "step_progress",
+            "step_finished",
         ]
     );
-    assert_eq!(state(&setup), before, "a killed run changes nothing on main");
-    assert_eq!(setup.sql("SHOW BRANCHES").lines().count(), 3, "main and the dead run's branch");
+    assert_eq!(
+        state(&setup),
+        before,
+        "a killed run changes nothing on main"
+    );
+    assert_eq!(
+        setup.sql("SHOW BRANCHES").lines().count(),
+        3,
+        "main and the dead run's branch"
+    );
 
     // The next run takes over the lock, drops the dead run's branch and
     // ingests every new object once.
     let rerun = setup.pipeline(&["run"]);
     let output = text(&rerun);
     assert!(rerun.status.success(), "{output}");
-    assert!(output.contains(", left by a run that was killed"), "{output}");
+    assert!(
+        output.contains(", left by a run that was killed"),
+        "{output}"
+    );
     assert_eq!(setup.sql("SHOW BRANCHES").lines().count(), 2, "main only");
     assert_eq!(
-        setup.sql("SELECT count(*) AS n, count(DISTINCT object) AS objects FROM floe.pipeline_files"),
+        setup.sql(
+            "SELECT count(*) AS n, count(DISTINCT object) AS objects FROM floe.pipeline_files"
+        ),
         "n,objects\n7,7\n"
     );
-    assert_eq!(setup.sql("SELECT count(*) AS n FROM bronze.shop_orders"), "n\n15\n");
-    assert_eq!(setup.sql("SELECT count(*) AS n FROM silver.orders"), "n\n13\n");
+    assert_eq!(
+        setup.sql("SELECT count(*) AS n FROM bronze.shop_orders"),
+        "n\n15\n"
+    );
+    assert_eq!(
+        setup.sql("SELECT count(*) AS n FROM silver.orders"),
+        "n\n13\n"
+    );
     assert_eq!(
         setup.sql("SELECT status, count(*) AS n FROM floe.pipeline_runs GROUP BY status"),
         "status,n\nsuccess,2\n"
@@ -158,14 +197,20 @@ fn a_run_killed_midway_leaves_main_untouched_and_the_next_completes_it() {
 fn status_json_and_dry_runs() {
     let setup = Setup::new();
     let empty = setup.pipeline(&["status"]);
-    assert_eq!(text(&empty), "Pipeline 'orders' has not run on this warehouse yet.\n");
+    assert_eq!(
+        text(&empty),
+        "Pipeline 'orders' has not run on this warehouse yet.\n"
+    );
 
     let plan = setup.pipeline(&["run", "--dry-run"]);
     let plan_text = String::from_utf8_lossy(&plan.stdout).to_string();
     assert!(plan.status.success(), "{}", text(&plan));
     assert!(plan_text.starts_with("Plan of pipeline 'orders' (dry run: nothing is changed):\n  1. bronze/app_events.toml → bronze.app_events [source]: ingest 1 new object(s)\n"), "{plan_text}");
     assert!(plan_text.contains("  4. silver/orders.sql → silver.orders [merge (order_id)]: create the table\n       reads silver.order_events: new rows from this run\n"), "{plan_text}");
-    assert!(!setup.dir.path().join("wh/floe").exists(), "a dry run creates nothing");
+    assert!(
+        !setup.dir.path().join("wh/floe").exists(),
+        "a dry run creates nothing"
+    );
 
     let run = setup.pipeline(&["run", "--json"]);
     assert!(run.status.success(), "{}", text(&run));
@@ -228,7 +273,10 @@ fn bad_pipelines_are_clear_errors() {
         String::from_utf8_lossy(&header.stderr),
         "error: silver/order_events.sql: line 3: 'unique(': expected unique(...)\n"
     );
-    assert!(!setup.dir.path().join("wh").join("floe").exists(), "nothing was created");
+    assert!(
+        !setup.dir.path().join("wh").join("floe").exists(),
+        "nothing was created"
+    );
 }
 
 #[test]
@@ -244,9 +292,21 @@ fn two_runs_at_once_one_is_refused() {
     assert_eq!(planned["event"], "planned");
     // Hold the first run still while the second one tries.
     let pid = first.id().to_string();
-    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let second = setup.pipeline(&["run"]);
-    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     assert_eq!(second.status.code(), Some(1));
     let message = String::from_utf8_lossy(&second.stderr).to_string();
     let run_id = planned["run_id"].as_str().unwrap();

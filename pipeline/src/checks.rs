@@ -34,7 +34,10 @@ pub(crate) fn failing_rows_query(table: &str, kind: &CheckKind) -> String {
     let columns = |names: &[String]| names.iter().map(|n| quote(n)).collect::<Vec<_>>();
     match kind {
         CheckKind::NotNull(names) => {
-            let nulls: Vec<String> = columns(names).iter().map(|c| format!("{c} IS NULL")).collect();
+            let nulls: Vec<String> = columns(names)
+                .iter()
+                .map(|c| format!("{c} IS NULL"))
+                .collect();
             format!("SELECT * FROM {table} WHERE {}", nulls.join(" OR "))
         }
         CheckKind::Unique(names) => {
@@ -103,7 +106,10 @@ mod tests {
             "SELECT \"a\", count(*) AS copies FROM \"s\".\"t\" GROUP BY \"a\" HAVING count(*) > 1"
         );
         assert_eq!(
-            q(CheckKind::AcceptedValues { column: "s".into(), values: vec!["'x'".into(), "'y'".into()] }),
+            q(CheckKind::AcceptedValues {
+                column: "s".into(),
+                values: vec!["'x'".into(), "'y'".into()]
+            }),
             "SELECT * FROM \"s\".\"t\" WHERE \"s\" NOT IN ('x', 'y')"
         );
         assert_eq!(

@@ -80,7 +80,12 @@ impl Dag {
         }
         // Kahn's algorithm; among ready steps, sources first, then silver,
         // then gold, each by file name.
-        let rank = |step: &Step| (matches!(step, Step::Model(_)), step.file(pipeline).to_string());
+        let rank = |step: &Step| {
+            (
+                matches!(step, Step::Model(_)),
+                step.file(pipeline).to_string(),
+            )
+        };
         let mut remaining = upstream.clone();
         let mut order = Vec::with_capacity(steps.len());
         loop {
@@ -132,15 +137,21 @@ fn describe_cycle(pipeline: &Pipeline, remaining: &BTreeMap<Step, BTreeSet<Step>
         return String::new();
     };
     let mut path = vec![current];
-    loop {
-        let Some(next) = remaining.get(&current).and_then(|d| d.iter().next()).copied() else {
-            break;
-        };
+    while let Some(next) = remaining
+        .get(&current)
+        .and_then(|d| d.iter().next())
+        .copied()
+    {
         if let Some(start) = path.iter().position(|s| *s == next) {
             let mut cycle: Vec<Step> = path[start..].to_vec();
             // Upstream walk: reverse it to read in the direction data flows.
             cycle.reverse();
-            if let Some(first) = cycle.iter().enumerate().min_by_key(|(_, s)| **s).map(|(i, _)| i) {
+            if let Some(first) = cycle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| **s)
+                .map(|(i, _)| i)
+            {
                 cycle.rotate_left(first);
             }
             cycle.push(cycle[0]);
@@ -181,23 +192,53 @@ mod tests {
     #[test]
     fn order_follows_reads() {
         let p = pipeline(&[
-            ("gold/a.sql", "-- target: gold.a\nSELECT * FROM silver.x JOIN silver.y USING (k)"),
-            ("silver/y.sql", "-- target: silver.y\nSELECT * FROM silver.x"),
-            ("silver/x.sql", "-- target: silver.x\nSELECT * FROM bronze.raw"),
+            (
+                "gold/a.sql",
+                "-- target: gold.a\nSELECT * FROM silver.x JOIN silver.y USING (k)",
+            ),
+            (
+                "silver/y.sql",
+                "-- target: silver.y\nSELECT * FROM silver.x",
+            ),
+            (
+                "silver/x.sql",
+                "-- target: silver.x\nSELECT * FROM bronze.raw",
+            ),
         ]);
         let dag = Dag::build(&p).unwrap();
         let files: Vec<&str> = dag.order.iter().map(|s| s.file(&p)).collect();
-        assert_eq!(files, ["bronze/raw.toml", "silver/x.sql", "silver/y.sql", "gold/a.sql"]);
-        let down: Vec<&str> = dag.downstream(Step::Source(0)).iter().map(|s| s.file(&p)).collect();
+        assert_eq!(
+            files,
+            [
+                "bronze/raw.toml",
+                "silver/x.sql",
+                "silver/y.sql",
+                "gold/a.sql"
+            ]
+        );
+        let down: Vec<&str> = dag
+            .downstream(Step::Source(0))
+            .iter()
+            .map(|s| s.file(&p))
+            .collect();
         assert_eq!(down, ["silver/x.sql", "silver/y.sql", "gold/a.sql"]);
     }
 
     #[test]
     fn a_cycle_is_named() {
         let p = pipeline(&[
-            ("silver/a.sql", "-- target: silver.a\nSELECT * FROM silver.c"),
-            ("silver/b.sql", "-- target: silver.b\nSELECT * FROM silver.a"),
-            ("silver/c.sql", "-- target: silver.c\nSELECT * FROM silver.b JOIN bronze.raw USING (k)"),
+            (
+                "silver/a.sql",
+                "-- target: silver.a\nSELECT * FROM silver.c",
+            ),
+            (
+                "silver/b.sql",
+                "-- target: silver.b\nSELECT * FROM silver.a",
+            ),
+            (
+                "silver/c.sql",
+                "-- target: silver.c\nSELECT * FROM silver.b JOIN bronze.raw USING (k)",
+            ),
         ]);
         assert_eq!(
             Dag::build(&p).unwrap_err().to_string(),
@@ -209,7 +250,10 @@ mod tests {
     #[test]
     fn one_table_one_step() {
         let p = pipeline(&[
-            ("silver/a.sql", "-- target: silver.a\nSELECT * FROM bronze.raw"),
+            (
+                "silver/a.sql",
+                "-- target: silver.a\nSELECT * FROM bronze.raw",
+            ),
             ("silver/b.sql", "-- target: silver.a\nSELECT 1 AS k"),
         ]);
         assert_eq!(

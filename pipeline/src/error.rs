@@ -36,11 +36,17 @@ pub enum PipelineError {
         /// The step and what it was doing.
         context: String,
         /// The engine's error.
-        source: FloeError,
+        source: Box<FloeError>,
     },
     /// The engine failed outside a step.
     #[error(transparent)]
-    Engine(#[from] FloeError),
+    Engine(Box<FloeError>),
+}
+
+impl From<FloeError> for PipelineError {
+    fn from(e: FloeError) -> Self {
+        Self::Engine(Box::new(e))
+    }
 }
 
 impl PipelineError {
@@ -79,23 +85,22 @@ impl<T> StepContext<T> for std::result::Result<T, FloeError> {
     fn step(self, context: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| PipelineError::Step {
             context: context(),
-            source,
+            source: Box::new(source),
         })
     }
 }
 
 impl From<datafusion::error::DataFusionError> for PipelineError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        Self::Engine(FloeError::from(e))
+        Self::from(FloeError::from(e))
     }
 }
 
 impl From<arrow::error::ArrowError> for PipelineError {
     fn from(e: arrow::error::ArrowError) -> Self {
-        Self::Engine(FloeError::from(datafusion::error::DataFusionError::ArrowError(
-            Box::new(e),
-            None,
-        )))
+        Self::from(FloeError::from(
+            datafusion::error::DataFusionError::ArrowError(Box::new(e), None),
+        ))
     }
 }
 

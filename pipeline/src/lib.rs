@@ -70,7 +70,7 @@ pub use events::{Event, Observer, PlannedStep, Quiet};
 pub use run::{RunOptions, RunReport, RunStatus, StepReport, run, run_branch};
 pub use source::{ObjectInfo, list_objects};
 pub use spec::{
-    Check, CheckKind, Column, Defaults, Format, Layer, Mode, Model, OnNewColumns, Pipeline,
-    Source, SourceOptions,
+    Check, CheckKind, Column, Defaults, Format, Layer, Mode, Model, OnNewColumns, Pipeline, Source,
+    SourceOptions,
 };
 pub use state::{FILES_TABLE, RUN_TABLES_TABLE, RUNS_TABLE, RunSummary, last_runs};

@@ -58,7 +58,8 @@ impl PipelineLock {
             host: host(),
             started_at: Utc::now().to_rfc3339(),
         };
-        let body = serde_json::to_vec(&holder).map_err(|e| floe_engine::FloeError::internal(e.to_string()))?;
+        let body = serde_json::to_vec(&holder)
+            .map_err(|e| floe_engine::FloeError::internal(e.to_string()))?;
         for attempt in 0..2 {
             let put = store
                 .put_opts(
@@ -152,16 +153,24 @@ mod tests {
     async fn one_holder_and_stale_locks_are_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
-        let lock = PipelineLock::acquire(&engine, "orders", "run_a").await.unwrap();
-        let err = PipelineLock::acquire(&engine, "orders", "run_b").await.unwrap_err();
+        let lock = PipelineLock::acquire(&engine, "orders", "run_a")
+            .await
+            .unwrap();
+        let err = PipelineLock::acquire(&engine, "orders", "run_b")
+            .await
+            .unwrap_err();
         let message = err.to_string();
         assert!(
             message.starts_with("pipeline 'orders' is already running: run run_a (process "),
             "{message}"
         );
-        assert!(message.ends_with("Wait for it to finish; if no run is going on, delete that file."));
+        assert!(
+            message.ends_with("Wait for it to finish; if no run is going on, delete that file.")
+        );
         lock.release().await.unwrap();
-        let again = PipelineLock::acquire(&engine, "orders", "run_c").await.unwrap();
+        let again = PipelineLock::acquire(&engine, "orders", "run_c")
+            .await
+            .unwrap();
         again.release().await.unwrap();
 
         // A lock whose process is gone is taken over.
@@ -177,16 +186,30 @@ mod tests {
             .put(&path, PutPayload::from(serde_json::to_vec(&dead).unwrap()))
             .await
             .unwrap();
-        let taken = PipelineLock::acquire(&engine, "orders", "run_d").await.unwrap();
+        let taken = PipelineLock::acquire(&engine, "orders", "run_d")
+            .await
+            .unwrap();
         taken.release().await.unwrap();
 
         // One held from another host is not.
-        let remote = Holder { host: "elsewhere".into(), ..dead };
+        let remote = Holder {
+            host: "elsewhere".into(),
+            ..dead
+        };
         store
-            .put(&path, PutPayload::from(serde_json::to_vec(&remote).unwrap()))
+            .put(
+                &path,
+                PutPayload::from(serde_json::to_vec(&remote).unwrap()),
+            )
             .await
             .unwrap();
-        let err = PipelineLock::acquire(&engine, "orders", "run_e").await.unwrap_err();
-        assert!(err.to_string().contains("run run_dead (process 4294967294 on elsewhere"), "{err}");
+        let err = PipelineLock::acquire(&engine, "orders", "run_e")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("run run_dead (process 4294967294 on elsewhere"),
+            "{err}"
+        );
     }
 }

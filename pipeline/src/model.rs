@@ -87,7 +87,11 @@ impl Plan {
             Self::Merge { keys, changed, .. } => format!(
                 "recomputing the ({}) keys changed in {}",
                 keys.join(", "),
-                changed.iter().map(|(t, _, _)| t.as_str()).collect::<Vec<_>>().join(", ")
+                changed
+                    .iter()
+                    .map(|(t, _, _)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -96,13 +100,24 @@ impl Plan {
 fn summary_records(table: &LoadedTable, snapshot: Option<i64>) -> u64 {
     snapshot
         .and_then(|id| table.metadata().snapshot_by_id(id))
-        .and_then(|s| s.summary().additional_properties.get("total-records").cloned())
+        .and_then(|s| {
+            s.summary()
+                .additional_properties
+                .get("total-records")
+                .cloned()
+        })
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
 
 /// Whether `table` only gained rows between snapshots `from` and `to`.
-async fn append_only(run: &Session, name: &str, table: &LoadedTable, from: i64, to: i64) -> Result<bool> {
+async fn append_only(
+    run: &Session,
+    name: &str,
+    table: &LoadedTable,
+    from: i64,
+    to: i64,
+) -> Result<bool> {
     for snapshot in table.ancestors(Some(to)) {
         if snapshot.snapshot_id() == from {
             return Ok(true);
@@ -171,7 +186,9 @@ pub(crate) async fn decide(
         Mode::Overwrite => full("an upstream changed"),
         Mode::Append => {
             if sql::is_holistic(&model.select).unwrap_or(true) {
-                return full("an upstream changed, and the SELECT aggregates, deduplicates or limits");
+                return full(
+                    "an upstream changed, and the SELECT aggregates, deduplicates or limits",
+                );
             }
             if ranges.len() > 1 {
                 // Several changed upstreams append separately only when
@@ -182,7 +199,11 @@ pub(crate) async fn decide(
                 let changed: Vec<String> = ranges.iter().map(|r| r.0.clone()).collect();
                 let separate = branches.is_some_and(|branches| {
                     branches.iter().all(|reads| {
-                        reads.iter().filter(|t| changed.contains(&t.to_string())).count() <= 1
+                        reads
+                            .iter()
+                            .filter(|t| changed.contains(&t.to_string()))
+                            .count()
+                            <= 1
                     })
                 });
                 if !separate {
@@ -217,7 +238,10 @@ pub(crate) async fn decide(
             };
             for (name, _, _) in &ranges {
                 if !has_keys(&upstream[name])? {
-                    return full(&format!("{name} changed and has no column {}", keys.join(", ")));
+                    return full(&format!(
+                        "{name} changed and has no column {}",
+                        keys.join(", ")
+                    ));
                 }
             }
             let mut restricted = Vec::new();
@@ -243,14 +267,21 @@ pub(crate) struct Outcome {
 
 /// The first value of the first column: a statement's row count.
 pub(crate) fn count(batches: &[RecordBatch]) -> Result<u64> {
-    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0 && b.num_columns() > 0) else {
+    let Some(batch) = batches
+        .iter()
+        .find(|b| b.num_rows() > 0 && b.num_columns() > 0)
+    else {
         return Ok(0);
     };
     let column = cast(batch.column(0), &DataType::Int64)?;
     let Some(values) = column.as_any().downcast_ref::<arrow::array::Int64Array>() else {
         return Ok(0);
     };
-    Ok(if values.is_valid(0) { values.value(0).max(0) as u64 } else { 0 })
+    Ok(if values.is_valid(0) {
+        values.value(0).max(0) as u64
+    } else {
+        0
+    })
 }
 
 /// The SELECT list that puts `model`'s columns in the target's order, adding
@@ -276,8 +307,11 @@ async fn target_columns(
                 ))
                 .into());
             };
-            run.sql(&format!("ALTER TABLE {name} ADD COLUMN {} {sql_type}", quote(field.name())))
-                .await?;
+            run.sql(&format!(
+                "ALTER TABLE {name} ADD COLUMN {} {sql_type}",
+                quote(field.name())
+            ))
+            .await?;
             added = true;
         }
     }
@@ -320,17 +354,33 @@ pub(crate) async fn apply(
         Ok(rows)
     };
     match (plan, target) {
-        (Plan::UpToDate, _) => Ok(Outcome { rows_read: 0, rows_written: 0 }),
+        (Plan::UpToDate, _) => Ok(Outcome {
+            rows_read: 0,
+            rows_written: 0,
+        }),
         (Plan::Full(_), None) => {
-            let namespace = model.target.namespace().iter().map(|p| quote(p)).collect::<Vec<_>>().join(".");
-            run.sql(&format!("CREATE SCHEMA IF NOT EXISTS {namespace}")).await?;
-            run.sql(&format!("CREATE TABLE {name}{properties} AS {}", model.select))
-                .await?
-                .collect()
+            let namespace = model
+                .target
+                .namespace()
+                .iter()
+                .map(|p| quote(p))
+                .collect::<Vec<_>>()
+                .join(".");
+            run.sql(&format!("CREATE SCHEMA IF NOT EXISTS {namespace}"))
                 .await?;
+            run.sql(&format!(
+                "CREATE TABLE {name}{properties} AS {}",
+                model.select
+            ))
+            .await?
+            .collect()
+            .await?;
             let created = run.table(&model.target.to_string()).await?;
             let written = summary_records(&created, created.snapshot_id());
-            Ok(Outcome { rows_read: upstream_rows().await?, rows_written: written })
+            Ok(Outcome {
+                rows_read: upstream_rows().await?,
+                rows_written: written,
+            })
         }
         (Plan::Full(_), Some(target)) => {
             let (columns, _) = target_columns(run, model, target).await?;
@@ -342,7 +392,10 @@ pub(crate) async fn apply(
                 .await?
                 .collect()
                 .await?;
-            Ok(Outcome { rows_read: upstream_rows().await?, rows_written: count(&batches)? })
+            Ok(Outcome {
+                rows_read: upstream_rows().await?,
+                rows_written: count(&batches)?,
+            })
         }
         (Plan::Append { deltas }, Some(target)) => {
             let mut replacements = HashMap::new();
@@ -387,11 +440,19 @@ pub(crate) async fn apply(
                 .await?
                 .collect()
                 .await?;
-            Ok(Outcome { rows_read: read, rows_written: count(&batches)? })
+            Ok(Outcome {
+                rows_read: read,
+                rows_written: count(&batches)?,
+            })
         }
-        (Plan::Merge { keys, changed, restricted }, Some(target)) => {
-            merge(run, model, defaults, target, keys, changed, restricted).await
-        }
+        (
+            Plan::Merge {
+                keys,
+                changed,
+                restricted,
+            },
+            Some(target),
+        ) => merge(run, model, defaults, target, keys, changed, restricted).await,
         (_, None) => Err(floe_engine::FloeError::internal(format!(
             "an incremental plan for {}, which does not exist",
             model.target
@@ -408,7 +469,10 @@ struct KeysTable<'a> {
 
 impl Drop for KeysTable<'_> {
     fn drop(&mut self) {
-        let _ = self.run.session_context().deregister_table(self.reference.clone());
+        let _ = self
+            .run
+            .session_context()
+            .deregister_table(self.reference.clone());
     }
 }
 
@@ -425,7 +489,10 @@ async fn merge(
     let changes: Vec<String> = changed
         .iter()
         .map(|(table, from, to)| {
-            format!("SELECT {key_list} FROM table_changes({}, '{from}', '{to}')", literal(table))
+            format!(
+                "SELECT {key_list} FROM table_changes({}, '{from}', '{to}')",
+                literal(table)
+            )
         })
         .collect();
     let query = format!(
@@ -438,12 +505,19 @@ async fn merge(
     for batch in &batches {
         let counts = cast(batch.column(keys.len()), &DataType::Int64)?;
         if let Some(counts) = counts.as_any().downcast_ref::<arrow::array::Int64Array>() {
-            rows_read += counts.iter().flatten().map(|n| n.max(0) as u64).sum::<u64>();
+            rows_read += counts
+                .iter()
+                .flatten()
+                .map(|n| n.max(0) as u64)
+                .sum::<u64>();
         }
         key_batches.push(batch.project(&(0..keys.len()).collect::<Vec<_>>())?);
     }
     if key_batches.iter().all(|b| b.num_rows() == 0) {
-        return Ok(Outcome { rows_read, rows_written: 0 });
+        return Ok(Outcome {
+            rows_read,
+            rows_written: 0,
+        });
     }
     // The changed keys, as a session table in the target's namespace.
     let namespace = model.target.namespace().join(".");
@@ -487,9 +561,14 @@ async fn merge(
         .map_err(floe_engine::FloeError::invalid)?;
     let (columns, _) = target_columns(run, model, target).await?;
     let batches = run
-        .sql(&format!("INSERT INTO {name} SELECT {columns} FROM ({select}) AS __floe_model"))
+        .sql(&format!(
+            "INSERT INTO {name} SELECT {columns} FROM ({select}) AS __floe_model"
+        ))
         .await?
         .collect()
         .await?;
-    Ok(Outcome { rows_read, rows_written: count(&batches)? })
+    Ok(Outcome {
+        rows_read,
+        rows_written: count(&batches)?,
+    })
 }

@@ -103,7 +103,13 @@ pub struct RunReport {
 /// `name` as a branch and file name: lowercase letters, digits and `_`.
 pub(crate) fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -292,8 +298,7 @@ impl Runner<'_> {
                         .map(|_| ())
                 }
                 (Step::Model(i), _) => {
-                    Box::pin(self.compute(&run, &self.pipeline.models[i], &planned.states))
-                        .await
+                    Box::pin(self.compute(&run, &self.pipeline.models[i], &planned.states)).await
                 }
             };
             if let Err(error) = outcome {
@@ -313,9 +318,18 @@ impl Runner<'_> {
                 let result = match checks::evaluate(&run, model, check).await {
                     Ok(result) => result,
                     Err(error) => {
-                        let message = format!("{} line {}: check `{}`: {error}", model.file, check.line, check.text);
+                        let message = format!(
+                            "{} line {}: check `{}`: {error}",
+                            model.file, check.line, check.text
+                        );
                         self.record_failure(RunStatus::Failed, &message).await?;
-                        return Ok(self.finish(RunStatus::Failed, plan, results, Some(message), true));
+                        return Ok(self.finish(
+                            RunStatus::Failed,
+                            plan,
+                            results,
+                            Some(message),
+                            true,
+                        ));
                     }
                 };
                 self.emit(Event::CheckFinished {
@@ -334,10 +348,16 @@ impl Runner<'_> {
         if !failed.is_empty() {
             let message = failed
                 .iter()
-                .map(|r| format!("{} line {}: `{}` failed for {} row(s)", r.step, r.line, r.check, r.failing_rows))
+                .map(|r| {
+                    format!(
+                        "{} line {}: `{}` failed for {} row(s)",
+                        r.step, r.line, r.check, r.failing_rows
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
-            self.record_failure(RunStatus::ChecksFailed, &message).await?;
+            self.record_failure(RunStatus::ChecksFailed, &message)
+                .await?;
             return Ok(self.finish(RunStatus::ChecksFailed, plan, results, Some(message), true));
         }
 
@@ -345,18 +365,23 @@ impl Runner<'_> {
         // to main in one catalog commit.
         let record = self.record(RunStatus::Success, None, None);
         state::record_run(&run, &record, &self.records).await?;
-        let merged = self.main.merge_branch(&self.branch, Some("main"), false).await;
+        let merged = self
+            .main
+            .merge_branch(&self.branch, Some("main"), false)
+            .await;
         let merged = match merged {
             Ok(report) => report,
             Err(error) => {
-                let message = format!(
-                    "publishing to main failed, nothing was published: {error}"
-                );
+                let message = format!("publishing to main failed, nothing was published: {error}");
                 self.record_failure(RunStatus::Failed, &message).await?;
                 return Ok(self.finish(RunStatus::Failed, plan, results, Some(message), true));
             }
         };
-        let published: Vec<String> = merged.committed.iter().map(|c| c.table.to_string()).collect();
+        let published: Vec<String> = merged
+            .committed
+            .iter()
+            .map(|c| c.table.to_string())
+            .collect();
         self.main
             .drop_branch(&self.branch, true)
             .await
@@ -370,7 +395,12 @@ impl Runner<'_> {
         Ok(report)
     }
 
-    fn record(&self, status: RunStatus, error: Option<String>, branch: Option<String>) -> RunRecord {
+    fn record(
+        &self,
+        status: RunStatus,
+        error: Option<String>,
+        branch: Option<String>,
+    ) -> RunRecord {
         let sum = |f: fn(&StepReport) -> u64| self.steps.iter().map(f).sum();
         RunRecord {
             run_id: self.run_id.clone(),
@@ -408,10 +438,7 @@ impl Runner<'_> {
             let reason = match recorded.get(&run_id).map(String::as_str) {
                 None => "left by a run that was killed".to_string(),
                 Some("success") => "left by a run that published".to_string(),
-                Some(status) => format!(
-                    "kept by run {run_id} ({})",
-                    status.replace('_', " ")
-                ),
+                Some(status) => format!("kept by run {run_id} ({})", status.replace('_', " ")),
             };
             self.main
                 .drop_branch(branch, true)
@@ -458,7 +485,12 @@ impl Runner<'_> {
                     let new: Vec<ObjectInfo> = objects
                         .into_iter()
                         .filter(|o| {
-                            let key = state::object_key(&o.location, o.size, o.etag.as_deref(), o.modified.timestamp_micros());
+                            let key = state::object_key(
+                                &o.location,
+                                o.size,
+                                o.etag.as_deref(),
+                                o.modified.timestamp_micros(),
+                            );
                             !seen.is_some_and(|s| s.contains(&key))
                         })
                         .collect();
@@ -468,7 +500,12 @@ impl Runner<'_> {
                         let action = format!("ingest {} new object(s)", new.len());
                         ("source".to_string(), action, reads, Work::Ingest(new))
                     } else if !exists && !source.columns.is_empty() {
-                        ("source".into(), "create the empty table".into(), reads, Work::CreateEmpty)
+                        (
+                            "source".into(),
+                            "create the empty table".into(),
+                            reads,
+                            Work::CreateEmpty,
+                        )
                     } else {
                         ("source".into(), "up to date".into(), reads, Work::UpToDate)
                     }
@@ -487,13 +524,18 @@ impl Runner<'_> {
                             reads.push(format!("{name}: new rows from this run"));
                             continue;
                         }
-                        let now = Self::table(&self.main, upstream).await?.and_then(|t| t.snapshot_id());
+                        let now = Self::table(&self.main, upstream)
+                            .await?
+                            .and_then(|t| t.snapshot_id());
                         let recorded = state.map(|s| s.inputs.get(&name).copied().flatten());
                         if recorded != Some(now) {
                             changed = true;
                             match (before, now) {
-                                (Some(b), Some(n)) => reads.push(format!("{name}: changes since snapshot {b} (now {n})")),
-                                (_, Some(n)) => reads.push(format!("{name}: all rows (snapshot {n})")),
+                                (Some(b), Some(n)) => reads
+                                    .push(format!("{name}: changes since snapshot {b} (now {n})")),
+                                (_, Some(n)) => {
+                                    reads.push(format!("{name}: all rows (snapshot {n})"))
+                                }
                                 (_, None) => reads.push(format!("{name}: no rows yet")),
                             }
                         }
@@ -513,8 +555,12 @@ impl Runner<'_> {
                         (Some(action), _) => (action.to_string(), Work::Compute),
                         (None, true) => {
                             let action = match model.mode {
-                                crate::spec::Mode::Append => "append what the upstream tables gained",
-                                crate::spec::Mode::Merge(_) => "recompute the keys whose upstream rows changed",
+                                crate::spec::Mode::Append => {
+                                    "append what the upstream tables gained"
+                                }
+                                crate::spec::Mode::Merge(_) => {
+                                    "recompute the keys whose upstream rows changed"
+                                }
                                 crate::spec::Mode::Overwrite => "recompute (an upstream changed)",
                             };
                             (action.to_string(), Work::Compute)
@@ -558,7 +604,12 @@ impl Runner<'_> {
     }
 
     async fn ensure_namespace(session: &Session, table: &TableIdent) -> Result<()> {
-        let namespace = table.namespace().iter().map(|p| quote(p)).collect::<Vec<_>>().join(".");
+        let namespace = table
+            .namespace()
+            .iter()
+            .map(|p| quote(p))
+            .collect::<Vec<_>>()
+            .join(".");
         session
             .sql(&format!("CREATE SCHEMA IF NOT EXISTS {namespace}"))
             .await?;
@@ -590,11 +641,21 @@ impl Runner<'_> {
         let context = || format!("creating {}", source.table);
         Self::ensure_namespace(run, &source.table).await?;
         let columns: Vec<String> = match inferred {
-            Some(columns) => columns.iter().map(|(n, t)| format!("{} {t}", quote(n))).collect(),
+            Some(columns) => columns
+                .iter()
+                .map(|(n, t)| format!("{} {t}", quote(n)))
+                .collect(),
             None => source
                 .columns
                 .iter()
-                .map(|c| format!("{} {}{}", quote(&c.name), c.sql_type, if c.not_null { " NOT NULL" } else { "" }))
+                .map(|c| {
+                    format!(
+                        "{} {}{}",
+                        quote(&c.name),
+                        c.sql_type,
+                        if c.not_null { " NOT NULL" } else { "" }
+                    )
+                })
                 .collect(),
         };
         let partitioned = if source.partitioned_by.is_empty() {
@@ -631,7 +692,9 @@ impl Runner<'_> {
         let declared: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
         let mut table = match Self::table(run, &source.table).await? {
             Some(table) => Some(table),
-            None if !declared.is_empty() => Some(self.create_source_table(run, source, None).await?),
+            None if !declared.is_empty() => {
+                Some(self.create_source_table(run, source, None).await?)
+            }
             None => None,
         };
         let mut buffer: Vec<RecordBatch> = Vec::new();
@@ -641,19 +704,31 @@ impl Runner<'_> {
         let (mut read, mut written) = (0u64, 0u64);
         for (done, object) in objects.iter().enumerate() {
             let bytes = source::read_object(self.engine, &object.location).await?;
-            let rows = RawRows::parse(&object.location, bytes, source.format, &source.options, &declared)?;
+            let rows = RawRows::parse(
+                &object.location,
+                bytes,
+                source.format,
+                &source.options,
+                &declared,
+            )?;
             let names = rows.column_names();
             let current = match table.take() {
                 Some(table) => table,
                 None => {
                     let inferred = source::infer_columns(&rows, &names);
-                    self.create_source_table(run, source, Some(inferred)).await?
+                    self.create_source_table(run, source, Some(inferred))
+                        .await?
                 }
             };
             let schema = current.arrow_schema().step(|| format!("reading {name}"))?;
             let new: Vec<String> = names
                 .iter()
-                .filter(|n| schema.fields().iter().all(|f| !f.name().eq_ignore_ascii_case(n)))
+                .filter(|n| {
+                    schema
+                        .fields()
+                        .iter()
+                        .all(|f| !f.name().eq_ignore_ascii_case(n))
+                })
                 .cloned()
                 .collect();
             let current = if new.is_empty() {
@@ -696,7 +771,12 @@ impl Runner<'_> {
                 rows: good,
                 quarantined: bad,
             });
-            quarantine.extend(typed.rejected.into_iter().map(|r| (object.location.clone(), r)));
+            quarantine.extend(
+                typed
+                    .rejected
+                    .into_iter()
+                    .map(|r| (object.location.clone(), r)),
+            );
             buffered += typed.batch.num_rows();
             buffer.push(typed.batch);
             if buffered >= FLUSH_ROWS {
@@ -788,7 +868,11 @@ impl Runner<'_> {
             let Some(table) = Self::table(run, read).await? else {
                 return Err(FloeError::not_found(format!(
                     "it reads {name}, which does not exist{}",
-                    if self.dag.producers.contains_key(read) { " yet (its source has no objects)" } else { "" }
+                    if self.dag.producers.contains_key(read) {
+                        " yet (its source has no objects)"
+                    } else {
+                        ""
+                    }
                 ))
                 .into());
             };
@@ -798,16 +882,34 @@ impl Runner<'_> {
         let hash = model_hash(model);
         let target = Self::table(run, &model.target).await?;
         let state = states.get(&target_name);
-        let plan = Box::pin(crate::model::decide(model, &hash, target.as_ref(), state, &inputs, &upstream, self.options.full_refresh, &self.pipeline.defaults, run)).await?;
-        let outcome = Box::pin(crate::model::apply(run, model, &self.pipeline.defaults, &self.properties(), target.as_ref(), &plan))
-            .await
-            .map_err(|e| match e {
-                PipelineError::Engine(source) => PipelineError::Step {
-                    context: format!("computing {target_name} ({})", plan.describe()),
-                    source,
-                },
-                other => other,
-            })?;
+        let plan = Box::pin(crate::model::decide(
+            model,
+            &hash,
+            target.as_ref(),
+            state,
+            &inputs,
+            &upstream,
+            self.options.full_refresh,
+            &self.pipeline.defaults,
+            run,
+        ))
+        .await?;
+        let outcome = Box::pin(crate::model::apply(
+            run,
+            model,
+            &self.pipeline.defaults,
+            &self.properties(),
+            target.as_ref(),
+            &plan,
+        ))
+        .await
+        .map_err(|e| match e {
+            PipelineError::Engine(source) => PipelineError::Step {
+                context: format!("computing {target_name} ({})", plan.describe()),
+                source,
+            },
+            other => other,
+        })?;
         let snapshot_id = run.table(&target_name).await?.snapshot_id();
         self.step_finished(
             StepReport {
@@ -841,7 +943,8 @@ mod tests {
 
     #[test]
     fn run_ids_and_their_branches() {
-        let at = DateTime::parse_from_rfc3339("2026-12-01T14:05:12Z").map(|d| d.with_timezone(&Utc));
+        let at =
+            DateTime::parse_from_rfc3339("2026-12-01T14:05:12Z").map(|d| d.with_timezone(&Utc));
         let Ok(at) = at else { panic!("bad date") };
         let id = new_run_id("Daily Orders", at);
         assert!(id.starts_with("daily_orders_20261201t140512_"), "{id}");

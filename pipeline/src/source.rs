@@ -236,7 +236,11 @@ impl Parsed {
         self.columns
             .iter()
             .find(|(n, _)| n == name)
-            .or_else(|| self.columns.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)))
+            .or_else(|| {
+                self.columns
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            })
             .map(|(_, a)| a)
     }
 }
@@ -249,7 +253,11 @@ fn parse_csv(bytes: Bytes, options: &SourceOptions, declared: &[String]) -> RawR
         .quote(options.quote)
         .from_reader(bytes.as_ref());
     let mut rows = RawRows::new(RawText::Ranges(bytes.clone(), Vec::new()));
-    let mut names: Vec<String> = if options.header { Vec::new() } else { declared.to_vec() };
+    let mut names: Vec<String> = if options.header {
+        Vec::new()
+    } else {
+        declared.to_vec()
+    };
     let mut record = csv::ByteRecord::new();
     let mut ranges = Vec::new();
     let mut header_pending = options.header;
@@ -276,10 +284,16 @@ fn parse_csv(bytes: Bytes, options: &SourceOptions, declared: &[String]) -> RawR
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or_default();
-                let byte = e.position().map(|p| p.byte() as usize).unwrap_or(bytes.len());
+                let byte = e
+                    .position()
+                    .map(|p| p.byte() as usize)
+                    .unwrap_or(bytes.len());
                 starts.push((line, byte));
                 records.push(None);
-                if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
+                ) {
                     break;
                 }
             }
@@ -422,23 +436,41 @@ impl<'de> serde::Deserialize<'de> for JsonLine {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON value")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonLine, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonLine, A::Error> {
                 let mut fields = Vec::new();
                 while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
                     fields.push((key, value));
                 }
                 Ok(JsonLine::Object(fields))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonLine, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<JsonLine, A::Error> {
                 while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
                 Ok(JsonLine::Other)
             }
-            fn visit_bool<E>(self, _: bool) -> Result<JsonLine, E> { Ok(JsonLine::Other) }
-            fn visit_i64<E>(self, _: i64) -> Result<JsonLine, E> { Ok(JsonLine::Other) }
-            fn visit_u64<E>(self, _: u64) -> Result<JsonLine, E> { Ok(JsonLine::Other) }
-            fn visit_f64<E>(self, _: f64) -> Result<JsonLine, E> { Ok(JsonLine::Other) }
-            fn visit_str<E>(self, _: &str) -> Result<JsonLine, E> { Ok(JsonLine::Other) }
-            fn visit_unit<E>(self) -> Result<JsonLine, E> { Ok(JsonLine::Other) }
+            fn visit_bool<E>(self, _: bool) -> Result<JsonLine, E> {
+                Ok(JsonLine::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<JsonLine, E> {
+                Ok(JsonLine::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<JsonLine, E> {
+                Ok(JsonLine::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<JsonLine, E> {
+                Ok(JsonLine::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<JsonLine, E> {
+                Ok(JsonLine::Other)
+            }
+            fn visit_unit<E>(self) -> Result<JsonLine, E> {
+                Ok(JsonLine::Other)
+            }
         }
         deserializer.deserialize_any(Line)
     }
@@ -447,11 +479,14 @@ impl<'de> serde::Deserialize<'de> for JsonLine {
 fn parse_parquet(location: &str, bytes: Bytes) -> Result<RawRows> {
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())
-        .map_err(|e| PipelineError::source(location, format!("not a readable Parquet file: {e}")))?;
+        .map_err(|e| {
+            PipelineError::source(location, format!("not a readable Parquet file: {e}"))
+        })?;
     let mut rows = RawRows::new(RawText::Values);
     for batch in reader {
-        let batch = batch
-            .map_err(|e| PipelineError::source(location, format!("not a readable Parquet file: {e}")))?;
+        let batch = batch.map_err(|e| {
+            PipelineError::source(location, format!("not a readable Parquet file: {e}"))
+        })?;
         let first = rows.lines.len() as u64;
         let formats = FormatOptions::default();
         let mut texts = Vec::new();
@@ -462,7 +497,9 @@ fn parse_parquet(location: &str, bytes: Bytes) -> Result<RawRows> {
         for row in 0..batch.num_rows() {
             rows.lines.push(first + row as u64 + 1);
             for (name, column, formatter) in &texts {
-                let value = column.is_valid(row).then(|| formatter.value(row).to_string());
+                let value = column
+                    .is_valid(row)
+                    .then(|| formatter.value(row).to_string());
                 let builder = rows.column(name);
                 match value {
                     Some(v) => builder.append_value(v),
@@ -526,7 +563,10 @@ pub fn type_rows(rows: RawRows, schema: &SchemaRef) -> Result<Typed> {
         if !field.is_nullable() {
             for (row, reason) in reasons.iter_mut().enumerate() {
                 if reason.is_none() && !typed.is_valid(row) {
-                    *reason = Some(format!("column '{}' is NULL, but it is NOT NULL", field.name()));
+                    *reason = Some(format!(
+                        "column '{}' is NULL, but it is NOT NULL",
+                        field.name()
+                    ));
                 }
             }
         }
@@ -626,8 +666,14 @@ mod tests {
     fn csv_rows_are_typed_or_rejected_with_their_line() {
         let text = "id,amount,ts\n1,9.50,2026-11-01 10:00:00\n2,abc,2026-11-01 11:00:00\n\
                     ,1.00,2026-11-02 00:00:00\n4,2.00\n\"5\",\"3.25\",2026-11-03T08:30:00\n";
-        let rows = RawRows::parse("x.csv", Bytes::from(text), Format::Csv, &SourceOptions::default(), &[])
-            .unwrap();
+        let rows = RawRows::parse(
+            "x.csv",
+            Bytes::from(text),
+            Format::Csv,
+            &SourceOptions::default(),
+            &[],
+        )
+        .unwrap();
         assert_eq!(rows.column_names(), ["id", "amount", "ts"]);
         let typed = type_rows(rows, &schema()).unwrap();
         assert_eq!(
@@ -642,9 +688,21 @@ mod tests {
         assert_eq!(
             typed.rejected,
             vec![
-                Rejected { line: 3, raw: "2,abc,2026-11-01 11:00:00".into(), reason: "column 'amount': 'abc' is not a valid DECIMAL(10,2)".into() },
-                Rejected { line: 4, raw: ",1.00,2026-11-02 00:00:00".into(), reason: "column 'id' is NULL, but it is NOT NULL".into() },
-                Rejected { line: 5, raw: "4,2.00".into(), reason: "expected 3 fields (id, amount, ts), found 2".into() },
+                Rejected {
+                    line: 3,
+                    raw: "2,abc,2026-11-01 11:00:00".into(),
+                    reason: "column 'amount': 'abc' is not a valid DECIMAL(10,2)".into()
+                },
+                Rejected {
+                    line: 4,
+                    raw: ",1.00,2026-11-02 00:00:00".into(),
+                    reason: "column 'id' is NULL, but it is NOT NULL".into()
+                },
+                Rejected {
+                    line: 5,
+                    raw: "4,2.00".into(),
+                    reason: "expected 3 fields (id, amount, ts), found 2".into()
+                },
             ]
         );
     }
@@ -652,16 +710,30 @@ mod tests {
     #[test]
     fn json_lines_add_columns_as_they_appear() {
         let text = "{\"id\": 1, \"amount\": 2.5}\n\n{\"id\": 2, \"note\": \"hi\", \"extra\": {\"a\": 1}}\n{oops\n[1]\n";
-        let rows = RawRows::parse("x.json", Bytes::from(text), Format::Json, &SourceOptions::default(), &[])
-            .unwrap();
+        let rows = RawRows::parse(
+            "x.json",
+            Bytes::from(text),
+            Format::Json,
+            &SourceOptions::default(),
+            &[],
+        )
+        .unwrap();
         assert_eq!(rows.column_names(), ["id", "amount", "note", "extra"]);
         assert_eq!(
             infer_columns(&rows, &["id".into(), "amount".into(), "extra".into()]),
-            [("id".to_string(), "BIGINT".to_string()), ("amount".into(), "DOUBLE".into()), ("extra".into(), "STRING".into())]
+            [
+                ("id".to_string(), "BIGINT".to_string()),
+                ("amount".into(), "DOUBLE".into()),
+                ("extra".into(), "STRING".into())
+            ]
         );
         let typed = type_rows(rows, &schema()).unwrap();
         assert_eq!(typed.batch.num_rows(), 2);
-        let reasons: Vec<(u64, &str)> = typed.rejected.iter().map(|r| (r.line, r.raw.as_str())).collect();
+        let reasons: Vec<(u64, &str)> = typed
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.raw.as_str()))
+            .collect();
         assert_eq!(reasons, [(4, "{oops"), (5, "[1]")]);
         assert!(typed.rejected[0].reason.starts_with("not valid JSON: "));
         assert_eq!(typed.rejected[1].reason, "not a JSON object");
@@ -670,12 +742,21 @@ mod tests {
     #[test]
     fn inference() {
         let infer_one = |values: Vec<Option<&str>>| infer(&StringArray::from(values));
-        assert_eq!(infer_one(vec![Some("1"), None, Some("-3")]), DataType::Int64);
+        assert_eq!(
+            infer_one(vec![Some("1"), None, Some("-3")]),
+            DataType::Int64
+        );
         assert_eq!(infer_one(vec![Some("1"), Some("2.5")]), DataType::Float64);
-        assert_eq!(infer_one(vec![Some("true"), Some("false")]), DataType::Boolean);
+        assert_eq!(
+            infer_one(vec![Some("true"), Some("false")]),
+            DataType::Boolean
+        );
         assert_eq!(infer_one(vec![Some("2026-11-01")]), DataType::Date32);
         assert_eq!(
-            infer_one(vec![Some("2026-11-01 10:00:00"), Some("2026-11-01T10:00:01")]),
+            infer_one(vec![
+                Some("2026-11-01 10:00:00"),
+                Some("2026-11-01T10:00:01")
+            ]),
             DataType::Timestamp(TimeUnit::Microsecond, None)
         );
         assert_eq!(infer_one(vec![Some("1"), Some("x")]), DataType::Utf8);

@@ -331,10 +331,10 @@ fn files(dir: &Path, sub: &str, ext: &str) -> Result<Vec<(String, String)>> {
     for entry in entries {
         let entry = entry.map_err(|e| PipelineError::spec(sub.to_string(), e.to_string()))?;
         let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) == Some(ext) {
-            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                names.push(format!("{sub}/{name}"));
-            }
+        if path.extension().and_then(|e| e.to_str()) == Some(ext)
+            && let Some(name) = path.file_name().and_then(|n| n.to_str())
+        {
+            names.push(format!("{sub}/{name}"));
         }
     }
     names.sort();
@@ -376,7 +376,10 @@ fn parse_source(dir: &Path, file: &str, text: &str, defaults: &Defaults) -> Resu
     let table = table_ident(&toml.table, defaults).ok_or_else(|| {
         PipelineError::spec(
             file,
-            format!("`table = \"{}\"` is not `name` or `namespace.name`", toml.table),
+            format!(
+                "`table = \"{}\"` is not `name` or `namespace.name`",
+                toml.table
+            ),
         )
     })?;
     let mut columns = Vec::new();
@@ -465,9 +468,7 @@ fn parse_options(file: &str, format: Format, table: toml::Table) -> Result<Sourc
                 };
                 return Err(PipelineError::spec(
                     file,
-                    format!(
-                        "[options] {key}: not an option of format {format:?} (known: {known})"
-                    ),
+                    format!("[options] {key}: not an option of format {format:?} (known: {known})"),
                 ));
             }
         }
@@ -479,7 +480,8 @@ fn parse_options(file: &str, format: Format, table: toml::Table) -> Result<Sourc
 const HEADER_KEYS: &str = "target, mode, check, warn";
 
 fn parse_model(file: &str, text: &str, layer: Layer, defaults: &Defaults) -> Result<Model> {
-    let at = |line: usize, message: String| PipelineError::spec(file, format!("line {line}: {message}"));
+    let at =
+        |line: usize, message: String| PipelineError::spec(file, format!("line {line}: {message}"));
     let mut target = None;
     let mut mode = None;
     let mut checks = Vec::new();
@@ -509,7 +511,10 @@ fn parse_model(file: &str, text: &str, layer: Layer, defaults: &Defaults) -> Res
         match key {
             "target" => {
                 let ident = table_ident(&value, defaults).ok_or_else(|| {
-                    at(number, format!("target '{value}' is not `name` or `namespace.name`"))
+                    at(
+                        number,
+                        format!("target '{value}' is not `name` or `namespace.name`"),
+                    )
                 })?;
                 target = Some(ident);
             }
@@ -528,7 +533,11 @@ fn parse_model(file: &str, text: &str, layer: Layer, defaults: &Defaults) -> Res
             }
         }
     }
-    let select = text[body_start..].trim().trim_end_matches(';').trim().to_string();
+    let select = text[body_start..]
+        .trim()
+        .trim_end_matches(';')
+        .trim()
+        .to_string();
     let target = target.ok_or_else(|| {
         PipelineError::spec(file, "no `-- target: namespace.table` line in the header")
     })?;
@@ -582,7 +591,9 @@ fn parse_mode(value: &str) -> std::result::Result<Mode, String> {
             .ok_or_else(|| format!("mode '{value}': write merge (key, ...)"))?;
         let keys: Vec<String> = keys.iter().map(|k| k.trim().to_string()).collect();
         if keys.is_empty() || keys.iter().any(|k| !sql::is_identifier(k)) {
-            return Err(format!("mode '{value}': the merge keys must be column names"));
+            return Err(format!(
+                "mode '{value}': the merge keys must be column names"
+            ));
         }
         return Ok(Mode::Merge(keys));
     }
@@ -627,7 +638,10 @@ fn parse_check(value: &str) -> std::result::Result<CheckKind, String> {
                 "unique" => Ok(CheckKind::Unique(columns(&name, &args)?)),
                 _ => {
                     let Some((column, values)) = args.split_first() else {
-                        return Err("accepted_values(column, 'value', ...) takes a column and values".into());
+                        return Err(
+                            "accepted_values(column, 'value', ...) takes a column and values"
+                                .into(),
+                        );
                     };
                     if !sql::is_identifier(column) || values.is_empty() {
                         return Err(
@@ -644,10 +658,12 @@ fn parse_check(value: &str) -> std::result::Result<CheckKind, String> {
         }
     }
     let lower = value.to_lowercase();
-    if let Some(rest) = lower.strip_prefix("row_count") {
-        if rest.starts_with(|c: char| !c.is_alphanumeric() && c != '_') {
-            return Ok(CheckKind::RowCount(value["row_count".len()..].trim().to_string()));
-        }
+    if let Some(rest) = lower.strip_prefix("row_count")
+        && rest.starts_with(|c: char| !c.is_alphanumeric() && c != '_')
+    {
+        return Ok(CheckKind::RowCount(
+            value["row_count".len()..].trim().to_string(),
+        ));
     }
     sql::check_expression(value)?;
     Ok(CheckKind::Condition(value.to_string()))
@@ -676,12 +692,20 @@ mod tests {
         let model = parse_model("silver/orders.sql", text, Layer::Silver, &defaults()).unwrap();
         assert_eq!(model.target.to_string(), "silver.orders");
         assert_eq!(model.mode, Mode::Merge(vec!["order_id".into()]));
-        let kinds: Vec<_> = model.checks.iter().map(|c| (c.kind.clone(), c.blocking, c.line)).collect();
+        let kinds: Vec<_> = model
+            .checks
+            .iter()
+            .map(|c| (c.kind.clone(), c.blocking, c.line))
+            .collect();
         assert_eq!(
             kinds,
             vec![
                 (CheckKind::NotNull(vec!["order_id".into()]), true, 4),
-                (CheckKind::Unique(vec!["order_id".into(), "day".into()]), true, 5),
+                (
+                    CheckKind::Unique(vec!["order_id".into(), "day".into()]),
+                    true,
+                    5
+                ),
                 (
                     CheckKind::AcceptedValues {
                         column: "status".into(),
@@ -725,7 +749,9 @@ mod tests {
             bad("-- target: g.x\n-- check: unique()\nSELECT 1"),
             "gold/x.sql: line 2: unique(...) takes one or more column names"
         );
-        assert!(bad("-- target: g.x\nSELEC 1").starts_with("gold/x.sql: the SELECT does not parse: "));
+        assert!(
+            bad("-- target: g.x\nSELEC 1").starts_with("gold/x.sql: the SELECT does not parse: ")
+        );
         assert_eq!(
             bad("-- target: g.x\nSELECT * FROM g.x"),
             "gold/x.sql: the model reads its own target g.x"
@@ -742,25 +768,52 @@ mod tests {
         let source = parse_source(dir, "bronze/raw.toml", text, &defaults()).unwrap();
         assert_eq!(source.glob, "/p/data/*.csv");
         assert_eq!(source.table.to_string(), "bronze.raw");
-        assert_eq!(source.quarantine_table().to_string(), "bronze.raw__quarantine");
+        assert_eq!(
+            source.quarantine_table().to_string(),
+            "bronze.raw__quarantine"
+        );
         assert_eq!(
             source.columns,
             vec![
-                Column { name: "id".into(), sql_type: "BIGINT".into(), not_null: true },
-                Column { name: "amount".into(), sql_type: "DECIMAL(10,2)".into(), not_null: false },
+                Column {
+                    name: "id".into(),
+                    sql_type: "BIGINT".into(),
+                    not_null: true
+                },
+                Column {
+                    name: "amount".into(),
+                    sql_type: "DECIMAL(10,2)".into(),
+                    not_null: false
+                },
             ]
         );
         assert_eq!(source.options.delimiter, b';');
         assert!(!source.options.header);
         assert_eq!(source.on_new_columns, OnNewColumns::Fail);
 
-        let err = parse_source(dir, "bronze/raw.toml", "source = \"x\"\nformat = \"xml\"\ntable = \"t\"", &defaults())
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("bronze/raw.toml: unknown variant `xml`"), "{err}");
-        let err = parse_source(dir, "bronze/raw.toml", "source = \"x\"\nformat = \"json\"\ntable = \"t\"\n[options]\nheader = true", &defaults())
-            .unwrap_err()
-            .to_string();
-        assert_eq!(err, "bronze/raw.toml: [options] header: not an option of format Json (known: null_value)");
+        let err = parse_source(
+            dir,
+            "bronze/raw.toml",
+            "source = \"x\"\nformat = \"xml\"\ntable = \"t\"",
+            &defaults(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("bronze/raw.toml: unknown variant `xml`"),
+            "{err}"
+        );
+        let err = parse_source(
+            dir,
+            "bronze/raw.toml",
+            "source = \"x\"\nformat = \"json\"\ntable = \"t\"\n[options]\nheader = true",
+            &defaults(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "bronze/raw.toml: [options] header: not an option of format Json (known: null_value)"
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::ops::ControlFlow;
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    Ident, ObjectName, Query, SetExpr, Statement, TableAlias, TableFactor, VisitMut, VisitorMut,
-    Visit, Visitor,
+    Ident, ObjectName, Query, SetExpr, Statement, TableAlias, TableFactor, Visit, VisitMut,
+    Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use floe_engine::TableIdent;
@@ -21,19 +21,28 @@ fn parse_query(sql: &str) -> Result<Box<Query>, String> {
     let mut statements =
         DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| e.to_string())?;
     if statements.len() != 1 {
-        return Err(format!("expected one SELECT, found {} statements", statements.len()));
+        return Err(format!(
+            "expected one SELECT, found {} statements",
+            statements.len()
+        ));
     }
     match statements.pop_front() {
         Some(DFStatement::Statement(statement)) => match *statement {
             Statement::Query(query) => Ok(query),
-            other => Err(format!("expected a SELECT, found `{}`", first_words(&other.to_string()))),
+            other => Err(format!(
+                "expected a SELECT, found `{}`",
+                first_words(&other.to_string())
+            )),
         },
         _ => Err("expected a SELECT".to_string()),
     }
 }
 
 fn first_words(text: &str) -> String {
-    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The names a query defines in its WITH clauses (at any depth).
@@ -177,9 +186,17 @@ pub(crate) fn keep_union_branches(select: &str, keep: &[bool]) -> Result<String,
     let mut all = Vec::new();
     leaves(*query.body, &mut all);
     if all.len() != keep.len() {
-        return Err(format!("expected {} UNION ALL branches, found {}", keep.len(), all.len()));
+        return Err(format!(
+            "expected {} UNION ALL branches, found {}",
+            keep.len(),
+            all.len()
+        ));
     }
-    let mut kept = all.into_iter().zip(keep).filter(|(_, k)| **k).map(|(b, _)| b);
+    let mut kept = all
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(b, _)| b);
     let Some(first) = kept.next() else {
         return Err("no UNION ALL branch is kept".to_string());
     };
@@ -273,7 +290,12 @@ pub(crate) fn is_holistic(select: &str) -> Result<bool, String> {
                     || select.having.is_some()
             }
             SetExpr::Query(query) => query_holistic(query),
-            SetExpr::SetOperation { op, set_quantifier, left, right } => {
+            SetExpr::SetOperation {
+                op,
+                set_quantifier,
+                left,
+                right,
+            } => {
                 use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
                 let distinct = !matches!(set_quantifier, SetQuantifier::All)
                     || !matches!(op, SetOperator::Union);
@@ -404,7 +426,10 @@ mod tests {
     fn replacing_keeps_the_name_columns_use() {
         let mut replacements = HashMap::new();
         let orders = TableIdent::from_strs(["bronze", "orders"]).unwrap();
-        replacements.insert(orders, "SELECT * FROM bronze.orders WHERE id > 5".to_string());
+        replacements.insert(
+            orders,
+            "SELECT * FROM bronze.orders WHERE id > 5".to_string(),
+        );
         let out = replace_tables(
             "SELECT orders.id, o2.id FROM bronze.orders JOIN bronze.orders o2 ON orders.id = o2.id JOIN d ON true",
             &defaults(),
@@ -421,20 +446,35 @@ mod tests {
     #[test]
     fn union_branches() {
         let read = |sql: &str| {
-            union_branches_read(sql, &defaults()).unwrap().map(|branches| {
-                branches
-                    .iter()
-                    .map(|b| b.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "))
-                    .collect::<Vec<_>>()
-            })
+            union_branches_read(sql, &defaults())
+                .unwrap()
+                .map(|branches| {
+                    branches
+                        .iter()
+                        .map(|b| {
+                            b.iter()
+                                .map(|t| t.to_string())
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .collect::<Vec<_>>()
+                })
         };
         assert_eq!(
             read("SELECT a FROM x UNION ALL SELECT a FROM y JOIN z ON true UNION ALL SELECT 1"),
-            Some(vec!["default.x".to_string(), "default.y default.z".into(), "".into()])
+            Some(vec![
+                "default.x".to_string(),
+                "default.y default.z".into(),
+                "".into()
+            ])
         );
         assert_eq!(read("SELECT a FROM x UNION SELECT a FROM y"), None);
         assert_eq!(
-            keep_union_branches("SELECT a FROM x UNION ALL SELECT b FROM y UNION ALL SELECT c FROM z", &[false, true, true]).unwrap(),
+            keep_union_branches(
+                "SELECT a FROM x UNION ALL SELECT b FROM y UNION ALL SELECT c FROM z",
+                &[false, true, true]
+            )
+            .unwrap(),
             "SELECT b FROM y UNION ALL SELECT c FROM z"
         );
         assert_eq!(read("WITH q AS (SELECT 1) SELECT * FROM q"), None);
@@ -442,7 +482,10 @@ mod tests {
 
     #[test]
     fn holistic_queries() {
-        assert!(!is_holistic("SELECT a, b + 1 FROM t WHERE a > 0 UNION ALL SELECT a, b FROM u").unwrap());
+        assert!(
+            !is_holistic("SELECT a, b + 1 FROM t WHERE a > 0 UNION ALL SELECT a, b FROM u")
+                .unwrap()
+        );
         for sql in [
             "SELECT a, sum(b) FROM t GROUP BY a",
             "SELECT count(*) FROM t",

@@ -306,16 +306,46 @@ pub(crate) async fn record_files(
         session,
         FILES_TABLE,
         vec![
-            ("pipeline", string_column(std::iter::repeat_n(Some(pipeline), n))),
-            ("source", string_column(entries.iter().map(|e| Some(e.source.as_str())))),
-            ("object", string_column(entries.iter().map(|e| Some(e.object.as_str())))),
-            ("size", int_column(entries.iter().map(|e| Some(e.size as i64)))),
-            ("etag", string_column(entries.iter().map(|e| e.etag.as_deref()))),
-            ("modified", timestamp_column(entries.iter().map(|e| micros(&e.modified)))),
-            ("run_id", string_column(std::iter::repeat_n(Some(run_id), n))),
-            ("table_name", string_column(tables.iter().map(|t| Some(t.as_str())))),
-            ("rows", int_column(entries.iter().map(|e| Some(e.rows as i64)))),
-            ("quarantined", int_column(entries.iter().map(|e| Some(e.quarantined as i64)))),
+            (
+                "pipeline",
+                string_column(std::iter::repeat_n(Some(pipeline), n)),
+            ),
+            (
+                "source",
+                string_column(entries.iter().map(|e| Some(e.source.as_str()))),
+            ),
+            (
+                "object",
+                string_column(entries.iter().map(|e| Some(e.object.as_str()))),
+            ),
+            (
+                "size",
+                int_column(entries.iter().map(|e| Some(e.size as i64))),
+            ),
+            (
+                "etag",
+                string_column(entries.iter().map(|e| e.etag.as_deref())),
+            ),
+            (
+                "modified",
+                timestamp_column(entries.iter().map(|e| micros(&e.modified))),
+            ),
+            (
+                "run_id",
+                string_column(std::iter::repeat_n(Some(run_id), n)),
+            ),
+            (
+                "table_name",
+                string_column(tables.iter().map(|t| Some(t.as_str()))),
+            ),
+            (
+                "rows",
+                int_column(entries.iter().map(|e| Some(e.rows as i64))),
+            ),
+            (
+                "quarantined",
+                int_column(entries.iter().map(|e| Some(e.quarantined as i64))),
+            ),
         ],
     )
     .await
@@ -340,7 +370,10 @@ pub(crate) async fn record_run(
             ("branch", string_column([run.branch.as_deref()])),
             ("rows_read", int_column([Some(run.rows_read as i64)])),
             ("rows_written", int_column([Some(run.rows_written as i64)])),
-            ("rows_quarantined", int_column([Some(run.rows_quarantined as i64)])),
+            (
+                "rows_quarantined",
+                int_column([Some(run.rows_quarantined as i64)]),
+            ),
         ],
     )
     .await?;
@@ -348,23 +381,57 @@ pub(crate) async fn record_run(
     let names: Vec<String> = tables.iter().map(|t| t.table.to_string()).collect();
     let inputs: Vec<Option<String>> = tables
         .iter()
-        .map(|t| t.inputs.as_ref().and_then(|i| serde_json::to_string(i).ok()))
+        .map(|t| {
+            t.inputs
+                .as_ref()
+                .and_then(|i| serde_json::to_string(i).ok())
+        })
         .collect();
     append(
         session,
         RUN_TABLES_TABLE,
         vec![
-            ("run_id", string_column(std::iter::repeat_n(Some(run.run_id.as_str()), n))),
-            ("pipeline", string_column(std::iter::repeat_n(Some(run.pipeline.as_str()), n))),
-            ("table_name", string_column(names.iter().map(|s| Some(s.as_str())))),
-            ("step", string_column(tables.iter().map(|t| Some(t.step.as_str())))),
-            ("action", string_column(tables.iter().map(|t| Some(t.action.as_str())))),
-            ("rows_read", int_column(tables.iter().map(|t| Some(t.rows_read as i64)))),
-            ("rows_written", int_column(tables.iter().map(|t| Some(t.rows_written as i64)))),
-            ("rows_quarantined", int_column(tables.iter().map(|t| Some(t.rows_quarantined as i64)))),
-            ("snapshot_id", int_column(tables.iter().map(|t| t.snapshot_id))),
+            (
+                "run_id",
+                string_column(std::iter::repeat_n(Some(run.run_id.as_str()), n)),
+            ),
+            (
+                "pipeline",
+                string_column(std::iter::repeat_n(Some(run.pipeline.as_str()), n)),
+            ),
+            (
+                "table_name",
+                string_column(names.iter().map(|s| Some(s.as_str()))),
+            ),
+            (
+                "step",
+                string_column(tables.iter().map(|t| Some(t.step.as_str()))),
+            ),
+            (
+                "action",
+                string_column(tables.iter().map(|t| Some(t.action.as_str()))),
+            ),
+            (
+                "rows_read",
+                int_column(tables.iter().map(|t| Some(t.rows_read as i64))),
+            ),
+            (
+                "rows_written",
+                int_column(tables.iter().map(|t| Some(t.rows_written as i64))),
+            ),
+            (
+                "rows_quarantined",
+                int_column(tables.iter().map(|t| Some(t.rows_quarantined as i64))),
+            ),
+            (
+                "snapshot_id",
+                int_column(tables.iter().map(|t| t.snapshot_id)),
+            ),
             ("inputs", string_column(inputs.iter().map(|s| s.as_deref()))),
-            ("model_hash", string_column(tables.iter().map(|t| t.model_hash.as_deref()))),
+            (
+                "model_hash",
+                string_column(tables.iter().map(|t| t.model_hash.as_deref())),
+            ),
         ],
     )
     .await
@@ -447,11 +514,26 @@ pub(crate) async fn record_quarantine(
         session,
         &table.to_string(),
         vec![
-            ("raw", string_column(rows.iter().map(|(_, r)| Some(r.raw.as_str())))),
-            ("source", string_column(rows.iter().map(|(o, _)| Some(o.as_str())))),
-            ("line", int_column(rows.iter().map(|(_, r)| Some(r.line as i64)))),
-            ("reason", string_column(rows.iter().map(|(_, r)| Some(r.reason.as_str())))),
-            ("run_id", string_column(std::iter::repeat_n(Some(run_id), n))),
+            (
+                "raw",
+                string_column(rows.iter().map(|(_, r)| Some(r.raw.as_str()))),
+            ),
+            (
+                "source",
+                string_column(rows.iter().map(|(o, _)| Some(o.as_str()))),
+            ),
+            (
+                "line",
+                int_column(rows.iter().map(|(_, r)| Some(r.line as i64))),
+            ),
+            (
+                "reason",
+                string_column(rows.iter().map(|(_, r)| Some(r.reason.as_str()))),
+            ),
+            (
+                "run_id",
+                string_column(std::iter::repeat_n(Some(run_id), n)),
+            ),
         ],
     )
     .await

@@ -49,13 +49,22 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("orders");
         copy_dir(Path::new(FIXTURE), &folder);
-        let engine = Engine::open(dir.path().join("wh").to_str().unwrap()).await.unwrap();
-        Self { _dir: dir, folder, engine }
+        let engine = Engine::open(dir.path().join("wh").to_str().unwrap())
+            .await
+            .unwrap();
+        Self {
+            _dir: dir,
+            folder,
+            engine,
+        }
     }
 
     /// The files of `arrivals/<day>` land.
     fn arrive(&self, day: &str) {
-        copy_dir(&self.folder.join("arrivals").join(day), &self.folder.join("landing"));
+        copy_dir(
+            &self.folder.join("arrivals").join(day),
+            &self.folder.join("landing"),
+        );
     }
 
     fn pipeline(&self) -> Pipeline {
@@ -63,7 +72,9 @@ impl Setup {
     }
 
     async fn run(&self, options: RunOptions) -> floe_pipeline::RunReport {
-        floe_pipeline::run(&self.engine, &self.pipeline(), options, &Quiet).await.unwrap()
+        floe_pipeline::run(&self.engine, &self.pipeline(), options, &Quiet)
+            .await
+            .unwrap()
     }
 
     fn main(&self) -> Session {
@@ -80,7 +91,11 @@ async fn query(session: &Session, sql: &str) -> String {
 async fn heads(session: &Session) -> (BTreeMap<String, Option<i64>>, Vec<String>) {
     let mut out = BTreeMap::new();
     for table in TABLES {
-        let head = session.table(table).await.ok().and_then(|t| t.snapshot_id());
+        let head = session
+            .table(table)
+            .await
+            .ok()
+            .and_then(|t| t.snapshot_id());
         out.insert(table.to_string(), head);
     }
     let branches = session.branches().await.unwrap().into_keys().collect();
@@ -107,12 +122,32 @@ fn actions(report: &floe_pipeline::RunReport) -> Vec<(String, String, u64, u64, 
     report
         .steps
         .iter()
-        .map(|s| (s.step.clone(), s.action.clone(), s.rows_read, s.rows_written, s.rows_quarantined))
+        .map(|s| {
+            (
+                s.step.clone(),
+                s.action.clone(),
+                s.rows_read,
+                s.rows_written,
+                s.rows_quarantined,
+            )
+        })
         .collect()
 }
 
-fn step(step: &str, action: &str, read: u64, written: u64, quarantined: u64) -> (String, String, u64, u64, u64) {
-    (step.to_string(), action.to_string(), read, written, quarantined)
+fn step(
+    step: &str,
+    action: &str,
+    read: u64,
+    written: u64,
+    quarantined: u64,
+) -> (String, String, u64, u64, u64) {
+    (
+        step.to_string(),
+        action.to_string(),
+        read,
+        written,
+        quarantined,
+    )
 }
 
 /// Run a test body on a thread with room for a debug build's deep stack
@@ -159,7 +194,11 @@ async fn runs_as_files_arrive() {
     );
     assert!(first.branch.is_none());
     let (_, branches) = heads(&main).await;
-    assert_eq!(branches, ["main"], "the run branch is dropped after publishing");
+    assert_eq!(
+        branches,
+        ["main"],
+        "the run branch is dropped after publishing"
+    );
     assert_eq!(
         query(&main, "SELECT regexp_replace(source, '^.*/', '') AS object, line, reason, raw FROM bronze.shop_orders__quarantine ORDER BY line").await,
         "+----------------------------+------+------------------------------------------------------------------------------------------+-------------------------------------------+\n\
@@ -170,8 +209,16 @@ async fn runs_as_files_arrive() {
          +----------------------------+------+------------------------------------------------------------------------------------------+-------------------------------------------+"
     );
     let quarantined = query(&main, "SELECT line, reason, raw, run_id = (SELECT max(run_id) FROM floe.pipeline_runs) AS this_run FROM bronze.app_events__quarantine").await;
-    assert!(quarantined.contains("| 4    | not valid JSON: EOF while parsing a value at line 1 column 66 |"), "{quarantined}");
-    assert!(quarantined.contains(r#"{"order_id": 2004, "customer_id": 7, "category": "toys", "amount":"#), "{quarantined}");
+    assert!(
+        quarantined
+            .contains("| 4    | not valid JSON: EOF while parsing a value at line 1 column 66 |"),
+        "{quarantined}"
+    );
+    assert!(
+        quarantined
+            .contains(r#"{"order_id": 2004, "customer_id": 7, "category": "toys", "amount":"#),
+        "{quarantined}"
+    );
     assert!(quarantined.contains("| true     |"), "{quarantined}");
 
     // Nothing new: nothing committed anywhere, no branch left.
@@ -198,7 +245,11 @@ async fn runs_as_files_arrive() {
         ]
     );
     assert_eq!(
-        query(&main, "SELECT order_id, coupon FROM bronze.app_events ORDER BY order_id, coupon").await,
+        query(
+            &main,
+            "SELECT order_id, coupon FROM bronze.app_events ORDER BY order_id, coupon"
+        )
+        .await,
         "+----------+----------+\n\
          | order_id | coupon   |\n\
          +----------+----------+\n\
@@ -210,7 +261,11 @@ async fn runs_as_files_arrive() {
          +----------+----------+"
     );
     assert_eq!(
-        query(&main, "SELECT line, reason FROM bronze.app_events__quarantine WHERE raw LIKE '%twelve%'").await,
+        query(
+            &main,
+            "SELECT line, reason FROM bronze.app_events__quarantine WHERE raw LIKE '%twelve%'"
+        )
+        .await,
         "+------+-------------------------------------------------+\n\
          | line | reason                                          |\n\
          +------+-------------------------------------------------+\n\
@@ -254,7 +309,11 @@ async fn runs_as_files_arrive() {
          +----------+-------------+----------+--------+-----------+---------+------------+"
     );
     assert_eq!(
-        query(&main, "SELECT * FROM gold.daily_revenue ORDER BY order_date, category").await,
+        query(
+            &main,
+            "SELECT * FROM gold.daily_revenue ORDER BY order_date, category"
+        )
+        .await,
         "+------------+----------+---------+--------+\n\
          | order_date | category | revenue | orders |\n\
          +------------+----------+---------+--------+\n\
@@ -279,15 +338,28 @@ async fn runs_as_files_arrive() {
          +-------------+---------+------+-------------+"
     );
     assert_eq!(
-        query(&main, "SELECT status, count(*) AS runs FROM floe.pipeline_runs GROUP BY status").await,
+        query(
+            &main,
+            "SELECT status, count(*) AS runs FROM floe.pipeline_runs GROUP BY status"
+        )
+        .await,
         "+---------+------+\n| status  | runs |\n+---------+------+\n| success | 3    |\n+---------+------+"
     );
 
     // The incremental result equals a recompute from all upstream rows...
     let incremental = contents(&main).await;
-    let refresh = setup.run(RunOptions { full_refresh: true, ..Default::default() }).await;
+    let refresh = setup
+        .run(RunOptions {
+            full_refresh: true,
+            ..Default::default()
+        })
+        .await;
     assert_eq!(refresh.status, RunStatus::Success, "{:?}", refresh.error);
-    assert!(refresh.steps.iter().all(|s| s.action == "full"), "{:?}", actions(&refresh));
+    assert!(
+        refresh.steps.iter().all(|s| s.action == "full"),
+        "{:?}",
+        actions(&refresh)
+    );
     assert_eq!(contents(&main).await, incremental);
 
     // ... and a single run over every file in a fresh warehouse.
@@ -300,7 +372,9 @@ async fn runs_as_files_arrive() {
 }
 
 /// Every table's head on main but the runner's run records.
-fn data_heads(heads: &(BTreeMap<String, Option<i64>>, Vec<String>)) -> BTreeMap<String, Option<i64>> {
+fn data_heads(
+    heads: &(BTreeMap<String, Option<i64>>, Vec<String>),
+) -> BTreeMap<String, Option<i64>> {
     heads
         .0
         .iter()
@@ -314,7 +388,10 @@ fn a_failing_check_leaves_main_untouched() {
     block_on(async {
         let setup = Setup::new().await;
         let main = setup.main();
-        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+        assert_eq!(
+            setup.run(RunOptions::default()).await.status,
+            RunStatus::Success
+        );
         let before = heads(&main).await;
 
         let bad = setup.folder.join("landing/shop_orders_2026-11-04.csv");
@@ -323,10 +400,16 @@ fn a_failing_check_leaves_main_untouched() {
         assert_eq!(failed.status, RunStatus::ChecksFailed);
         assert_eq!(
             failed.error.as_deref(),
-            Some("silver/order_events.sql line 7: `amount >= 0` failed for 1 row(s); \
-                  gold/daily_revenue.sql line 5: `revenue >= 0` failed for 1 row(s)")
+            Some(
+                "silver/order_events.sql line 7: `amount >= 0` failed for 1 row(s); \
+                  gold/daily_revenue.sql line 5: `revenue >= 0` failed for 1 row(s)"
+            )
         );
-        let sample = failed.checks.iter().find(|c| c.check == "amount >= 0").unwrap();
+        let sample = failed
+            .checks
+            .iter()
+            .find(|c| c.check == "amount >= 0")
+            .unwrap();
         assert!(sample.sample.as_deref().unwrap().contains("| 1012     | 2           | books    | -5.00  | new    | 2026-11-04T09:00:00 | shop    |"), "{:?}", sample.sample);
 
         // main: no data table moved; the failed run is recorded there.
@@ -334,10 +417,24 @@ fn a_failing_check_leaves_main_untouched() {
         assert_eq!(data_heads(&after), data_heads(&before));
         let branch = failed.branch.clone().unwrap();
         assert_eq!(after.1, vec!["main".to_string(), branch.clone()]);
-        assert_eq!(query(&main, "SELECT count(*) AS n FROM bronze.shop_orders WHERE order_id = 1012").await, "+---+\n| n |\n+---+\n| 0 |\n+---+");
+        assert_eq!(
+            query(
+                &main,
+                "SELECT count(*) AS n FROM bronze.shop_orders WHERE order_id = 1012"
+            )
+            .await,
+            "+---+\n| n |\n+---+\n| 0 |\n+---+"
+        );
         let kept = setup.main();
         kept.use_branch(&branch).await.unwrap();
-        assert_eq!(query(&kept, "SELECT count(*) AS n FROM silver.orders WHERE order_id = 1012").await, "+---+\n| n |\n+---+\n| 1 |\n+---+");
+        assert_eq!(
+            query(
+                &kept,
+                "SELECT count(*) AS n FROM silver.orders WHERE order_id = 1012"
+            )
+            .await,
+            "+---+\n| n |\n+---+\n| 1 |\n+---+"
+        );
         assert_eq!(
             query(&main, &format!("SELECT status, branch = '{branch}' AS kept FROM floe.pipeline_runs WHERE error IS NOT NULL")).await,
             "+---------------+------+\n| status        | kept |\n+---------------+------+\n| checks_failed | true |\n+---------------+------+"
@@ -348,11 +445,19 @@ fn a_failing_check_leaves_main_untouched() {
         let fixed = setup.run(RunOptions::default()).await;
         assert_eq!(fixed.status, RunStatus::Success, "{:?}", fixed.error);
         assert_eq!(
-            query(&main, "SELECT order_id, amount FROM silver.orders WHERE order_id = 1012").await,
+            query(
+                &main,
+                "SELECT order_id, amount FROM silver.orders WHERE order_id = 1012"
+            )
+            .await,
             "+----------+--------+\n| order_id | amount |\n+----------+--------+\n| 1012     | 5.00   |\n+----------+--------+"
         );
         assert_eq!(
-            query(&main, "SELECT count(*) AS n FROM floe.pipeline_files WHERE object LIKE '%2026-11-04.csv'").await,
+            query(
+                &main,
+                "SELECT count(*) AS n FROM floe.pipeline_files WHERE object LIKE '%2026-11-04.csv'"
+            )
+            .await,
             "+---+\n| n |\n+---+\n| 1 |\n+---+"
         );
         // A failed run's branch is kept until the next run, which redoes
@@ -371,7 +476,9 @@ struct WriterOnMain {
 
 impl floe_pipeline::Observer for WriterOnMain {
     fn event(&self, event: &floe_pipeline::Event) {
-        let floe_pipeline::Event::CheckFinished { .. } = event else { return };
+        let floe_pipeline::Event::CheckFinished { .. } = event else {
+            return;
+        };
         let mut done = self.done.lock().unwrap();
         if *done {
             return;
@@ -380,7 +487,15 @@ impl floe_pipeline::Observer for WriterOnMain {
         let session = self.engine.session();
         let handle = tokio::runtime::Handle::current();
         tokio::task::block_in_place(|| {
-            handle.block_on(async { session.sql(self.sql).await.unwrap().collect().await.unwrap() })
+            handle.block_on(async {
+                session
+                    .sql(self.sql)
+                    .await
+                    .unwrap()
+                    .collect()
+                    .await
+                    .unwrap()
+            })
         });
     }
 }
@@ -390,7 +505,10 @@ fn a_concurrent_writer_on_main() {
     block_on(async {
         let setup = Setup::new().await;
         let main = setup.main();
-        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+        assert_eq!(
+            setup.run(RunOptions::default()).await.status,
+            RunStatus::Success
+        );
 
         // Rows the run also changes: a conflict. Nothing is published.
         setup.arrive("2026-11-02");
@@ -400,22 +518,46 @@ fn a_concurrent_writer_on_main() {
             done: Default::default(),
         };
         let before = heads(&main).await;
-        let failed = floe_pipeline::run(&setup.engine, &setup.pipeline(), RunOptions::default(), &conflicting).await.unwrap();
+        let failed = floe_pipeline::run(
+            &setup.engine,
+            &setup.pipeline(),
+            RunOptions::default(),
+            &conflicting,
+        )
+        .await
+        .unwrap();
         assert_eq!(failed.status, RunStatus::Failed);
         let error = failed.error.clone().unwrap();
-        assert!(error.starts_with("publishing to main failed, nothing was published: "), "{error}");
+        assert!(
+            error.starts_with("publishing to main failed, nothing was published: "),
+            "{error}"
+        );
         assert!(error.contains("silver.orders"), "{error}");
         let after = heads(&main).await;
         let (old, new) = (data_heads(&before), data_heads(&after));
-        let moved: Vec<&String> = new.iter().filter(|(t, h)| old[*t] != **h).map(|(t, _)| t).collect();
-        assert_eq!(moved, ["silver.orders"], "only the concurrent writer's table moved");
-        assert_eq!(query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await, "+---+\n| n |\n+---+\n| 5 |\n+---+");
+        let moved: Vec<&String> = new
+            .iter()
+            .filter(|(t, h)| old[*t] != **h)
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(
+            moved,
+            ["silver.orders"],
+            "only the concurrent writer's table moved"
+        );
+        assert_eq!(
+            query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await,
+            "+---+\n| n |\n+---+\n| 5 |\n+---+"
+        );
         assert!(after.1.contains(failed.branch.as_ref().unwrap()));
 
         // The next run completes the work, once.
         let rerun = setup.run(RunOptions::default()).await;
         assert_eq!(rerun.status, RunStatus::Success, "{:?}", rerun.error);
-        assert_eq!(query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await, "+----+\n| n  |\n+----+\n| 11 |\n+----+");
+        assert_eq!(
+            query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await,
+            "+----+\n| n  |\n+----+\n| 11 |\n+----+"
+        );
 
         // Rows the run does not touch: both sides merge.
         setup.arrive("2026-11-03");
@@ -424,20 +566,52 @@ fn a_concurrent_writer_on_main() {
             sql: "INSERT INTO bronze.shop_orders VALUES (1099, 9, 'Books', 1.00, 'new', TIMESTAMP '2026-11-03 07:00:00')",
             done: Default::default(),
         };
-        let merged = floe_pipeline::run(&setup.engine, &setup.pipeline(), RunOptions::default(), &appending).await.unwrap();
+        let merged = floe_pipeline::run(
+            &setup.engine,
+            &setup.pipeline(),
+            RunOptions::default(),
+            &appending,
+        )
+        .await
+        .unwrap();
         assert_eq!(merged.status, RunStatus::Success, "{:?}", merged.error);
-        assert_eq!(query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await, "+----+\n| n  |\n+----+\n| 16 |\n+----+");
+        assert_eq!(
+            query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await,
+            "+----+\n| n  |\n+----+\n| 16 |\n+----+"
+        );
         // The row the other writer added reaches silver on the next run.
-        assert_eq!(query(&main, "SELECT count(*) AS n FROM silver.orders WHERE order_id = 1099").await, "+---+\n| n |\n+---+\n| 0 |\n+---+");
+        assert_eq!(
+            query(
+                &main,
+                "SELECT count(*) AS n FROM silver.orders WHERE order_id = 1099"
+            )
+            .await,
+            "+---+\n| n |\n+---+\n| 0 |\n+---+"
+        );
         let next = setup.run(RunOptions::default()).await;
         assert_eq!(next.status, RunStatus::Success, "{:?}", next.error);
         assert_eq!(
             actions(&next)[0..2],
-            [step("silver/order_events.sql", "incremental", 1, 1, 0), step("silver/orders.sql", "incremental", 1, 1, 0)]
+            [
+                step("silver/order_events.sql", "incremental", 1, 1, 0),
+                step("silver/orders.sql", "incremental", 1, 1, 0)
+            ]
         );
-        assert_eq!(query(&main, "SELECT count(*) AS n FROM silver.orders WHERE order_id = 1099").await, "+---+\n| n |\n+---+\n| 1 |\n+---+");
+        assert_eq!(
+            query(
+                &main,
+                "SELECT count(*) AS n FROM silver.orders WHERE order_id = 1099"
+            )
+            .await,
+            "+---+\n| n |\n+---+\n| 1 |\n+---+"
+        );
         let incremental = contents(&main).await;
-        let refresh = setup.run(RunOptions { full_refresh: true, ..Default::default() }).await;
+        let refresh = setup
+            .run(RunOptions {
+                full_refresh: true,
+                ..Default::default()
+            })
+            .await;
         assert_eq!(refresh.status, RunStatus::Success, "{:?}", refresh.error);
         assert_eq!(contents(&main).await, incremental);
     });
@@ -448,10 +622,15 @@ fn new_columns_can_be_refused() {
     block_on(async {
         let setup = Setup::new().await;
         let toml = setup.folder.join("bronze/app_events.toml");
-        let text = std::fs::read_to_string(&toml).unwrap().replace("on_new_columns = \"add\"", "on_new_columns = \"fail\"");
+        let text = std::fs::read_to_string(&toml)
+            .unwrap()
+            .replace("on_new_columns = \"add\"", "on_new_columns = \"fail\"");
         std::fs::write(&toml, text).unwrap();
         let main = setup.main();
-        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+        assert_eq!(
+            setup.run(RunOptions::default()).await.status,
+            RunStatus::Success
+        );
         let before = heads(&main).await;
         setup.arrive("2026-11-02");
         let failed = setup.run(RunOptions::default()).await;
@@ -477,7 +656,10 @@ fn new_columns_can_be_refused() {
 fn one_run_at_a_time_and_a_changed_model_recomputes() {
     block_on(async {
         let setup = Setup::new().await;
-        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+        assert_eq!(
+            setup.run(RunOptions::default()).await.status,
+            RunStatus::Success
+        );
 
         // Another live process holds the lock (this one, as far as the
         // lock can tell).
@@ -486,45 +668,84 @@ fn one_run_at_a_time_and_a_changed_model_recomputes() {
         let holder = format!(
             r#"{{"run_id":"orders_20261201t000000_abcd","pid":{},"host":"{}","started_at":"2026-12-01T00:00:00Z"}}"#,
             std::process::id(),
-            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim()
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap()
+                .trim()
         );
-        object_store::ObjectStoreExt::put(&store, &path, holder.into_bytes().into()).await.unwrap();
+        object_store::ObjectStoreExt::put(&store, &path, holder.into_bytes().into())
+            .await
+            .unwrap();
         setup.arrive("2026-11-02");
-        let refused = floe_pipeline::run(&setup.engine, &setup.pipeline(), RunOptions::default(), &Quiet).await.unwrap_err();
+        let refused = floe_pipeline::run(
+            &setup.engine,
+            &setup.pipeline(),
+            RunOptions::default(),
+            &Quiet,
+        )
+        .await
+        .unwrap_err();
         let message = refused.to_string();
         assert!(message.starts_with(&format!(
             "pipeline 'orders' is already running: run orders_20261201t000000_abcd (process {} on ",
             std::process::id()
         )), "{message}");
         assert_eq!(refused.kind(), floe_engine::ErrorKind::Conflict);
-        object_store::ObjectStoreExt::delete(&store, &path).await.unwrap();
+        object_store::ObjectStoreExt::delete(&store, &path)
+            .await
+            .unwrap();
 
         // A dry run plans and changes nothing.
         let main = setup.main();
         let before = heads(&main).await;
-        let plan = setup.run(RunOptions { dry_run: true, ..Default::default() }).await;
+        let plan = setup
+            .run(RunOptions {
+                dry_run: true,
+                ..Default::default()
+            })
+            .await;
         assert_eq!(plan.status, RunStatus::DryRun);
-        let planned: Vec<(&str, &str)> = plan.plan.iter().map(|p| (p.step.as_str(), p.action.as_str())).collect();
+        let planned: Vec<(&str, &str)> = plan
+            .plan
+            .iter()
+            .map(|p| (p.step.as_str(), p.action.as_str()))
+            .collect();
         assert_eq!(
             planned,
             [
                 ("bronze/app_events.toml", "ingest 1 new object(s)"),
                 ("bronze/shop_orders.toml", "ingest 2 new object(s)"),
-                ("silver/order_events.sql", "append what the upstream tables gained"),
-                ("silver/orders.sql", "recompute the keys whose upstream rows changed"),
+                (
+                    "silver/order_events.sql",
+                    "append what the upstream tables gained"
+                ),
+                (
+                    "silver/orders.sql",
+                    "recompute the keys whose upstream rows changed"
+                ),
                 ("gold/customer_ltv.sql", "recompute (an upstream changed)"),
-                ("gold/daily_revenue.sql", "recompute the keys whose upstream rows changed"),
+                (
+                    "gold/daily_revenue.sql",
+                    "recompute the keys whose upstream rows changed"
+                ),
             ]
         );
         assert_eq!(heads(&main).await, before);
 
         // A model whose SELECT changed recomputes in full.
-        assert_eq!(setup.run(RunOptions::default()).await.status, RunStatus::Success);
+        assert_eq!(
+            setup.run(RunOptions::default()).await.status,
+            RunStatus::Success
+        );
         let model = setup.folder.join("gold/customer_ltv.sql");
-        let text = std::fs::read_to_string(&model).unwrap().replace("count(*) AS orders", "count(order_id) AS orders");
+        let text = std::fs::read_to_string(&model)
+            .unwrap()
+            .replace("count(*) AS orders", "count(order_id) AS orders");
         std::fs::write(&model, text).unwrap();
         let changed = setup.run(RunOptions::default()).await;
         assert_eq!(changed.status, RunStatus::Success, "{:?}", changed.error);
-        assert_eq!(actions(&changed), [step("gold/customer_ltv.sql", "full", 11, 7, 0)]);
+        assert_eq!(
+            actions(&changed),
+            [step("gold/customer_ltv.sql", "full", 11, 7, 0)]
+        );
     });
 }

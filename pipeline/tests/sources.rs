@@ -32,9 +32,22 @@ async fn query(session: &Session, sql: &str) -> String {
 
 fn write_parquet(path: &std::path::Path) {
     let batch = RecordBatch::try_from_iter([
-        ("id", Arc::new(Int32Array::from(vec![Some(1), Some(2), None])) as _),
-        ("value", Arc::new(Float32Array::from(vec![1.5, 2.5, 3.5])) as _),
-        ("at", Arc::new(StringArray::from(vec!["2026-11-01 10:00:00", "noon", "2026-11-01 11:00:00"])) as _),
+        (
+            "id",
+            Arc::new(Int32Array::from(vec![Some(1), Some(2), None])) as _,
+        ),
+        (
+            "value",
+            Arc::new(Float32Array::from(vec![1.5, 2.5, 3.5])) as _,
+        ),
+        (
+            "at",
+            Arc::new(StringArray::from(vec![
+                "2026-11-01 10:00:00",
+                "noon",
+                "2026-11-01 11:00:00",
+            ])) as _,
+        ),
     ])
     .unwrap();
     let file = std::fs::File::create(path).unwrap();
@@ -60,9 +73,13 @@ fn parquet_rows_are_typed_and_an_unreadable_object_fails_the_run() {
         write_parquet(&folder.join("in/a.parquet"));
         std::fs::write(folder.join("in/b.parquet"), b"this is not parquet").unwrap();
 
-        let engine = Engine::open(dir.path().join("wh").to_str().unwrap()).await.unwrap();
+        let engine = Engine::open(dir.path().join("wh").to_str().unwrap())
+            .await
+            .unwrap();
         let pipeline = Pipeline::load(&folder).unwrap();
-        let failed = floe_pipeline::run(&engine, &pipeline, RunOptions::default(), &Quiet).await.unwrap();
+        let failed = floe_pipeline::run(&engine, &pipeline, RunOptions::default(), &Quiet)
+            .await
+            .unwrap();
         assert_eq!(failed.status, RunStatus::Failed);
         let error = failed.error.unwrap();
         let bad = folder.join("in/b.parquet");
@@ -75,10 +92,16 @@ fn parquet_rows_are_typed_and_an_unreadable_object_fails_the_run() {
         );
         let main = engine.session();
         let err = main.sql("SELECT * FROM raw.readings").await.unwrap_err();
-        assert_eq!(err.kind(), floe_engine::ErrorKind::NotFound, "main has no table yet: {err}");
+        assert_eq!(
+            err.kind(),
+            floe_engine::ErrorKind::NotFound,
+            "main has no table yet: {err}"
+        );
 
         std::fs::remove_file(&bad).unwrap();
-        let ok = floe_pipeline::run(&engine, &pipeline, RunOptions::default(), &Quiet).await.unwrap();
+        let ok = floe_pipeline::run(&engine, &pipeline, RunOptions::default(), &Quiet)
+            .await
+            .unwrap();
         assert_eq!(ok.status, RunStatus::Success, "{:?}", ok.error);
         assert_eq!(
             query(&main, "SELECT * FROM raw.readings").await,
@@ -89,7 +112,11 @@ fn parquet_rows_are_typed_and_an_unreadable_object_fails_the_run() {
              +----+-------+---------------------+"
         );
         assert_eq!(
-            query(&main, "SELECT line, reason, raw FROM raw.readings__quarantine ORDER BY line").await,
+            query(
+                &main,
+                "SELECT line, reason, raw FROM raw.readings__quarantine ORDER BY line"
+            )
+            .await,
             "+------+----------------------------------------------+------------------------------------------------------+\n\
              | line | reason                                       | raw                                                  |\n\
              +------+----------------------------------------------+------------------------------------------------------+\n\

@@ -33,12 +33,29 @@ enum Display {
     Lines,
 }
 
-fn finished_line(step: &str, action: &str, read: u64, written: u64, quarantined: u64) -> String {
-    let mut line = format!("{step}: {action}, {read} rows read, {written} written");
-    if quarantined > 0 {
-        line.push_str(&format!(", {quarantined} quarantined"));
+/// The line a finished step or a dropped branch prints, if any.
+fn event_line(event: &Event) -> Option<String> {
+    match event {
+        Event::StepFinished {
+            step,
+            action,
+            rows_read,
+            rows_written,
+            rows_quarantined,
+            ..
+        } => {
+            let mut line =
+                format!("  {step}: {action}, {rows_read} rows read, {rows_written} written");
+            if *rows_quarantined > 0 {
+                line.push_str(&format!(", {rows_quarantined} quarantined"));
+            }
+            Some(line)
+        }
+        Event::StaleBranchDropped { branch, reason } => {
+            Some(format!("  dropped branch {branch}, {reason}"))
+        }
+        _ => None,
     }
-    line
 }
 
 impl Observer for Display {
@@ -91,56 +108,22 @@ impl Observer for Display {
                             bar.set_message(name.to_string());
                         }
                     }
-                    Event::StepFinished {
-                        step,
-                        action,
-                        rows_read,
-                        rows_written,
-                        rows_quarantined,
-                        ..
-                    } => {
-                        let line = finished_line(
-                            step,
-                            action,
-                            *rows_read,
-                            *rows_written,
-                            *rows_quarantined,
-                        );
-                        match steps.remove(step) {
-                            Some(bar) => {
-                                bar.finish_and_clear();
-                                let _ = bars.println(format!("  {line}"));
-                            }
-                            None => {
-                                let _ = bars.println(format!("  {line}"));
-                            }
+                    Event::StepFinished { step, .. } => {
+                        if let Some(bar) = steps.remove(step) {
+                            bar.finish_and_clear();
                         }
-                    }
-                    Event::StaleBranchDropped { branch, reason } => {
-                        let _ = bars.println(format!("  dropped branch {branch}, {reason}"));
                     }
                     _ => {}
                 }
+                if let Some(line) = event_line(event) {
+                    let _ = bars.println(line);
+                }
             }
-            Self::Lines => match event {
-                Event::StepFinished {
-                    step,
-                    action,
-                    rows_read,
-                    rows_written,
-                    rows_quarantined,
-                    ..
-                } => {
-                    eprintln!(
-                        "  {}",
-                        finished_line(step, action, *rows_read, *rows_written, *rows_quarantined)
-                    );
+            Self::Lines => {
+                if let Some(line) = event_line(event) {
+                    eprintln!("{line}");
                 }
-                Event::StaleBranchDropped { branch, reason } => {
-                    eprintln!("  dropped branch {branch}, {reason}");
-                }
-                _ => {}
-            },
+            }
         }
     }
 }

@@ -26,12 +26,21 @@ pub struct Pipeline {
 }
 
 /// `[defaults]` of `pipeline.toml`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Defaults {
     /// The namespace of unqualified table names (default `default`).
     pub namespace: String,
     /// Properties of every table the pipeline creates.
     pub properties: BTreeMap<String, String>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            namespace: floe_engine::DEFAULT_NAMESPACE.to_string(),
+            properties: BTreeMap::new(),
+        }
+    }
 }
 
 /// The format of a raw source's objects.
@@ -675,10 +684,7 @@ mod tests {
     use super::*;
 
     fn defaults() -> Defaults {
-        Defaults {
-            namespace: "default".into(),
-            properties: BTreeMap::new(),
-        }
+        Defaults::default()
     }
 
     #[test]

@@ -137,24 +137,8 @@ pub(crate) fn union_branches_read(
     if query.with.is_some() || query.order_by.is_some() || query.limit_clause.is_some() {
         return Ok(None);
     }
-    fn leaves<'a>(body: &'a SetExpr, out: &mut Vec<&'a SetExpr>) -> bool {
-        use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
-        match body {
-            SetExpr::SetOperation {
-                op: SetOperator::Union,
-                set_quantifier: SetQuantifier::All,
-                left,
-                right,
-            } => leaves(left, out) && leaves(right, out),
-            SetExpr::Select(_) => {
-                out.push(body);
-                true
-            }
-            _ => false,
-        }
-    }
-    let mut branches = Vec::new();
-    if !leaves(&query.body, &mut branches) {
+    let branches = union_leaves(*query.body);
+    if !branches.iter().all(|b| matches!(b, SetExpr::Select(_))) {
         return Ok(None);
     }
     let mut out = Vec::new();
@@ -164,27 +148,30 @@ pub(crate) fn union_branches_read(
     Ok(Some(out))
 }
 
+/// The branches of a `UNION ALL` (one for any other query body), in order.
+fn union_leaves(body: SetExpr) -> Vec<SetExpr> {
+    use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
+    match body {
+        SetExpr::SetOperation {
+            op: SetOperator::Union,
+            set_quantifier: SetQuantifier::All,
+            left,
+            right,
+        } => {
+            let mut out = union_leaves(*left);
+            out.extend(union_leaves(*right));
+            out
+        }
+        other => vec![other],
+    }
+}
+
 /// `select`, a top-level `UNION ALL`, with only the branches whose `keep`
 /// is true (in the order [`union_branches_read`] gives them).
 pub(crate) fn keep_union_branches(select: &str, keep: &[bool]) -> Result<String, String> {
     use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
     let mut query = parse_query(select)?;
-    fn leaves(body: SetExpr, out: &mut Vec<SetExpr>) {
-        match body {
-            SetExpr::SetOperation {
-                op: SetOperator::Union,
-                set_quantifier: SetQuantifier::All,
-                left,
-                right,
-            } => {
-                leaves(*left, out);
-                leaves(*right, out);
-            }
-            other => out.push(other),
-        }
-    }
-    let mut all = Vec::new();
-    leaves(*query.body, &mut all);
+    let all = union_leaves(*query.body);
     if all.len() != keep.len() {
         return Err(format!(
             "expected {} UNION ALL branches, found {}",
@@ -398,10 +385,7 @@ mod tests {
     use super::*;
 
     fn defaults() -> Defaults {
-        Defaults {
-            namespace: "default".into(),
-            properties: Default::default(),
-        }
+        Defaults::default()
     }
 
     #[test]

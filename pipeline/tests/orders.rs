@@ -1,12 +1,16 @@
 //! The orders pipeline of `fixtures/pipelines/orders`, run as files arrive.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use arrow::util::pretty::pretty_format_batches;
 use floe_engine::{Engine, Session};
 use floe_pipeline::{Pipeline, Quiet, RunOptions, RunStatus};
+
+use common::{block_on, copy_dir};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pipelines/orders");
 
@@ -24,19 +28,6 @@ const TABLES: &[&str] = &[
     "floe.pipeline_runs",
     "floe.pipeline_run_tables",
 ];
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -148,25 +139,6 @@ fn step(
         written,
         quarantined,
     )
-}
-
-/// Run a test body on a thread with room for a debug build's deep stack
-/// (a run nests the engine's commit inside several layers of futures).
-fn block_on(body: impl std::future::Future<Output = ()> + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(16 << 20)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(16 << 20)
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(body)
-        })
-        .unwrap()
-        .join()
-        .unwrap();
 }
 
 #[test]

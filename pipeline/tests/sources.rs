@@ -1,6 +1,8 @@
 //! Parquet sources, and objects that cannot be read at all.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use arrow::array::{Float32Array, Int32Array, RecordBatch, StringArray};
@@ -8,22 +10,7 @@ use arrow::util::pretty::pretty_format_batches;
 use floe_engine::{Engine, Session};
 use floe_pipeline::{Pipeline, Quiet, RunOptions, RunStatus};
 
-fn block_on(body: impl std::future::Future<Output = ()> + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(16 << 20)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(16 << 20)
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(body)
-        })
-        .unwrap()
-        .join()
-        .unwrap();
-}
+use common::block_on;
 
 async fn query(session: &Session, sql: &str) -> String {
     let batches = session.sql(sql).await.unwrap().collect().await.unwrap();

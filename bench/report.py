@@ -180,6 +180,53 @@ def flight_section(results, profile, sf, spliced=False):
     return lines
 
 
+PIPELINE_BEGIN = "<!-- pipeline: written by bench/run.sh (--only pipeline rewrites just this part) -->"
+PIPELINE_END = "<!-- /pipeline -->"
+
+
+def pipeline_section(results, profile, spliced=False):
+    """The "Pipelines" section, from `pipeline.json`."""
+    p = json.loads((results / "pipeline.json").read_text())
+    floe, dbt = p["floe"], p["dbt"]
+    lines = [PIPELINE_BEGIN, "## Pipelines", ""]
+    add = lines.append
+    if spliced:
+        add(f"Rewritten alone by `bench/run.sh --only pipeline` ({profile} build), {machine()}.")
+        add("")
+    add(f"The orders pipeline of `fixtures/pipelines/orders` over a generated feed: "
+        f"{p['files']} files (half shop CSV, half app JSON lines) of {p['events_per_file']:,} "
+        f"events each, then {p['rounds']} rounds of 2 new files (1 %), each followed by a run "
+        f"with nothing new. Floe runs `floe pipeline run` (its checks included); dbt-duckdb "
+        f"runs `dbt build` on `bench/dbt_orders`, the same models with dbt's incremental "
+        f"materializations and the same checks as dbt tests. Wall time of each process; "
+        f"the incremental and no-op figures are medians of {p['rounds']}.")
+    add("")
+    full, inc, noop = floe["full"], floe["incremental_median"], floe["noop_median"]
+    add("| run | Floe (s) | dbt-duckdb (s) | Floe / dbt-duckdb | target |")
+    add("|---|---:|---:|---:|---|")
+    add(f"| full, {p['files']} files | {full:.2f} | {dbt['full']:.2f} | {full / dbt['full']:.2f} | |")
+    add(f"| incremental, 2 new files | {inc:.2f} | {dbt['incremental_median']:.2f} | "
+        f"{inc / dbt['incremental_median']:.2f} | {check(inc / full <= 0.05, '≤ 5 % of the full run')}: "
+        f"{100 * inc / full:.1f} %; goal: ahead of dbt-duckdb {check(inc < dbt['incremental_median'], 'ahead')} |")
+    add(f"| nothing new | {noop:.2f} | {dbt['noop_median']:.2f} | {noop / dbt['noop_median']:.2f} | "
+        f"{check(noop <= 0.5, '≤ 0.5 s')} |")
+    add("")
+    agree = p["answers_agree"]
+    add(f"Answers: Floe's and dbt-duckdb's gold tables agree: daily revenue "
+        f"({p['daily_revenue_rows']} rows) {'yes' if agree['daily_revenue'] else 'NO'}, "
+        f"customer lifetime value totals {'yes' if agree['customer_ltv'] else 'NO'}.")
+    add("")
+    add("Floe's steps (seconds), full run and last incremental run:")
+    add("")
+    add("| step | full: action | rows read | s | incremental: action | rows read | s |")
+    add("|---|---|---:|---:|---|---:|---:|")
+    for a, b in zip(floe["full_steps"], floe["incremental_steps"]):
+        add(f"| {a['step']} | {a['action']} | {a['rows_read']:,} | {a.get('elapsed_ms', 0) / 1000:.2f} "
+            f"| {b['action']} | {b['rows_read']:,} | {b.get('elapsed_ms', 0) / 1000:.2f} |")
+    lines.append(PIPELINE_END)
+    return lines
+
+
 def splice(report, section, begin, end):
     """`report` with its section between `begin` and `end` replaced (or
     added before the notes)."""
@@ -208,10 +255,15 @@ def main():
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--only-sessions", action="store_true")
     parser.add_argument("--only-flight", action="store_true")
+    parser.add_argument("--only-pipeline", action="store_true")
     args = parser.parse_args()
     if args.only_sessions:
         splice(args.out, sessions_section(args.results, args.profile, args.sf, spliced=True),
                SESSIONS_BEGIN, SESSIONS_END)
+        return
+    if args.only_pipeline:
+        splice(args.out, pipeline_section(args.results, args.profile, spliced=True),
+               PIPELINE_BEGIN, PIPELINE_END)
         return
     if args.only_flight:
         splice(args.out, flight_section(args.results, args.profile, args.sf, spliced=True),
@@ -341,6 +393,9 @@ def main():
         add("")
     if (args.results / "flight.json").exists():
         lines.extend(flight_section(args.results, args.profile, args.sf))
+        add("")
+    if (args.results / "pipeline.json").exists():
+        lines.extend(pipeline_section(args.results, args.profile))
         add("")
     notes = Path(__file__).parent / "NOTES.md"
     if notes.exists():

@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--sf 1] [--runs 5] [--load-runs 5] [--commits 1000] [--files 10000] [--release]
 #                [--memory-limit 1GiB] [--only sessions|flight] [--flight-clients 16]
-#                [--flight-seconds 60]
+#                [--flight-seconds 60] [--pipeline-files 200] [--pipeline-events 50000]
 #
 # `--only sessions` runs only the sessions benchmarks (the cost of a
 # session, commit throughput with 1, 4 and 16 sessions, 8 sessions querying
@@ -11,6 +11,9 @@
 # `--only flight` runs only the Flight SQL ones (lineitem fetched through
 # ADBC against in-process, pyarrow and DuckDB; adbc_ingest against INSERT;
 # concurrent clients on their own branches) and rewrites only that section.
+# `--only pipeline` runs only the pipeline ones (the orders pipeline over a
+# generated feed: a full run, incremental runs and runs with nothing new,
+# against the same models in dbt-duckdb) and rewrites only that section.
 #
 # Generates TPC-H Parquet data with tpchgen-cli (installed on first use),
 # loads it into Floe, runs the 22 queries on Floe, plain DataFusion and
@@ -21,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SF=1 RUNS=5 LOAD_RUNS=5 COMMITS=1000 FILES=10000 PROFILE=dev MEMORY_LIMIT=1GiB ONLY=
-FLIGHT_CLIENTS=16 FLIGHT_SECONDS=60
+FLIGHT_CLIENTS=16 FLIGHT_SECONDS=60 PIPELINE_FILES=200 PIPELINE_EVENTS=50000
 while [ $# -gt 0 ]; do
   case "$1" in
     --sf) SF="$2"; shift 2 ;;
@@ -33,11 +36,13 @@ while [ $# -gt 0 ]; do
     --memory-limit) MEMORY_LIMIT="$2"; shift 2 ;;
     --flight-clients) FLIGHT_CLIENTS="$2"; shift 2 ;;
     --flight-seconds) FLIGHT_SECONDS="$2"; shift 2 ;;
+    --pipeline-files) PIPELINE_FILES="$2"; shift 2 ;;
+    --pipeline-events) PIPELINE_EVENTS="$2"; shift 2 ;;
     --only)
       ONLY="$2"; shift 2
       case "$ONLY" in
-        sessions|flight) ;;
-        *) echo "--only takes 'sessions' or 'flight' (the rest runs only in a full run)" >&2; exit 2 ;;
+        sessions|flight|pipeline) ;;
+        *) echo "--only takes 'sessions', 'flight' or 'pipeline' (the rest runs only in a full run)" >&2; exit 2 ;;
       esac ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -85,6 +90,18 @@ flight() {
   "$VENV/bin/python" bench/flight.py --floe "$BIN/floe" --warehouse "$WORK/flight" --data "$DATA" \
     --clients "$FLIGHT_CLIENTS" --seconds "$FLIGHT_SECONDS" > "$RESULTS/flight.json"
 }
+pipeline() {
+  echo "== pipelines ($PIPELINE_FILES files of $PIPELINE_EVENTS events, against dbt-duckdb)"
+  "$VENV/bin/python" bench/pipeline.py --floe "$BIN/floe" --work "$CARGO_TARGET_DIR/bench/pipeline" \
+    --files "$PIPELINE_FILES" --events "$PIPELINE_EVENTS" > "$RESULTS/pipeline.json"
+}
+if [ "$ONLY" = pipeline ]; then
+  pipeline
+  "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
+    --out "$REPORT" --only-pipeline
+  echo "Rewrote the pipeline section of $REPORT"
+  exit 0
+fi
 if [ "$ONLY" = flight ]; then
   flight
   "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
@@ -133,6 +150,7 @@ rm -rf "$WORK/branches"
 "$BENCH" branches --warehouse "$WORK/branches" --files "$FILES" > "$RESULTS/branches.json"
 
 flight
+pipeline
 
 # The targets are set at SF1: that report is bench/REPORT.md; other scale
 # factors get their own (bench/REPORT-sf10.md and bench/tpch-sf10.png).

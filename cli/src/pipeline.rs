@@ -42,6 +42,7 @@ fn event_line(event: &Event) -> Option<String> {
             rows_read,
             rows_written,
             rows_quarantined,
+            elapsed_ms,
             ..
         } => {
             let mut line =
@@ -49,6 +50,7 @@ fn event_line(event: &Event) -> Option<String> {
             if *rows_quarantined > 0 {
                 line.push_str(&format!(", {rows_quarantined} quarantined"));
             }
+            line.push_str(&format!(" ({:.2} s)", *elapsed_ms as f64 / 1000.0));
             Some(line)
         }
         Event::StaleBranchDropped { branch, reason } => {
@@ -261,6 +263,10 @@ fn print_warnings(out: &mut dyn Write, report: &RunReport) -> anyhow::Result<()>
     Ok(())
 }
 
+fn text_owned(report: &RunReport, f: fn(&floe_pipeline::StepReport) -> String) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(report.steps.iter().map(f)))
+}
+
 fn steps_table(report: &RunReport) -> anyhow::Result<String> {
     let text = |f: fn(&floe_pipeline::StepReport) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(report.steps.iter().map(f)))
@@ -275,6 +281,7 @@ fn steps_table(report: &RunReport) -> anyhow::Result<String> {
         ("rows read", number(|s| s.rows_read)),
         ("written", number(|s| s.rows_written)),
         ("quarantined", number(|s| s.rows_quarantined)),
+        ("seconds", text_owned(report, |s| format!("{:.2}", s.elapsed_ms as f64 / 1000.0))),
     ])?;
     Ok(pretty_format_batches(&[batch])?.to_string())
 }

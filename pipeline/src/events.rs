@@ -67,6 +67,8 @@ pub enum Event {
         rows_quarantined: u64,
         /// The table's snapshot after the step, on the run branch.
         snapshot_id: Option<i64>,
+        /// How long the step took, in milliseconds.
+        elapsed_ms: u64,
     },
     /// A check was evaluated on the run branch.
     CheckFinished {

@@ -77,6 +77,8 @@ pub struct StepReport {
     pub rows_quarantined: u64,
     /// The table's snapshot after the step.
     pub snapshot_id: Option<i64>,
+    /// How long the step took, in milliseconds.
+    pub elapsed_ms: u64,
 }
 
 /// What a run did.
@@ -598,6 +600,7 @@ impl Runner<'_> {
             rows_written: report.rows_written,
             rows_quarantined: report.rows_quarantined,
             snapshot_id: report.snapshot_id,
+            elapsed_ms: report.elapsed_ms,
         });
         self.steps.push(report);
         self.records.push(record);
@@ -683,6 +686,7 @@ impl Runner<'_> {
         objects: &[ObjectInfo],
         ledger: &mut Vec<LedgerEntry>,
     ) -> Result<()> {
+        let started = Instant::now();
         let name = source.table.to_string();
         self.emit(Event::StepStarted {
             step: source.file.clone(),
@@ -806,6 +810,7 @@ impl Runner<'_> {
                 rows_written: written,
                 rows_quarantined: quarantined,
                 snapshot_id,
+                elapsed_ms: started.elapsed().as_millis() as u64,
             },
             TableRecord {
                 table: source.table.clone(),
@@ -855,6 +860,7 @@ impl Runner<'_> {
         model: &Model,
         states: &HashMap<String, ModelState>,
     ) -> Result<()> {
+        let started = Instant::now();
         let target_name = model.target.to_string();
         self.emit(Event::StepStarted {
             step: model.file.clone(),
@@ -920,6 +926,7 @@ impl Runner<'_> {
                 rows_written: outcome.rows_written,
                 rows_quarantined: 0,
                 snapshot_id,
+                elapsed_ms: started.elapsed().as_millis() as u64,
             },
             TableRecord {
                 table: model.target.clone(),

@@ -1,0 +1,10 @@
+-- Bronze: the shop's CSV files, each file once (by name).
+{{ config(materialized='incremental') }}
+select order_id, customer_id, category, amount, status, updated_at,
+       filename as _file, cast('{{ run_started_at }}' as timestamp) as _loaded_at
+from read_csv('{{ var("landing") }}/shop_orders_*.csv', header = true, filename = true,
+     columns = {'order_id': 'BIGINT', 'customer_id': 'BIGINT', 'category': 'VARCHAR',
+                'amount': 'DECIMAL(10,2)', 'status': 'VARCHAR', 'updated_at': 'TIMESTAMP'})
+{% if is_incremental() %}
+where filename not in (select distinct _file from {{ this }})
+{% endif %}

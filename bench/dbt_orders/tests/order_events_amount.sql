@@ -1,0 +1,1 @@
+select * from {{ ref('order_events') }} where not (amount >= 0)

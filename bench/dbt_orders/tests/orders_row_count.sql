@@ -1,0 +1,1 @@
+select 1 from (select count(*) as row_count from {{ ref('orders') }}) where not (row_count > 0)

@@ -281,7 +281,10 @@ fn steps_table(report: &RunReport) -> anyhow::Result<String> {
         ("rows read", number(|s| s.rows_read)),
         ("written", number(|s| s.rows_written)),
         ("quarantined", number(|s| s.rows_quarantined)),
-        ("seconds", text_owned(report, |s| format!("{:.2}", s.elapsed_ms as f64 / 1000.0))),
+        (
+            "seconds",
+            text_owned(report, |s| format!("{:.2}", s.elapsed_ms as f64 / 1000.0)),
+        ),
     ])?;
     Ok(pretty_format_batches(&[batch])?.to_string())
 }

@@ -29,9 +29,39 @@ pub struct CheckResult {
     pub sample: Option<String>,
 }
 
-/// The query for the rows of `table` that fail `kind`.
-pub(crate) fn failing_rows_query(table: &str, kind: &CheckKind) -> String {
+/// The query for the rows of `table` that fail `kind`. With `new`, the
+/// query giving the rows added since the table last passed its checks,
+/// only those are checked: a row-level check reads them alone, and
+/// `unique` counts the table's rows that share a value with them.
+pub(crate) fn failing_rows_query(table: &str, kind: &CheckKind, new: Option<&str>) -> String {
     let columns = |names: &[String]| names.iter().map(|n| quote(n)).collect::<Vec<_>>();
+    let rows = match new {
+        Some(new) => format!("({new}) AS added"),
+        None => table.to_string(),
+    };
+    if let (CheckKind::Unique(names), Some(new)) = (kind, new) {
+        let list = columns(names);
+        let on: Vec<String> = list
+            .iter()
+            .map(|c| format!("(t.{c} IS NOT DISTINCT FROM added.{c})"))
+            .collect();
+        let select: Vec<String> = list.iter().map(|c| format!("t.{c}")).collect();
+        return format!(
+            "SELECT {}, count(*) AS copies FROM {table} AS t \
+             JOIN (SELECT DISTINCT {} FROM ({new}) AS n) AS added ON {} \
+             GROUP BY {} HAVING count(*) > 1",
+            select.join(", "),
+            list.join(", "),
+            on.join(" AND "),
+            select.join(", ")
+        );
+    }
+    // `row_count` counts the whole table (from its metadata, cheaply).
+    let table = match kind {
+        CheckKind::RowCount(_) | CheckKind::Unique(_) => table.to_string(),
+        _ => rows,
+    };
+    let table = table.as_str();
     match kind {
         CheckKind::NotNull(names) => {
             let nulls: Vec<String> = columns(names)
@@ -61,9 +91,24 @@ pub(crate) fn failing_rows_query(table: &str, kind: &CheckKind) -> String {
     }
 }
 
-/// Evaluate `check` of `model` on the session's branch.
-pub(crate) async fn evaluate(run: &Session, model: &Model, check: &Check) -> Result<CheckResult> {
-    let query = failing_rows_query(&quote_table(&model.target), &check.kind);
+/// Evaluate `check` of `model` on the session's branch; with `appended`
+/// (the snapshots before and after this run appended to the target), over
+/// the appended rows only.
+pub(crate) async fn evaluate(
+    run: &Session,
+    model: &Model,
+    check: &Check,
+    appended: Option<(i64, i64)>,
+) -> Result<CheckResult> {
+    let table = quote_table(&model.target);
+    let new = appended.map(|(before, after)| {
+        format!(
+            "SELECT * EXCLUDE (_change_type) FROM table_changes({}, '{before}', '{after}') \
+             WHERE _change_type = 'INSERT'",
+            crate::sql::literal(&model.target.to_string())
+        )
+    });
+    let query = failing_rows_query(&table, &check.kind, new.as_deref());
     let failing = count(
         &run.sql(&format!("SELECT count(*) FROM ({query}) AS failing"))
             .await?
@@ -96,7 +141,7 @@ mod tests {
 
     #[test]
     fn queries() {
-        let q = |kind| failing_rows_query("\"s\".\"t\"", &kind);
+        let q = |kind| failing_rows_query("\"s\".\"t\"", &kind, None);
         assert_eq!(
             q(CheckKind::NotNull(vec!["a".into(), "b".into()])),
             "SELECT * FROM \"s\".\"t\" WHERE \"a\" IS NULL OR \"b\" IS NULL"
@@ -119,6 +164,20 @@ mod tests {
         assert_eq!(
             q(CheckKind::Condition("amount >= 0".into())),
             "SELECT * FROM \"s\".\"t\" WHERE NOT (amount >= 0)"
+        );
+        let new = Some("SELECT * FROM n");
+        assert_eq!(
+            failing_rows_query("t", &CheckKind::NotNull(vec!["a".into()]), new),
+            "SELECT * FROM (SELECT * FROM n) AS added WHERE \"a\" IS NULL"
+        );
+        assert_eq!(
+            failing_rows_query("t", &CheckKind::Unique(vec!["a".into()]), new),
+            "SELECT t.\"a\", count(*) AS copies FROM t AS t JOIN (SELECT DISTINCT \"a\" FROM (SELECT * FROM n) AS n) \
+             AS added ON (t.\"a\" IS NOT DISTINCT FROM added.\"a\") GROUP BY t.\"a\" HAVING count(*) > 1"
+        );
+        assert_eq!(
+            failing_rows_query("t", &CheckKind::RowCount("> 0".into()), new),
+            "SELECT row_count FROM (SELECT count(*) AS row_count FROM t) AS counted WHERE NOT (row_count > 0)"
         );
     }
 }

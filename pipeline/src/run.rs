@@ -144,10 +144,16 @@ fn new_run_id(pipeline: &str, now: DateTime<Utc>) -> String {
     )
 }
 
-/// FNV-1a of the model's SELECT and mode: a changed model recomputes in full.
+/// FNV-1a of the model's SELECT, mode and checks: a changed model
+/// recomputes in full, and is checked in full.
 fn model_hash(model: &Model) -> String {
+    let checks: Vec<String> = model
+        .checks
+        .iter()
+        .map(|c| format!("{}: {}", if c.blocking { "check" } else { "warn" }, c.text))
+        .collect();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in format!("{}\n{}", model.mode, model.select).bytes() {
+    for byte in format!("{}\n{}\n{}", model.mode, model.select, checks.join("\n")).bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
@@ -201,6 +207,7 @@ pub async fn run(
         main,
         records: Vec::new(),
         steps: Vec::new(),
+        appended: HashMap::new(),
     };
     if options.dry_run {
         let plan = runner.plan(false).await?;
@@ -226,6 +233,9 @@ struct Runner<'a> {
     main: Session,
     records: Vec<TableRecord>,
     steps: Vec<StepReport>,
+    /// The targets this run appended to, with their snapshots before and
+    /// after: their checks read only the rows appended.
+    appended: HashMap<String, (i64, i64)>,
 }
 
 /// What the planner learnt, for the run.
@@ -284,15 +294,13 @@ impl Runner<'_> {
         let run = self.engine.session();
         run.use_branch(&self.branch).await?;
 
-        let mut ledger = Vec::new();
         let mut written = Vec::new();
         for step in self.dag.order.clone() {
             let work = planned.work.get(&step).cloned().unwrap_or(Work::UpToDate);
             let outcome = match (step, work) {
                 (_, Work::UpToDate) => continue,
                 (Step::Source(i), Work::Ingest(objects)) => {
-                    Box::pin(self.ingest(&run, &self.pipeline.sources[i], &objects, &mut ledger))
-                        .await
+                    Box::pin(self.ingest(&run, &self.pipeline.sources[i], &objects)).await
                 }
                 (Step::Source(i), _) => {
                     Box::pin(self.create_source_table(&run, &self.pipeline.sources[i], None))
@@ -317,7 +325,8 @@ impl Runner<'_> {
             let Step::Model(i) = step else { continue };
             let model = &self.pipeline.models[*i];
             for check in &model.checks {
-                let result = match checks::evaluate(&run, model, check).await {
+                let appended = self.appended.get(&model.target.to_string()).copied();
+                let result = match checks::evaluate(&run, model, check, appended).await {
                     Ok(result) => result,
                     Err(error) => {
                         let message = format!(
@@ -684,7 +693,6 @@ impl Runner<'_> {
         run: &Session,
         source: &Source,
         objects: &[ObjectInfo],
-        ledger: &mut Vec<LedgerEntry>,
     ) -> Result<()> {
         let started = Instant::now();
         let name = source.table.to_string();
@@ -799,7 +807,6 @@ impl Runner<'_> {
         state::record_quarantine(run, &source.quarantine_table(), &self.run_id, &quarantine)
             .await?;
         let snapshot_id = run.table(&name).await?.snapshot_id();
-        ledger.extend(entries.iter().cloned());
         state::record_files(run, &self.pipeline.name, &self.run_id, &entries).await?;
         self.step_finished(
             StepReport {
@@ -917,6 +924,12 @@ impl Runner<'_> {
             other => other,
         })?;
         let snapshot_id = run.table(&target_name).await?.snapshot_id();
+        let before = target.as_ref().and_then(|t| t.snapshot_id());
+        if let (crate::model::Plan::Append { .. }, Some(before), Some(after)) =
+            (&plan, before, snapshot_id)
+        {
+            self.appended.insert(target_name.clone(), (before, after));
+        }
         self.step_finished(
             StepReport {
                 step: model.file.clone(),

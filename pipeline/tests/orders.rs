@@ -721,3 +721,62 @@ fn one_run_at_a_time_and_a_changed_model_recomputes() {
         );
     });
 }
+
+#[test]
+fn an_append_models_checks_read_the_rows_it_appended() {
+    block_on(async {
+        let setup = Setup::new().await;
+        let model = setup.folder.join("silver/order_events.sql");
+        let text = std::fs::read_to_string(&model).unwrap().replace(
+            "-- check: amount >= 0",
+            "-- check: amount >= 0\n-- warn: unique(order_id, updated_at, channel)",
+        );
+        std::fs::write(&model, text).unwrap();
+        assert_eq!(
+            setup.run(RunOptions::default()).await.status,
+            RunStatus::Success
+        );
+        setup.arrive("2026-11-02");
+        // The resent file repeats two events: the warning finds them among
+        // the appended rows and the rows they match.
+        let second = setup.run(RunOptions::default()).await;
+        assert_eq!(second.status, RunStatus::Success, "{:?}", second.error);
+        assert_eq!(actions(&second)[2].1, "incremental");
+        let warn = second.checks.iter().find(|c| !c.blocking).unwrap();
+        assert_eq!(warn.failing_rows, 2);
+        assert!(
+            warn.sample
+                .as_deref()
+                .unwrap()
+                .contains("| 1003     | 2026-11-01T10:15:00 | shop    | 2      |"),
+            "{:?}",
+            warn.sample
+        );
+        // Day 3 repeats nothing.
+        setup.arrive("2026-11-03");
+        let third = setup.run(RunOptions::default()).await;
+        assert_eq!(third.status, RunStatus::Success, "{:?}", third.error);
+        assert_eq!(
+            third
+                .checks
+                .iter()
+                .find(|c| !c.blocking)
+                .unwrap()
+                .failing_rows,
+            0
+        );
+        // A changed check is checked over every row again.
+        let text = std::fs::read_to_string(&model)
+            .unwrap()
+            .replace("-- warn: unique", "-- check: unique");
+        std::fs::write(&model, text).unwrap();
+        let strict = setup.run(RunOptions::default()).await;
+        assert_eq!(strict.status, RunStatus::ChecksFailed);
+        assert_eq!(
+            strict.error.as_deref(),
+            Some(
+                "silver/order_events.sql line 8: `unique(order_id, updated_at, channel)` failed for 2 row(s)"
+            )
+        );
+    });
+}

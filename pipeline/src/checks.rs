@@ -91,24 +91,17 @@ pub(crate) fn failing_rows_query(table: &str, kind: &CheckKind, new: Option<&str
     }
 }
 
-/// Evaluate `check` of `model` on the session's branch; with `appended`
-/// (the snapshots before and after this run appended to the target), over
-/// the appended rows only.
+/// Evaluate `check` of `model` on the session's branch; with `new_rows`
+/// (the query for the rows this run wrote to the target), over those rows
+/// only: the others passed when they were published.
 pub(crate) async fn evaluate(
     run: &Session,
     model: &Model,
     check: &Check,
-    appended: Option<(i64, i64)>,
+    new_rows: Option<&str>,
 ) -> Result<CheckResult> {
     let table = quote_table(&model.target);
-    let new = appended.map(|(before, after)| {
-        format!(
-            "SELECT * EXCLUDE (_change_type) FROM table_changes({}, '{before}', '{after}') \
-             WHERE _change_type = 'INSERT'",
-            crate::sql::literal(&model.target.to_string())
-        )
-    });
-    let query = failing_rows_query(&table, &check.kind, new.as_deref());
+    let query = failing_rows_query(&table, &check.kind, new_rows);
     let failing = count(
         &run.sql(&format!("SELECT count(*) FROM ({query}) AS failing"))
             .await?

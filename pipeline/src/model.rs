@@ -23,7 +23,7 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::catalog::MemTable;
 use datafusion::sql::TableReference;
-use floe_engine::{LoadedTable, Session};
+use floe_engine::{LoadedTable, Session, TableIdent};
 use iceberg::spec::Operation;
 
 use crate::error::Result;
@@ -343,7 +343,9 @@ pub(crate) async fn apply(
     properties: &str,
     target: Option<&LoadedTable>,
     plan: &Plan,
-) -> Result<Outcome> {
+    written: &HashMap<String, Written>,
+    key_tables: &mut KeyTables,
+) -> Result<(Outcome, Option<Written>)> {
     let name = quote_table(&model.target);
     let upstream_rows = async || -> Result<u64> {
         let mut rows = 0;
@@ -354,10 +356,13 @@ pub(crate) async fn apply(
         Ok(rows)
     };
     match (plan, target) {
-        (Plan::UpToDate, _) => Ok(Outcome {
-            rows_read: 0,
-            rows_written: 0,
-        }),
+        (Plan::UpToDate, _) => Ok((
+            Outcome {
+                rows_read: 0,
+                rows_written: 0,
+            },
+            None,
+        )),
         (Plan::Full(_), None) => {
             let namespace = model
                 .target
@@ -377,10 +382,11 @@ pub(crate) async fn apply(
             .await?;
             let created = run.table(&model.target.to_string()).await?;
             let written = summary_records(&created, created.snapshot_id());
-            Ok(Outcome {
+            let outcome = Outcome {
                 rows_read: upstream_rows().await?,
                 rows_written: written,
-            })
+            };
+            Ok((outcome, None))
         }
         (Plan::Full(_), Some(target)) => {
             let (columns, _) = target_columns(run, model, target).await?;
@@ -392,10 +398,11 @@ pub(crate) async fn apply(
                 .await?
                 .collect()
                 .await?;
-            Ok(Outcome {
+            let outcome = Outcome {
                 rows_read: upstream_rows().await?,
                 rows_written: count(&batches)?,
-            })
+            };
+            Ok((outcome, None))
         }
         (Plan::Append { deltas }, Some(target)) => {
             let mut replacements = HashMap::new();
@@ -440,10 +447,12 @@ pub(crate) async fn apply(
                 .await?
                 .collect()
                 .await?;
-            Ok(Outcome {
+            let outcome = Outcome {
                 rows_read: read,
                 rows_written: count(&batches)?,
-            })
+            };
+            // The runner knows the snapshots the append went between.
+            Ok((outcome, None))
         }
         (
             Plan::Merge {
@@ -452,7 +461,12 @@ pub(crate) async fn apply(
                 restricted,
             },
             Some(target),
-        ) => merge(run, model, defaults, target, keys, changed, restricted).await,
+        ) => {
+            merge(
+                run, model, defaults, target, keys, changed, restricted, written, key_tables,
+            )
+            .await
+        }
         (_, None) => Err(floe_engine::FloeError::internal(format!(
             "an incremental plan for {}, which does not exist",
             model.target
@@ -461,21 +475,116 @@ pub(crate) async fn apply(
     }
 }
 
-/// A session table that is deregistered when dropped.
-struct KeysTable<'a> {
-    run: &'a Session,
-    reference: TableReference,
+/// What a step of this run wrote to its target, for the checks (which
+/// read only those rows) and for the models downstream (whose changed keys
+/// come from those rows alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Rows appended, between two snapshots.
+    Appended { before: i64, after: i64 },
+    /// The rows of the keys in the session table `keys_table` replaced.
+    Merged {
+        /// The target's snapshot before, if it had one.
+        before: Option<i64>,
+        /// The merge keys.
+        keys: Vec<String>,
+        /// The session table of the changed keys, quoted.
+        keys_table: String,
+    },
 }
 
-impl Drop for KeysTable<'_> {
-    fn drop(&mut self) {
-        let _ = self
-            .run
-            .session_context()
-            .deregister_table(self.reference.clone());
+/// `a.k1 = b.k1 AND a.k2 = b.k2`.
+fn join_on(keys: &[String], left: &str, right: &str) -> String {
+    keys.iter()
+        .map(|k| format!("{left}.{k} = {right}.{k}", k = quote(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+impl Written {
+    /// The query for the rows of `target` this run wrote.
+    pub(crate) fn new_rows(&self, target: &TableIdent) -> String {
+        match self {
+            Self::Appended { before, after } => format!(
+                "SELECT * EXCLUDE (_change_type) FROM table_changes({}, '{before}', '{after}') \
+                 WHERE _change_type = 'INSERT'",
+                literal(&target.to_string())
+            ),
+            Self::Merged {
+                keys, keys_table, ..
+            } => format!(
+                "SELECT __floe_t.* FROM {} AS __floe_t JOIN {keys_table} AS __floe_k ON {}",
+                quote_table(target),
+                join_on(keys, "__floe_t", "__floe_k")
+            ),
+        }
     }
 }
 
+/// The session tables of a run's changed keys, deregistered when the run
+/// ends.
+#[derive(Default)]
+pub(crate) struct KeyTables {
+    registered: Vec<(datafusion::prelude::SessionContext, TableReference)>,
+}
+
+impl Drop for KeyTables {
+    fn drop(&mut self) {
+        for (ctx, reference) in &self.registered {
+            let _ = ctx.deregister_table(reference.clone());
+        }
+    }
+}
+
+/// The columns `columns` of the rows of `table` that differ between
+/// snapshots `from` and `to`: from what this run wrote where it knows
+/// (`written`), else from `table_changes`.
+fn changed_rows(
+    table: &str,
+    from: i64,
+    to: i64,
+    columns: &str,
+    written: Option<&Written>,
+    defaults: &Defaults,
+) -> String {
+    if let (
+        Some(Written::Merged {
+            before: Some(before),
+            keys,
+            keys_table,
+        }),
+        Some(ident),
+    ) = (written, crate::spec::table_ident(table, defaults))
+        && *before == from
+    {
+        // Only the rows of the merged keys differ: those rows, before and
+        // after.
+        let side = |version: i64, alias: &str| {
+            let qualified: Vec<String> = columns
+                .split(", ")
+                .map(|c| format!("{alias}.{c}"))
+                .collect();
+            format!(
+                "SELECT {} FROM {} VERSION AS OF {version} AS {alias} \
+                 JOIN {keys_table} AS __floe_k ON {}",
+                qualified.join(", "),
+                quote_table(&ident),
+                join_on(keys, alias, "__floe_k")
+            )
+        };
+        return format!(
+            "{} UNION ALL {}",
+            side(from, "__floe_old"),
+            side(to, "__floe_new")
+        );
+    }
+    format!(
+        "SELECT {columns} FROM table_changes({}, '{from}', '{to}')",
+        literal(table)
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn merge(
     run: &Session,
     model: &Model,
@@ -484,15 +593,14 @@ async fn merge(
     keys: &[String],
     changed: &[(String, i64, i64)],
     restricted: &[String],
-) -> Result<Outcome> {
+    written: &HashMap<String, Written>,
+    key_tables: &mut KeyTables,
+) -> Result<(Outcome, Option<Written>)> {
     let key_list = keys.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
     let changes: Vec<String> = changed
         .iter()
         .map(|(table, from, to)| {
-            format!(
-                "SELECT {key_list} FROM table_changes({}, '{from}', '{to}')",
-                literal(table)
-            )
+            changed_rows(table, *from, *to, &key_list, written.get(table), defaults)
         })
         .collect();
     let query = format!(
@@ -514,31 +622,30 @@ async fn merge(
         key_batches.push(batch.project(&(0..keys.len()).collect::<Vec<_>>())?);
     }
     if key_batches.iter().all(|b| b.num_rows() == 0) {
-        return Ok(Outcome {
+        let outcome = Outcome {
             rows_read,
             rows_written: 0,
-        });
+        };
+        return Ok((outcome, None));
     }
-    // The changed keys, as a session table in the target's namespace.
+    // The changed keys, as a session table in the target's namespace, kept
+    // for the run: the checks and the models downstream read it.
     let namespace = model.target.namespace().join(".");
-    let reference = TableReference::partial(namespace.as_str(), "__floe_changed_keys");
+    let table_name = format!("__floe_keys_{}", crate::run::sanitize(model.target.name()));
+    let reference = TableReference::partial(namespace.as_str(), table_name.as_str());
     let schema = key_batches[0].schema();
     let table = MemTable::try_new(schema, vec![key_batches])?;
     run.session_context()
         .register_table(reference.clone(), Arc::new(table))?;
-    let _keys = KeysTable { run, reference };
-    let keys_name = format!("{}.{}", quote(&namespace), quote("__floe_changed_keys"));
-    let on = |left: &str, right: &str| {
-        keys.iter()
-            .map(|k| format!("{left}.{k} = {right}.{k}", k = quote(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    };
+    key_tables
+        .registered
+        .push((run.session_context().clone(), reference));
+    let keys_name = format!("{}.{}", quote(&namespace), quote(&table_name));
     let name = quote_table(&model.target);
     run.sql(&format!(
         "MERGE INTO {name} AS __floe_target USING {keys_name} AS __floe_keys ON {} \
          WHEN MATCHED THEN DELETE",
-        on("__floe_target", "__floe_keys")
+        join_on(keys, "__floe_target", "__floe_keys")
     ))
     .await?
     .collect()
@@ -553,7 +660,7 @@ async fn merge(
             format!(
                 "SELECT __floe_up.* FROM {} AS __floe_up JOIN {keys_name} AS __floe_keys ON {}",
                 quote_table(&ident),
-                on("__floe_up", "__floe_keys")
+                join_on(keys, "__floe_up", "__floe_keys")
             ),
         );
     }
@@ -567,8 +674,14 @@ async fn merge(
         .await?
         .collect()
         .await?;
-    Ok(Outcome {
+    let outcome = Outcome {
         rows_read,
         rows_written: count(&batches)?,
-    })
+    };
+    let written = Written::Merged {
+        before: target.snapshot_id(),
+        keys: keys.to_vec(),
+        keys_table: keys_name,
+    };
+    Ok((outcome, Some(written)))
 }

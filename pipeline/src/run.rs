@@ -207,7 +207,8 @@ pub async fn run(
         main,
         records: Vec::new(),
         steps: Vec::new(),
-        appended: HashMap::new(),
+        written: HashMap::new(),
+        key_tables: Default::default(),
     };
     if options.dry_run {
         let plan = runner.plan(false).await?;
@@ -233,9 +234,12 @@ struct Runner<'a> {
     main: Session,
     records: Vec<TableRecord>,
     steps: Vec<StepReport>,
-    /// The targets this run appended to, with their snapshots before and
-    /// after: their checks read only the rows appended.
-    appended: HashMap<String, (i64, i64)>,
+    /// What each step of this run wrote incrementally: its checks read
+    /// only those rows, and models downstream find their changed keys
+    /// among them.
+    written: HashMap<String, crate::model::Written>,
+    /// The session tables of the keys merge steps replaced.
+    key_tables: crate::model::KeyTables,
 }
 
 /// What the planner learnt, for the run.
@@ -325,8 +329,11 @@ impl Runner<'_> {
             let Step::Model(i) = step else { continue };
             let model = &self.pipeline.models[*i];
             for check in &model.checks {
-                let appended = self.appended.get(&model.target.to_string()).copied();
-                let result = match checks::evaluate(&run, model, check, appended).await {
+                let new_rows = self
+                    .written
+                    .get(&model.target.to_string())
+                    .map(|w| w.new_rows(&model.target));
+                let result = match checks::evaluate(&run, model, check, new_rows.as_deref()).await {
                     Ok(result) => result,
                     Err(error) => {
                         let message = format!(
@@ -907,13 +914,16 @@ impl Runner<'_> {
             run,
         ))
         .await?;
-        let outcome = Box::pin(crate::model::apply(
+        let properties = self.properties();
+        let (outcome, written) = Box::pin(crate::model::apply(
             run,
             model,
             &self.pipeline.defaults,
-            &self.properties(),
+            &properties,
             target.as_ref(),
             &plan,
+            &self.written,
+            &mut self.key_tables,
         ))
         .await
         .map_err(|e| match e {
@@ -925,10 +935,15 @@ impl Runner<'_> {
         })?;
         let snapshot_id = run.table(&target_name).await?.snapshot_id();
         let before = target.as_ref().and_then(|t| t.snapshot_id());
-        if let (crate::model::Plan::Append { .. }, Some(before), Some(after)) =
+        if let Some(written) = written {
+            self.written.insert(target_name.clone(), written);
+        } else if let (crate::model::Plan::Append { .. }, Some(before), Some(after)) =
             (&plan, before, snapshot_id)
         {
-            self.appended.insert(target_name.clone(), (before, after));
+            self.written.insert(
+                target_name.clone(),
+                crate::model::Written::Appended { before, after },
+            );
         }
         self.step_finished(
             StepReport {

@@ -281,48 +281,40 @@ fn bad_pipelines_are_clear_errors() {
 }
 
 #[test]
-fn two_runs_at_once_one_is_refused() {
+fn a_run_is_refused_while_another_holds_the_lock() {
     let setup = Setup::new();
-    let folder = setup.folder();
-    let mut first = setup
-        .floe(&["pipeline", "run", folder.to_str().unwrap(), "--json"])
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
-    let planned: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert_eq!(planned["event"], "planned");
-    // Hold the first run still while the second one tries.
-    let pid = first.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-STOP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let second = setup.pipeline(&["run"]);
-    assert!(
-        Command::new("kill")
-            .args(["-CONT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert_eq!(second.status.code(), Some(1));
-    let message = String::from_utf8_lossy(&second.stderr).to_string();
-    let run_id = planned["run_id"].as_str().unwrap();
-    assert!(
-        message.starts_with(&format!(
-            "error: pipeline 'orders' is already running: run {run_id} (process {pid} on "
-        )),
-        "{message}"
-    );
-    for line in lines {
-        line.unwrap();
-    }
-    assert!(first.wait().unwrap().success());
+    // A live process of this host holds the pipeline's lock.
+    let mut holder = Command::new("sleep").arg("60").spawn().unwrap();
+    let lock = setup.dir.path().join("wh/_floe/pipelines");
+    std::fs::create_dir_all(&lock).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    std::fs::write(
+        lock.join("orders.lock"),
+        format!(
+            r#"{{"run_id":"orders_20261201t090000_beef","pid":{},"host":"{}","started_at":"2026-12-01T09:00:00+00:00"}}"#,
+            holder.id(),
+            host.trim()
+        ),
+    )
+    .unwrap();
+    let refused = setup.pipeline(&["run"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let lock_file = lock.join("orders.lock");
     assert_eq!(
-        setup.sql("SELECT status, count(*) AS n FROM floe.pipeline_runs GROUP BY status"),
-        "status,n\nsuccess,1\n"
+        String::from_utf8_lossy(&refused.stderr),
+        format!(
+            "error: pipeline 'orders' is already running: run orders_20261201t090000_beef \
+             (process {} on {}, since 2026-12-01T09:00:00+00:00) holds file://{}. \
+             Wait for it to finish; if no run is going on, delete that file.\n",
+            holder.id(),
+            host.trim(),
+            lock_file.display()
+        )
     );
+    // Once that process is gone, its lock is taken over.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let run = setup.pipeline(&["run"]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(!lock_file.exists(), "the run removes its lock");
 }

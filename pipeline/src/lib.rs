@@ -73,4 +73,4 @@ pub use spec::{
     Check, CheckKind, Column, Defaults, Format, Layer, Mode, Model, OnNewColumns, Pipeline, Source,
     SourceOptions,
 };
-pub use state::{FILES_TABLE, RUN_TABLES_TABLE, RUNS_TABLE, RunSummary, last_runs};
+pub use state::{FILES_TABLE, RUNS_TABLE, RunSummary, last_runs};

@@ -97,17 +97,21 @@ impl Plan {
     }
 }
 
+/// The live rows of `table` at `snapshot`, from its summary: the rows of
+/// its data files less those its position delete files remove.
 fn summary_records(table: &LoadedTable, snapshot: Option<i64>) -> u64 {
-    snapshot
-        .and_then(|id| table.metadata().snapshot_by_id(id))
-        .and_then(|s| {
-            s.summary()
-                .additional_properties
-                .get("total-records")
-                .cloned()
-        })
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    let Some(summary) = snapshot.and_then(|id| table.metadata().snapshot_by_id(id)) else {
+        return 0;
+    };
+    let total = |key: &str| -> u64 {
+        summary
+            .summary()
+            .additional_properties
+            .get(key)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    total("total-records").saturating_sub(total("total-position-deletes"))
 }
 
 /// Whether `table` only gained rows between snapshots `from` and `to`.
@@ -336,6 +340,7 @@ async fn target_columns(
 }
 
 /// Compute `model` on the session's branch by `plan`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply(
     run: &Session,
     model: &Model,

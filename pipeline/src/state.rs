@@ -1,7 +1,7 @@
 //! What the runner remembers, kept in tables of the warehouse so that it is
 //! committed with the data it describes: `floe.pipeline_files` (the
-//! ingest ledger), `floe.pipeline_runs` (one row per run) and
-//! `floe.pipeline_run_tables` (one row per table a run wrote, with the
+//! ingest ledger) and `floe.pipeline_runs` (one row per run, with a
+//! `tables` list: each table it wrote, its counts, its snapshot and the
 //! upstream snapshots it read).
 //!
 //! A run writes them on its branch, so they reach `main` in the same
@@ -12,13 +12,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+    TimestampMicrosecondArray,
 };
+use arrow::buffer::OffsetBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::{DateTime, Utc};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use floe_engine::{Session, TableIdent};
+use floe_engine::{FloeError, Session, TableIdent};
 
 use crate::error::Result;
 use crate::sql::literal;
@@ -27,8 +29,6 @@ use crate::sql::literal;
 pub const FILES_TABLE: &str = "floe.pipeline_files";
 /// One row per run.
 pub const RUNS_TABLE: &str = "floe.pipeline_runs";
-/// One row per table a run wrote.
-pub const RUN_TABLES_TABLE: &str = "floe.pipeline_run_tables";
 
 const DDL: &[&str] = &[
     "CREATE SCHEMA IF NOT EXISTS floe",
@@ -42,13 +42,10 @@ const DDL: &[&str] = &[
         started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP NOT NULL,
         status STRING NOT NULL, error STRING, branch STRING,
         rows_read BIGINT NOT NULL, rows_written BIGINT NOT NULL,
-        rows_quarantined BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS floe.pipeline_run_tables (
-        run_id STRING NOT NULL, pipeline STRING NOT NULL, table_name STRING NOT NULL,
-        step STRING NOT NULL, action STRING NOT NULL,
-        rows_read BIGINT NOT NULL, rows_written BIGINT NOT NULL,
-        rows_quarantined BIGINT NOT NULL, snapshot_id BIGINT,
-        inputs STRING, model_hash STRING)",
+        rows_quarantined BIGINT NOT NULL,
+        tables ARRAY<STRUCT<table_name STRING, step STRING, action STRING,
+            rows_read BIGINT, rows_written BIGINT, rows_quarantined BIGINT,
+            snapshot_id BIGINT, inputs STRING, model_hash STRING>>)",
 ];
 
 /// Create the runner's tables on `main` if they are missing.
@@ -72,7 +69,7 @@ pub(crate) async fn tables_exist(main: &Session) -> Result<bool> {
             found.insert(name);
         }
     }
-    Ok(["pipeline_files", "pipeline_runs", "pipeline_run_tables"]
+    Ok(["pipeline_files", "pipeline_runs"]
         .iter()
         .all(|t| found.contains(*t)))
 }
@@ -162,32 +159,47 @@ pub(crate) async fn model_states(
     pipeline: &str,
 ) -> Result<HashMap<String, ModelState>> {
     let query = format!(
-        "SELECT t.table_name, t.inputs, t.model_hash, r.started_at \
-         FROM floe.pipeline_run_tables VERSION AS OF 'main' t \
-         JOIN floe.pipeline_runs VERSION AS OF 'main' r ON t.run_id = r.run_id \
-         WHERE r.status = 'success' AND t.pipeline = {} AND t.inputs IS NOT NULL \
-         ORDER BY r.started_at, r.run_id",
+        "SELECT tables FROM floe.pipeline_runs VERSION AS OF 'main' \
+         WHERE status = 'success' AND pipeline = {} ORDER BY started_at, run_id",
         literal(pipeline)
     );
     let batches = main.sql(&query).await?.collect().await?;
     let mut out = HashMap::new();
     for batch in &batches {
-        let tables = strings(batch, "table_name")?;
-        let inputs = strings(batch, "inputs")?;
-        let hashes = strings(batch, "model_hash")?;
-        for i in 0..batch.num_rows() {
-            let (Some(table), Some(inputs)) = (&tables[i], &inputs[i]) else {
+        let Some(lists) = batch
+            .column_by_name("tables")
+            .and_then(|c| c.as_list_opt::<i32>())
+        else {
+            return Err(FloeError::internal("floe.pipeline_runs.tables is not a list").into());
+        };
+        for row in 0..lists.len() {
+            if lists.is_null(row) {
                 continue;
+            }
+            let entries = lists.value(row);
+            let Some(entries) = entries.as_struct_opt() else {
+                return Err(
+                    FloeError::internal("floe.pipeline_runs.tables holds no structs").into(),
+                );
             };
-            let inputs: BTreeMap<String, Option<i64>> =
-                serde_json::from_str(inputs).unwrap_or_default();
-            out.insert(
-                table.clone(),
-                ModelState {
-                    inputs,
-                    model_hash: hashes[i].clone().unwrap_or_default(),
-                },
-            );
+            let entries = RecordBatch::from(entries.clone());
+            let tables = strings(&entries, "table_name")?;
+            let inputs = strings(&entries, "inputs")?;
+            let hashes = strings(&entries, "model_hash")?;
+            for i in 0..entries.num_rows() {
+                let (Some(table), Some(inputs)) = (&tables[i], &inputs[i]) else {
+                    continue;
+                };
+                let inputs: BTreeMap<String, Option<i64>> =
+                    serde_json::from_str(inputs).unwrap_or_default();
+                out.insert(
+                    table.clone(),
+                    ModelState {
+                        inputs,
+                        model_hash: hashes[i].clone().unwrap_or_default(),
+                    },
+                );
+            }
         }
     }
     Ok(out)
@@ -244,7 +256,7 @@ pub(crate) struct RunRecord {
     pub rows_quarantined: u64,
 }
 
-/// One table a run wrote, for `floe.pipeline_run_tables`.
+/// One table a run wrote, for the `tables` of `floe.pipeline_runs`.
 #[derive(Debug, Clone)]
 pub(crate) struct TableRecord {
     pub table: TableIdent,
@@ -351,7 +363,68 @@ pub(crate) async fn record_files(
     .await
 }
 
-/// Append a run and the tables it wrote on the session's branch.
+/// The `tables` column of one run: a list of one struct per table.
+fn tables_column(tables: &[TableRecord]) -> Result<ArrayRef> {
+    let names: Vec<String> = tables.iter().map(|t| t.table.to_string()).collect();
+    let inputs: Vec<Option<String>> = tables
+        .iter()
+        .map(|t| {
+            t.inputs
+                .as_ref()
+                .and_then(|i| serde_json::to_string(i).ok())
+        })
+        .collect();
+    let fields: Vec<(&str, ArrayRef)> = vec![
+        (
+            "table_name",
+            string_column(names.iter().map(|s| Some(s.as_str()))),
+        ),
+        (
+            "step",
+            string_column(tables.iter().map(|t| Some(t.step.as_str()))),
+        ),
+        (
+            "action",
+            string_column(tables.iter().map(|t| Some(t.action.as_str()))),
+        ),
+        (
+            "rows_read",
+            int_column(tables.iter().map(|t| Some(t.rows_read as i64))),
+        ),
+        (
+            "rows_written",
+            int_column(tables.iter().map(|t| Some(t.rows_written as i64))),
+        ),
+        (
+            "rows_quarantined",
+            int_column(tables.iter().map(|t| Some(t.rows_quarantined as i64))),
+        ),
+        (
+            "snapshot_id",
+            int_column(tables.iter().map(|t| t.snapshot_id)),
+        ),
+        ("inputs", string_column(inputs.iter().map(|s| s.as_deref()))),
+        (
+            "model_hash",
+            string_column(tables.iter().map(|t| t.model_hash.as_deref())),
+        ),
+    ];
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = fields
+        .into_iter()
+        .map(|(name, array)| (Field::new(name, array.data_type().clone(), true), array))
+        .unzip();
+    let entries = StructArray::try_new(fields.into(), arrays, None)?;
+    let item = Arc::new(Field::new("element", entries.data_type().clone(), true));
+    let offsets = OffsetBuffer::from_lengths([tables.len()]);
+    Ok(Arc::new(ListArray::try_new(
+        item,
+        offsets,
+        Arc::new(entries),
+        None,
+    )?))
+}
+
+/// Append a run, with the tables it wrote, on the session's branch.
 pub(crate) async fn record_run(
     session: &Session,
     run: &RunRecord,
@@ -374,64 +447,7 @@ pub(crate) async fn record_run(
                 "rows_quarantined",
                 int_column([Some(run.rows_quarantined as i64)]),
             ),
-        ],
-    )
-    .await?;
-    let n = tables.len();
-    let names: Vec<String> = tables.iter().map(|t| t.table.to_string()).collect();
-    let inputs: Vec<Option<String>> = tables
-        .iter()
-        .map(|t| {
-            t.inputs
-                .as_ref()
-                .and_then(|i| serde_json::to_string(i).ok())
-        })
-        .collect();
-    append(
-        session,
-        RUN_TABLES_TABLE,
-        vec![
-            (
-                "run_id",
-                string_column(std::iter::repeat_n(Some(run.run_id.as_str()), n)),
-            ),
-            (
-                "pipeline",
-                string_column(std::iter::repeat_n(Some(run.pipeline.as_str()), n)),
-            ),
-            (
-                "table_name",
-                string_column(names.iter().map(|s| Some(s.as_str()))),
-            ),
-            (
-                "step",
-                string_column(tables.iter().map(|t| Some(t.step.as_str()))),
-            ),
-            (
-                "action",
-                string_column(tables.iter().map(|t| Some(t.action.as_str()))),
-            ),
-            (
-                "rows_read",
-                int_column(tables.iter().map(|t| Some(t.rows_read as i64))),
-            ),
-            (
-                "rows_written",
-                int_column(tables.iter().map(|t| Some(t.rows_written as i64))),
-            ),
-            (
-                "rows_quarantined",
-                int_column(tables.iter().map(|t| Some(t.rows_quarantined as i64))),
-            ),
-            (
-                "snapshot_id",
-                int_column(tables.iter().map(|t| t.snapshot_id)),
-            ),
-            ("inputs", string_column(inputs.iter().map(|s| s.as_deref()))),
-            (
-                "model_hash",
-                string_column(tables.iter().map(|t| t.model_hash.as_deref())),
-            ),
+            ("tables", tables_column(tables)?),
         ],
     )
     .await

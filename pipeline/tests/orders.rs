@@ -26,7 +26,6 @@ const TABLES: &[&str] = &[
     "gold.customer_ltv",
     "floe.pipeline_files",
     "floe.pipeline_runs",
-    "floe.pipeline_run_tables",
 ];
 
 struct Setup {
@@ -318,6 +317,27 @@ async fn runs_as_files_arrive() {
         )
         .await,
         "+---------+------+\n| status  | runs |\n+---------+------+\n| success | 3    |\n+---------+------+"
+    );
+
+    // Each run lists the tables it wrote, with their counts and snapshots.
+    assert_eq!(
+        query(
+            &main,
+            "SELECT t['table_name'] AS t, t['action'] AS action, t['rows_written'] AS written \
+             FROM (SELECT started_at, unnest(tables) AS t FROM floe.pipeline_runs) AS x \
+             WHERE t['step'] LIKE 'gold/%' ORDER BY started_at, 1"
+        )
+        .await,
+        "+--------------------+-------------+---------+\n\
+         | t                  | action      | written |\n\
+         +--------------------+-------------+---------+\n\
+         | gold.customer_ltv  | full        | 5       |\n\
+         | gold.daily_revenue | full        | 3       |\n\
+         | gold.customer_ltv  | full        | 7       |\n\
+         | gold.daily_revenue | incremental | 6       |\n\
+         | gold.customer_ltv  | full        | 7       |\n\
+         | gold.daily_revenue | incremental | 5       |\n\
+         +--------------------+-------------+---------+"
     );
 
     // The incremental result equals a recompute from all upstream rows...
@@ -779,6 +799,73 @@ fn an_append_models_checks_read_the_rows_it_appended() {
             Some(
                 "silver/order_events.sql line 8: `unique(order_id, updated_at, channel)` failed for 2 row(s)"
             )
+        );
+    });
+}
+
+/// An observer that, when the run starts its first model, tries a second
+/// run of the same pipeline and keeps its error.
+struct SecondRun {
+    engine: Engine,
+    pipeline: Pipeline,
+    refused: std::sync::Mutex<Option<String>>,
+}
+
+impl floe_pipeline::Observer for SecondRun {
+    fn event(&self, event: &floe_pipeline::Event) {
+        let floe_pipeline::Event::StepStarted { step, .. } = event else {
+            return;
+        };
+        if step != "silver/order_events.sql" {
+            return;
+        }
+        let handle = tokio::runtime::Handle::current();
+        let outcome = tokio::task::block_in_place(|| {
+            handle.block_on(floe_pipeline::run(
+                &self.engine,
+                &self.pipeline,
+                RunOptions::default(),
+                &Quiet,
+            ))
+        });
+        *self.refused.lock().unwrap() = outcome.err().map(|e| e.to_string());
+    }
+}
+
+#[test]
+fn a_second_run_at_once_is_refused() {
+    block_on(async {
+        let setup = Setup::new().await;
+        let second = SecondRun {
+            engine: setup.engine.clone(),
+            pipeline: setup.pipeline(),
+            refused: Default::default(),
+        };
+        let first = floe_pipeline::run(
+            &setup.engine,
+            &setup.pipeline(),
+            RunOptions::default(),
+            &second,
+        )
+        .await
+        .unwrap();
+        assert_eq!(first.status, RunStatus::Success, "{:?}", first.error);
+        let refused = second.refused.lock().unwrap().clone().unwrap();
+        assert!(
+            refused.starts_with(&format!(
+                "pipeline 'orders' is already running: run {} (process {} on ",
+                first.run_id,
+                std::process::id()
+            )),
+            "{refused}"
+        );
+        assert_eq!(
+            query(
+                &setup.main(),
+                "SELECT count(*) AS n FROM floe.pipeline_runs"
+            )
+            .await,
+            "+---+\n| n |\n+---+\n| 1 |\n+---+"
         );
     });
 }

@@ -165,6 +165,11 @@ pub(crate) async fn decide(
     if state.model_hash != hash {
         return full("the model changed since its last run");
     }
+    if target.and_then(|t| t.snapshot_id()) != state.snapshot_id {
+        // Another writer changed the table: what was computed from it
+        // incrementally may no longer hold.
+        return full("the table changed outside the pipeline since its last run");
+    }
     let changed: Vec<(&String, Option<i64>, Option<i64>)> = inputs
         .iter()
         .filter_map(|(name, now)| {

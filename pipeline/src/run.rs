@@ -635,23 +635,15 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// The `TBLPROPERTIES` of a table the pipeline creates: `[defaults]`,
-    /// and for the target of a merge model, merge-on-read deletes (unless
-    /// the defaults say otherwise): each run replaces a few keys spread
-    /// over the whole table, which copy-on-write would rewrite in full.
-    fn properties(&self, mode: Option<&crate::spec::Mode>) -> String {
-        let mut properties = self.pipeline.defaults.properties.clone();
-        if let Some(crate::spec::Mode::Merge(_)) = mode {
-            for key in ["write.delete.mode", "write.merge.mode"] {
-                properties
-                    .entry(key.to_string())
-                    .or_insert_with(|| "merge-on-read".to_string());
-            }
-        }
-        if properties.is_empty() {
+    /// The `TBLPROPERTIES` of a table the pipeline creates: `[defaults]`.
+    fn properties(&self) -> String {
+        if self.pipeline.defaults.properties.is_empty() {
             return String::new();
         }
-        let pairs: Vec<String> = properties
+        let pairs: Vec<String> = self
+            .pipeline
+            .defaults
+            .properties
             .iter()
             .map(|(k, v)| format!("{} = {}", literal(k), literal(v)))
             .collect();
@@ -695,7 +687,7 @@ impl Runner<'_> {
             "CREATE TABLE IF NOT EXISTS {} ({}){partitioned}{}",
             quote_table(&source.table),
             columns.join(", "),
-            self.properties(None)
+            self.properties()
         );
         run.sql(&ddl).await.step(context)?;
         run.sql(&state::quarantine_ddl(&source.quarantine_table()))
@@ -923,7 +915,7 @@ impl Runner<'_> {
             run,
         ))
         .await?;
-        let properties = self.properties(Some(&model.mode));
+        let properties = self.properties();
         let (outcome, written) = Box::pin(crate::model::apply(
             run,
             model,

@@ -148,8 +148,10 @@ pub(crate) struct ModelState {
     /// The upstream tables and the snapshot of each it read (`None`: the
     /// table had no snapshot).
     pub inputs: BTreeMap<String, Option<i64>>,
-    /// The hash of the model's SELECT and mode.
+    /// The hash of the model's SELECT, mode and checks.
     pub model_hash: String,
+    /// The target's snapshot that run left.
+    pub snapshot_id: Option<i64>,
 }
 
 /// The state of each model target of `pipeline`, from its last successful
@@ -186,6 +188,7 @@ pub(crate) async fn model_states(
             let tables = strings(&entries, "table_name")?;
             let inputs = strings(&entries, "inputs")?;
             let hashes = strings(&entries, "model_hash")?;
+            let snapshots = ints(&entries, "snapshot_id")?;
             for i in 0..entries.num_rows() {
                 let (Some(table), Some(inputs)) = (&tables[i], &inputs[i]) else {
                     continue;
@@ -197,6 +200,7 @@ pub(crate) async fn model_states(
                     ModelState {
                         inputs,
                         model_hash: hashes[i].clone().unwrap_or_default(),
+                        snapshot_id: snapshots[i],
                     },
                 );
             }

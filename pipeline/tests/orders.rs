@@ -545,9 +545,23 @@ fn a_concurrent_writer_on_main() {
         );
         assert!(after.1.contains(failed.branch.as_ref().unwrap()));
 
-        // The next run completes the work, once.
+        // The next run completes the work, once. silver.orders, which the
+        // other writer changed, is recomputed in full.
         let rerun = setup.run(RunOptions::default()).await;
         assert_eq!(rerun.status, RunStatus::Success, "{:?}", rerun.error);
+        assert_eq!(rerun.steps[2].action, "incremental");
+        assert_eq!(
+            (rerun.steps[3].step.as_str(), rerun.steps[3].action.as_str()),
+            ("silver/orders.sql", "full")
+        );
+        assert_eq!(
+            query(
+                &main,
+                "SELECT status FROM silver.orders WHERE order_id = 1001"
+            )
+            .await,
+            "+--------+\n| status |\n+--------+\n| paid   |\n+--------+"
+        );
         assert_eq!(
             query(&main, "SELECT count(*) AS n FROM bronze.shop_orders").await,
             "+----+\n| n  |\n+----+\n| 11 |\n+----+"

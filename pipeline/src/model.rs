@@ -594,6 +594,61 @@ fn changed_rows(
     )
 }
 
+/// Up to this many changed keys are deleted by a list of literals.
+const KEY_LITERALS_MAX: usize = 200_000;
+
+/// The values of a single key column as a SQL list of literals (NULLs
+/// left out: they match nothing), if the key is one column of an integer,
+/// string or date type and there are not too many.
+fn key_literals(keys: &[String], batches: &[RecordBatch]) -> Result<Option<String>> {
+    use arrow::array::AsArray;
+    if keys.len() != 1 || batches.iter().map(|b| b.num_rows()).sum::<usize>() > KEY_LITERALS_MAX {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for batch in batches {
+        let column = batch.column(0);
+        match column.data_type() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => {
+                let values = cast(column, &DataType::Int64)?;
+                out.extend(
+                    values
+                        .as_primitive::<arrow::datatypes::Int64Type>()
+                        .iter()
+                        .flatten()
+                        .map(|v| v.to_string()),
+                );
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let values = cast(column, &DataType::Utf8)?;
+                out.extend(values.as_string::<i32>().iter().flatten().map(literal));
+            }
+            DataType::Date32 => {
+                let values = cast(column, &DataType::Utf8)?;
+                out.extend(
+                    values
+                        .as_string::<i32>()
+                        .iter()
+                        .flatten()
+                        .map(|d| format!("DATE {}", literal(d))),
+                );
+            }
+            _ => return Ok(None),
+        }
+    }
+    if out.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(out.join(", ")))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn merge(
     run: &Session,
@@ -644,6 +699,7 @@ async fn merge(
     let table_name = format!("__floe_keys_{}", crate::run::sanitize(model.target.name()));
     let reference = TableReference::partial(namespace.as_str(), table_name.as_str());
     let schema = key_batches[0].schema();
+    let key_batches_for_delete = key_batches.clone();
     let table = MemTable::try_new(schema, vec![key_batches])?;
     run.session_context()
         .register_table(reference.clone(), Arc::new(table))?;
@@ -652,14 +708,17 @@ async fn merge(
         .push((run.session_context().clone(), reference));
     let keys_name = format!("{}.{}", quote(&namespace), quote(&table_name));
     let name = quote_table(&model.target);
-    run.sql(&format!(
-        "MERGE INTO {name} AS __floe_target USING {keys_name} AS __floe_keys ON {} \
-         WHEN MATCHED THEN DELETE",
-        join_on(keys, "__floe_target", "__floe_keys")
-    ))
-    .await?
-    .collect()
-    .await?;
+    let delete = match key_literals(keys, &key_batches_for_delete)? {
+        // One key column: a DELETE with the keys as literals reads the
+        // table once; a MERGE joins it with the keys three times.
+        Some(list) => format!("DELETE FROM {name} WHERE {} IN ({list})", quote(&keys[0])),
+        None => format!(
+            "MERGE INTO {name} AS __floe_target USING {keys_name} AS __floe_keys ON {} \
+             WHEN MATCHED THEN DELETE",
+            join_on(keys, "__floe_target", "__floe_keys")
+        ),
+    };
+    run.sql(&delete).await?.collect().await?;
     let mut replacements = HashMap::new();
     for upstream in restricted {
         let Some(ident) = crate::spec::table_ident(upstream, defaults) else {

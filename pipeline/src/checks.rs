@@ -35,49 +35,47 @@ pub struct CheckResult {
 /// `unique` counts the table's rows that share a value with them.
 pub(crate) fn failing_rows_query(table: &str, kind: &CheckKind, new: Option<&str>) -> String {
     let columns = |names: &[String]| names.iter().map(|n| quote(n)).collect::<Vec<_>>();
+    // Row-level checks read the new rows alone; `row_count` counts the
+    // whole table (from its metadata, cheaply).
     let rows = match new {
         Some(new) => format!("({new}) AS added"),
         None => table.to_string(),
     };
-    if let (CheckKind::Unique(names), Some(new)) = (kind, new) {
-        let list = columns(names);
-        let on: Vec<String> = list
-            .iter()
-            .map(|c| format!("(t.{c} IS NOT DISTINCT FROM added.{c})"))
-            .collect();
-        let select: Vec<String> = list.iter().map(|c| format!("t.{c}")).collect();
-        return format!(
-            "SELECT {}, count(*) AS copies FROM {table} AS t \
-             JOIN (SELECT DISTINCT {} FROM ({new}) AS n) AS added ON {} \
-             GROUP BY {} HAVING count(*) > 1",
-            select.join(", "),
-            list.join(", "),
-            on.join(" AND "),
-            select.join(", ")
-        );
-    }
-    // `row_count` counts the whole table (from its metadata, cheaply).
-    let table = match kind {
-        CheckKind::RowCount(_) | CheckKind::Unique(_) => table.to_string(),
-        _ => rows,
-    };
-    let table = table.as_str();
     match kind {
         CheckKind::NotNull(names) => {
             let nulls: Vec<String> = columns(names)
                 .iter()
                 .map(|c| format!("{c} IS NULL"))
                 .collect();
-            format!("SELECT * FROM {table} WHERE {}", nulls.join(" OR "))
+            format!("SELECT * FROM {rows} WHERE {}", nulls.join(" OR "))
         }
         CheckKind::Unique(names) => {
-            let list = columns(names).join(", ");
+            let list = columns(names);
+            let Some(new) = new else {
+                let list = list.join(", ");
+                return format!(
+                    "SELECT {list}, count(*) AS copies FROM {table} GROUP BY {list} \
+                     HAVING count(*) > 1"
+                );
+            };
+            // The table's rows that share a value with a new row.
+            let on: Vec<String> = list
+                .iter()
+                .map(|c| format!("(t.{c} IS NOT DISTINCT FROM added.{c})"))
+                .collect();
+            let select: Vec<String> = list.iter().map(|c| format!("t.{c}")).collect();
             format!(
-                "SELECT {list}, count(*) AS copies FROM {table} GROUP BY {list} HAVING count(*) > 1"
+                "SELECT {}, count(*) AS copies FROM {table} AS t \
+                 JOIN (SELECT DISTINCT {} FROM ({new}) AS n) AS added ON {} \
+                 GROUP BY {} HAVING count(*) > 1",
+                select.join(", "),
+                list.join(", "),
+                on.join(" AND "),
+                select.join(", ")
             )
         }
         CheckKind::AcceptedValues { column, values } => format!(
-            "SELECT * FROM {table} WHERE {} NOT IN ({})",
+            "SELECT * FROM {rows} WHERE {} NOT IN ({})",
             quote(column),
             values.join(", ")
         ),
@@ -86,7 +84,7 @@ pub(crate) fn failing_rows_query(table: &str, kind: &CheckKind, new: Option<&str
              WHERE NOT (row_count {condition})"
         ),
         CheckKind::Condition(condition) => {
-            format!("SELECT * FROM {table} WHERE NOT ({condition})")
+            format!("SELECT * FROM {rows} WHERE NOT ({condition})")
         }
     }
 }

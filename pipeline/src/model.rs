@@ -139,6 +139,31 @@ async fn append_only(
     Ok(count(&run.sql(&query).await?.collect().await?)? == 0)
 }
 
+/// Whether the SELECT's result is not the union of its results over parts
+/// of its input, so that it cannot be appended to incrementally: its plan
+/// (subqueries included) aggregates, deduplicates, ranks or limits.
+async fn is_holistic(run: &Session, select: &str) -> Result<bool> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::LogicalPlan;
+    let frame = run.sql(select).await?;
+    let mut holistic = false;
+    frame.logical_plan().apply_with_subqueries(|node| {
+        holistic = matches!(
+            node,
+            LogicalPlan::Aggregate(_)
+                | LogicalPlan::Window(_)
+                | LogicalPlan::Distinct(_)
+                | LogicalPlan::Limit(_)
+        );
+        Ok(if holistic {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    Ok(holistic)
+}
+
 /// Decide how to compute `model` now.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn decide(
@@ -194,7 +219,7 @@ pub(crate) async fn decide(
     match &model.mode {
         Mode::Overwrite => full("an upstream changed"),
         Mode::Append => {
-            if sql::is_holistic(&model.select).unwrap_or(true) {
+            if is_holistic(run, &model.select).await? {
                 return full(
                     "an upstream changed, and the SELECT aggregates, deduplicates or limits",
                 );
@@ -344,6 +369,15 @@ async fn target_columns(
     Ok((list.join(", "), names.join(", ")))
 }
 
+/// What a model reads: its upstream tables as the run branch has them
+/// now, and what this run wrote to them.
+pub(crate) struct Upstream<'a> {
+    /// Each table the SELECT reads, by name, at the head of the run branch.
+    pub tables: &'a BTreeMap<String, LoadedTable>,
+    /// What earlier steps of this run wrote, by table.
+    pub written: &'a HashMap<String, Written>,
+}
+
 /// Compute `model` on the session's branch by `plan`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply(
@@ -353,17 +387,16 @@ pub(crate) async fn apply(
     properties: &str,
     target: Option<&LoadedTable>,
     plan: &Plan,
-    written: &HashMap<String, Written>,
+    upstream: Upstream<'_>,
     key_tables: &mut KeyTables,
 ) -> Result<(Outcome, Option<Written>)> {
     let name = quote_table(&model.target);
-    let upstream_rows = async || -> Result<u64> {
-        let mut rows = 0;
-        for read in &model.reads {
-            let table = run.table(&read.to_string()).await?;
-            rows += summary_records(&table, table.snapshot_id());
-        }
-        Ok(rows)
+    let upstream_rows = || -> u64 {
+        upstream
+            .tables
+            .values()
+            .map(|table| summary_records(table, table.snapshot_id()))
+            .sum()
     };
     match (plan, target) {
         (Plan::UpToDate, _) => Ok((
@@ -393,7 +426,7 @@ pub(crate) async fn apply(
             let created = run.table(&model.target.to_string()).await?;
             let written = summary_records(&created, created.snapshot_id());
             let outcome = Outcome {
-                rows_read: upstream_rows().await?,
+                rows_read: upstream_rows(),
                 rows_written: written,
             };
             Ok((outcome, None))
@@ -409,7 +442,7 @@ pub(crate) async fn apply(
                 .collect()
                 .await?;
             let outcome = Outcome {
-                rows_read: upstream_rows().await?,
+                rows_read: upstream_rows(),
                 rows_written: count(&batches)?,
             };
             Ok((outcome, None))
@@ -431,9 +464,9 @@ pub(crate) async fn apply(
                         delta.to
                     ),
                 );
-                let table = run.table(&delta.table).await?;
-                read += summary_records(&table, Some(delta.to))
-                    .saturating_sub(summary_records(&table, Some(delta.from)));
+                let table = &upstream.tables[&delta.table];
+                read += summary_records(table, Some(delta.to))
+                    .saturating_sub(summary_records(table, Some(delta.from)));
             }
             let mut select = sql::replace_tables(&model.select, defaults, &replacements)
                 .map_err(floe_engine::FloeError::invalid)?;
@@ -473,7 +506,15 @@ pub(crate) async fn apply(
             Some(target),
         ) => {
             merge(
-                run, model, defaults, target, keys, changed, restricted, written, key_tables,
+                run,
+                model,
+                defaults,
+                target,
+                keys,
+                changed,
+                restricted,
+                upstream.written,
+                key_tables,
             )
             .await
         }
@@ -753,4 +794,44 @@ async fn merge(
         keys_table: keys_name,
     };
     Ok((outcome, Some(written)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn holistic_selects() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = floe_engine::Engine::open(dir.path().to_str().unwrap())
+            .await
+            .unwrap();
+        let run = engine.session();
+        run.sql("CREATE TABLE t (a BIGINT, b BIGINT)")
+            .await
+            .unwrap();
+        run.sql("CREATE TABLE u (a BIGINT, b BIGINT)")
+            .await
+            .unwrap();
+        for sql in [
+            "SELECT a, b + 1 FROM t WHERE a > 0 UNION ALL SELECT a, b FROM u",
+            "SELECT t.a, u.b FROM t JOIN u ON t.a = u.a ORDER BY 1",
+            "SELECT a FROM t WHERE b <> 3 AND a IN (SELECT a FROM u)",
+        ] {
+            assert!(!is_holistic(&run, sql).await.unwrap(), "{sql}");
+        }
+        for sql in [
+            "SELECT a, sum(b) FROM t GROUP BY a",
+            "SELECT count(*) FROM t",
+            "SELECT DISTINCT a FROM t",
+            "SELECT a FROM t UNION SELECT a FROM u",
+            "SELECT a, row_number() OVER (PARTITION BY a ORDER BY b) FROM t",
+            "SELECT a FROM t ORDER BY a LIMIT 3",
+            "WITH m AS (SELECT max(b) AS m FROM u) SELECT t.a FROM t, m WHERE t.b = m.m",
+            "SELECT a FROM t WHERE b > (SELECT avg(b) FROM u)",
+        ] {
+            assert!(is_holistic(&run, sql).await.unwrap(), "{sql}");
+        }
+    }
 }

@@ -923,7 +923,10 @@ impl Runner<'_> {
             &properties,
             target.as_ref(),
             &plan,
-            &self.written,
+            crate::model::Upstream {
+                tables: &upstream,
+                written: &self.written,
+            },
             &mut self.key_tables,
         ))
         .await

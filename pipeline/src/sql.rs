@@ -263,44 +263,6 @@ pub(crate) fn replace_tables(
     Ok(query.to_string())
 }
 
-/// Whether the query's result is not the union of its results over parts
-/// of its input: it aggregates, deduplicates, ranks, limits or sorts with
-/// a limit. Such a query cannot be appended to incrementally.
-pub(crate) fn is_holistic(select: &str) -> Result<bool, String> {
-    let query = parse_query(select)?;
-    let text = query.to_string().to_lowercase();
-    fn set_expr_holistic(body: &SetExpr) -> bool {
-        match body {
-            SetExpr::Select(select) => {
-                select.distinct.is_some()
-                    || !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
-                    || select.having.is_some()
-            }
-            SetExpr::Query(query) => query_holistic(query),
-            SetExpr::SetOperation {
-                op,
-                set_quantifier,
-                left,
-                right,
-            } => {
-                use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
-                let distinct = !matches!(set_quantifier, SetQuantifier::All)
-                    || !matches!(op, SetOperator::Union);
-                distinct || set_expr_holistic(left) || set_expr_holistic(right)
-            }
-            _ => false,
-        }
-    }
-    fn query_holistic(query: &Query) -> bool {
-        query.limit_clause.is_some() || query.fetch.is_some() || set_expr_holistic(&query.body)
-    }
-    // Window functions and aggregates without GROUP BY show as OVER / count(.
-    let aggregate_call = ["count(", "sum(", "avg(", "min(", "max(", " over ", " over("]
-        .iter()
-        .any(|needle| text.contains(needle));
-    Ok(query_holistic(&query) || aggregate_call)
-}
-
 /// Whether `text` is a plain (unquoted) SQL identifier.
 pub(crate) fn is_identifier(text: &str) -> bool {
     let mut chars = text.chars();
@@ -462,23 +424,5 @@ mod tests {
             "SELECT b FROM y UNION ALL SELECT c FROM z"
         );
         assert_eq!(read("WITH q AS (SELECT 1) SELECT * FROM q"), None);
-    }
-
-    #[test]
-    fn holistic_queries() {
-        assert!(
-            !is_holistic("SELECT a, b + 1 FROM t WHERE a > 0 UNION ALL SELECT a, b FROM u")
-                .unwrap()
-        );
-        for sql in [
-            "SELECT a, sum(b) FROM t GROUP BY a",
-            "SELECT count(*) FROM t",
-            "SELECT DISTINCT a FROM t",
-            "SELECT a FROM t UNION SELECT a FROM u",
-            "SELECT a, row_number() OVER (PARTITION BY a ORDER BY b) FROM t",
-            "SELECT a FROM t ORDER BY a LIMIT 3",
-        ] {
-            assert!(is_holistic(sql).unwrap(), "{sql}");
-        }
     }
 }

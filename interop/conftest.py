@@ -193,3 +193,44 @@ class FlightServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class RestServer:
+    """A `floe serve --rest` process on a free loopback port."""
+
+    def __init__(self, warehouse, *args, env=None):
+        self.warehouse = warehouse
+        cmd = [FLOE_BIN, "--warehouse", str(warehouse), "serve", "--rest", "127.0.0.1:0", *args]
+        self.log = open(Path(warehouse).parent / f"rest-{os.getpid()}-{id(self)}.log", "w+")
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=dict(os.environ, **(env or {}))
+        )
+        line = self.proc.stdout.readline()
+        if "Iceberg REST catalog on" not in line:
+            self.stop()
+            self.log.seek(0)
+            raise RuntimeError(f"floe serve did not start: {line!r} {self.log.read()}")
+        self.uri = line.split()[4]
+
+    def catalog(self, warehouse=None, **props):
+        """PyIceberg's RestCatalog on this server (a branch as `warehouse`)."""
+        from pyiceberg.catalog.rest import RestCatalog
+
+        if warehouse is not None:
+            props["warehouse"] = warehouse
+        return RestCatalog("floe", uri=self.uri, **props)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -113,6 +113,22 @@ pub trait Catalog: Debug + Send + Sync {
     /// Every namespace, sorted.
     async fn list_namespaces(&self) -> Result<Vec<NamespaceIdent>>;
 
+    /// A namespace's properties ([`CatalogError::NamespaceNotFound`] if it
+    /// does not exist).
+    async fn namespace_properties(
+        &self,
+        namespace: &NamespaceIdent,
+    ) -> Result<HashMap<String, String>>;
+
+    /// Remove the properties `removals` names and set `updates`, in one
+    /// transaction. Returns the removals that were not set.
+    async fn update_namespace_properties(
+        &self,
+        namespace: &NamespaceIdent,
+        removals: Vec<String>,
+        updates: HashMap<String, String>,
+    ) -> Result<Vec<String>>;
+
     /// Drop an empty namespace; refused while it holds tables.
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()>;
 

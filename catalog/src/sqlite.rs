@@ -441,6 +441,89 @@ impl Catalog for SqliteCatalog {
         .await
     }
 
+    async fn namespace_properties(
+        &self,
+        namespace: &NamespaceIdent,
+    ) -> Result<HashMap<String, String>> {
+        let namespace = namespace.clone();
+        self.read(move |conn, catalog, path| {
+            let ns = ns_string(&namespace);
+            if !namespace_exists(conn, catalog, path, &ns)? {
+                return Err(CatalogError::NamespaceNotFound(namespace.clone()));
+            }
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT property_key, property_value FROM iceberg_namespace_properties
+                     WHERE catalog_name = ?1 AND namespace = ?2",
+                )
+                .map_err(sqlite_err(path))?;
+            let rows = stmt
+                .query_map(params![catalog, ns], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+                })
+                .map_err(sqlite_err(path))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sqlite_err(path))?;
+            Ok(rows
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect())
+        })
+        .await
+    }
+
+    async fn update_namespace_properties(
+        &self,
+        namespace: &NamespaceIdent,
+        removals: Vec<String>,
+        updates: HashMap<String, String>,
+    ) -> Result<Vec<String>> {
+        let namespace = namespace.clone();
+        self.write(move |conn, catalog, path| {
+            let tx = begin_write(conn, path)?;
+            let ns = ns_string(&namespace);
+            if !namespace_exists(&tx, catalog, path, &ns)? {
+                return Err(CatalogError::NamespaceNotFound(namespace.clone()));
+            }
+            let mut missing = Vec::new();
+            for key in &removals {
+                let removed = tx
+                    .execute(
+                        "DELETE FROM iceberg_namespace_properties
+                         WHERE catalog_name = ?1 AND namespace = ?2 AND property_key = ?3",
+                        params![catalog, ns, key],
+                    )
+                    .map_err(sqlite_err(path))?;
+                if removed == 0 {
+                    missing.push(key.clone());
+                }
+            }
+            for (key, value) in &updates {
+                tx.execute(
+                    "INSERT INTO iceberg_namespace_properties
+                     (catalog_name, namespace, property_key, property_value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (catalog_name, namespace, property_key)
+                     DO UPDATE SET property_value = excluded.property_value",
+                    params![catalog, ns, key, value],
+                )
+                .map_err(sqlite_err(path))?;
+            }
+            // A namespace with no property row and no table would vanish.
+            tx.execute(
+                "INSERT INTO iceberg_namespace_properties
+                 (catalog_name, namespace, property_key, property_value)
+                 SELECT ?1, ?2, 'exists', 'true' WHERE NOT EXISTS (
+                     SELECT 1 FROM iceberg_namespace_properties
+                     WHERE catalog_name = ?1 AND namespace = ?2)",
+                params![catalog, ns],
+            )
+            .map_err(sqlite_err(path))?;
+            tx.commit().map_err(sqlite_err(path))?;
+            Ok(missing)
+        })
+        .await
+    }
+
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {
         let namespace = namespace.clone();
         self.write(move |conn, catalog, path| {

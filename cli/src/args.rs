@@ -90,13 +90,19 @@ pub struct PipelineStatusArgs {
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Serve Arrow Flight SQL on this address (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
-    pub flight: String,
+    /// Without --flight or --rest, Flight SQL is served on 127.0.0.1:50051.
+    #[arg(long, value_name = "ADDR")]
+    pub flight: Option<String>,
+    /// Serve the Iceberg REST catalog on this address (port 0: any free
+    /// port), beside Flight SQL if --flight is given too.
+    #[arg(long, value_name = "ADDR")]
+    pub rest: Option<String>,
     /// Accept this bearer token (repeat for several).
     #[arg(long = "auth-token", env = "FLOE_AUTH_TOKEN", value_name = "TOKEN")]
     pub auth_tokens: Vec<String>,
     /// Accept the users of this file (lines `name:<hash>`, from `floe
-    /// hash-password`) in a basic-auth handshake.
+    /// hash-password`): in Flight's basic-auth handshake, and as OAuth2
+    /// client credentials (`id:secret`) at the REST catalog's token endpoint.
     #[arg(long, value_name = "FILE")]
     pub users_file: Option<PathBuf>,
     /// TLS certificate chain (PEM); needs --tls-key.

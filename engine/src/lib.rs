@@ -9,6 +9,7 @@
 //! session; start with [`Lakehouse::open`] and [`Session::sql`].
 #![warn(missing_docs)]
 
+mod branch_catalog;
 mod cache;
 pub mod command;
 mod commit;
@@ -33,6 +34,7 @@ mod tests;
 mod types;
 mod write;
 
+pub use branch_catalog::{BranchCatalog, NewTable, TableState};
 pub use command::{Command, TableName};
 pub use commit::TableCommit;
 pub use engine::{CATALOG_NAME, DEFAULT_NAMESPACE, Engine, EngineBuilder, parse_memory_size};

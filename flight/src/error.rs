@@ -26,16 +26,9 @@ pub enum FlightError {
         /// Why.
         source: std::io::Error,
     },
-    /// A line of the users file is not `name:hash`.
-    #[error("users file {path}, line {line}: {message}")]
-    UsersFile {
-        /// The file.
-        path: String,
-        /// The line (1-based).
-        line: usize,
-        /// What is wrong with it.
-        message: String,
-    },
+    /// The credentials could not be set up.
+    #[error(transparent)]
+    Auth(#[from] floe_auth::AuthError),
     /// A setting is not valid.
     #[error("{0}")]
     Config(String),

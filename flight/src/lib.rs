@@ -35,8 +35,8 @@ mod sessions;
 mod sql_info;
 mod statements;
 
-pub use auth::{Credentials, hash_password};
 pub use error::{FlightError, Result};
+pub use floe_auth::{Credentials, hash_password};
 pub use results::{BRANCH_KEY, SNAPSHOTS_KEY};
 pub use server::{DEFAULT_MAX_MESSAGE_SIZE, FlightSqlListener, ServerConfig};
 pub use service::STATUS_ACTION;

@@ -38,6 +38,7 @@ use iceberg::TableUpdate;
 use iceberg::spec::TableMetadataBuilder;
 
 pub use apply::TableCommit;
+pub(crate) use apply::apply_commit;
 
 pub(crate) use committer::{Batch, commit as commit_batch, commit_locked, rename_table};
 pub(crate) use retry::Attempts;

@@ -64,6 +64,7 @@ def metadata_location(catalog_db, namespace, table):
 def duckdb_connection():
     import duckdb
     import duckdb_extension_avro
+    import duckdb_extension_httpfs
     import duckdb_extension_iceberg
 
     def ext(mod, name):
@@ -75,9 +76,11 @@ def duckdb_connection():
         )
 
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
-    # avro must be loaded before iceberg, which needs it.
+    # avro must be loaded before iceberg, which needs it; httpfs is what
+    # its REST catalog client speaks HTTP with.
     con.execute(f"LOAD '{ext(duckdb_extension_avro, 'avro')}'")
     con.execute(f"LOAD '{ext(duckdb_extension_iceberg, 'iceberg')}'")
+    con.execute(f"LOAD '{ext(duckdb_extension_httpfs, 'httpfs')}'")
     return con
 
 

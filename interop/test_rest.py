@@ -175,3 +175,125 @@ def floe_hash(password):
     out = subprocess.run([FLOE_BIN, "hash-password"], input=password, capture_output=True,
                          text=True, check=True)
     return out.stdout.strip()
+
+
+def duckdb_attach(server, warehouse="main", alias="floe"):
+    con = duckdb_connection()
+    con.execute(
+        f"ATTACH '{warehouse}' AS {alias} "
+        f"(TYPE iceberg, ENDPOINT '{server.uri}', AUTHORIZATION_TYPE 'none')"
+    )
+    return con
+
+
+def test_duckdb_attaches_reads_creates_and_inserts(tmp_path):
+    wh = tmp_path / "wh"
+    floe(wh, "CREATE SCHEMA db", "CREATE TABLE db.t (id BIGINT NOT NULL, name STRING)",
+         "INSERT INTO db.t VALUES (1, 'a'), (2, 'b')")
+    with RestServer(wh) as server:
+        con = duckdb_attach(server)
+        assert con.execute("SELECT * FROM floe.db.t ORDER BY id").fetchall() == [(1, "a"), (2, "b")]
+        # DuckDB creates a table with a staged create and a commit.
+        con.execute("CREATE TABLE floe.db.d (id BIGINT, name VARCHAR)")
+        con.execute("INSERT INTO floe.db.d VALUES (10, 'duck'), (11, 'ling')")
+        con.execute("INSERT INTO floe.db.t VALUES (3, 'c')")
+        assert con.execute("SELECT * FROM floe.db.d ORDER BY id").fetchall() == [
+            (10, "duck"), (11, "ling"),
+        ]
+    assert floe_rows(wh, "SELECT id, name FROM db.d ORDER BY id") == [["10", "duck"], ["11", "ling"]]
+    assert floe_rows(wh, "SELECT id, name FROM db.t ORDER BY id") == [["1", "a"], ["2", "b"], ["3", "c"]]
+    # Each DuckDB write is one snapshot of Floe's table.
+    assert floe_rows(wh, 'SELECT count(*) FROM db."t$snapshots"') == [["2"]]
+
+
+def test_duckdb_and_pyiceberg_work_on_a_branch_prefix(tmp_path):
+    wh = tmp_path / "wh"
+    floe(wh, "CREATE SCHEMA db", "CREATE TABLE db.t (id BIGINT NOT NULL, name STRING)",
+         "INSERT INTO db.t VALUES (1, 'a')", "CREATE BRANCH exp")
+    with RestServer(wh) as server:
+        con = duckdb_attach(server, warehouse="exp")
+        con.execute("INSERT INTO floe.db.t VALUES (2, 'duck')")
+        server.catalog(warehouse="exp").load_table("db.t").append(
+            pa.table({"id": [3], "name": ["py"]}, schema=ARROW)
+        )
+        assert con.execute("SELECT id FROM floe.db.t ORDER BY id").fetchall() == [(1,), (2,), (3,)]
+        main = duckdb_attach(server, alias="m")
+        assert main.execute("SELECT id FROM m.db.t ORDER BY id").fetchall() == [(1,)]
+    assert floe_rows(wh, "SELECT id FROM db.t ORDER BY id") == [["1"]]
+    assert floe_rows(wh, "SELECT id FROM db.t.branch_exp ORDER BY id") == [["1"], ["2"], ["3"]]
+
+
+def test_a_pinned_prefix_is_a_read_only_view_of_the_warehouse(tmp_path):
+    import time
+
+    wh = tmp_path / "wh"
+    floe(wh, "CREATE SCHEMA db", "CREATE TABLE db.a (id BIGINT)", "INSERT INTO db.a VALUES (1)",
+         "CREATE TABLE db.b (id BIGINT)", "INSERT INTO db.b VALUES (10)")
+    time.sleep(0.05)
+    pin = int(time.time() * 1000)
+    time.sleep(0.05)
+    floe(wh, "INSERT INTO db.a VALUES (2)", "INSERT INTO db.b VALUES (20)",
+         "CREATE TABLE db.later (id BIGINT)")
+    with RestServer(wh) as server:
+        pinned = server.catalog(warehouse=f"main@{pin}")
+        assert pinned.list_tables("db") == [("db", "a"), ("db", "b")]
+        assert [r["id"] for r in pinned.load_table("db.a").scan().to_arrow().to_pylist()] == [1]
+        assert [r["id"] for r in pinned.load_table("db.b").scan().to_arrow().to_pylist()] == [10]
+        with pytest.raises(Exception, match="read only"):
+            pinned.load_table("db.a").append(pa.table({"id": pa.array([3], pa.int64())}))
+        # The same view by the snapshot that made it: db.b's first one.
+        first_b = server.catalog().load_table("db.b").history()[0].snapshot_id
+        by_commit = server.catalog(warehouse=f"main@{first_b}")
+        assert [r["id"] for r in by_commit.load_table("db.a").scan().to_arrow().to_pylist()] == [1]
+        con = duckdb_attach(server, warehouse=f"main@{pin}")
+        assert con.execute("SELECT id FROM floe.db.b").fetchall() == [(10,)]
+    assert floe_rows(wh, "SELECT count(*) FROM db.a") == [["2"]]
+
+
+def test_concurrent_commits_from_pyiceberg_duckdb_and_floe_lose_no_row(tmp_path):
+    wh = tmp_path / "wh"
+    floe(wh, "CREATE SCHEMA db", "CREATE TABLE db.t (id BIGINT NOT NULL, name STRING)")
+    rounds = 8
+    errors = []
+    with RestServer(wh) as server:
+        def pyiceberg_writer():
+            catalog = server.catalog()
+            for i in range(rounds):
+                for _attempt in range(20):
+                    try:
+                        catalog.load_table("db.t").append(
+                            pa.table({"id": [100 + i], "name": ["py"]}, schema=ARROW))
+                        break
+                    except CommitFailedException:
+                        continue
+                else:
+                    errors.append(f"pyiceberg gave up on row {i}")
+
+        def duckdb_writer():
+            con = duckdb_attach(server)
+            for i in range(rounds):
+                for _attempt in range(20):
+                    try:
+                        con.execute(f"INSERT INTO floe.db.t VALUES ({200 + i}, 'duck')")
+                        break
+                    except Exception as e:  # DuckDB reports the 409 as an error
+                        if "409" not in str(e) and "CommitFailed" not in str(e):
+                            errors.append(f"duckdb: {e}")
+                            return
+                else:
+                    errors.append(f"duckdb gave up on row {i}")
+
+        def floe_writer():
+            for i in range(rounds):
+                floe(wh, f"INSERT INTO db.t VALUES ({300 + i}, 'floe')")
+
+        threads = [threading.Thread(target=f) for f in (pyiceberg_writer, duckdb_writer, floe_writer)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    expected = sorted([[str(100 + i)] for i in range(rounds)] + [[str(200 + i)] for i in range(rounds)]
+                      + [[str(300 + i)] for i in range(rounds)], key=lambda r: int(r[0]))
+    assert floe_rows(wh, "SELECT id FROM db.t ORDER BY id") == expected
+    assert floe_rows(wh, 'SELECT count(*) FROM db."t$snapshots"') == [[str(3 * rounds)]]

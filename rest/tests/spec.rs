@@ -1,0 +1,438 @@
+//! The REST catalog's behaviour by the spec, request by request: status
+//! codes, error types, every requirement type, transactions, pagination,
+//! idempotency keys and staged creates.
+#![allow(clippy::unwrap_used)]
+
+use floe_engine::Engine;
+use floe_rest::{RestConfig, RestListener};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+struct Server {
+    base: String,
+    client: Client,
+    engine: Engine,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+        let listener = RestListener::bind(engine.clone(), "127.0.0.1:0", RestConfig::default())
+            .await
+            .unwrap();
+        let base = format!("http://{}/v1/main", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(listener.serve(async {
+            stopped.await.ok();
+        }));
+        Self {
+            base,
+            client: Client::new(),
+            engine,
+            _dir: dir,
+            stop: Some(stop),
+        }
+    }
+
+    async fn sql(&self, sql: &str) {
+        self.engine.session().sql(sql).await.unwrap();
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_with(method, path, body, None).await
+    }
+
+    async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), url)
+            .header("content-type", "application/json");
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, value)
+    }
+
+    async fn load(&self, table: &str) -> Value {
+        let (status, body) = self
+            .call("GET", &format!("/namespaces/db/tables/{table}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+    }
+}
+
+fn error_type(body: &Value) -> &str {
+    body["error"]["type"].as_str().unwrap_or_default()
+}
+
+fn commit(requirements: Value, updates: Value) -> Value {
+    json!({ "requirements": requirements, "updates": updates })
+}
+
+fn set_property(key: &str) -> Value {
+    json!([{ "action": "set-properties", "updates": { key: "v" } }])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_requirement_type_is_checked() {
+    let server = Server::start().await;
+    server.sql("CREATE SCHEMA db").await;
+    server.sql("CREATE TABLE db.t (id BIGINT, v STRING)").await;
+    server.sql("INSERT INTO db.t VALUES (1, 'a')").await;
+    let metadata = server.load("t").await["metadata"].clone();
+    let head = metadata["current-snapshot-id"].as_i64().unwrap();
+    let holding = [
+        json!({"type": "assert-table-uuid", "uuid": metadata["table-uuid"]}),
+        json!({"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": head}),
+        json!({"type": "assert-ref-snapshot-id", "ref": "nope", "snapshot-id": null}),
+        json!({"type": "assert-last-assigned-field-id", "last-assigned-field-id": metadata["last-column-id"]}),
+        json!({"type": "assert-current-schema-id", "current-schema-id": metadata["current-schema-id"]}),
+        json!({"type": "assert-last-assigned-partition-id", "last-assigned-partition-id": metadata["last-partition-id"]}),
+        json!({"type": "assert-default-spec-id", "default-spec-id": metadata["default-spec-id"]}),
+        json!({"type": "assert-default-sort-order-id", "default-sort-order-id": metadata["default-sort-order-id"]}),
+    ];
+    let failing = [
+        json!({"type": "assert-create"}),
+        json!({"type": "assert-table-uuid", "uuid": "00000000-0000-0000-0000-000000000000"}),
+        json!({"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": head + 1}),
+        // A null snapshot id means the ref must not exist: main does.
+        json!({"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": null}),
+        json!({"type": "assert-last-assigned-field-id", "last-assigned-field-id": 99}),
+        json!({"type": "assert-current-schema-id", "current-schema-id": 99}),
+        json!({"type": "assert-last-assigned-partition-id", "last-assigned-partition-id": 9999}),
+        json!({"type": "assert-default-spec-id", "default-spec-id": 99}),
+        json!({"type": "assert-default-sort-order-id", "default-sort-order-id": 99}),
+    ];
+    for requirement in failing {
+        let (status, body) = server
+            .call(
+                "POST",
+                "/namespaces/db/tables/t",
+                Some(commit(json!([requirement]), set_property("bad"))),
+            )
+            .await;
+        let expected = if requirement["type"] == "assert-create" {
+            "AlreadyExistsException"
+        } else {
+            "CommitFailedException"
+        };
+        assert_eq!(
+            (status, error_type(&body)),
+            (StatusCode::CONFLICT, expected),
+            "{requirement}: {body}"
+        );
+    }
+    assert!(
+        server.load("t").await["metadata"]["properties"]
+            .get("bad")
+            .is_none()
+    );
+    let (status, body) = server
+        .call(
+            "POST",
+            "/namespaces/db/tables/t",
+            Some(commit(json!(holding), set_property("good"))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["metadata"]["properties"]["good"], "v");
+    assert!(
+        body["metadata-location"]
+            .as_str()
+            .unwrap()
+            .ends_with(".metadata.json")
+    );
+    // An unknown requirement is a 400, not a 500.
+    let (status, body) = server
+        .call(
+            "POST",
+            "/namespaces/db/tables/t",
+            Some(commit(json!([{"type": "assert-magic"}]), json!([]))),
+        )
+        .await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::BAD_REQUEST, "BadRequestException"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("assert-magic"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_commits_every_table_or_none() {
+    let server = Server::start().await;
+    server.sql("CREATE SCHEMA db").await;
+    server.sql("CREATE TABLE db.a (id BIGINT)").await;
+    server.sql("CREATE TABLE db.b (id BIGINT)").await;
+    let change = |table: &str, requirements: Value, key: &str| {
+        json!({
+            "identifier": {"namespace": ["db"], "name": table},
+            "requirements": requirements,
+            "updates": set_property(key),
+        })
+    };
+    let failing = json!({"table-changes": [
+        change("a", json!([]), "x"),
+        change("b", json!([{"type": "assert-current-schema-id", "current-schema-id": 42}]), "x"),
+    ]});
+    let (status, body) = server
+        .call("POST", "/transactions/commit", Some(failing))
+        .await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::CONFLICT, "CommitFailedException"),
+        "{body}"
+    );
+    assert!(
+        server.load("a").await["metadata"]["properties"]
+            .get("x")
+            .is_none()
+    );
+
+    let passing =
+        json!({"table-changes": [change("a", json!([]), "y"), change("b", json!([]), "y")]});
+    let (status, body) = server
+        .call("POST", "/transactions/commit", Some(passing))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(server.load("a").await["metadata"]["properties"]["y"], "v");
+    assert_eq!(server.load("b").await["metadata"]["properties"]["y"], "v");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_replays_the_first_response() {
+    let server = Server::start().await;
+    let body = json!({"namespace": ["ns"], "properties": {"owner": "ana"}});
+    let first = server
+        .call_with("POST", "/namespaces", Some(body.clone()), Some("k1"))
+        .await;
+    assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+    // Sent again with the same key: the same 200, not a 409.
+    let again = server
+        .call_with("POST", "/namespaces", Some(body.clone()), Some("k1"))
+        .await;
+    assert_eq!(again, first);
+    let (status, conflict) = server
+        .call_with("POST", "/namespaces", Some(body), Some("k2"))
+        .await;
+    assert_eq!(
+        (status, error_type(&conflict)),
+        (StatusCode::CONFLICT, "AlreadyExistsException")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_and_tables_list_in_pages() {
+    let server = Server::start().await;
+    for ns in ["a", "b", "c"] {
+        let (status, _) = server
+            .call("POST", "/namespaces", Some(json!({"namespace": [ns]})))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (_, page) = server.call("GET", "/namespaces?pageSize=2", None).await;
+    assert_eq!(page["namespaces"], json!([["a"], ["b"]]));
+    let token = page["next-page-token"].as_str().unwrap().to_string();
+    let (_, page) = server
+        .call(
+            "GET",
+            &format!("/namespaces?pageSize=2&pageToken={token}"),
+            None,
+        )
+        .await;
+    assert_eq!(page["namespaces"], json!([["c"], ["default"]]));
+    assert!(page["next-page-token"].is_null());
+
+    server.sql("CREATE SCHEMA db").await;
+    for t in ["t1", "t2", "t3"] {
+        server
+            .sql(&format!("CREATE TABLE db.{t} (id BIGINT)"))
+            .await;
+    }
+    let (_, page) = server
+        .call("GET", "/namespaces/db/tables?pageSize=2", None)
+        .await;
+    let names: Vec<&str> = page["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["t1", "t2"]);
+    let token = page["next-page-token"].as_str().unwrap().to_string();
+    let (_, page) = server
+        .call(
+            "GET",
+            &format!("/namespaces/db/tables?pageSize=2&pageToken={token}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        page["identifiers"],
+        json!([{"namespace": ["db"], "name": "t3"}])
+    );
+
+    // Properties, HEAD and drop.
+    let (status, body) = server
+        .call(
+            "POST",
+            "/namespaces/a/properties",
+            Some(json!({"removals": ["gone"], "updates": {"k": "v"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"updated": ["k"], "removed": [], "missing": ["gone"]})
+    );
+    let (_, body) = server.call("GET", "/namespaces/a", None).await;
+    assert_eq!(body["properties"]["k"], "v");
+    assert_eq!(
+        server.call("HEAD", "/namespaces/a", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.call("HEAD", "/namespaces/zz", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, body) = server.call("DELETE", "/namespaces/db", None).await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::CONFLICT, "NamespaceNotEmptyException")
+    );
+    assert_eq!(
+        server.call("DELETE", "/namespaces/a", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = server.call("GET", "/namespaces/a", None).await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::NOT_FOUND, "NoSuchNamespaceException")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staged_create_is_made_by_its_commit() {
+    let server = Server::start().await;
+    server.sql("CREATE SCHEMA db").await;
+    let schema = json!({"type": "struct", "schema-id": 0, "fields": [
+        {"id": 1, "name": "id", "required": true, "type": "long"}]});
+    let (status, staged) = server
+        .call(
+            "POST",
+            "/namespaces/db/tables",
+            Some(json!({"name": "s", "schema": schema, "stage-create": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{staged}");
+    assert!(staged.get("metadata-location").is_none(), "{staged}");
+    assert_eq!(
+        server.call("HEAD", "/namespaces/db/tables/s", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // The commit carries the whole creation, as Java's and DuckDB's
+    // create transactions send it.
+    let metadata = &staged["metadata"];
+    let create = commit(
+        json!([{"type": "assert-create"}]),
+        json!([
+            {"action": "assign-uuid", "uuid": metadata["table-uuid"]},
+            {"action": "upgrade-format-version", "format-version": 2},
+            {"action": "add-schema", "schema": metadata["schemas"][0], "last-column-id": 1},
+            {"action": "set-current-schema", "schema-id": -1},
+            {"action": "add-spec", "spec": {"spec-id": 0, "fields": []}},
+            {"action": "set-default-spec", "spec-id": -1},
+            {"action": "add-sort-order", "sort-order": {"order-id": 0, "fields": []}},
+            {"action": "set-default-sort-order", "sort-order-id": -1},
+            {"action": "set-location", "location": metadata["location"]},
+        ]),
+    );
+    let (status, body) = server
+        .call("POST", "/namespaces/db/tables/s", Some(create))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["metadata"]["table-uuid"], metadata["table-uuid"]);
+    let rows = server
+        .engine
+        .session()
+        .sql("SELECT count(*) FROM db.s")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(rows[0].num_rows(), 1);
+
+    // Register another catalog's metadata file under a new name; drop with purge.
+    let location = body["metadata-location"].as_str().unwrap().to_string();
+    let (status, body) = server
+        .call(
+            "POST",
+            "/namespaces/db/register",
+            Some(json!({"name": "again", "metadata-location": location})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["metadata-location"], location.as_str());
+    let (status, body) = server
+        .call(
+            "POST",
+            "/namespaces/db/register",
+            Some(json!({"name": "again", "metadata-location": location})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::CONFLICT, "AlreadyExistsException")
+    );
+    assert_eq!(
+        server
+            .call("DELETE", "/namespaces/db/tables/again", None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = server
+        .call("DELETE", "/namespaces/db/tables/again", None)
+        .await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::NOT_FOUND, "NoSuchTableException")
+    );
+}

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Every test of Floe: unit tests, doc tests, the sqllogictest files and the
-# interop tests with PyIceberg, DuckDB, a SeaweedFS S3 server, and the
-# Flight SQL clients (ADBC, pyarrow.flight, the JDBC driver, a notebook).
+# interop tests with PyIceberg, DuckDB, a SeaweedFS S3 server, a PostgreSQL
+# catalog, the Iceberg REST catalog's clients and the Flight SQL clients
+# (ADBC, pyarrow.flight, the JDBC driver, a notebook).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+
+echo "== PostgreSQL for the Postgres catalog's tests"
+source scripts/postgres.sh
+trap floe_stop_postgres EXIT
+export FLOE_REQUIRE_POSTGRES=1
 
 echo "== Rust: unit tests and sql-tests/*.slt"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -59,6 +59,15 @@ pub enum CatalogError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The PostgreSQL database failed or could not be reached.
+    #[error("PostgreSQL catalog {database}: {source}")]
+    Postgres {
+        /// The database (its URI without the password).
+        database: String,
+        /// The PostgreSQL error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
     /// Another connection held the catalog's lock for longer than Floe waits.
     #[error(
         "SQLite catalog {path} is busy: another process held its lock for {}s. Help: try \
@@ -90,6 +99,8 @@ impl CatalogError {
                 source.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
+            // No SQL state: the connection failed, not a statement.
+            CatalogError::Postgres { source, .. } => source.code().is_none(),
             _ => false,
         }
     }

@@ -8,7 +8,8 @@
 //!
 //! The default implementation, [`SqliteCatalog`], uses exactly the tables of
 //! the Iceberg JDBC catalog and PyIceberg's `SqlCatalog`, so those clients can
-//! open a Floe warehouse directly.
+//! open a Floe warehouse directly. [`PostgresCatalog`] keeps the same tables
+//! in PostgreSQL, for a warehouse that several machines share.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -37,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod postgres;
 mod sqlite;
 
 use std::collections::HashMap;
@@ -45,6 +47,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 pub use error::{CatalogError, Result};
 pub use iceberg::{NamespaceIdent, TableIdent};
+pub use postgres::PostgresCatalog;
 pub use sqlite::SqliteCatalog;
 
 /// Where a table's current metadata lives, as the catalog records it.

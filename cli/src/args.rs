@@ -16,7 +16,8 @@ pub struct Args {
         default_value = "./warehouse"
     )]
     pub warehouse: String,
-    /// Catalog: sqlite:PATH (default: <warehouse>/catalog.db for a local warehouse).
+    /// Catalog: sqlite:PATH or postgresql://user:password@host:port/db
+    /// (default: <warehouse>/catalog.db for a local warehouse).
     #[arg(long, global = true, env = "FLOE_CATALOG")]
     pub catalog: Option<String>,
     /// Memory all queries may use together, e.g. 512MB or 2GiB (default:

@@ -53,7 +53,9 @@ pub struct EngineBuilder {
 
 impl EngineBuilder {
     /// Use the catalog at `uri`: `sqlite:PATH`, `sqlite:///PATH` (the form
-    /// SQLAlchemy and PyIceberg use) or `sqlite::memory:`.
+    /// SQLAlchemy and PyIceberg use), `sqlite::memory:`, or
+    /// `postgresql://user:password@host:port/database` (the JDBC catalog's
+    /// tables in PostgreSQL, for a warehouse several machines share).
     pub fn with_catalog(mut self, uri: impl Into<String>) -> Self {
         self.catalog = Some(uri.into());
         self
@@ -336,11 +338,16 @@ async fn check_reachable(root: &WarehouseUri, registry: &StoreRegistry) -> Resul
 
 async fn open_catalog(root: &WarehouseUri, uri: Option<&str>) -> Result<Arc<dyn Catalog>> {
     let path = match uri {
+        Some(uri) if uri.starts_with("postgresql://") || uri.starts_with("postgres://") => {
+            let catalog = floe_catalog::PostgresCatalog::connect(uri, CATALOG_NAME).await?;
+            return Ok(Arc::new(catalog));
+        }
         Some(uri) => {
             let rest = uri.strip_prefix("sqlite:").ok_or_else(|| {
                 FloeError::Catalog(CatalogError::InvalidUri {
                     uri: uri.to_string(),
-                    reason: "expected sqlite:PATH (other catalogs are not supported yet)".into(),
+                    reason: "expected sqlite:PATH or postgresql://user:password@host:port/database"
+                        .into(),
                 })
             })?;
             // SQLAlchemy's form: sqlite:///relative.db, sqlite:////absolute.db.

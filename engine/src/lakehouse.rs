@@ -14,7 +14,9 @@ pub struct LakehouseBuilder {
 
 impl LakehouseBuilder {
     /// Use the catalog at `uri`: `sqlite:PATH`, `sqlite:///PATH` (the form
-    /// SQLAlchemy and PyIceberg use) or `sqlite::memory:`.
+    /// SQLAlchemy and PyIceberg use), `sqlite::memory:`, or
+    /// `postgresql://user:password@host:port/database` (the JDBC catalog's
+    /// tables in PostgreSQL, for a warehouse several machines share).
     pub fn with_catalog(mut self, uri: impl Into<String>) -> Self {
         self.engine = self.engine.with_catalog(uri);
         self

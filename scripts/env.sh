@@ -11,3 +11,8 @@ export FLOE_VENV
 export FLOE_JAVA
 : "${FLIGHT_SQL_JDBC_VERSION:=18.3.0}"
 export FLIGHT_SQL_JDBC_VERSION
+# Spark 4.0 (pyspark in interop/requirements.txt) with Iceberg's runtime.
+: "${ICEBERG_SPARK_VERSION:=1.10.0}"
+export ICEBERG_SPARK_VERSION
+: "${SQLITE_JDBC_VERSION:=3.51.1.0}"
+export SQLITE_JDBC_VERSION

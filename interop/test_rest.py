@@ -165,6 +165,11 @@ def test_auth_tokens_and_client_credentials(tmp_path):
         assert catalog.list_tables("db") == [("db", "t")]
         with pytest.raises(Exception, match="invalid_client|wrong user name"):
             server.catalog(credential="ana:nope")
+        # DuckDB with a token secret.
+        con = duckdb_connection()
+        con.execute("CREATE SECRET floe_token (TYPE iceberg, TOKEN 't0k')")
+        con.execute(f"ATTACH 'main' AS floe (TYPE iceberg, ENDPOINT '{server.uri}', SECRET floe_token)")
+        assert con.execute("SELECT count(*) FROM floe.db.t").fetchall() == [(0,)]
 
 
 def floe_hash(password):

@@ -4,6 +4,8 @@
 #   bench/run.sh [--sf 1] [--runs 5] [--load-runs 5] [--commits 1000] [--files 10000] [--release]
 #                [--memory-limit 1GiB] [--only sessions|flight] [--flight-clients 16]
 #                [--flight-seconds 60] [--pipeline-files 200] [--pipeline-events 50000]
+# `--only rest` runs only the REST catalog ones (PyIceberg through `floe
+# serve --rest` against a SqlCatalog, load latency, concurrent clients).
 #
 # `--only sessions` runs only the sessions benchmarks (the cost of a
 # session, commit throughput with 1, 4 and 16 sessions, 8 sessions querying
@@ -41,8 +43,8 @@ while [ $# -gt 0 ]; do
     --only)
       ONLY="$2"; shift 2
       case "$ONLY" in
-        sessions|flight|pipeline) ;;
-        *) echo "--only takes 'sessions', 'flight' or 'pipeline' (the rest runs only in a full run)" >&2; exit 2 ;;
+        sessions|flight|pipeline|rest) ;;
+        *) echo "--only takes 'sessions', 'flight', 'pipeline' or 'rest' (the rest runs only in a full run)" >&2; exit 2 ;;
       esac ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -95,6 +97,17 @@ pipeline() {
   "$VENV/bin/python" bench/pipeline.py --floe "$BIN/floe" --work "$CARGO_TARGET_DIR/bench/pipeline" \
     --files "$PIPELINE_FILES" --events "$PIPELINE_EVENTS" > "$RESULTS/pipeline.json"
 }
+rest() {
+  echo "== Iceberg REST catalog (PyIceberg through floe serve --rest, against a SqlCatalog)"
+  "$VENV/bin/python" bench/rest.py --floe "$BIN/floe" --work "$CARGO_TARGET_DIR/bench/rest" > "$RESULTS/rest.json"
+}
+if [ "$ONLY" = rest ]; then
+  rest
+  "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
+    --out "$REPORT" --only-rest
+  echo "Rewrote the REST catalog section of $REPORT"
+  exit 0
+fi
 if [ "$ONLY" = pipeline ]; then
   pipeline
   "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
@@ -151,6 +164,7 @@ rm -rf "$WORK/branches"
 
 flight
 pipeline
+rest
 
 # The targets are set at SF1: that report is bench/REPORT.md; other scale
 # factors get their own (bench/REPORT-sf10.md and bench/tpch-sf10.png).

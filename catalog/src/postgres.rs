@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
 ";
 
 /// The advisory lock key under which the tables are made.
-const SCHEMA_LOCK: i64 = 0x666c_6f65_6361_74; // "floecat"
+const SCHEMA_LOCK: i64 = 0x0066_6c6f_6563_6174; // "floecat"
 
 /// The catalog in a PostgreSQL database.
 ///

@@ -164,23 +164,25 @@ def _wait_for_bucket(endpoint):
         time.sleep(0.2)
 
 
-class FlightServer:
-    """A `floe serve --flight` process on a free loopback port."""
+class ServerProcess:
+    """A `floe serve` process on a free loopback port: `flag` picks the
+    server, `banner` is the start of the line it prints with its address."""
+
+    flag = banner = kind = None
 
     def __init__(self, warehouse, *args, env=None):
         self.warehouse = warehouse
-        cmd = [FLOE_BIN, "--warehouse", str(warehouse), "serve", "--flight", "127.0.0.1:0", *args]
-        self.log = open(Path(warehouse).parent / f"flight-{os.getpid()}-{id(self)}.log", "w+")
+        cmd = [FLOE_BIN, "--warehouse", str(warehouse), "serve", self.flag, "127.0.0.1:0", *args]
+        self.log = open(Path(warehouse).parent / f"{self.kind}-{os.getpid()}-{id(self)}.log", "w+")
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=dict(os.environ, **(env or {}))
         )
         line = self.proc.stdout.readline()
-        if "Flight SQL on" not in line:
+        if self.banner not in line:
             self.stop()
             self.log.seek(0)
             raise RuntimeError(f"floe serve did not start: {line!r} {self.log.read()}")
-        self.uri = line.split()[3]
-        self.port = int(self.uri.rsplit(":", 1)[1])
+        self.uri = line.removeprefix(self.banner).split()[0]
 
     def stop(self):
         if self.proc.poll() is None:
@@ -198,22 +200,20 @@ class FlightServer:
         self.stop()
 
 
-class RestServer:
-    """A `floe serve --rest` process on a free loopback port."""
+class FlightServer(ServerProcess):
+    """A `floe serve --flight` process on a free loopback port."""
+
+    flag, banner, kind = "--flight", "Flight SQL on ", "flight"
 
     def __init__(self, warehouse, *args, env=None):
-        self.warehouse = warehouse
-        cmd = [FLOE_BIN, "--warehouse", str(warehouse), "serve", "--rest", "127.0.0.1:0", *args]
-        self.log = open(Path(warehouse).parent / f"rest-{os.getpid()}-{id(self)}.log", "w+")
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=dict(os.environ, **(env or {}))
-        )
-        line = self.proc.stdout.readline()
-        if "Iceberg REST catalog on" not in line:
-            self.stop()
-            self.log.seek(0)
-            raise RuntimeError(f"floe serve did not start: {line!r} {self.log.read()}")
-        self.uri = line.split()[4]
+        super().__init__(warehouse, *args, env=env)
+        self.port = int(self.uri.rsplit(":", 1)[1])
+
+
+class RestServer(ServerProcess):
+    """A `floe serve --rest` process on a free loopback port."""
+
+    flag, banner, kind = "--rest", "Iceberg REST catalog on ", "rest"
 
     def catalog(self, warehouse=None, **props):
         """PyIceberg's RestCatalog on this server (a branch as `warehouse`)."""
@@ -222,18 +222,3 @@ class RestServer:
         if warehouse is not None:
             props["warehouse"] = warehouse
         return RestCatalog("floe", uri=self.uri, **props)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()

@@ -50,6 +50,29 @@ pub use iceberg::{NamespaceIdent, TableIdent};
 pub use postgres::PostgresCatalog;
 pub use sqlite::SqliteCatalog;
 
+/// The DDL of the Iceberg JDBC catalog's tables (its V1 schema, with
+/// `iceberg_type`: NULL or `TABLE` for tables), as PyIceberg's `SqlCatalog`
+/// and Java's JDBC catalog make them; every catalog of this crate keeps
+/// them.
+pub(crate) const JDBC_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS iceberg_tables (
+    catalog_name VARCHAR(255) NOT NULL,
+    table_namespace VARCHAR(255) NOT NULL,
+    table_name VARCHAR(255) NOT NULL,
+    metadata_location VARCHAR(1000),
+    previous_metadata_location VARCHAR(1000),
+    iceberg_type VARCHAR(5),
+    PRIMARY KEY (catalog_name, table_namespace, table_name)
+);
+CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
+    catalog_name VARCHAR(255) NOT NULL,
+    namespace VARCHAR(255) NOT NULL,
+    property_key VARCHAR(255) NOT NULL,
+    property_value VARCHAR(1000),
+    PRIMARY KEY (catalog_name, namespace, property_key)
+);
+";
+
 /// Where a table's current metadata lives, as the catalog records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TablePointer {

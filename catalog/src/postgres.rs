@@ -18,27 +18,6 @@ use tokio_postgres::{Client, GenericClient, NoTls};
 
 use crate::{Catalog, CatalogChange, CatalogError, PointerSwap, Result, TablePointer};
 
-/// The DDL of the JDBC catalog's tables (its V1 schema, with
-/// `iceberg_type`), as PyIceberg and Java create them.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS iceberg_tables (
-    catalog_name VARCHAR(255) NOT NULL,
-    table_namespace VARCHAR(255) NOT NULL,
-    table_name VARCHAR(255) NOT NULL,
-    metadata_location VARCHAR(1000),
-    previous_metadata_location VARCHAR(1000),
-    iceberg_type VARCHAR(5),
-    PRIMARY KEY (catalog_name, table_namespace, table_name)
-);
-CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
-    catalog_name VARCHAR(255) NOT NULL,
-    namespace VARCHAR(255) NOT NULL,
-    property_key VARCHAR(255) NOT NULL,
-    property_value VARCHAR(1000),
-    PRIMARY KEY (catalog_name, namespace, property_key)
-);
-";
-
 /// The advisory lock key under which the tables are made.
 const SCHEMA_LOCK: i64 = 0x0066_6c6f_6563_6174; // "floecat"
 

@@ -12,27 +12,6 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::{Catalog, CatalogChange, CatalogError, PointerSwap, Result, TablePointer};
 
-/// The DDL of the JDBC / PyIceberg catalog tables. `iceberg_type` is the
-/// column the JDBC catalog's V1 schema added (NULL or `TABLE` for tables).
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS iceberg_tables (
-    catalog_name VARCHAR(255) NOT NULL,
-    table_namespace VARCHAR(255) NOT NULL,
-    table_name VARCHAR(255) NOT NULL,
-    metadata_location VARCHAR(1000),
-    previous_metadata_location VARCHAR(1000),
-    iceberg_type VARCHAR(5),
-    PRIMARY KEY (catalog_name, table_namespace, table_name)
-);
-CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
-    catalog_name VARCHAR(255) NOT NULL,
-    namespace VARCHAR(255) NOT NULL,
-    property_key VARCHAR(255) NOT NULL,
-    property_value VARCHAR(1000),
-    PRIMARY KEY (catalog_name, namespace, property_key)
-);
-";
-
 /// How long one attempt waits for another connection's lock on the
 /// catalog file before SQLite answers `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -98,7 +77,7 @@ impl SqliteCatalog {
             let conn = connect(&path, busy_timeout)?;
             // Readers do not wait for a committing writer, nor block it.
             conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.execute_batch(SCHEMA)?;
+            conn.execute_batch(crate::JDBC_SCHEMA)?;
             Ok(conn)
         })?;
         Ok(Self {

@@ -76,7 +76,8 @@ impl PostgresCatalog {
         // NOT EXISTS: one at a time, under a lock of the transaction.
         let tx = writer.transaction().await.map_err(pg_err(&display))?;
         tx.batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA}"
+            "SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {}",
+            crate::JDBC_SCHEMA
         ))
         .await
         .map_err(pg_err(&display))?;

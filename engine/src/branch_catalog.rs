@@ -78,7 +78,7 @@ pub struct NewTable {
 /// let main = engine.branch_catalog("main").await?.load_table(&t).await?;
 /// let dev = engine.branch_catalog("dev").await?.load_table(&t).await?;
 /// // On `dev`, the client's `main` is the branch `dev`.
-/// let dev_head = session.table("t.branch_dev").await?.snapshot_id();
+/// let dev_head = session.table("t").await?.refs()?.get("dev").map(|r| r.snapshot_id);
 /// assert_eq!(dev.metadata.current_snapshot_id(), dev_head);
 /// assert_ne!(main.metadata.current_snapshot_id(), dev_head);
 /// # Ok(())

@@ -139,6 +139,40 @@ impl<E: Into<RestError>> From<E> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The message: for the errors clients test for, worded exactly as
+    /// Java Iceberg's catalogs word them (the REST Compatibility Kit
+    /// compares them), followed by what Floe adds, if anything.
+    fn message(&self) -> String {
+        let text = self.error.to_string();
+        let RestError::Engine(engine) = &self.error else {
+            return text;
+        };
+        let FloeError::Catalog(catalog) = engine.root() else {
+            return text;
+        };
+        let java = match catalog {
+            CatalogError::TableNotFound(t) => format!("Table does not exist: {t}"),
+            CatalogError::NamespaceNotFound(ns) => {
+                format!("Namespace does not exist: {}", ns.join("."))
+            }
+            CatalogError::TableAlreadyExists(t) => format!("Table already exists: {t}"),
+            CatalogError::NamespaceAlreadyExists(ns) => {
+                format!("Namespace already exists: {}", ns.join("."))
+            }
+            CatalogError::NamespaceNotEmpty { namespace, .. } => {
+                format!("Namespace not empty: {}", namespace.join("."))
+            }
+            _ => return text,
+        };
+        if matches!(engine, FloeError::Catalog(_)) {
+            java
+        } else {
+            format!("{java} ({text})")
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.status_and_type();
@@ -147,7 +181,7 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({
             "error": ErrorModel {
-                message: self.error.to_string(),
+                message: self.message(),
                 r#type: kind.to_string(),
                 code: status.as_u16(),
                 stack: None,

@@ -221,7 +221,10 @@ pub fn check_requirement(
 /// number: a snapshot made on metadata another writer has committed to
 /// since (on another branch: on the same one a ref requirement fails
 /// first) has a sequence number that is already taken. That is a lost
-/// race, not a bad request: the snapshot must be made again.
+/// race, not a bad request: the snapshot must be made again. A snapshot
+/// with no parent (a replace transaction's) is exempt, as in Java
+/// Iceberg's `TableMetadata.Builder.addSnapshot`: it builds on no earlier
+/// snapshot.
 fn check_sequence_numbers(
     table: &TableIdent,
     current: &TableMetadata,
@@ -233,7 +236,7 @@ fn check_sequence_numbers(
     let mut last = current.last_sequence_number();
     for update in updates {
         if let TableUpdate::AddSnapshot { snapshot } = update {
-            if snapshot.sequence_number() <= last {
+            if snapshot.sequence_number() <= last && snapshot.parent_snapshot_id().is_some() {
                 return Err(FloeError::RequirementFailed(Box::new(RequirementFailed {
                     table: table.to_string(),
                     requirement: "that new snapshots come after the last sequence number".into(),
@@ -245,7 +248,7 @@ fn check_sequence_numbers(
                     ),
                 })));
             }
-            last = snapshot.sequence_number();
+            last = last.max(snapshot.sequence_number());
         }
     }
     Ok(())

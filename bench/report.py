@@ -277,6 +277,51 @@ def rest_section(results, profile, spliced=False):
     return lines
 
 
+RCK_BEGIN = "<!-- rck:begin -->"
+RCK_END = "<!-- rck:end -->"
+
+
+def rck_section(results, profile, spliced=False):
+    """The "REST Compatibility Kit" section, from the kit's JUnit report."""
+    import xml.etree.ElementTree as ET
+
+    tree = ET.parse(results / "rck" / "TEST-junit-jupiter.xml")
+    passed, failed, skipped = [], [], []
+    for case in tree.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(case.get("name"))
+        elif case.find("skipped") is not None:
+            skipped.append(case.get("name"))
+        else:
+            passed.append(case.get("name"))
+    lines = [RCK_BEGIN, "## Iceberg REST Compatibility Kit", ""]
+    add = lines.append
+    if spliced:
+        add(f"Rewritten alone by `bench/run.sh --only rck` ({profile} build), {machine()}.")
+        add("")
+    add("Java Iceberg's own suite for REST catalogs (`org.apache.iceberg:iceberg-open-api` "
+        "1.10.0, its `RESTCompatibilityKitCatalogTests`) run by `scripts/rck.sh` against "
+        "`floe serve --rest` on a fresh warehouse; `interop/test_rck.py` runs it in CI and "
+        "fails on any failure.")
+    add("")
+    add("| passed | failed | skipped |")
+    add("|---:|---:|---:|")
+    add(f"| {len(passed)} | {len(failed)} | {len(skipped)} |")
+    add("")
+    if failed:
+        add("Failed: " + ", ".join(f"`{name}`" for name in sorted(failed)) + ".")
+        add("")
+    if skipped:
+        add("Skipped by the kit's own class, whose assumptions claim these capabilities for no "
+            "server (CatalogTests' defaults: empty and nested namespaces, names with dots): "
+            + ", ".join(f"`{name}`" for name in sorted(skipped)) + ".")
+        add("")
+    add("Views are not in the server's `endpoints`, so the kit's view tests "
+        "(`RESTCompatibilityKitViewCatalogTests`) are not run.")
+    lines.append(RCK_END)
+    return lines
+
+
 def splice(report, section, begin, end):
     """`report` with its section between `begin` and `end` replaced (or
     added before the notes)."""
@@ -307,7 +352,11 @@ def main():
     parser.add_argument("--only-flight", action="store_true")
     parser.add_argument("--only-pipeline", action="store_true")
     parser.add_argument("--only-rest", action="store_true")
+    parser.add_argument("--only-rck", action="store_true")
     args = parser.parse_args()
+    if args.only_rck:
+        splice(args.out, rck_section(args.results, args.profile, spliced=True), RCK_BEGIN, RCK_END)
+        return
     if args.only_sessions:
         splice(args.out, sessions_section(args.results, args.profile, args.sf, spliced=True),
                SESSIONS_BEGIN, SESSIONS_END)
@@ -453,6 +502,9 @@ def main():
         add("")
     if (args.results / "rest.json").exists():
         lines.extend(rest_section(args.results, args.profile))
+        add("")
+    if (args.results / "rck" / "TEST-junit-jupiter.xml").exists():
+        lines.extend(rck_section(args.results, args.profile))
         add("")
     notes = Path(__file__).parent / "NOTES.md"
     if notes.exists():

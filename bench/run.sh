@@ -6,6 +6,8 @@
 #                [--flight-seconds 60] [--pipeline-files 200] [--pipeline-events 50000]
 # `--only rest` runs only the REST catalog ones (PyIceberg through `floe
 # serve --rest` against a SqlCatalog, load latency, concurrent clients).
+# `--only rck` runs only the Iceberg REST Compatibility Kit (scripts/rck.sh)
+# and rewrites its passed / failed / skipped section.
 #
 # `--only sessions` runs only the sessions benchmarks (the cost of a
 # session, commit throughput with 1, 4 and 16 sessions, 8 sessions querying
@@ -43,8 +45,8 @@ while [ $# -gt 0 ]; do
     --only)
       ONLY="$2"; shift 2
       case "$ONLY" in
-        sessions|flight|pipeline|rest) ;;
-        *) echo "--only takes 'sessions', 'flight', 'pipeline' or 'rest' (the rest runs only in a full run)" >&2; exit 2 ;;
+        sessions|flight|pipeline|rest|rck) ;;
+        *) echo "--only takes 'sessions', 'flight', 'pipeline', 'rest' or 'rck' (the rest runs only in a full run)" >&2; exit 2 ;;
       esac ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -74,6 +76,25 @@ else
 fi
 BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = release ] && echo release || echo debug)"
 BENCH="$BIN/floe-bench"
+REPORT=bench/REPORT.md
+[ "$SF" = 1 ] || REPORT="bench/REPORT-sf$SF.md"
+
+# Run one section's benchmark alone, rewrite only that section, and stop.
+only() { # NAME LABEL: the section's function (if any) and what it is called
+  if declare -F "$1" >/dev/null; then "$1"; fi
+  "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
+    --out "$REPORT" "--only-$1"
+  echo "Rewrote the $2 section of $REPORT"
+  exit 0
+}
+
+rck() {
+  echo "== Iceberg REST Compatibility Kit against floe serve --rest"
+  rm -rf "$RESULTS/rck"
+  # A failing test is a figure to report here, not a reason to stop.
+  FLOE_BIN="$BIN/floe" bash scripts/rck.sh "$RESULTS/rck" > "$RESULTS/rck.log" 2>&1 || true
+}
+[ "$ONLY" = rck ] && only rck "REST Compatibility Kit"
 
 echo "== TPC-H data, scale factor $SF"
 DATA="$WORK/data"
@@ -81,9 +102,6 @@ if [ ! -f "$DATA/lineitem.parquet" ] && [ ! -d "$DATA/lineitem" ]; then
   rm -rf "$DATA"
   "$TOOLS/bin/tpchgen-cli" parquet --scale-factor "$SF" --output-dir "$DATA"
 fi
-
-REPORT=bench/REPORT.md
-[ "$SF" = 1 ] || REPORT="bench/REPORT-sf$SF.md"
 
 flight() {
   echo "== Flight SQL ($FLIGHT_CLIENTS clients for ${FLIGHT_SECONDS}s)"
@@ -101,39 +119,16 @@ rest() {
   echo "== Iceberg REST catalog (PyIceberg through floe serve --rest, against a SqlCatalog)"
   "$VENV/bin/python" bench/rest.py --floe "$BIN/floe" --work "$CARGO_TARGET_DIR/bench/rest" > "$RESULTS/rest.json"
 }
-if [ "$ONLY" = rest ]; then
-  rest
-  "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
-    --out "$REPORT" --only-rest
-  echo "Rewrote the REST catalog section of $REPORT"
-  exit 0
-fi
-if [ "$ONLY" = pipeline ]; then
-  pipeline
-  "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
-    --out "$REPORT" --only-pipeline
-  echo "Rewrote the pipeline section of $REPORT"
-  exit 0
-fi
-if [ "$ONLY" = flight ]; then
-  flight
-  "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
-    --out "$REPORT" --only-flight
-  echo "Rewrote the Flight SQL section of $REPORT"
-  exit 0
-fi
+[ "$ONLY" = rest ] && only rest "REST catalog"
+[ "$ONLY" = pipeline ] && only pipeline "pipeline"
+[ "$ONLY" = flight ] && only flight "Flight SQL"
 
 echo "== sessions of one engine (memory limit $MEMORY_LIMIT)"
 rm -rf "$WORK/sessions"
 "$BENCH" sessions --warehouse "$WORK/sessions" --data "$DATA" --queries bench/queries \
   --memory-limit "$MEMORY_LIMIT" > "$RESULTS/sessions.json"
 
-if [ "$ONLY" = sessions ]; then
-  "$VENV/bin/python" bench/report.py --results "$RESULTS" --sf "$SF" --profile "$PROFILE" \
-    --out "$REPORT" --only-sessions
-  echo "Rewrote the sessions section of $REPORT"
-  exit 0
-fi
+[ "$ONLY" = sessions ] && only sessions "sessions"
 
 echo "== load ($LOAD_RUNS runs, engines interleaved)"
 # The report takes each engine's median; the last Floe load stays for the
@@ -165,6 +160,7 @@ rm -rf "$WORK/branches"
 flight
 pipeline
 rest
+rck
 
 # The targets are set at SF1: that report is bench/REPORT.md; other scale
 # factors get their own (bench/REPORT-sf10.md and bench/tpch-sf10.png).

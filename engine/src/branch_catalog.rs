@@ -27,6 +27,7 @@ use serde_json::Value;
 use crate::commit::{Batch, TableCommit, add_empty_branch, apply_commit, commit_batch};
 use crate::engine::Engine;
 use crate::error::{FloeError, Result, invalid, not_found, unsupported};
+use crate::ops::ddl::DropFrom;
 use crate::scope::Scope;
 use crate::table::{ABSENT_FROM_MAIN, LoadedTable};
 
@@ -492,13 +493,22 @@ impl BranchCatalog {
         Ok(commit)
     }
 
-    /// Drop a table from the branch (from the warehouse if no other branch
-    /// has it), as `DROP TABLE [PURGE]` does.
+    /// Drop a table. On `main` the whole table goes, every ref with it, as
+    /// an Iceberg catalog's `dropTable` does: its clients see the table's
+    /// other refs and expect them gone. On another branch only that branch
+    /// goes (the table leaves the warehouse if no other branch has it), as
+    /// Floe's `DROP TABLE [PURGE]` does, since to a client of that prefix
+    /// the branch is the whole table.
     pub async fn drop_table(&self, table: &TableIdent, purge: bool) -> Result<()> {
         self.writable("DROP TABLE")?;
         self.load_visible(table).await?;
         let scope = self.scope().await?;
-        crate::ops::ddl::drop_table(&scope, table, purge, false).await
+        let from = if self.on_main() {
+            DropFrom::Everywhere
+        } else {
+            DropFrom::Branch
+        };
+        crate::ops::ddl::drop_table(&scope, table, purge, false, from).await
     }
 
     /// Rename a table (on every branch: a name is the warehouse's).

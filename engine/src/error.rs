@@ -112,6 +112,11 @@ pub struct RequirementFailed {
     pub expected: String,
     /// What the table has.
     pub found: String,
+    /// The same failure as Java Iceberg's `UpdateRequirement` words it
+    /// (`Requirement failed: current schema changed: expected id 0 != 1`),
+    /// for the clients and test suites that match on it; `None` for
+    /// Floe's own checks, which Java does not make.
+    pub java: Option<String>,
 }
 
 impl fmt::Display for RequirementFailed {

@@ -48,6 +48,9 @@ pub type Result<T, E = RestError> = std::result::Result<T, E>;
 pub(crate) enum Subject {
     Namespace,
     Table,
+    /// A commit to a table: as [`Subject::Table`], and a failed
+    /// `assert-create` is worded as Java words the requirement.
+    Commit,
     Other,
 }
 
@@ -110,7 +113,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 match self.subject {
                     Subject::Namespace => "NoSuchNamespaceException",
-                    Subject::Table => "NoSuchTableException",
+                    Subject::Table | Subject::Commit => "NoSuchTableException",
                     Subject::Other => "NotFoundException",
                 },
             ),
@@ -148,10 +151,20 @@ impl ApiError {
         let RestError::Engine(engine) = &self.error else {
             return text;
         };
-        let FloeError::Catalog(catalog) = engine.root() else {
-            return text;
+        let catalog = match engine.root() {
+            FloeError::Catalog(catalog) => catalog,
+            FloeError::RequirementFailed(failed) => {
+                return match &failed.java {
+                    Some(java) => format!("{java} ({text})"),
+                    None => text,
+                };
+            }
+            _ => return text,
         };
         let java = match catalog {
+            CatalogError::TableAlreadyExists(_) if self.subject == Subject::Commit => {
+                "Requirement failed: table already exists".to_string()
+            }
             CatalogError::TableNotFound(t) => format!("Table does not exist: {t}"),
             CatalogError::NamespaceNotFound(ns) => {
                 format!("Namespace does not exist: {}", ns.join("."))
@@ -160,9 +173,10 @@ impl ApiError {
             CatalogError::NamespaceAlreadyExists(ns) => {
                 format!("Namespace already exists: {}", ns.join("."))
             }
-            CatalogError::NamespaceNotEmpty { namespace, .. } => {
-                format!("Namespace not empty: {}", namespace.join("."))
-            }
+            CatalogError::NamespaceNotEmpty { namespace, tables } => format!(
+                "Namespace {} is not empty: it holds {tables} table(s)",
+                namespace.join(".")
+            ),
             _ => return text,
         };
         if matches!(engine, FloeError::Catalog(_)) {

@@ -219,7 +219,7 @@ pub(crate) async fn commit(
         )));
     }
     let commit = table_commit(&state, &path.prefix, &catalog, ident.clone(), request).await?;
-    let mut committed = catalog.commit(vec![commit]).await.about(Subject::Table)?;
+    let mut committed = catalog.commit(vec![commit]).await.about(Subject::Commit)?;
     forget_staged(&state, &path.prefix, std::slice::from_ref(&ident));
     let table = committed.pop().ok_or_else(|| {
         ApiError::from(RestError::Serve(std::io::Error::other(
@@ -263,7 +263,7 @@ pub(crate) async fn commit_transaction(
         tables.push(table.clone());
         commits.push(table_commit(&state, &path.prefix, &catalog, table, change).await?);
     }
-    catalog.commit(commits).await.about(Subject::Table)?;
+    catalog.commit(commits).await.about(Subject::Commit)?;
     forget_staged(&state, &path.prefix, &tables);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

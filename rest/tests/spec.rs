@@ -45,6 +45,13 @@ impl Server {
         self.call_with(method, path, body, None).await
     }
 
+    /// A request under another prefix than `main`'s.
+    async fn call_on(&self, prefix: &str, method: &str, path: &str) -> (StatusCode, Value) {
+        let main = self.base.trim_end_matches("/main");
+        self.request(method, &format!("{main}/{prefix}{path}"), None, None)
+            .await
+    }
+
     async fn call_with(
         &self,
         method: &str,
@@ -52,7 +59,17 @@ impl Server {
         body: Option<Value>,
         key: Option<&str>,
     ) -> (StatusCode, Value) {
-        let url = format!("{}{path}", self.base);
+        self.request(method, &format!("{}{path}", self.base), body, key)
+            .await
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut request = self
             .client
             .request(method.parse().unwrap(), url)
@@ -121,19 +138,83 @@ async fn every_requirement_type_is_checked() {
         json!({"type": "assert-default-spec-id", "default-spec-id": metadata["default-spec-id"]}),
         json!({"type": "assert-default-sort-order-id", "default-sort-order-id": metadata["default-sort-order-id"]}),
     ];
+    // Each failure, with its message as Java Iceberg words it: Java's
+    // clients and the REST Compatibility Kit match on it.
+    let (uuid, fields, schema) = (
+        &metadata["table-uuid"],
+        &metadata["last-column-id"],
+        &metadata["current-schema-id"],
+    );
+    let (partition, spec, order) = (
+        &metadata["last-partition-id"],
+        &metadata["default-spec-id"],
+        &metadata["default-sort-order-id"],
+    );
+    let zero = "00000000-0000-0000-0000-000000000000";
     let failing = [
-        json!({"type": "assert-create"}),
-        json!({"type": "assert-table-uuid", "uuid": "00000000-0000-0000-0000-000000000000"}),
-        json!({"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": head + 1}),
+        (
+            json!({"type": "assert-create"}),
+            "AlreadyExistsException",
+            "Requirement failed: table already exists".to_string(),
+        ),
+        (
+            json!({"type": "assert-table-uuid", "uuid": zero}),
+            "CommitFailedException",
+            format!(
+                "Requirement failed: UUID does not match: expected {zero} != {}",
+                uuid.as_str().unwrap()
+            ),
+        ),
+        (
+            json!({"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": head + 1}),
+            "CommitFailedException",
+            format!(
+                "Requirement failed: branch main has changed: expected id {} != {head}",
+                head + 1
+            ),
+        ),
         // A null snapshot id means the ref must not exist: main does.
-        json!({"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": null}),
-        json!({"type": "assert-last-assigned-field-id", "last-assigned-field-id": 99}),
-        json!({"type": "assert-current-schema-id", "current-schema-id": 99}),
-        json!({"type": "assert-last-assigned-partition-id", "last-assigned-partition-id": 9999}),
-        json!({"type": "assert-default-spec-id", "default-spec-id": 99}),
-        json!({"type": "assert-default-sort-order-id", "default-sort-order-id": 99}),
+        (
+            json!({"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": null}),
+            "CommitFailedException",
+            "Requirement failed: branch main was created concurrently".to_string(),
+        ),
+        (
+            json!({"type": "assert-ref-snapshot-id", "ref": "audit", "snapshot-id": head}),
+            "CommitFailedException",
+            format!("Requirement failed: branch or tag audit is missing, expected {head}"),
+        ),
+        (
+            json!({"type": "assert-last-assigned-field-id", "last-assigned-field-id": 99}),
+            "CommitFailedException",
+            format!(
+                "Requirement failed: last assigned field id changed: expected id 99 != {fields}"
+            ),
+        ),
+        (
+            json!({"type": "assert-current-schema-id", "current-schema-id": 99}),
+            "CommitFailedException",
+            format!("Requirement failed: current schema changed: expected id 99 != {schema}"),
+        ),
+        (
+            json!({"type": "assert-last-assigned-partition-id", "last-assigned-partition-id": 9999}),
+            "CommitFailedException",
+            format!(
+                "Requirement failed: last assigned partition id changed: expected id 9999 != {partition}"
+            ),
+        ),
+        (
+            json!({"type": "assert-default-spec-id", "default-spec-id": 99}),
+            "CommitFailedException",
+            format!("Requirement failed: default partition spec changed: expected id 99 != {spec}"),
+        ),
+        (
+            json!({"type": "assert-default-sort-order-id", "default-sort-order-id": 99}),
+            "CommitFailedException",
+            format!("Requirement failed: default sort order changed: expected id 99 != {order}"),
+        ),
     ];
-    for requirement in failing {
+    for (requirement, expected, message) in failing {
         let (status, body) = server
             .call(
                 "POST",
@@ -141,16 +222,13 @@ async fn every_requirement_type_is_checked() {
                 Some(commit(json!([requirement]), set_property("bad"))),
             )
             .await;
-        let expected = if requirement["type"] == "assert-create" {
-            "AlreadyExistsException"
-        } else {
-            "CommitFailedException"
-        };
         assert_eq!(
             (status, error_type(&body)),
             (StatusCode::CONFLICT, expected),
             "{requirement}: {body}"
         );
+        let said = body["error"]["message"].as_str().unwrap();
+        assert!(said.starts_with(&message), "{requirement}: {said}");
     }
     assert!(
         server.load("t").await["metadata"]["properties"]
@@ -337,6 +415,10 @@ async fn namespaces_and_tables_list_in_pages() {
         (StatusCode::CONFLICT, "NamespaceNotEmptyException")
     );
     assert_eq!(
+        body["error"]["message"],
+        "Namespace db is not empty: it holds 3 table(s)"
+    );
+    assert_eq!(
         server.call("DELETE", "/namespaces/a", None).await.0,
         StatusCode::NO_CONTENT
     );
@@ -434,5 +516,58 @@ async fn a_staged_create_is_made_by_its_commit() {
     assert_eq!(
         (status, error_type(&body)),
         (StatusCode::NOT_FOUND, "NoSuchTableException")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_on_main_takes_every_ref_and_on_a_branch_only_the_branch() {
+    let server = Server::start().await;
+    server.sql("CREATE SCHEMA db").await;
+    server.sql("CREATE TABLE db.t (id BIGINT)").await;
+    server.sql("CREATE TABLE db.u (id BIGINT)").await;
+    server.sql("INSERT INTO db.t VALUES (1)").await;
+    server.sql("INSERT INTO db.u VALUES (1)").await;
+    // A table elsewhere keeps branch dev in the warehouse throughout.
+    server.sql("CREATE SCHEMA other").await;
+    server.sql("CREATE TABLE other.keep (id BIGINT)").await;
+    server.sql("INSERT INTO other.keep VALUES (1)").await;
+    server.sql("CREATE BRANCH dev").await;
+    let table = |name: &str| format!("/namespaces/db/tables/{name}");
+
+    // Through dev's prefix, a drop takes only dev: main keeps the table.
+    assert_eq!(
+        server.call_on("dev", "DELETE", &table("u")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.call_on("dev", "GET", &table("u")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let refs = server.load("u").await["metadata"]["refs"].clone();
+    assert_eq!(
+        refs.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["main"]
+    );
+
+    // Through main's, an Iceberg client's dropTable takes the whole table,
+    // dev's ref with it, as the table it loaded showed them.
+    assert_eq!(
+        server.call("DELETE", &table("t"), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = server.call_on("dev", "GET", &table("t")).await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::NOT_FOUND, "NoSuchTableException"),
+        "{body}"
+    );
+    assert_eq!(
+        server.call("DELETE", &table("u"), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    // Nothing is left behind to keep the namespace from going.
+    assert_eq!(
+        server.call("DELETE", "/namespaces/db", None).await.0,
+        StatusCode::NO_CONTENT
     );
 }

@@ -132,12 +132,13 @@ pub fn check_requirement(
     current: Option<&TableMetadata>,
     requirement: &TableRequirement,
 ) -> Result<()> {
-    let failed = |expected: String, found: String| {
+    let failed = |expected: String, found: String, java: String| {
         FloeError::RequirementFailed(Box::new(RequirementFailed {
             table: table.to_string(),
             requirement: describe(requirement),
             expected,
             found,
+            java: Some(format!("Requirement failed: {java}")),
         }))
     };
     let Some(current) = current else {
@@ -146,13 +147,15 @@ pub fn check_requirement(
             _ => Err(floe_catalog::CatalogError::TableNotFound(table.clone()).into()),
         };
     };
-    let compare = |expected: i64, found: i64, what: &str| {
+    // `what` as Floe says it, and what changed as Java says it.
+    let compare = |expected: i64, found: i64, what: &str, changed: &str| {
         if expected == found {
             Ok(())
         } else {
             Err(failed(
                 format!("{what} {expected}"),
                 format!("{what} {found}"),
+                format!("{changed} changed: expected id {expected} != {found}"),
             ))
         }
     };
@@ -168,6 +171,7 @@ pub fn check_requirement(
                 Err(failed(
                     format!("uuid {uuid}"),
                     format!("uuid {}", current.uuid()),
+                    format!("UUID does not match: expected {uuid} != {}", current.uuid()),
                 ))
             }
         }
@@ -178,10 +182,23 @@ pub fn check_requirement(
                 None => format!("no ref '{ref}'"),
             };
             if found == *snapshot_id {
-                Ok(())
-            } else {
-                Err(failed(show(*snapshot_id), show(found)))
+                return Ok(());
             }
+            // iceberg-rust keeps a ref's type private; its JSON says it
+            // (worked out only when the requirement fails).
+            let is_tag = serde_json::to_value(current)
+                .is_ok_and(|json| json["refs"][r#ref.as_str()]["type"] == "tag");
+            let kind = if is_tag { "tag" } else { "branch" };
+            let java = match (snapshot_id, found) {
+                (None, _) => format!("{kind} {ref} was created concurrently"),
+                (Some(expected), None) => {
+                    format!("branch or tag {ref} is missing, expected {expected}")
+                }
+                (Some(expected), Some(found)) => {
+                    format!("{kind} {ref} has changed: expected id {expected} != {found}")
+                }
+            };
+            Err(failed(show(*snapshot_id), show(found), java))
         }
         TableRequirement::LastAssignedFieldIdMatch {
             last_assigned_field_id,
@@ -189,11 +206,13 @@ pub fn check_requirement(
             i64::from(*last_assigned_field_id),
             i64::from(current.last_column_id()),
             "last field id",
+            "last assigned field id",
         ),
         TableRequirement::CurrentSchemaIdMatch { current_schema_id } => compare(
             i64::from(*current_schema_id),
             i64::from(current.current_schema_id()),
             "schema",
+            "current schema",
         ),
         TableRequirement::LastAssignedPartitionIdMatch {
             last_assigned_partition_id,
@@ -201,11 +220,13 @@ pub fn check_requirement(
             i64::from(*last_assigned_partition_id),
             i64::from(current.last_partition_id()),
             "last partition field id",
+            "last assigned partition id",
         ),
         TableRequirement::DefaultSpecIdMatch { default_spec_id } => compare(
             i64::from(*default_spec_id),
             i64::from(current.default_partition_spec_id()),
             "spec",
+            "default partition spec",
         ),
         TableRequirement::DefaultSortOrderIdMatch {
             default_sort_order_id,
@@ -213,6 +234,7 @@ pub fn check_requirement(
             *default_sort_order_id,
             current.default_sort_order_id(),
             "sort order",
+            "default sort order",
         ),
     }
 }
@@ -246,6 +268,7 @@ fn check_sequence_numbers(
                         snapshot.snapshot_id(),
                         snapshot.sequence_number()
                     ),
+                    java: None,
                 })));
             }
             last = last.max(snapshot.sequence_number());

@@ -221,6 +221,7 @@ fn stale(table: &TableIdent, error: FloeError) -> FloeError {
         requirement: "that its updates still apply".into(),
         expected: "the metadata they were made on".into(),
         found: format!("metadata another writer changed ({error})"),
+        java: None,
     }))
 }
 

@@ -121,17 +121,30 @@ pub async fn create_table(
         .ok_or_else(|| FloeError::internal("a create committed no table"))
 }
 
-/// `DROP TABLE` in a session: a table that also exists on other branches
-/// than the session's loses only the session's branch (it stays on the
-/// others); otherwise it leaves the catalog, and with `purge` its files
-/// are deleted. With `if_exists`, a table that is not on the branch is no
-/// error. What to do is decided on the table's latest version, under its
-/// commit lock, and decided again if another writer moves it first.
+/// What a `DROP TABLE` takes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropFrom {
+    /// The session's branch: a table that also exists on other branches
+    /// stays on them (Floe's `DROP TABLE`).
+    Branch,
+    /// The whole table, every ref with it, as an Iceberg catalog's
+    /// `dropTable` does (the REST catalog's `main`).
+    Everywhere,
+}
+
+/// `DROP TABLE` in a session: with [`DropFrom::Branch`], a table that also
+/// exists on other branches than the session's loses only the session's
+/// branch (it stays on the others); otherwise it leaves the catalog, and
+/// with `purge` its files are deleted. With `if_exists`, a table that is
+/// not on the branch is no error. What to do is decided on the table's
+/// latest version, under its commit lock, and decided again if another
+/// writer moves it first.
 pub async fn drop_table(
     scope: &Scope,
     ident: &TableIdent,
     purge: bool,
     if_exists: bool,
+    from: DropFrom,
 ) -> Result<()> {
     let location = match scope.load_table(ident).await {
         Ok(table) => table
@@ -145,7 +158,10 @@ pub async fn drop_table(
     let branch = scope.branch()?;
     let branch = branch.as_str();
     let (_, dropped) = commit_tables(&scope.target()?, std::slice::from_ref(ident), |table| {
-        std::future::ready(drop_from_branch(&table, branch, purge, if_exists))
+        std::future::ready(match from {
+            DropFrom::Branch => drop_from_branch(&table, branch, purge, if_exists),
+            DropFrom::Everywhere => Ok(Some(TableChange::Drop)),
+        })
     })
     .await?;
     if purge && !dropped.is_empty() {

@@ -353,7 +353,9 @@ impl Session {
             // A failed CREATE TABLE AS leaves no table behind. Only the
             // catalog entry goes: the location may also hold the files of an
             // earlier table of the same name.
-            if let Err(cleanup) = ddl::drop_table(&self.scope, ident, false, true).await {
+            if let Err(cleanup) =
+                ddl::drop_table(&self.scope, ident, false, true, ddl::DropFrom::Branch).await
+            {
                 log::warn!("could not drop '{ident}' after its CREATE TABLE AS failed: {cleanup}");
             }
             return Err(e);
@@ -527,7 +529,7 @@ impl Session {
             }
             return Ok(());
         }
-        ddl::drop_table(&self.scope, ident, purge, if_exists).await
+        ddl::drop_table(&self.scope, ident, purge, if_exists, ddl::DropFrom::Branch).await
     }
 }
 

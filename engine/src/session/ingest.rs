@@ -131,7 +131,8 @@ impl Session {
                     Err(e) => {
                         // As CREATE TABLE AS: a failed load leaves no table.
                         if let Err(cleanup) =
-                            ddl::drop_table(&self.scope, &ident, false, true).await
+                            ddl::drop_table(&self.scope, &ident, false, true, ddl::DropFrom::Branch)
+                                .await
                         {
                             log::warn!(
                                 "could not drop '{ident}' after its ingest failed: {cleanup}"

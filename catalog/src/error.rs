@@ -80,6 +80,43 @@ pub enum CatalogError {
         /// How long Floe waited.
         waited: std::time::Duration,
     },
+    /// A REST catalog refused a request.
+    #[error("REST catalog {catalog}: {request} failed with {status} {kind}: {message}")]
+    Rest {
+        /// The catalog's URI.
+        catalog: String,
+        /// The request (`commit to table db.t`).
+        request: String,
+        /// The HTTP status.
+        status: u16,
+        /// The error type the server named (`NotAuthorizedException`).
+        kind: String,
+        /// The server's message.
+        message: String,
+    },
+    /// A REST catalog could not be reached, or its answer not read.
+    #[error("REST catalog {catalog}: {request}: {source}")]
+    RestUnreachable {
+        /// The catalog's URI.
+        catalog: String,
+        /// The request.
+        request: String,
+        /// The HTTP error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A REST catalog refused a commit because a requirement no longer
+    /// holds: another writer changed the table first.
+    #[error("commit conflict on table '{table}': the REST catalog refused the commit: {message}")]
+    RemoteConflict {
+        /// The table.
+        table: TableIdent,
+        /// The server's message.
+        message: String,
+    },
+    /// The catalog does not do what was asked.
+    #[error("{0}")]
+    Unsupported(String),
     /// A catalog task could not run to completion.
     #[error("catalog task failed: {0}")]
     Internal(String),
@@ -88,7 +125,10 @@ pub enum CatalogError {
 impl CatalogError {
     /// Whether retrying the operation on fresh metadata may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, CatalogError::CommitConflict { .. })
+        matches!(
+            self,
+            CatalogError::CommitConflict { .. } | CatalogError::RemoteConflict { .. }
+        )
     }
 
     /// Whether the catalog was busy (another connection held its lock).

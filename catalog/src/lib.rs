@@ -39,15 +39,20 @@
 
 mod error;
 mod postgres;
+mod rest;
 mod sqlite;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 pub use error::{CatalogError, Result};
 pub use iceberg::{NamespaceIdent, TableIdent};
+use iceberg::spec::TableMetadata;
+use iceberg::{TableRequirement, TableUpdate};
 pub use postgres::PostgresCatalog;
+pub use rest::RestCatalog;
 pub use sqlite::SqliteCatalog;
 
 /// The DDL of the Iceberg JDBC catalog's tables (its V1 schema, with
@@ -80,6 +85,49 @@ pub struct TablePointer {
     pub metadata_location: String,
     /// Location of the metadata file before the last commit, if any.
     pub previous_metadata_location: Option<String>,
+    /// The metadata itself (its JSON), when the catalog serves it (a REST
+    /// catalog's load result). It is what the table is then, not the file
+    /// at `metadata_location`: a REST server may serve a view of that file
+    /// (Floe's branch prefixes do).
+    pub metadata: Option<Arc<serde_json::Value>>,
+}
+
+/// One table's commit to a catalog that takes requirements and updates
+/// ([`UpdateCatalog`]).
+#[derive(Debug, Clone)]
+pub struct UpdateCommit {
+    /// The table.
+    pub table: TableIdent,
+    /// What must hold of its current metadata.
+    pub requirements: Vec<TableRequirement>,
+    /// What to change.
+    pub updates: Vec<TableUpdate>,
+    /// For a commit that creates its table (`assert-create`): the new
+    /// table's metadata as the updates make it, whose schema, spec, order,
+    /// location and properties a staged create is asked for first.
+    pub creates: Option<Arc<TableMetadata>>,
+}
+
+/// A table as a commit left it.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// Its new metadata file.
+    pub metadata_location: String,
+    /// Its new metadata, as the server served it.
+    pub metadata: Arc<serde_json::Value>,
+}
+
+/// A catalog whose server checks commits and writes their metadata: it
+/// takes Iceberg's requirements and updates (the REST protocol) instead of
+/// pointer swaps.
+#[async_trait]
+pub trait UpdateCatalog: Send + Sync + Debug {
+    /// Commit to one or several tables at once, all or none. A failed
+    /// requirement is [`CatalogError::RemoteConflict`] (retry on the
+    /// table's new metadata), a create of a table that exists
+    /// [`CatalogError::TableAlreadyExists`]. Returns each table's new
+    /// state, in order.
+    async fn commit_updates(&self, commits: Vec<UpdateCommit>) -> Result<Vec<Committed>>;
 }
 
 /// One compare-and-swap of a table's metadata pointer.
@@ -198,6 +246,13 @@ pub trait Catalog: Debug + Send + Sync {
     /// [`CatalogError::NamespaceNotFound`] for a table created in a
     /// namespace that does not exist; then nothing changes.
     async fn commit(&self, changes: Vec<CatalogChange>) -> Result<()>;
+
+    /// The catalog as one that takes commits as requirements and updates
+    /// (a REST catalog), if it is one: then its server, not Floe's
+    /// committer, writes the metadata files.
+    fn as_update_catalog(&self) -> Option<&dyn UpdateCatalog> {
+        None
+    }
 
     /// Compare-and-swap the pointers of one or several tables, all or none
     /// (a [`Catalog::commit`] of swaps only).

@@ -170,6 +170,7 @@ async fn current_pointer(
     Ok(row.map(|row| TablePointer {
         metadata_location: row.get::<_, Option<String>>(0).unwrap_or_default(),
         previous_metadata_location: row.get(1),
+        metadata: None,
     }))
 }
 

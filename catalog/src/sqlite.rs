@@ -245,6 +245,7 @@ fn current_pointer(
                 Ok(TablePointer {
                     metadata_location: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
                     previous_metadata_location: row.get(1)?,
+                    metadata: None,
                 })
             },
         )

@@ -305,7 +305,13 @@ impl Engine {
     /// `main`.
     pub(crate) async fn load_committed(&self, ident: &TableIdent) -> Result<LoadedTable> {
         let pointer = self.catalog().load_table(ident).await?;
-        self.read_table(ident, pointer.metadata_location).await
+        match pointer.metadata {
+            // A REST catalog's load result: the table is what it served.
+            Some(json) => {
+                crate::table::table_from_json(ident, pointer.metadata_location, &json)
+            }
+            None => self.read_table(ident, pointer.metadata_location).await,
+        }
     }
 
     /// Where a new table's files go: `<warehouse>/<namespace>/<table>`, as
@@ -338,6 +344,10 @@ async fn check_reachable(root: &WarehouseUri, registry: &StoreRegistry) -> Resul
 
 async fn open_catalog(root: &WarehouseUri, uri: Option<&str>) -> Result<Arc<dyn Catalog>> {
     let path = match uri {
+        Some(uri) if uri.starts_with("http://") || uri.starts_with("https://") => {
+            let catalog = floe_catalog::RestCatalog::connect(uri, CATALOG_NAME).await?;
+            return Ok(Arc::new(catalog));
+        }
         Some(uri) if uri.starts_with("postgresql://") || uri.starts_with("postgres://") => {
             let catalog = floe_catalog::PostgresCatalog::connect(uri, CATALOG_NAME).await?;
             return Ok(Arc::new(catalog));
@@ -346,7 +356,8 @@ async fn open_catalog(root: &WarehouseUri, uri: Option<&str>) -> Result<Arc<dyn 
             let rest = uri.strip_prefix("sqlite:").ok_or_else(|| {
                 FloeError::Catalog(CatalogError::InvalidUri {
                     uri: uri.to_string(),
-                    reason: "expected sqlite:PATH or postgresql://user:password@host:port/database"
+                    reason: "expected sqlite:PATH, postgresql://user:password@host:port/database \
+                             or http(s)://host:port[?warehouse=W] (an Iceberg REST catalog)"
                         .into(),
                 })
             })?;

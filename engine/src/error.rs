@@ -436,10 +436,22 @@ fn catalog_kind(e: &CatalogError) -> ErrorKind {
         CatalogError::NamespaceAlreadyExists(_) | CatalogError::TableAlreadyExists(_) => {
             ErrorKind::AlreadyExists
         }
-        CatalogError::NamespaceNotEmpty { .. } | CatalogError::CommitConflict { .. } => {
-            ErrorKind::Conflict
-        }
+        CatalogError::NamespaceNotEmpty { .. }
+        | CatalogError::CommitConflict { .. }
+        | CatalogError::RemoteConflict { .. } => ErrorKind::Conflict,
         CatalogError::InvalidUri { .. } => ErrorKind::InvalidInput,
+        CatalogError::Unsupported(_) => ErrorKind::Unsupported,
+        CatalogError::RestUnreachable { .. } => ErrorKind::Unavailable,
+        CatalogError::Rest { status, .. } => match status {
+            400 | 422 => ErrorKind::InvalidInput,
+            401 | 419 => ErrorKind::Unauthenticated,
+            403 => ErrorKind::PermissionDenied,
+            404 => ErrorKind::NotFound,
+            406 | 501 => ErrorKind::Unsupported,
+            409 => ErrorKind::Conflict,
+            503 => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        },
         e if e.is_busy() => ErrorKind::Unavailable,
         _ => ErrorKind::Internal,
     }

@@ -15,7 +15,7 @@ use iceberg::spec::{
 };
 
 use crate::engine::Engine;
-use crate::error::{Result, invalid, not_found};
+use crate::error::{FloeError, Result, invalid, not_found};
 
 /// Write `metadata` to `location`, never over an existing file.
 ///
@@ -70,6 +70,28 @@ pub(crate) async fn read_metadata(
     let json: serde_json::Value = serde_json::from_slice(&bytes)?;
     let refs = refs_from_json(&json)?;
     Ok((serde_json::from_value(json)?, refs))
+}
+
+/// A table from its metadata's JSON (a REST catalog's load or commit
+/// result).
+pub(crate) fn table_from_json(
+    ident: &TableIdent,
+    metadata_location: String,
+    json: &serde_json::Value,
+) -> Result<LoadedTable> {
+    let bad = |e: serde_json::Error| {
+        FloeError::internal(format!(
+            "the catalog served metadata of table '{ident}' that does not parse: {e}"
+        ))
+    };
+    let refs = refs_from_json(json)?;
+    let metadata: TableMetadata = serde::Deserialize::deserialize(json).map_err(bad)?;
+    Ok(LoadedTable::with_refs(
+        ident.clone(),
+        metadata_location,
+        Arc::new(metadata),
+        Arc::new(refs),
+    ))
 }
 
 fn refs_from_json(json: &serde_json::Value) -> Result<Refs> {

@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use floe_catalog::{CatalogChange, CatalogError, PointerSwap, TableIdent};
+use floe_catalog::{CatalogChange, CatalogError, PointerSwap, TableIdent, UpdateCatalog, UpdateCommit};
 use iceberg::MetadataLocation;
 use iceberg::spec::TableMetadata;
 
@@ -14,7 +14,7 @@ use super::apply::{TableCommit, apply_commit};
 use super::retry::Attempts;
 use crate::engine::Engine;
 use crate::error::{ErrorKind, FloeError, RequirementFailed, Result};
-use crate::table::{LoadedTable, write_metadata};
+use crate::table::{LoadedTable, table_from_json, write_metadata};
 
 /// What one catalog commit does: table commits (updates of existing
 /// tables, or creates) and drops.
@@ -69,6 +69,9 @@ pub(crate) async fn commit_locked(
     batch: &Batch,
     retry: bool,
 ) -> Result<Vec<LoadedTable>> {
+    if let Some(remote) = engine.catalog().as_update_catalog() {
+        return commit_remote(engine, remote, batch, retry).await;
+    }
     let mut attempts = Attempts::new();
     loop {
         let attempt = attempts.begin();
@@ -161,6 +164,81 @@ pub(crate) async fn commit_locked(
         );
         if !(retry && lost_race && attempts.again().await) {
             return Err(e.into());
+        }
+    }
+}
+
+/// [`commit_locked`] on a catalog whose server applies commits (a REST
+/// catalog). Each commit is checked and applied here first, on the
+/// table's current metadata, so that Floe's validation runs and a create
+/// knows what to stage; then all of them go to the server in one request,
+/// as requirements and updates it checks and applies again. A requirement
+/// the server finds broken is a lost race, retried as in
+/// [`commit_locked`]. Drops are requests of their own: the REST spec has
+/// no atomic commit of drops and updates together.
+async fn commit_remote(
+    engine: &Engine,
+    remote: &dyn UpdateCatalog,
+    batch: &Batch,
+    retry: bool,
+) -> Result<Vec<LoadedTable>> {
+    if !batch.drops.is_empty() {
+        if !batch.commits.is_empty() {
+            return Err(FloeError::unsupported(
+                "this change drops some tables and updates others in one commit, which a REST \
+                 catalog cannot do atomically: it drops a table in a request of its own",
+            ));
+        }
+        let drops = batch
+            .drops
+            .iter()
+            .map(|(table, expected)| CatalogChange::Drop {
+                table: table.clone(),
+                expected: expected.clone(),
+            })
+            .collect();
+        engine.catalog().commit(drops).await?;
+        return Ok(Vec::new());
+    }
+    let mut attempts = Attempts::new();
+    loop {
+        let attempt = attempts.begin();
+        let mut sent = Vec::with_capacity(batch.commits.len());
+        for commit in &batch.commits {
+            let current = load_current(engine, &commit.table).await?;
+            if let Some(table) = &current {
+                attempts.learn_policy(table.ident(), table.metadata())?;
+            }
+            let base = current
+                .as_ref()
+                .map(|t| (t.metadata().as_ref(), t.metadata_location()));
+            let metadata = apply_commit(base, commit).map_err(|e| {
+                if attempt > 1 && e.kind() == ErrorKind::InvalidInput {
+                    stale(&commit.table, e)
+                } else {
+                    e
+                }
+            })?;
+            sent.push(UpdateCommit {
+                table: commit.table.clone(),
+                requirements: commit.requirements.clone(),
+                updates: commit.updates.clone(),
+                creates: current.is_none().then(|| Arc::new(metadata)),
+            });
+        }
+        match remote.commit_updates(sent).await {
+            Ok(done) => {
+                return batch
+                    .commits
+                    .iter()
+                    .zip(done)
+                    .map(|(commit, done)| {
+                        table_from_json(&commit.table, done.metadata_location, &done.metadata)
+                    })
+                    .collect();
+            }
+            Err(e) if retry && e.is_retryable() && attempts.again().await => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -123,9 +123,12 @@ impl RestCatalog {
         if let Some(prefix) = setting("prefix") {
             catalog.base = format!("{}/{}", catalog.root, prefix.trim_matches('/'));
         }
-        catalog.transactions = config["endpoints"]
-            .as_array()
-            .is_some_and(|e| e.iter().any(|e| e.as_str() == Some(TRANSACTIONS)));
+        // A server that lists no endpoints offers the spec's defaults,
+        // which (as Java's client has them) include transactions/commit.
+        catalog.transactions = match config["endpoints"].as_array() {
+            Some(endpoints) => endpoints.iter().any(|e| e.as_str() == Some(TRANSACTIONS)),
+            None => true,
+        };
         Ok(catalog)
     }
 

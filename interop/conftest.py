@@ -102,20 +102,40 @@ S3_SECRET = "floesecret"
 S3_BUCKET = "floe"
 
 
+# SeaweedFS's Iceberg REST catalog serves S3 Tables buckets only: this one.
+S3_TABLE_BUCKET = "warehouse"
+
+
+class SeaweedFS:
+    """Where a running SeaweedFS answers: S3, and its Iceberg REST catalog."""
+
+    def __init__(self, s3, iceberg):
+        self.s3 = s3
+        self.iceberg = iceberg
+
+
 @pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory):
-    """A SeaweedFS server on loopback with one bucket; yields its S3 endpoint."""
+def seaweedfs(seaweedfs_servers):
+    """A SeaweedFS server on loopback with one bucket; its S3 endpoint."""
+    return seaweedfs_servers.s3
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_servers(tmp_path_factory):
+    """A SeaweedFS server on loopback with one bucket and one S3 Tables
+    bucket, which its Iceberg REST catalog serves."""
     weed = shutil.which("weed") or str(Path(os.sys.executable).parent / "weed")
     data = tmp_path_factory.mktemp("seaweedfs")
-    ports = free_ports(10)
+    ports = free_ports(11)
     names = [
         "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port",
         "volume.port.grpc", "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc",
+        "s3.port.iceberg",
     ]
     cmd = [
         weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-admin.ui=false", "-webdav=false", f"-bucket={S3_BUCKET}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0",
+        f"-tableBucket={S3_TABLE_BUCKET}", "-s3.port.lance=0",
     ] + [f"-{name}={port}" for name, port in zip(names, ports)]
     env = dict(os.environ, AWS_ACCESS_KEY_ID=S3_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET)
     log = open(data / "weed.log", "w")
@@ -134,7 +154,9 @@ def seaweedfs(tmp_path_factory):
                 raise RuntimeError(f"SeaweedFS did not start: {(data / 'weed.log').read_text()}")
             time.sleep(0.2)
         _wait_for_bucket(endpoint)
-        yield endpoint
+        iceberg = f"http://127.0.0.1:{ports[10]}"
+        _wait_for_table_bucket(iceberg)
+        yield SeaweedFS(endpoint, iceberg)
     finally:
         proc.terminate()
         try:
@@ -161,6 +183,37 @@ def _wait_for_bucket(endpoint):
             pass
         if time.time() > deadline:
             raise RuntimeError("SeaweedFS bucket never became usable")
+        time.sleep(0.2)
+
+
+def seaweedfs_token(iceberg):
+    """A bearer token from SeaweedFS's OAuth2 endpoint, for the S3 keys."""
+    import json
+    import urllib.parse
+
+    form = urllib.parse.urlencode({
+        "grant_type": "client_credentials", "client_id": S3_KEY, "client_secret": S3_SECRET,
+    }).encode()
+    with urllib.request.urlopen(f"{iceberg}/v1/oauth/tokens", data=form, timeout=5) as r:
+        return json.load(r)["access_token"]
+
+
+def _wait_for_table_bucket(iceberg):
+    """The catalog answers before its table bucket exists: wait for both."""
+    deadline = time.time() + 60
+    while True:
+        try:
+            request = urllib.request.Request(
+                f"{iceberg}/v1/{S3_TABLE_BUCKET}/namespaces",
+                headers={"Authorization": f"Bearer {seaweedfs_token(iceberg)}"},
+            )
+            with urllib.request.urlopen(request, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError("SeaweedFS's Iceberg catalog never served its table bucket")
         time.sleep(0.2)
 
 

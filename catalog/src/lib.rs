@@ -48,8 +48,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 pub use error::{CatalogError, Result};
-pub use iceberg::{NamespaceIdent, TableIdent};
 use iceberg::spec::TableMetadata;
+pub use iceberg::{NamespaceIdent, TableIdent};
 use iceberg::{TableRequirement, TableUpdate};
 pub use postgres::PostgresCatalog;
 pub use rest::RestCatalog;

@@ -321,7 +321,8 @@ impl RestCatalog {
 
 /// A table change as the REST spec writes it.
 fn change_json(commit: &UpdateCommit) -> Result<Value> {
-    let json = |e: serde_json::Error| CatalogError::Internal(format!("commit to {}: {e}", commit.table));
+    let json =
+        |e: serde_json::Error| CatalogError::Internal(format!("commit to {}: {e}", commit.table));
     Ok(json!({
         "identifier": {"namespace": commit.table.namespace().as_ref(), "name": commit.table.name()},
         "requirements": serde_json::to_value(&commit.requirements).map_err(json)?,
@@ -406,7 +407,13 @@ impl Catalog for RestCatalog {
     async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool> {
         let what = format!("HEAD namespace {}", namespace.join("."));
         match self
-            .send(Method::HEAD, &self.namespace_path(namespace), &[], None, &what)
+            .send(
+                Method::HEAD,
+                &self.namespace_path(namespace),
+                &[],
+                None,
+                &what,
+            )
             .await
         {
             Ok(_) => Ok(true),
@@ -433,7 +440,13 @@ impl Catalog for RestCatalog {
     ) -> Result<HashMap<String, String>> {
         let what = format!("load namespace {}", namespace.join("."));
         let body = self
-            .send(Method::GET, &self.namespace_path(namespace), &[], None, &what)
+            .send(
+                Method::GET,
+                &self.namespace_path(namespace),
+                &[],
+                None,
+                &what,
+            )
             .await
             .map_err(|e| about_namespace(e, namespace))?
             .unwrap_or(Value::Null);

@@ -307,9 +307,7 @@ impl Engine {
         let pointer = self.catalog().load_table(ident).await?;
         match pointer.metadata {
             // A REST catalog's load result: the table is what it served.
-            Some(json) => {
-                crate::table::table_from_json(ident, pointer.metadata_location, &json)
-            }
+            Some(json) => crate::table::table_from_json(ident, pointer.metadata_location, &json),
             None => self.read_table(ident, pointer.metadata_location).await,
         }
     }

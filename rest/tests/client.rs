@@ -126,7 +126,11 @@ async fn sql_runs_on_a_rest_catalog() {
 | db        | t          |
 +-----------+------------+"
     );
-    run(&client, &["ALTER TABLE db.t RENAME TO db.u", "DROP TABLE db.u"]).await;
+    run(
+        &client,
+        &["ALTER TABLE db.t RENAME TO db.u", "DROP TABLE db.u"],
+    )
+    .await;
     assert_eq!(
         table(&server.engine, "SHOW TABLES IN db").await,
         "\
@@ -177,7 +181,10 @@ async fn branches_and_transactions_work_on_a_rest_catalog() {
     let on_dev = server.engine.session();
     on_dev.sql("USE BRANCH dev").await.unwrap();
     let batches = on_dev.sql(counts).await.unwrap().collect().await.unwrap();
-    assert_eq!(pretty_format_batches(&batches).unwrap().to_string(), two_each);
+    assert_eq!(
+        pretty_format_batches(&batches).unwrap().to_string(),
+        two_each
+    );
 
     run(&client, &["MERGE BRANCH dev INTO main"]).await;
     assert_eq!(table(&server.engine, counts).await, two_each);
@@ -206,7 +213,10 @@ async fn a_branch_prefix_is_the_clients_main() {
 | 2 |
 +---+";
     assert_eq!(table(&client, count).await, two);
-    assert_eq!(table(&server.engine, count).await, two.replace("| 2 |", "| 1 |"));
+    assert_eq!(
+        table(&server.engine, count).await,
+        two.replace("| 2 |", "| 1 |")
+    );
     assert_eq!(
         table(&server.engine, "SELECT count(*) AS n FROM db.t.branch_dev").await,
         two
@@ -219,9 +229,16 @@ async fn the_servers_credentials_are_required() {
     let server = Server::start(RestConfig { credentials }).await;
     let err = server.try_client("").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
-    assert!(err.to_string().contains("GET /v1/config failed with 401"), "{err}");
+    assert!(
+        err.to_string().contains("GET /v1/config failed with 401"),
+        "{err}"
+    );
     let client = server.client("?token=s3cret").await;
-    run(&client, &["CREATE TABLE t (id BIGINT)", "INSERT INTO t VALUES (7)"]).await;
+    run(
+        &client,
+        &["CREATE TABLE t (id BIGINT)", "INSERT INTO t VALUES (7)"],
+    )
+    .await;
     assert_eq!(
         table(&server.engine, "SELECT id FROM t").await,
         "\

@@ -6,7 +6,9 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use floe_catalog::{CatalogChange, CatalogError, PointerSwap, TableIdent, UpdateCatalog, UpdateCommit};
+use floe_catalog::{
+    CatalogChange, CatalogError, PointerSwap, TableIdent, UpdateCatalog, UpdateCommit,
+};
 use iceberg::MetadataLocation;
 use iceberg::spec::TableMetadata;
 

@@ -223,10 +223,11 @@ class ServerProcess:
 
     flag = banner = kind = None
 
-    def __init__(self, warehouse, *args, env=None):
+    def __init__(self, warehouse, *args, env=None, log_dir=None):
         self.warehouse = warehouse
         cmd = [FLOE_BIN, "--warehouse", str(warehouse), "serve", self.flag, "127.0.0.1:0", *args]
-        self.log = open(Path(warehouse).parent / f"{self.kind}-{os.getpid()}-{id(self)}.log", "w+")
+        log_dir = Path(log_dir) if log_dir else Path(warehouse).parent
+        self.log = open(log_dir / f"{self.kind}-{os.getpid()}-{id(self)}.log", "w+")
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=dict(os.environ, **(env or {}))
         )

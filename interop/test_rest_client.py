@@ -1,14 +1,18 @@
 """Floe as a client of an Iceberg REST catalog that someone else runs:
 SeaweedFS's, over its S3 Tables bucket. Floe's SQL, transactions and
 branches work on it, and PyIceberg, through the same catalog, reads exactly
-what Floe wrote."""
+what Floe wrote. And Floe's own REST server on S3, vending its credentials."""
 
+import subprocess
 from urllib.parse import quote
 
+import pyarrow as pa
 import pytest
 from pyiceberg.catalog.rest import RestCatalog
 
-from conftest import S3_KEY, S3_SECRET, S3_TABLE_BUCKET, floe, floe_rows
+from conftest import (
+    FLOE_BIN, S3_BUCKET, S3_KEY, S3_SECRET, S3_TABLE_BUCKET, RestServer, floe, floe_rows,
+)
 from test_s3 import s3_env
 
 WAREHOUSE = f"s3://{S3_TABLE_BUCKET}/"
@@ -136,3 +140,47 @@ def test_a_refused_statement_changes_nothing_on_seaweedfs(seaweedfs_servers, nam
     after = pyiceberg(seaweedfs_servers).load_table(f"{ns}.t").metadata_location
     assert after == before
     assert rows_on(seaweedfs_servers, f"SELECT id FROM {ns}.t") == [["1"]]
+
+
+def test_floe_vends_its_s3_credentials_to_pyiceberg(tmp_path, seaweedfs):
+    """The other way round: Floe's REST server on an s3:// warehouse, with
+    --vend-credentials, hands PyIceberg what it needs to read the files."""
+    warehouse = f"s3://{S3_BUCKET}/vended"
+    catalog = f"sqlite:{tmp_path / 'catalog.db'}"
+    env = s3_env(seaweedfs)
+    floe(
+        warehouse,
+        "CREATE SCHEMA db",
+        "CREATE TABLE db.t (id BIGINT, v STRING)",
+        "INSERT INTO db.t VALUES (1, 'a'), (2, 'b')",
+        catalog=catalog,
+        env=env,
+    )
+    with RestServer(
+        warehouse, "--catalog", catalog, "--vend-credentials", env=env, log_dir=tmp_path
+    ) as server:
+        # No S3 settings of its own: only what the load result carries.
+        client = RestCatalog(
+            "floe",
+            uri=server.uri,
+            **{"header.X-Iceberg-Access-Delegation": "vended-credentials"},
+        )
+        table = client.load_table("db.t")
+        assert table.io.properties["s3.endpoint"] == seaweedfs
+        rows = table.scan().to_arrow().sort_by("id").to_pylist()
+        assert rows == [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]
+        # And writes with them.
+        table.append(pa.table({"id": pa.array([3], pa.int64()), "v": ["c"]}))
+    assert floe_rows(
+        warehouse, "SELECT id, v FROM db.t ORDER BY id", catalog=catalog, env=env
+    ) == [["1", "a"], ["2", "b"], ["3", "c"]]
+
+
+def test_vending_needs_an_s3_warehouse(tmp_path):
+    proc = subprocess.run(
+        [FLOE_BIN, "--warehouse", str(tmp_path / "wh"), "serve", "--rest", "127.0.0.1:0",
+         "--vend-credentials"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode != 0
+    assert "--vend-credentials vends S3 credentials" in proc.stderr, proc.stderr

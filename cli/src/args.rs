@@ -16,8 +16,10 @@ pub struct Args {
         default_value = "./warehouse"
     )]
     pub warehouse: String,
-    /// Catalog: sqlite:PATH or postgresql://user:password@host:port/db
-    /// (default: <warehouse>/catalog.db for a local warehouse).
+    /// Catalog: sqlite:PATH, postgresql://user:password@host:port/db, or an
+    /// Iceberg REST catalog, http(s)://host:port[?warehouse=W&token=T |
+    /// credential=ID:SECRET] (default: <warehouse>/catalog.db for a local
+    /// warehouse).
     #[arg(long, global = true, env = "FLOE_CATALOG")]
     pub catalog: Option<String>,
     /// Memory all queries may use together, e.g. 512MB or 2GiB (default:
@@ -106,6 +108,12 @@ pub struct ServeArgs {
     /// client credentials (`id:secret`) at the REST catalog's token endpoint.
     #[arg(long, value_name = "FILE")]
     pub users_file: Option<PathBuf>,
+    /// Hand the server's own S3 credentials (the AWS_* variables) to REST
+    /// clients that ask for vended credentials, in each table's load
+    /// result: they then need no S3 settings of their own. For an s3://
+    /// warehouse; these are the server's keys, not scoped ones.
+    #[arg(long)]
+    pub vend_credentials: bool,
     /// TLS certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

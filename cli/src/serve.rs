@@ -80,7 +80,25 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> anyhow::Result<ExitCode> {
                 "--tls-cert applies to Flight SQL only: serve the REST catalog behind a TLS proxy"
             );
         }
-        let config = floe_rest::RestConfig { credentials };
+        let vended_credentials = if serve.vend_credentials {
+            if !args.warehouse.starts_with("s3://") && !args.warehouse.starts_with("s3a://") {
+                anyhow::bail!(
+                    "--vend-credentials vends S3 credentials: the warehouse {} is not s3://",
+                    args.warehouse
+                );
+            }
+            Some(
+                floe_rest::RestConfig::s3_credentials_from_env(&args.warehouse).ok_or_else(
+                    || anyhow::anyhow!("--vend-credentials: AWS_ACCESS_KEY_ID is not set"),
+                )?,
+            )
+        } else {
+            None
+        };
+        let config = floe_rest::RestConfig {
+            credentials,
+            vended_credentials,
+        };
         let listener = floe_rest::RestListener::bind(engine.clone(), addr, config).await?;
         println!(
             "Iceberg REST catalog on http://{} (warehouse {}, {auth}); Ctrl-C stops it",

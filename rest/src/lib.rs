@@ -20,4 +20,4 @@ mod tables;
 
 pub use error::{RestError, Result};
 pub use floe_auth::{Credentials, hash_password};
-pub use server::{RestConfig, RestListener};
+pub use server::{RestConfig, RestListener, VendedCredentials};

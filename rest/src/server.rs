@@ -29,6 +29,58 @@ pub(crate) const IDEMPOTENCY_LIFETIME: Duration = Duration::from_secs(30 * 60);
 pub struct RestConfig {
     /// Who may call; with none configured, anyone on the address may.
     pub credentials: Credentials,
+    /// Storage credentials to vend: file IO properties (`s3.access-key-id`,
+    /// `s3.endpoint`, …) that a table's load result carries in `config`
+    /// and `storage-credentials` when the client asks for them
+    /// (`X-Iceberg-Access-Delegation: vended-credentials`). See
+    /// [`RestConfig::s3_credentials_from_env`].
+    pub vended_credentials: Option<VendedCredentials>,
+}
+
+/// Storage credentials a server hands to its clients, for the files under
+/// `prefix`.
+#[derive(Debug, Clone, Default)]
+pub struct VendedCredentials {
+    /// The storage prefix they are good for (the warehouse).
+    pub prefix: String,
+    /// The file IO properties, as Iceberg's clients name them.
+    pub config: HashMap<String, String>,
+}
+
+impl RestConfig {
+    /// The server's own S3 credentials and endpoint, from the standard
+    /// `AWS_*` variables (those Floe's S3 store reads), as Iceberg's file IO
+    /// properties for the warehouse `prefix`; `None` when no key is set.
+    /// These are the server's long-lived keys, not scoped ones: vend them
+    /// only to clients that may read and write the whole warehouse.
+    pub fn s3_credentials_from_env(prefix: &str) -> Option<VendedCredentials> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut config = HashMap::new();
+        config.insert("s3.access-key-id".to_string(), var("AWS_ACCESS_KEY_ID")?);
+        for (property, names) in [
+            ("s3.secret-access-key", &["AWS_SECRET_ACCESS_KEY"][..]),
+            ("s3.session-token", &["AWS_SESSION_TOKEN"][..]),
+            ("s3.region", &["AWS_REGION", "AWS_DEFAULT_REGION"][..]),
+            ("s3.endpoint", &["AWS_ENDPOINT_URL", "AWS_ENDPOINT"][..]),
+        ] {
+            if let Some(value) = names.iter().find_map(|name| var(name)) {
+                config.insert(property.to_string(), value);
+            }
+        }
+        if let Some(region) = config.get("s3.region").cloned() {
+            config.insert("client.region".to_string(), region);
+        }
+        // A store at its own endpoint is addressed by path, as Floe's is.
+        if config.contains_key("s3.endpoint")
+            && var("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").as_deref() != Some("true")
+        {
+            config.insert("s3.path-style-access".to_string(), "true".to_string());
+        }
+        Some(VendedCredentials {
+            prefix: prefix.to_string(),
+            config,
+        })
+    }
 }
 
 /// What every request shares.
@@ -39,6 +91,8 @@ pub(crate) struct AppState {
     replies: Mutex<HashMap<String, (Instant, StatusCode, HeaderMap, axum::body::Bytes)>>,
     /// Tables a `stage-create` returned metadata for, by prefix.
     pub(crate) staged: Mutex<HashSet<(String, TableIdent)>>,
+    /// What clients that ask for vended credentials get.
+    pub(crate) vended: Option<VendedCredentials>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -81,6 +135,7 @@ impl RestListener {
             auth: Authenticator::new(config.credentials),
             replies: Mutex::new(HashMap::new()),
             staged: Mutex::new(HashSet::new()),
+            vended: config.vended_credentials,
         });
         Ok(Self {
             listener,

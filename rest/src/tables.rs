@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use floe_engine::{BranchCatalog, NewTable, TableCommit, TableIdent, TableRequirement, TableState};
 use iceberg_catalog_rest::{
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::error::{About, ApiError, RestError, Subject};
 use crate::namespaces::{NamespacePath, PrefixPath, parse};
 use crate::paths::{Params, namespace, page};
-use crate::server::Shared;
+use crate::server::{AppState, Shared};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TablePath {
@@ -69,6 +69,24 @@ fn table_json(state: &TableState, refs_only: bool) -> Result<Value, ApiError> {
     Ok(out)
 }
 
+/// A load or create result with the server's storage credentials, when
+/// it vends them and the request asks for them, as the spec says: in
+/// `config` (what PyIceberg reads) and `storage-credentials` (what Java
+/// reads).
+fn with_credentials(mut body: Value, state: &AppState, headers: &HeaderMap) -> Value {
+    let asked = headers
+        .get_all("x-iceberg-access-delegation")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|mode| mode.trim() == "vended-credentials");
+    if let (true, Some(vended)) = (asked, &state.vended) {
+        body["config"] = json!(vended.config);
+        body["storage-credentials"] = json!([{"prefix": vended.prefix, "config": vended.config}]);
+    }
+    body
+}
+
 /// `GET /namespaces/{namespace}/tables`: the tables on the prefix's branch.
 pub(crate) async fn list(
     State(state): State<Shared>,
@@ -96,6 +114,7 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     State(state): State<Shared>,
     Path(path): Path<NamespacePath>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let catalog = state.catalog(&path.prefix).await?;
@@ -119,7 +138,8 @@ pub(crate) async fn create(
     } else {
         catalog.create_table(new).await.about(Subject::Table)?
     };
-    Ok(Json(table_json(&created, false)?).into_response())
+    let body = with_credentials(table_json(&created, false)?, &state, &headers);
+    Ok(Json(body).into_response())
 }
 
 /// `GET /namespaces/{namespace}/tables/{table}[?snapshots=all|refs]`.
@@ -127,6 +147,7 @@ pub(crate) async fn load(
     State(state): State<Shared>,
     Path(path): Path<TablePath>,
     Query(query): Query<Params>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let refs_only = match query.get("snapshots") {
         None | Some("all") => false,
@@ -142,7 +163,8 @@ pub(crate) async fn load(
         .load_table(&path.ident()?)
         .await
         .about(Subject::Table)?;
-    Ok(Json(table_json(&table, refs_only)?).into_response())
+    let body = with_credentials(table_json(&table, refs_only)?, &state, &headers);
+    Ok(Json(body).into_response())
 }
 
 /// `HEAD /namespaces/{namespace}/tables/{table}`: 204, or 404.

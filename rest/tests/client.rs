@@ -226,7 +226,11 @@ async fn a_branch_prefix_is_the_clients_main() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_servers_credentials_are_required() {
     let credentials = Credentials::default().with_token("s3cret");
-    let server = Server::start(RestConfig { credentials }).await;
+    let server = Server::start(RestConfig {
+        credentials,
+        ..RestConfig::default()
+    })
+    .await;
     let err = server.try_client("").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
     assert!(

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use floe_engine::Engine;
-use floe_rest::{RestConfig, RestListener};
+use floe_rest::{RestConfig, RestListener, VendedCredentials};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -18,9 +18,13 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
+        Self::start_with(RestConfig::default()).await
+    }
+
+    async fn start_with(config: RestConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
-        let listener = RestListener::bind(engine.clone(), "127.0.0.1:0", RestConfig::default())
+        let listener = RestListener::bind(engine.clone(), "127.0.0.1:0", config)
             .await
             .unwrap();
         let base = format!("http://{}/v1/main", listener.local_addr().unwrap());
@@ -61,6 +65,19 @@ impl Server {
     ) -> (StatusCode, Value) {
         self.request(method, &format!("{}{path}", self.base), body, key)
             .await
+    }
+
+    /// A GET asking for vended credentials.
+    async fn get_delegated(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("X-Iceberg-Access-Delegation", "vended-credentials")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
     }
 
     async fn request(
@@ -570,4 +587,32 @@ async fn a_drop_on_main_takes_every_ref_and_on_a_branch_only_the_branch() {
         server.call("DELETE", "/namespaces/db", None).await.0,
         StatusCode::NO_CONTENT
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_vended_to_clients_that_ask() {
+    let config = std::collections::HashMap::from([
+        ("s3.access-key-id".to_string(), "key".to_string()),
+        ("s3.secret-access-key".to_string(), "secret".to_string()),
+    ]);
+    let server = Server::start_with(RestConfig {
+        vended_credentials: Some(VendedCredentials {
+            prefix: "s3://lake/wh".into(),
+            config: config.clone(),
+        }),
+        ..RestConfig::default()
+    })
+    .await;
+    server.sql("CREATE SCHEMA db").await;
+    server.sql("CREATE TABLE db.t (id BIGINT)").await;
+    let body = server.get_delegated("/namespaces/db/tables/t").await;
+    assert_eq!(body["config"], json!(config));
+    assert_eq!(
+        body["storage-credentials"],
+        json!([{"prefix": "s3://lake/wh", "config": config}])
+    );
+    // Not asked for, not given.
+    let body = server.load("t").await;
+    assert_eq!(body["config"], json!({}));
+    assert!(body.get("storage-credentials").is_none(), "{body}");
 }

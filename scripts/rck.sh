@@ -45,7 +45,8 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do
-  if curl -sf "http://127.0.0.1:$port/v1/config" >/dev/null; then break; fi
+  if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+    "http://127.0.0.1:$port/v1/config" 2>/dev/null; then break; fi
   if ! kill -0 "$server" 2>/dev/null; then cat "$work/server.log" >&2; exit 1; fi
   sleep 0.1
 done

@@ -82,27 +82,14 @@ pub(crate) async fn commit_locked(
         // The metadata files this attempt wrote.
         let mut written = Vec::new();
         for commit in &batch.commits {
-            let current = load_current(engine, &commit.table).await?;
-            if let Some(table) = &current {
-                attempts.learn_policy(table.ident(), table.metadata())?;
-            }
-            let base = current
-                .as_ref()
-                .map(|t| (t.metadata().as_ref(), t.metadata_location()));
-            let metadata = match apply_commit(base, commit) {
-                Ok(metadata) => metadata,
-                Err(e) => {
-                    delete_unused(engine, &written).await;
-                    // Updates made on metadata that has moved since may no
-                    // longer apply (a snapshot's sequence number): the
-                    // producer must make them again.
-                    return Err(if attempt > 1 && e.kind() == ErrorKind::InvalidInput {
-                        stale(&commit.table, e)
-                    } else {
-                        e
-                    });
-                }
-            };
+            let (current, metadata) =
+                match apply_to_current(engine, commit, &mut attempts, attempt).await {
+                    Ok(applied) => applied,
+                    Err(e) => {
+                        delete_unused(engine, &written).await;
+                        return Err(e);
+                    }
+                };
             match current {
                 // A commit of requirements only checks them: its pointer must
                 // stay where it is until the others have moved.
@@ -207,20 +194,8 @@ async fn commit_remote(
         let attempt = attempts.begin();
         let mut sent = Vec::with_capacity(batch.commits.len());
         for commit in &batch.commits {
-            let current = load_current(engine, &commit.table).await?;
-            if let Some(table) = &current {
-                attempts.learn_policy(table.ident(), table.metadata())?;
-            }
-            let base = current
-                .as_ref()
-                .map(|t| (t.metadata().as_ref(), t.metadata_location()));
-            let metadata = apply_commit(base, commit).map_err(|e| {
-                if attempt > 1 && e.kind() == ErrorKind::InvalidInput {
-                    stale(&commit.table, e)
-                } else {
-                    e
-                }
-            })?;
+            let (current, metadata) =
+                apply_to_current(engine, commit, &mut attempts, attempt).await?;
             sent.push(UpdateCommit {
                 table: commit.table.clone(),
                 requirements: commit.requirements.clone(),
@@ -242,6 +217,34 @@ async fn commit_remote(
             Err(e) if retry && e.is_retryable() && attempts.again().await => {}
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// `commit` checked and applied on its table's current metadata, in
+/// attempt `attempt`: the table as it is (`None` if it does not exist
+/// yet) and its new metadata.
+async fn apply_to_current(
+    engine: &Engine,
+    commit: &TableCommit,
+    attempts: &mut Attempts,
+    attempt: u32,
+) -> Result<(Option<LoadedTable>, TableMetadata)> {
+    let current = load_current(engine, &commit.table).await?;
+    if let Some(table) = &current {
+        attempts.learn_policy(table.ident(), table.metadata())?;
+    }
+    let base = current
+        .as_ref()
+        .map(|t| (t.metadata().as_ref(), t.metadata_location()));
+    match apply_commit(base, commit) {
+        Ok(metadata) => Ok((current, metadata)),
+        // Updates made on metadata that has moved since may no longer
+        // apply (a snapshot's sequence number): the producer must make
+        // them again.
+        Err(e) if attempt > 1 && e.kind() == ErrorKind::InvalidInput => {
+            Err(stale(&commit.table, e))
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -70,6 +70,11 @@ pub struct SnapshotUpdate {
     stage_only: bool,
     /// Table properties set in the same commit.
     properties: HashMap<String, String>,
+    /// Live delete files removed (a compaction's, once their data files
+    /// are rewritten).
+    removed_deletes: Vec<DataFile>,
+    /// A `replace`: the same rows in other files (compaction).
+    replace: bool,
 }
 
 impl SnapshotUpdate {
@@ -86,6 +91,8 @@ impl SnapshotUpdate {
             stage_only: false,
             file_specs: HashMap::new(),
             properties: HashMap::new(),
+            removed_deletes: Vec::new(),
+            replace: false,
         }
     }
 
@@ -102,7 +109,25 @@ impl SnapshotUpdate {
             stage_only: false,
             file_specs: HashMap::new(),
             properties: HashMap::new(),
+            removed_deletes: Vec::new(),
+            replace: false,
         }
+    }
+
+    /// Replace the live data files `removed` and delete files
+    /// `removed_deletes` by `added`, which hold exactly their rows (a
+    /// `replace` snapshot: compaction). The removed files must still be
+    /// live when it commits, and no concurrent commit may have added delete
+    /// files that could apply to them: those rows would come back.
+    pub fn replace(
+        added: Vec<DataFile>,
+        removed: Vec<DataFile>,
+        removed_deletes: Vec<DataFile>,
+    ) -> Self {
+        let mut update = Self::overwrite(added, removed).with_isolation(Isolation::Snapshot);
+        update.removed_deletes = removed_deletes;
+        update.replace = true;
+        update
     }
 
     /// The changes `snapshot` made to its parent (data files added and
@@ -172,6 +197,9 @@ impl SnapshotUpdate {
     }
 
     fn operation(&self) -> Operation {
+        if self.replace {
+            return Operation::Replace;
+        }
         let removes = !self.removed.is_empty() || !self.added_deletes.is_empty();
         match (self.added.is_empty(), removes) {
             (_, false) if !self.overwrite => Operation::Append,
@@ -372,7 +400,7 @@ impl SnapshotUpdate {
             None => Vec::new(),
         };
         let mut removed_specs = HashMap::new();
-        if !self.removed.is_empty() {
+        if !self.removed.is_empty() || !self.removed_deletes.is_empty() {
             (manifests, removed_specs) = self.remove_files(engine, base, manifests, staged).await?;
         }
         let mut manifests = merge_manifests(engine, base, manifests, staged).await?;
@@ -401,11 +429,17 @@ impl SnapshotUpdate {
                 .copied()
                 .unwrap_or_else(|| self.spec_of(metadata, file))
         };
+        let removed: Vec<DataFile> = self
+            .removed
+            .iter()
+            .chain(&self.removed_deletes)
+            .cloned()
+            .collect();
         let mut summary = summary::snapshot_summary(
             metadata,
             parent,
             &self.added,
-            &self.removed,
+            &removed,
             &self.added_deletes,
             &spec_of,
         );
@@ -446,14 +480,20 @@ impl SnapshotUpdate {
         staged: &StagedCommit<'_>,
     ) -> Result<(Vec<ManifestFile>, HashMap<String, i32>)> {
         let metadata = base.metadata();
-        let removed: HashSet<&str> = self.removed.iter().map(|f| f.file_path()).collect();
+        let removed: HashSet<&str> = self
+            .removed
+            .iter()
+            .chain(&self.removed_deletes)
+            .map(|f| f.file_path())
+            .collect();
         // Removed file -> the spec of the manifest it was found in.
         let mut found: HashMap<String, i32> = HashMap::new();
         let mut out = Vec::with_capacity(manifests.len());
         for (n, manifest) in manifests.into_iter().enumerate() {
             let live = manifest.added_files_count.unwrap_or(1)
                 + manifest.existing_files_count.unwrap_or(1);
-            if manifest.content != ManifestContentType::Data || live == 0 {
+            let deletes = manifest.content == ManifestContentType::Deletes;
+            if (deletes && self.removed_deletes.is_empty()) || live == 0 {
                 out.push(manifest);
                 continue;
             }
@@ -475,14 +515,18 @@ impl SnapshotUpdate {
                 staged.commit_uuid,
                 n + 1 + 1000 * staged.attempt as usize
             );
-            let mut writer = manifest_writer(
+            let builder = manifest_writer(
                 engine,
                 metadata,
                 manifest.partition_spec_id,
                 staged.snapshot_id,
                 &path,
-            )?
-            .build_v2_data();
+            )?;
+            let mut writer = if deletes {
+                builder.build_v2_deletes()
+            } else {
+                builder.build_v2_data()
+            };
             for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
                 let sequence = entry.sequence_number().unwrap_or(0);
                 let file_sequence = entry.file_sequence_number.or(Some(sequence));

@@ -7,17 +7,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, StringArray};
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::logical_expr::{Expr, LogicalPlan, cast, lit, when};
+use datafusion::logical_expr::{Expr, cast, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext, coalesce};
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{DataContentType, Literal};
 
 use crate::commit::{Isolation, SnapshotUpdate};
 use crate::error::{FloeError, Result, invalid, not_found};
-use crate::scan::{FILE_COLUMN, IcebergTableProvider, datum, session_schema, to_predicate};
+use crate::scan::{
+    FILE_COLUMN, IcebergTableProvider, datum, pushed_filters, session_schema, to_predicate,
+};
 use crate::scope::Scope;
 use crate::table::{LiveFile, LoadedTable};
 use crate::write::position_deletes::{matching_positions, write_position_deletes};
@@ -224,20 +225,6 @@ fn update_exprs(
         exprs.push(expr);
     }
     Ok(exprs)
-}
-
-/// The filters DataFusion's optimizer pushes into the scan of `frame`:
-/// coerced to the columns' types, so they prune files as a query's do.
-fn pushed_filters(frame: DataFrame) -> Result<Vec<Expr>> {
-    let plan = frame.into_optimized_plan()?;
-    let mut filters = Vec::new();
-    plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node {
-            filters.extend(scan.filters.iter().cloned());
-        }
-        Ok(TreeNodeRecursion::Continue)
-    })?;
-    Ok(filters)
 }
 
 fn column(name: &str) -> Expr {

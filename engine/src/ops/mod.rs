@@ -5,6 +5,7 @@ pub mod alter;
 pub mod branch_merge;
 pub mod branches;
 pub mod changes;
+pub mod compaction;
 pub mod ddl;
 pub mod dml;
 pub mod merge;

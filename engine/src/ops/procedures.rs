@@ -19,8 +19,9 @@ use crate::table::{LoadedTable, VersionSpec, format_millis};
 /// The procedures and their parameters, in positional order. Every
 /// parameter is required except `set_current_snapshot`'s, of which exactly
 /// one of `snapshot_id` and `ref` is given, `expire_snapshots`'s
-/// `older_than` (default: five days ago) and `retain_last` (default 1), and
-/// `add_files`'s `check_duplicate_files` (default true).
+/// `older_than` (default: five days ago) and `retain_last` (default 1),
+/// `add_files`'s `check_duplicate_files` (default true), and all of
+/// `rewrite_data_files`'s but `table`.
 const PROCEDURES: &[(&str, &[&str])] = &[
     ("rollback_to_snapshot", &["table", "snapshot_id"]),
     ("rollback_to_timestamp", &["table", "timestamp"]),
@@ -32,6 +33,10 @@ const PROCEDURES: &[(&str, &[&str])] = &[
     (
         "add_files",
         &["table", "source_table", "check_duplicate_files"],
+    ),
+    (
+        "rewrite_data_files",
+        &["table", "strategy", "sort_order", "where", "options"],
     ),
 ];
 
@@ -93,6 +98,36 @@ impl Args<'_> {
                 self.procedure
             )),
         }
+    }
+
+    /// A map of strings (`map('k', 'v')`, `map(['k1', 'k2'], ['v1', 'v2'])`
+    /// or `make_map('k1', 'v1', 'k2', 'v2')`); empty when not given.
+    fn string_map(&self, name: &str) -> Result<std::collections::HashMap<String, String>> {
+        let Some(value) = self.get(name) else {
+            return Ok(Default::default());
+        };
+        let bad = || {
+            invalid!(
+                "CALL system.{}: argument '{name}' must be a map of strings, e.g. map('k', 'v'),                  not {value}",
+                self.procedure
+            )
+        };
+        let ScalarValue::Map(map) = value else {
+            return Err(bad());
+        };
+        let entries = map.value(0);
+        let strings = |i: usize| -> Result<Vec<String>> {
+            let column = arrow::compute::cast(entries.column(i), &DataType::Utf8)?;
+            let column = column
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(bad)?;
+            Ok(column.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+        };
+        if entries.num_columns() != 2 {
+            return Err(bad());
+        }
+        Ok(strings(0)?.into_iter().zip(strings(1)?).collect())
     }
 
     /// A timestamp (or a string holding one), in ms since the epoch.
@@ -159,8 +194,10 @@ fn bind<'a>(procedure: &'a str, args: Vec<(Option<String>, ScalarValue)>) -> Res
     Ok(Args { procedure, values })
 }
 
-/// Run `CALL system.<procedure>(args)`; returns its result rows.
+/// Run `CALL system.<procedure>(args)` in the session of `ctx`; returns
+/// its result rows.
 pub async fn call(
+    ctx: &datafusion::prelude::SessionContext,
     scope: &Scope,
     procedure: &str,
     args: Vec<(Option<String>, ScalarValue)>,
@@ -171,6 +208,20 @@ pub async fn call(
     let table =
         crate::names::table_ident_from_text(&args.string("table")?, catalog, default_namespace)?;
     match procedure {
+        "rewrite_data_files" => {
+            let (table, version) = branch_of(scope, table, default_namespace).await?;
+            let target = scope.load_table_at(&table, version.as_ref()).await?;
+            let request = super::compaction::RewriteRequest {
+                strategy: args.get("strategy").map(|_| args.string("strategy")).transpose()?,
+                sort_order: args
+                    .get("sort_order")
+                    .map(|_| args.string("sort_order"))
+                    .transpose()?,
+                filter: args.get("where").map(|_| args.string("where")).transpose()?,
+                options: args.string_map("options")?,
+            };
+            super::compaction::rewrite_data_files(ctx, scope, target, &request).await
+        }
         "rollback_to_snapshot" => {
             let id = args.int("snapshot_id")?;
             set_main(scope, &table, |current| {
@@ -280,6 +331,38 @@ pub async fn call(
             "procedure {procedure} is listed but not run"
         ))),
     }
+}
+
+/// A procedure's table named with a branch, Spark's way (`db.t.branch_dev`,
+/// or `t.branch_dev` in the default namespace): the table and the branch.
+/// A table whose own name starts with `branch_` wins.
+async fn branch_of(
+    scope: &Scope,
+    table: TableIdent,
+    default_namespace: &str,
+) -> Result<(TableIdent, Option<VersionSpec>)> {
+    let Some(branch) = table.name().strip_prefix("branch_").filter(|b| !b.is_empty()) else {
+        return Ok((table, None));
+    };
+    match scope.engine().catalog().load_table(&table).await {
+        Ok(_) => return Ok((table, None)),
+        Err(floe_catalog::CatalogError::TableNotFound(_))
+        | Err(floe_catalog::CatalogError::NamespaceNotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut parts: Vec<String> = table.namespace().iter().cloned().collect();
+    let Some(name) = parts.pop() else {
+        return Ok((table, None));
+    };
+    if parts.is_empty() {
+        parts.push(default_namespace.to_string());
+    }
+    let namespace = floe_catalog::NamespaceIdent::from_vec(parts)
+        .map_err(|e| invalid!("'{table}': {e}"))?;
+    Ok((
+        TableIdent::new(namespace, name),
+        Some(VersionSpec::Branch(branch.to_string())),
+    ))
 }
 
 /// Whether `ancestor` is `of` or one of its ancestors.

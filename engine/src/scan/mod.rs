@@ -451,3 +451,18 @@ impl TableProvider for IcebergTableProvider {
         Ok(Arc::new(IcebergWriteExec::new(input, sink, ordering)))
     }
 }
+
+/// The filters DataFusion's optimizer pushes into the scan of `frame`:
+/// coerced to the columns' types, so they prune files as a query's do.
+pub(crate) fn pushed_filters(frame: datafusion::prelude::DataFrame) -> Result<Vec<Expr>> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let plan = frame.into_optimized_plan()?;
+    let mut filters = Vec::new();
+    plan.apply(|node| {
+        if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
+            filters.extend(scan.filters.iter().cloned());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(filters)
+}

@@ -77,6 +77,7 @@ impl Session {
                     values.push((name, self.constant(&sql).await?));
                 }
                 let batch = ops::procedures::call(
+                    &self.ctx,
                     &self.scope,
                     &procedure,
                     values,

@@ -1,0 +1,428 @@
+//! `CALL system.rewrite_data_files`: compaction, as Spark's procedure does
+//! it. The live data files of each partition (under the spec each was
+//! written with) are grouped; a group worth rewriting (enough small or
+//! large files, or files with many deletes) is read with its deletes
+//! applied and written again as files of the target size, under the
+//! table's current spec and write order (or the `sort` order asked for).
+//! The position delete files of the rewritten files go with them. Each
+//! commit is a `replace` snapshot through the commit layer, whose
+//! validation refuses it when a concurrent commit removed a file it
+//! rewrites or added deletes that could apply to one: a DELETE, UPDATE or
+//! MERGE racing the compaction always keeps its rows deleted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{Int32Array, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::Column;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::SessionContext;
+use iceberg::scan::FileScanTask;
+use iceberg::spec::{
+    DataContentType, DataFile, NullOrder, SortDirection, SortField, SortOrder, TableMetadata,
+    Transform,
+};
+
+use crate::commit::SnapshotUpdate;
+use crate::error::{FloeError, Result, invalid, not_found};
+use crate::scan::{IcebergTableProvider, pushed_filters};
+use crate::scope::Scope;
+use crate::table::{LiveFile, LoadedTable};
+use crate::write::write_frame;
+
+/// Iceberg's default `write.target-file-size-bytes`: 512 MiB.
+const DEFAULT_TARGET_SIZE: u64 = 512 * 1024 * 1024;
+
+/// What `rewrite_data_files` was asked to do.
+#[derive(Debug, Default)]
+pub struct RewriteRequest {
+    /// `binpack` (default) or `sort`.
+    pub strategy: Option<String>,
+    /// For `sort`: `col [ASC|DESC] [NULLS FIRST|LAST], …` (default: the
+    /// table's sort order).
+    pub sort_order: Option<String>,
+    /// Only files that may hold rows matching this SQL condition.
+    pub filter: Option<String>,
+    /// Spark's options (`min-input-files`, `target-file-size-bytes`, …).
+    pub options: HashMap<String, String>,
+}
+
+/// The options, with Spark's defaults.
+struct Options {
+    target: u64,
+    min_size: u64,
+    max_size: u64,
+    min_input_files: usize,
+    delete_file_threshold: usize,
+    rewrite_all: bool,
+    partial_progress: bool,
+}
+
+const KNOWN_OPTIONS: &[&str] = &[
+    "target-file-size-bytes",
+    "min-file-size-bytes",
+    "max-file-size-bytes",
+    "min-input-files",
+    "delete-file-threshold",
+    "rewrite-all",
+    "partial-progress.enabled",
+    "partial-progress.max-commits",
+];
+
+impl Options {
+    fn parse(table: &LoadedTable, options: &HashMap<String, String>) -> Result<Self> {
+        if let Some(unknown) = options
+            .keys()
+            .find(|k| !KNOWN_OPTIONS.contains(&k.as_str()))
+        {
+            return Err(invalid!(
+                "CALL system.rewrite_data_files: unknown option '{unknown}' (the options: {})",
+                KNOWN_OPTIONS.join(", ")
+            ));
+        }
+        let number = |key: &str| -> Result<Option<u64>> {
+            options
+                .get(key)
+                .map(|v| {
+                    v.trim().parse::<u64>().map_err(|_| {
+                        invalid!(
+                            "CALL system.rewrite_data_files: option '{key}' = '{v}' is not a \
+                             whole number"
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let flag = |key: &str| -> Result<bool> {
+            match options.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(false),
+                Some(v) if v == "true" => Ok(true),
+                Some(v) if v == "false" => Ok(false),
+                Some(v) => Err(invalid!(
+                    "CALL system.rewrite_data_files: option '{key}' = '{v}': expected true or \
+                     false"
+                )),
+            }
+        };
+        let table_target = table
+            .metadata()
+            .properties()
+            .get("write.target-file-size-bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_TARGET_SIZE);
+        let target = number("target-file-size-bytes")?.unwrap_or(table_target);
+        let options = Self {
+            target,
+            min_size: number("min-file-size-bytes")?.unwrap_or(target / 4 * 3),
+            max_size: number("max-file-size-bytes")?.unwrap_or(target / 10 * 18),
+            min_input_files: number("min-input-files")?.unwrap_or(5) as usize,
+            delete_file_threshold: number("delete-file-threshold")?
+                .map_or(usize::MAX, |n| n as usize),
+            rewrite_all: flag("rewrite-all")?,
+            partial_progress: flag("partial-progress.enabled")?,
+        };
+        if options.min_input_files == 0 {
+            return Err(invalid!(
+                "CALL system.rewrite_data_files: min-input-files must be at least 1"
+            ));
+        }
+        Ok(options)
+    }
+
+    /// Whether a file is worth rewriting on its own.
+    fn is_candidate(&self, size: u64, deletes: usize) -> bool {
+        self.rewrite_all
+            || size < self.min_size
+            || size > self.max_size
+            || deletes >= self.delete_file_threshold
+    }
+
+    /// Whether a group of candidates is worth a rewrite, as Java's
+    /// bin-packing rewriter decides it.
+    fn worth_rewriting(&self, group: &[Candidate]) -> bool {
+        let size: u64 = group.iter().map(|c| c.size).sum();
+        self.rewrite_all
+            || (group.len() > 1 && (group.len() >= self.min_input_files || size > self.target))
+            || size > self.max_size
+            || group.iter().any(|c| c.deletes >= self.delete_file_threshold)
+    }
+}
+
+/// A data file the compaction may rewrite.
+struct Candidate {
+    task: FileScanTask,
+    size: u64,
+    deletes: usize,
+}
+
+/// `CALL system.rewrite_data_files(...)` on `table` (at the branch it is
+/// loaded at). Returns Spark's result row: `rewritten_data_files_count`,
+/// `added_data_files_count`, `rewritten_bytes_count`,
+/// `failed_data_files_count`, `removed_delete_files_count`.
+pub async fn rewrite_data_files(
+    ctx: &SessionContext,
+    scope: &Scope,
+    table: LoadedTable,
+    request: &RewriteRequest,
+) -> Result<RecordBatch> {
+    let name = table.ident().to_string();
+    let options = Options::parse(&table, &request.options)?;
+    let strategy = request
+        .strategy
+        .as_deref()
+        .unwrap_or("binpack")
+        .to_ascii_lowercase();
+    let write_metadata = match strategy.as_str() {
+        "binpack" if request.sort_order.is_some() => {
+            return Err(invalid!(
+                "CALL system.rewrite_data_files on '{name}': sort_order needs strategy => 'sort'"
+            ));
+        }
+        "binpack" => writing_metadata(table.metadata(), options.target, None)?,
+        "sort" => {
+            let order = match &request.sort_order {
+                Some(text) => parse_sort_order(&table, text)?,
+                None if table.metadata().default_sort_order().is_unsorted() => {
+                    return Err(invalid!(
+                        "CALL system.rewrite_data_files on '{name}': strategy 'sort' needs a \
+                         sort_order, since the table has no sort order of its own"
+                    ));
+                }
+                None => table.metadata().default_sort_order().as_ref().clone(),
+            };
+            writing_metadata(table.metadata(), options.target, Some(order))?
+        }
+        other => {
+            return Err(invalid!(
+                "CALL system.rewrite_data_files on '{name}': strategy '{other}': expected \
+                 'binpack' or 'sort'"
+            ));
+        }
+    };
+
+    let provider = IcebergTableProvider::try_new(scope.clone(), table.clone())?;
+    let frame = ctx.read_table(Arc::new(provider.clone()))?;
+    let filters = match &request.filter {
+        Some(sql) => {
+            let predicate = frame.parse_sql_expr(sql)?;
+            pushed_filters(frame.clone().filter(predicate)?)?
+        }
+        None => Vec::new(),
+    };
+    let tasks = provider.plan_files(&filters).await?;
+    let live = table.live_files_by_path(scope.engine()).await?;
+
+    // Candidates by partition, under the spec each file was written with.
+    let mut partitions: BTreeMap<(i32, String), Vec<Candidate>> = BTreeMap::new();
+    for task in tasks {
+        let file = live.get(&task.data_file_path).ok_or_else(|| {
+            FloeError::Internal(format!("{} is not a live file", task.data_file_path))
+        })?;
+        let (size, deletes) = (file.file.file_size_in_bytes(), task.deletes.len());
+        if !options.is_candidate(size, deletes) {
+            continue;
+        }
+        let key = (file.spec_id, format!("{:?}", file.file.partition()));
+        partitions.entry(key).or_default().push(Candidate {
+            task,
+            size,
+            deletes,
+        });
+    }
+    let groups: Vec<Vec<Candidate>> = partitions
+        .into_values()
+        .filter(|group| options.worth_rewriting(group))
+        .collect();
+
+    let columns: Vec<Expr> = table
+        .schema()
+        .as_struct()
+        .fields()
+        .iter()
+        .map(|f| Expr::Column(Column::new_unqualified(&f.name)))
+        .collect();
+    let mut totals = Totals::default();
+    let mut pending = Pending::default();
+    for group in groups {
+        let tasks: Vec<FileScanTask> = group.iter().map(|c| c.task.clone()).collect();
+        let rows = ctx
+            .read_table(Arc::new(provider.clone().with_tasks(tasks)))?
+            .select(columns.clone())?;
+        let (added, _) = write_frame(scope, &name, &write_metadata, rows).await?;
+        pending.add(&group, added, &live)?;
+        if options.partial_progress {
+            totals.add(&pending.commit(scope, &table).await?);
+        }
+    }
+    totals.add(&pending.commit(scope, &table).await?);
+    totals.batch()
+}
+
+/// What one commit rewrites.
+#[derive(Default)]
+struct Pending {
+    added: Vec<DataFile>,
+    removed: Vec<DataFile>,
+    removed_deletes: Vec<DataFile>,
+    bytes: u64,
+}
+
+impl Pending {
+    fn add(
+        &mut self,
+        group: &[Candidate],
+        added: Vec<DataFile>,
+        live: &HashMap<String, LiveFile>,
+    ) -> Result<()> {
+        let paths: HashSet<&str> = group.iter().map(|c| c.task.data_file_path.as_str()).collect();
+        for candidate in group {
+            let file = live.get(&candidate.task.data_file_path).ok_or_else(|| {
+                FloeError::Internal(format!("{} is not a live file", candidate.task.data_file_path))
+            })?;
+            self.removed.push(file.file.clone());
+            self.bytes += candidate.size;
+        }
+        // Position deletes of rewritten files only go with them; deletes
+        // that may apply to other files stay (the new files' sequence
+        // number is past them, so they no longer apply to these rows).
+        for delete in group.iter().flat_map(|c| &c.task.deletes) {
+            if delete.file_type != DataContentType::PositionDeletes {
+                continue;
+            }
+            let Some(file) = live.get(&delete.file_path) else {
+                continue;
+            };
+            let only_these = file
+                .file
+                .referenced_data_file()
+                .is_some_and(|p| paths.contains(p.as_str()));
+            let already = self
+                .removed_deletes
+                .iter()
+                .any(|d| d.file_path() == delete.file_path);
+            if only_these && !already {
+                self.removed_deletes.push(file.file.clone());
+            }
+        }
+        self.added.extend(added);
+        Ok(())
+    }
+
+    /// Commit what is pending (nothing when nothing is); returns its counts.
+    async fn commit(&mut self, scope: &Scope, table: &LoadedTable) -> Result<Totals> {
+        let this = std::mem::take(self);
+        if this.removed.is_empty() {
+            return Ok(Totals::default());
+        }
+        let totals = Totals {
+            rewritten: this.removed.len(),
+            added: this.added.len(),
+            bytes: this.bytes,
+            removed_deletes: this.removed_deletes.len(),
+        };
+        SnapshotUpdate::replace(this.added, this.removed, this.removed_deletes)
+            .commit(&scope.target()?, table.clone())
+            .await?;
+        Ok(totals)
+    }
+}
+
+/// The counts of Spark's result row.
+#[derive(Default)]
+struct Totals {
+    rewritten: usize,
+    added: usize,
+    bytes: u64,
+    removed_deletes: usize,
+}
+
+impl Totals {
+    fn add(&mut self, other: &Totals) {
+        self.rewritten += other.rewritten;
+        self.added += other.added;
+        self.bytes += other.bytes;
+        self.removed_deletes += other.removed_deletes;
+    }
+
+    fn batch(&self) -> Result<RecordBatch> {
+        let int = |n: usize| Arc::new(Int32Array::from(vec![n as i32])) as arrow::array::ArrayRef;
+        let schema = Schema::new(vec![
+            Field::new("rewritten_data_files_count", DataType::Int32, false),
+            Field::new("added_data_files_count", DataType::Int32, false),
+            Field::new("rewritten_bytes_count", DataType::Int64, false),
+            Field::new("failed_data_files_count", DataType::Int32, false),
+            Field::new("removed_delete_files_count", DataType::Int32, false),
+        ]);
+        Ok(RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                int(self.rewritten),
+                int(self.added),
+                Arc::new(Int64Array::from(vec![self.bytes as i64])),
+                int(0),
+                int(self.removed_deletes),
+            ],
+        )?)
+    }
+}
+
+/// The table's metadata as the rewrite writes with it: its target file
+/// size, and the sort order asked for.
+fn writing_metadata(
+    metadata: &TableMetadata,
+    target: u64,
+    order: Option<SortOrder>,
+) -> Result<TableMetadata> {
+    let mut builder = TableMetadata::clone(metadata)
+        .into_builder(None)
+        .set_properties(HashMap::from([(
+            "write.target-file-size-bytes".to_string(),
+            target.to_string(),
+        )]))?;
+    if let Some(order) = order {
+        builder = builder.add_sort_order(order)?.set_default_sort_order(-1)?;
+    }
+    Ok(builder.build()?.metadata)
+}
+
+/// `col [ASC|DESC] [NULLS FIRST|LAST], …` as a sort order of `table`.
+fn parse_sort_order(table: &LoadedTable, text: &str) -> Result<SortOrder> {
+    let schema = table.schema();
+    let mut builder = SortOrder::builder();
+    for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let words: Vec<String> = term.split_whitespace().map(str::to_ascii_uppercase).collect();
+        let column = term.split_whitespace().next().unwrap_or_default();
+        let field = schema.field_by_name(column).ok_or_else(|| {
+            not_found!(
+                "CALL system.rewrite_data_files: sort_order names '{column}', which table '{}' \
+                 does not have",
+                table.ident()
+            )
+        })?;
+        let direction = if words.iter().any(|w| w == "DESC") {
+            SortDirection::Descending
+        } else {
+            SortDirection::Ascending
+        };
+        let nulls_last = words.windows(2).any(|w| w[0] == "NULLS" && w[1] == "LAST");
+        let nulls_first = words.windows(2).any(|w| w[0] == "NULLS" && w[1] == "FIRST");
+        let null_order = match (nulls_first, nulls_last, direction) {
+            (true, _, _) => NullOrder::First,
+            (_, true, _) => NullOrder::Last,
+            (_, _, SortDirection::Ascending) => NullOrder::First,
+            (_, _, SortDirection::Descending) => NullOrder::Last,
+        };
+        builder.with_sort_field(
+            SortField::builder()
+                .source_id(field.id)
+                .transform(Transform::Identity)
+                .direction(direction)
+                .null_order(null_order)
+                .build(),
+        );
+    }
+    builder
+        .build(&schema)
+        .map_err(|e| invalid!("CALL system.rewrite_data_files: sort_order '{text}': {e}"))
+}

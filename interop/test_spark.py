@@ -69,7 +69,7 @@ def spark_rows(spark, query):
 
 
 def test_spark_jdbc_catalog_commits_are_floe_commits(spark_env):
-    # First in the module: see the known bug below.
+    # First in the module: the later test reads what this one wrote.
     spark, wh = spark_env
     spark.sql("CREATE TABLE floe.db.jdbc_t (id BIGINT, name STRING) USING iceberg")
     spark.sql("INSERT INTO floe.db.jdbc_t VALUES (1, 'spark')")
@@ -161,3 +161,31 @@ def test_spark_jdbc_catalog_sees_later_floe_commits(spark_env):
     assert spark_rows(spark, "SELECT id FROM floe.db.jdbc_t ORDER BY id") == [[1], [2], [3]]
     spark.sql("INSERT INTO floe.db.jdbc_t VALUES (4, 'spark')")
     assert floe_rows(wh, "SELECT count(*) FROM db.jdbc_t") == [["4"]]
+
+
+def test_spark_reads_a_table_floe_compacted(spark_env):
+    spark, wh = spark_env
+    floe(
+        wh,
+        "CREATE TABLE db.compacted (id BIGINT, kind STRING) PARTITIONED BY (kind) "
+        "TBLPROPERTIES ('write.delete.mode' = 'merge-on-read')",
+        "INSERT INTO db.compacted VALUES (1, 'a'), (2, 'a'), (3, 'b')",
+        "INSERT INTO db.compacted VALUES (4, 'a'), (5, 'b')",
+        "DELETE FROM db.compacted WHERE id = 2",
+    )
+    query = "SELECT id, kind FROM {}db.compacted ORDER BY id"
+    expected = [[1, "a"], [3, "b"], [4, "a"], [5, "b"]]
+    assert spark_rows(spark, query.format("rest.")) == expected
+    got = floe_rows(
+        wh,
+        "CALL system.rewrite_data_files(table => 'db.compacted', "
+        "options => map(['min-input-files'], ['2']))",
+    )
+    assert got == [["4", "2", got[0][2], "0", "1"]]
+    assert spark_rows(spark, query.format("rest.")) == expected
+    snapshot = spark_rows(
+        spark,
+        "SELECT operation, summary['total-delete-files'] FROM rest.db.compacted.snapshots "
+        "ORDER BY committed_at DESC LIMIT 1",
+    )
+    assert snapshot == [["replace", "0"]]

@@ -145,7 +145,9 @@ impl Options {
         self.rewrite_all
             || (group.len() > 1 && (group.len() >= self.min_input_files || size > self.target))
             || size > self.max_size
-            || group.iter().any(|c| c.deletes >= self.delete_file_threshold)
+            || group
+                .iter()
+                .any(|c| c.deletes >= self.delete_file_threshold)
     }
 }
 
@@ -275,10 +277,16 @@ impl Pending {
         added: Vec<DataFile>,
         live: &HashMap<String, LiveFile>,
     ) -> Result<()> {
-        let paths: HashSet<&str> = group.iter().map(|c| c.task.data_file_path.as_str()).collect();
+        let paths: HashSet<&str> = group
+            .iter()
+            .map(|c| c.task.data_file_path.as_str())
+            .collect();
         for candidate in group {
             let file = live.get(&candidate.task.data_file_path).ok_or_else(|| {
-                FloeError::Internal(format!("{} is not a live file", candidate.task.data_file_path))
+                FloeError::Internal(format!(
+                    "{} is not a live file",
+                    candidate.task.data_file_path
+                ))
             })?;
             self.removed.push(file.file.clone());
             self.bytes += candidate.size;
@@ -391,7 +399,10 @@ fn parse_sort_order(table: &LoadedTable, text: &str) -> Result<SortOrder> {
     let schema = table.schema();
     let mut builder = SortOrder::builder();
     for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let words: Vec<String> = term.split_whitespace().map(str::to_ascii_uppercase).collect();
+        let words: Vec<String> = term
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
         let column = term.split_whitespace().next().unwrap_or_default();
         let field = schema.field_by_name(column).ok_or_else(|| {
             not_found!(

@@ -122,7 +122,10 @@ impl Args<'_> {
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .ok_or_else(bad)?;
-            Ok(column.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+            Ok(column
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect())
         };
         if entries.num_columns() != 2 {
             return Err(bad());
@@ -212,12 +215,18 @@ pub async fn call(
             let (table, version) = branch_of(scope, table, default_namespace).await?;
             let target = scope.load_table_at(&table, version.as_ref()).await?;
             let request = super::compaction::RewriteRequest {
-                strategy: args.get("strategy").map(|_| args.string("strategy")).transpose()?,
+                strategy: args
+                    .get("strategy")
+                    .map(|_| args.string("strategy"))
+                    .transpose()?,
                 sort_order: args
                     .get("sort_order")
                     .map(|_| args.string("sort_order"))
                     .transpose()?,
-                filter: args.get("where").map(|_| args.string("where")).transpose()?,
+                filter: args
+                    .get("where")
+                    .map(|_| args.string("where"))
+                    .transpose()?,
                 options: args.string_map("options")?,
             };
             super::compaction::rewrite_data_files(ctx, scope, target, &request).await
@@ -341,7 +350,11 @@ async fn branch_of(
     table: TableIdent,
     default_namespace: &str,
 ) -> Result<(TableIdent, Option<VersionSpec>)> {
-    let Some(branch) = table.name().strip_prefix("branch_").filter(|b| !b.is_empty()) else {
+    let Some(branch) = table
+        .name()
+        .strip_prefix("branch_")
+        .filter(|b| !b.is_empty())
+    else {
         return Ok((table, None));
     };
     match scope.engine().catalog().load_table(&table).await {
@@ -357,8 +370,8 @@ async fn branch_of(
     if parts.is_empty() {
         parts.push(default_namespace.to_string());
     }
-    let namespace = floe_catalog::NamespaceIdent::from_vec(parts)
-        .map_err(|e| invalid!("'{table}': {e}"))?;
+    let namespace =
+        floe_catalog::NamespaceIdent::from_vec(parts).map_err(|e| invalid!("'{table}': {e}"))?;
     Ok((
         TableIdent::new(namespace, name),
         Some(VersionSpec::Branch(branch.to_string())),

@@ -10,5 +10,6 @@ pub mod ddl;
 pub mod dml;
 pub mod merge;
 pub mod metadata_tables;
+pub mod orphans;
 pub mod procedures;
 pub mod refs;

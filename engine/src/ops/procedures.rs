@@ -20,8 +20,10 @@ use crate::table::{LoadedTable, VersionSpec, format_millis};
 /// parameter is required except `set_current_snapshot`'s, of which exactly
 /// one of `snapshot_id` and `ref` is given, `expire_snapshots`'s
 /// `older_than` (default: five days ago) and `retain_last` (default 1),
-/// `add_files`'s `check_duplicate_files` (default true), and all of
-/// `rewrite_data_files`'s but `table`.
+/// `add_files`'s `check_duplicate_files` (default true), all of
+/// `rewrite_data_files`'s but `table`, and all of `remove_orphan_files`'s
+/// (`table` absent or `'*'`: every table; `older_than`: three days ago;
+/// `dry_run`: false).
 const PROCEDURES: &[(&str, &[&str])] = &[
     ("rollback_to_snapshot", &["table", "snapshot_id"]),
     ("rollback_to_timestamp", &["table", "timestamp"]),
@@ -34,6 +36,7 @@ const PROCEDURES: &[(&str, &[&str])] = &[
         "add_files",
         &["table", "source_table", "check_duplicate_files"],
     ),
+    ("remove_orphan_files", &["table", "older_than", "dry_run"]),
     (
         "rewrite_data_files",
         &["table", "strategy", "sort_order", "where", "options"],
@@ -208,6 +211,30 @@ pub async fn call(
     default_namespace: &str,
 ) -> Result<RecordBatch> {
     let args = bind(procedure, args)?;
+    if procedure == "remove_orphan_files" {
+        let table = match args.get("table") {
+            None => None,
+            Some(_) if args.string("table")? == "*" => None,
+            Some(_) => Some(crate::names::table_ident_from_text(
+                &args.string("table")?,
+                catalog,
+                default_namespace,
+            )?),
+        };
+        let request = super::orphans::OrphanRequest {
+            table,
+            older_than: match args.get("older_than") {
+                Some(_) => args.timestamp_ms("older_than")?,
+                None => chrono::Utc::now().timestamp_millis() - super::orphans::DEFAULT_MIN_AGE_MS,
+            },
+            dry_run: match args.get("dry_run") {
+                Some(_) => args.bool("dry_run")?,
+                None => false,
+            },
+        };
+        let orphans = super::orphans::remove_orphan_files(scope, &request).await?;
+        return super::orphans::orphans_batch(orphans);
+    }
     let table =
         crate::names::table_ident_from_text(&args.string("table")?, catalog, default_namespace)?;
     match procedure {

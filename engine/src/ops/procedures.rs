@@ -340,19 +340,23 @@ pub async fn call(
         }
         "expire_snapshots" => {
             let older_than = match args.get("older_than") {
-                Some(_) => args.timestamp_ms("older_than")?,
-                None => chrono::Utc::now().timestamp_millis() - 5 * 86_400_000,
+                Some(_) => Some(args.timestamp_ms("older_than")?),
+                None => None,
             };
             let retain_last = match args.get("retain_last") {
-                Some(_) => args.int("retain_last")?,
-                None => 1,
+                Some(_) => Some(args.int("retain_last")?),
+                None => None,
             };
-            if retain_last < 1 {
+            if retain_last.is_some_and(|n| n < 1) {
                 return Err(invalid!(
                     "CALL system.expire_snapshots: retain_last must be at least 1"
                 ));
             }
-            expire_snapshots(scope, &table, older_than, retain_last as usize).await
+            let policy = ExpiryDefaults {
+                older_than,
+                retain_last: retain_last.map(|n| n as usize),
+            };
+            expire_snapshots(scope, &table, policy).await
         }
         "add_files" => {
             let source = super::add_files::parse_source(&args.string("source_table")?)?;
@@ -565,48 +569,125 @@ async fn fast_forward(
 /// needs (each branch keeps its head and its `retain_last` latest
 /// snapshots), then delete the files only they referenced: manifest lists,
 /// manifests, and data and delete files.
+/// What `expire_snapshots` was given; what it was not comes from the
+/// table's `history.expire.*` properties, with Iceberg's defaults.
+struct ExpiryDefaults {
+    older_than: Option<i64>,
+    retain_last: Option<usize>,
+}
+
+/// What one expiry removes from a table, by Java Iceberg's rules: a ref
+/// other than `main` older than its `max-ref-age-ms` (its own, else the
+/// table's `history.expire.max-ref-age-ms`) goes; each branch keeps the
+/// ancestors within its `min-snapshots-to-keep` and `max-snapshot-age-ms`
+/// (its own, else the defaults); a snapshot no ref reaches goes once it
+/// is older than the default age.
+fn expiry(
+    table: &LoadedTable,
+    defaults: &ExpiryDefaults,
+    now: i64,
+) -> Result<(Vec<i64>, Vec<String>)> {
+    let properties = table.metadata().properties();
+    let property = |key: &str| -> Result<Option<i64>> {
+        properties
+            .get(key)
+            .map(|v| {
+                v.trim().parse::<i64>().map_err(|_| {
+                    invalid!(
+                        "table '{}' sets {key} = '{v}': expected a whole number",
+                        table.ident()
+                    )
+                })
+            })
+            .transpose()
+    };
+    let older_than = match defaults.older_than {
+        Some(ms) => ms,
+        None => now - property("history.expire.max-snapshot-age-ms")?.unwrap_or(5 * 86_400_000),
+    };
+    let retain_last = match defaults.retain_last {
+        Some(n) => n,
+        None => property("history.expire.min-snapshots-to-keep")?.map_or(1, |n| n.max(1) as usize),
+    };
+    let max_ref_age = property("history.expire.max-ref-age-ms")?;
+    let mut retained = std::collections::HashSet::new();
+    let mut in_branches = std::collections::HashSet::new();
+    let mut removed_refs = Vec::new();
+    for (name, reference) in table.refs()? {
+        let (ref_age, snapshot_age, keep) = match &reference.retention {
+            SnapshotRetention::Branch {
+                min_snapshots_to_keep,
+                max_snapshot_age_ms,
+                max_ref_age_ms,
+            } => (
+                *max_ref_age_ms,
+                *max_snapshot_age_ms,
+                *min_snapshots_to_keep,
+            ),
+            SnapshotRetention::Tag { max_ref_age_ms } => (*max_ref_age_ms, None, None),
+        };
+        let head_time = table
+            .metadata()
+            .snapshot_by_id(reference.snapshot_id)
+            .map(|s| s.timestamp_ms());
+        if name != MAIN_BRANCH
+            && let (Some(age), Some(time)) = (ref_age.or(max_ref_age), head_time)
+            && time < now - age
+        {
+            removed_refs.push(name.clone());
+            continue;
+        }
+        retained.insert(reference.snapshot_id);
+        if !reference.is_branch() {
+            continue;
+        }
+        let branch_older_than = snapshot_age.map_or(older_than, |age| now - age);
+        let keep = keep.map_or(retain_last, |n| n.max(1) as usize);
+        for (n, snapshot) in table
+            .ancestors(Some(reference.snapshot_id))
+            .iter()
+            .enumerate()
+        {
+            in_branches.insert(snapshot.snapshot_id());
+            if n < keep || snapshot.timestamp_ms() >= branch_older_than {
+                retained.insert(snapshot.snapshot_id());
+            }
+        }
+    }
+    let expired = table
+        .metadata()
+        .snapshots()
+        .filter(|s| !retained.contains(&s.snapshot_id()))
+        .filter(|s| in_branches.contains(&s.snapshot_id()) || s.timestamp_ms() < older_than)
+        .map(|s| s.snapshot_id())
+        .collect();
+    Ok((expired, removed_refs))
+}
+
 async fn expire_snapshots(
     scope: &Scope,
     table: &TableIdent,
-    older_than: i64,
-    retain_last: usize,
+    defaults: ExpiryDefaults,
 ) -> Result<RecordBatch> {
     let before = std::sync::Mutex::new(None);
     let expired_ids = std::sync::Mutex::new(Vec::new());
+    let now = chrono::Utc::now().timestamp_millis();
     let after = update_metadata(&scope.target()?, table, |current| {
-        let mut protected = std::collections::HashSet::new();
-        for reference in current.refs()?.values() {
-            protected.insert(reference.snapshot_id);
-            if reference.is_branch() {
-                for snapshot in current
-                    .ancestors(Some(reference.snapshot_id))
-                    .iter()
-                    .take(retain_last)
-                {
-                    protected.insert(snapshot.snapshot_id());
-                }
-            }
-        }
-        let expired: Vec<i64> = current
-            .metadata()
-            .snapshots()
-            .filter(|s| s.timestamp_ms() < older_than && !protected.contains(&s.snapshot_id()))
-            .map(|s| s.snapshot_id())
-            .collect();
+        let (expired, removed_refs) = expiry(current, &defaults, now)?;
         if let Ok(mut b) = before.lock() {
             *b = Some(current.clone());
         }
         if let Ok(mut e) = expired_ids.lock() {
             e.clone_from(&expired);
         }
-        if expired.is_empty() {
+        if expired.is_empty() && removed_refs.is_empty() {
             return Ok(None);
         }
-        Ok(Some(
-            TableMetadata::clone(current.metadata())
-                .into_builder(None)
-                .remove_snapshots(&expired),
-        ))
+        let mut builder = TableMetadata::clone(current.metadata()).into_builder(None);
+        for name in &removed_refs {
+            builder = builder.remove_ref(name);
+        }
+        Ok(Some(builder.remove_snapshots(&expired)))
     })
     .await?;
     let expired = expired_ids.lock().map(|e| e.clone()).unwrap_or_default();
@@ -697,7 +778,16 @@ async fn delete_unreachable(
             }
         }
     }
+    // Files outside the table's location (registered in place by
+    // add_files) belong to whoever wrote them: they stay.
+    let own = format!(
+        "{}/",
+        super::orphans::normalize(after.metadata().location())
+    );
     for (path, content) in &doomed_files {
+        if !super::orphans::normalize(path).starts_with(&own) {
+            continue;
+        }
         file_io.delete(path).await?;
         counts[match content {
             DataContentType::Data => 0,

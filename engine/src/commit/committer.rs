@@ -81,6 +81,8 @@ pub(crate) async fn commit_locked(
         let mut committed = Vec::with_capacity(batch.commits.len());
         // The metadata files this attempt wrote.
         let mut written = Vec::new();
+        // The metadata files each table's log named before this commit.
+        let mut logs = Vec::with_capacity(batch.commits.len());
         for commit in &batch.commits {
             let (current, metadata) =
                 match apply_to_current(engine, commit, &mut attempts, attempt).await {
@@ -90,6 +92,7 @@ pub(crate) async fn commit_locked(
                         return Err(e);
                     }
                 };
+            logs.push(current.as_ref().map(metadata_files));
             match current {
                 // A commit of requirements only checks them: its pointer must
                 // stay where it is until the others have moved.
@@ -128,6 +131,11 @@ pub(crate) async fn commit_locked(
         }
         let e = match engine.catalog().commit(changes).await {
             Ok(()) => {
+                for (table, before) in committed.iter().zip(&logs) {
+                    if let Some(before) = before {
+                        delete_expired_metadata(engine, table, before).await;
+                    }
+                }
                 for table in &committed {
                     engine.remember(table);
                 }
@@ -245,6 +253,37 @@ async fn apply_to_current(
             Err(stale(&commit.table, e))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The metadata files a table version names: its own and its log's.
+fn metadata_files(table: &LoadedTable) -> Vec<String> {
+    table
+        .metadata()
+        .metadata_log()
+        .iter()
+        .map(|entry| entry.metadata_file.clone())
+        .chain([table.metadata_location().to_string()])
+        .collect()
+}
+
+/// With `write.metadata.delete-after-commit.enabled`, delete the metadata
+/// files that left the table's log in this commit (the log keeps
+/// `write.metadata.previous-versions-max` of them, 100 by default), as
+/// Java Iceberg does. Best effort: the commit has happened, and a file
+/// left behind is an orphan that `remove_orphan_files` finds.
+async fn delete_expired_metadata(engine: &Engine, table: &LoadedTable, before: &[String]) {
+    let enabled = table
+        .metadata()
+        .properties()
+        .get("write.metadata.delete-after-commit.enabled")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !enabled {
+        return;
+    }
+    let kept: std::collections::HashSet<String> = metadata_files(table).into_iter().collect();
+    for file in before.iter().filter(|f| !kept.contains(*f)) {
+        engine.file_io().delete(file).await.ok();
     }
 }
 

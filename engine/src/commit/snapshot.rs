@@ -630,7 +630,10 @@ const MIN_MANIFESTS_TO_MERGE: usize = 100;
 const MERGED_MANIFEST_TARGET_BYTES: i64 = 8 * 1024 * 1024;
 
 /// Keep the manifest list short: once a spec has
-/// [`MIN_MANIFESTS_TO_MERGE`] small data manifests from earlier snapshots,
+/// `commit.manifest.min-count-to-merge` ([`MIN_MANIFESTS_TO_MERGE`] by
+/// default) data manifests smaller than `commit.manifest.target-size-bytes`
+/// from earlier snapshots (and `commit.manifest-merge.enabled` is not
+/// false),
 /// their live entries are rewritten into one manifest (as `EXISTING`, with
 /// their snapshot ids and sequence numbers; entries deleted by earlier
 /// snapshots are dropped). Without this every single-row INSERT adds a
@@ -641,10 +644,32 @@ async fn merge_manifests(
     manifests: Vec<ManifestFile>,
     staged: &StagedCommit<'_>,
 ) -> Result<Vec<ManifestFile>> {
+    let properties = base.metadata().properties();
+    let setting = |key: &str, default: i64| {
+        properties
+            .get(key)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(default)
+    };
+    let enabled = properties
+        .get("commit.manifest-merge.enabled")
+        .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+    if !enabled {
+        return Ok(manifests);
+    }
+    let min_count = setting(
+        "commit.manifest.min-count-to-merge",
+        MIN_MANIFESTS_TO_MERGE as i64,
+    )
+    .max(2) as usize;
+    let target = setting(
+        "commit.manifest.target-size-bytes",
+        MERGED_MANIFEST_TARGET_BYTES,
+    );
     let mergeable = |m: &ManifestFile| {
         m.content == ManifestContentType::Data
             && m.added_snapshot_id != staged.snapshot_id
-            && m.manifest_length < MERGED_MANIFEST_TARGET_BYTES
+            && m.manifest_length < target
     };
     let mut counts: HashMap<i32, usize> = HashMap::new();
     for manifest in manifests.iter().filter(|m| mergeable(m)) {
@@ -652,7 +677,7 @@ async fn merge_manifests(
     }
     let specs: HashSet<i32> = counts
         .into_iter()
-        .filter(|(_, n)| *n >= MIN_MANIFESTS_TO_MERGE)
+        .filter(|(_, n)| *n >= min_count)
         .map(|(spec, _)| spec)
         .collect();
     if specs.is_empty() {

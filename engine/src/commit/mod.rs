@@ -42,7 +42,7 @@ pub(crate) use apply::apply_commit;
 
 pub(crate) use committer::{Batch, commit as commit_batch, commit_locked, rename_table};
 pub(crate) use retry::Attempts;
-pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch};
+pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch, rewrite_manifests};
 pub(crate) use staging::Staging;
 
 use std::sync::{Mutex, MutexGuard};

@@ -890,3 +890,172 @@ fn new_snapshot_id() -> i64 {
     let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
     ((a ^ b) & (i64::MAX as u64)) as i64
 }
+
+/// What [`rewrite_manifests`] did: manifests replaced and written.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ManifestRewrite {
+    /// The data manifests replaced.
+    pub rewritten: usize,
+    /// The manifests written instead.
+    pub added: usize,
+}
+
+/// `rewrite_manifests`: the live entries of every data manifest of the
+/// table's head (on `base`'s branch) are written again, per partition
+/// spec, sorted by partition and cut at `commit.manifest.target-size-bytes`,
+/// so that a scan filtering on the partition reads few manifests. Delete
+/// manifests stay. The `replace` snapshot changes no file; a concurrent
+/// commit makes it run again on the new head.
+pub(crate) async fn rewrite_manifests(
+    target: &Target<'_>,
+    base: LoadedTable,
+) -> Result<(LoadedTable, ManifestRewrite)> {
+    let engine = target.engine;
+    let branch = base.write_branch()?.to_string();
+    let snapshot_id = new_snapshot_id();
+    let commit_uuid = uuid::Uuid::now_v7();
+    let done = std::sync::Mutex::new(ManifestRewrite::default());
+    let (branch, done_ref) = (&branch, &done);
+    let mut attempt = 0;
+    let table = commit_table(target, base, move |current| {
+        attempt += 1;
+        async move {
+            let Some(parent) = current.snapshot().cloned() else {
+                return Ok(None);
+            };
+            let metadata = current.metadata();
+            let manifests = current.manifests(engine, parent.manifest_list()).await?;
+            let (data, kept): (Vec<ManifestFile>, Vec<ManifestFile>) = manifests
+                .into_iter()
+                .partition(|m| m.content == ManifestContentType::Data);
+            if data.is_empty() {
+                return Ok(None);
+            }
+            let target_bytes = metadata
+                .properties()
+                .get("commit.manifest.target-size-bytes")
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(MERGED_MANIFEST_TARGET_BYTES)
+                .max(1);
+            let mut by_spec: std::collections::BTreeMap<i32, Vec<_>> = Default::default();
+            let (mut entries_seen, mut bytes_seen) = (0usize, 0i64);
+            for manifest in &data {
+                bytes_seen += manifest.manifest_length;
+                let loaded = crate::table::load_manifest(engine, manifest).await?;
+                for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
+                    entries_seen += 1;
+                    let sequence = entry.sequence_number().unwrap_or(0);
+                    by_spec
+                        .entry(manifest.partition_spec_id)
+                        .or_default()
+                        .push((
+                            format!("{:?}", entry.data_file().partition()),
+                            entry.data_file().clone(),
+                            entry.snapshot_id().unwrap_or(manifest.added_snapshot_id),
+                            sequence,
+                            entry.file_sequence_number.or(Some(sequence)),
+                        ));
+                }
+            }
+            // Entries per manifest, from the manifests' average entry size.
+            let per_entry = (bytes_seen / entries_seen.max(1) as i64).max(1);
+            let per_manifest = ((target_bytes / per_entry) as usize).max(1);
+            let mut written = Vec::new();
+            for (spec_id, mut entries) in by_spec {
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                for (n, chunk) in entries.chunks(per_manifest).enumerate() {
+                    let path = format!(
+                        "{}/metadata/{commit_uuid}-rewritten-{spec_id}-{n}-{attempt}.avro",
+                        metadata.location()
+                    );
+                    let mut writer =
+                        manifest_writer(engine, metadata, spec_id, snapshot_id, &path)?
+                            .build_v2_data();
+                    for (_, file, added_by, sequence, file_sequence) in chunk {
+                        writer.add_existing_file(
+                            file.clone(),
+                            *added_by,
+                            *sequence,
+                            *file_sequence,
+                        )?;
+                    }
+                    written.push(writer.write_manifest_file().await?);
+                }
+            }
+            if let Ok(mut done) = done_ref.lock() {
+                *done = ManifestRewrite {
+                    rewritten: data.len(),
+                    added: written.len(),
+                };
+            }
+            let summary = manifest_rewrite_summary(
+                &parent,
+                data.len(),
+                written.len(),
+                kept.len(),
+                entries_seen,
+            );
+            let mut manifests = written;
+            manifests.extend(kept);
+            let list_path = format!(
+                "{}/metadata/snap-{snapshot_id}-{}-{commit_uuid}.avro",
+                metadata.location(),
+                attempt - 1
+            );
+            let sequence_number = metadata.next_sequence_number();
+            write_manifest_list(
+                engine,
+                &list_path,
+                snapshot_id,
+                Some(parent.snapshot_id()),
+                sequence_number,
+                manifests,
+            )
+            .await?;
+            let snapshot = Snapshot::builder()
+                .with_snapshot_id(snapshot_id)
+                .with_parent_snapshot_id(Some(parent.snapshot_id()))
+                .with_sequence_number(sequence_number)
+                .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
+                .with_manifest_list(list_path)
+                .with_summary(Summary {
+                    operation: Operation::Replace,
+                    additional_properties: summary,
+                })
+                .with_schema_id(metadata.current_schema_id())
+                .build();
+            let builder = TableMetadata::clone(metadata)
+                .into_builder(None)
+                .set_branch_snapshot(snapshot, branch)?;
+            Ok(Some(builder.build()?.changes))
+        }
+    })
+    .await?;
+    let done = done.lock().map(|d| *d).unwrap_or_default();
+    Ok((table, done))
+}
+
+/// A manifest rewrite's summary: Java's `manifests-*` keys, and the
+/// parent's totals, which a rewrite does not change.
+fn manifest_rewrite_summary(
+    parent: &Snapshot,
+    replaced: usize,
+    created: usize,
+    kept: usize,
+    entries: usize,
+) -> HashMap<String, String> {
+    let mut summary: HashMap<String, String> = parent
+        .summary()
+        .additional_properties
+        .iter()
+        .filter(|(k, _)| k.starts_with("total-"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    summary.insert("manifests-replaced".into(), replaced.to_string());
+    summary.insert("manifests-created".into(), created.to_string());
+    summary.insert("manifests-kept".into(), kept.to_string());
+    summary.insert("entries-processed".into(), entries.to_string());
+    summary.insert("engine-name".into(), "floe".into());
+    summary.insert("engine-version".into(), env!("CARGO_PKG_VERSION").into());
+    summary
+}

@@ -23,7 +23,8 @@ use crate::table::{LoadedTable, VersionSpec, format_millis};
 /// `add_files`'s `check_duplicate_files` (default true), all of
 /// `rewrite_data_files`'s but `table`, and all of `remove_orphan_files`'s
 /// (`table` absent or `'*'`: every table; `older_than`: three days ago;
-/// `dry_run`: false).
+/// `dry_run`: false), and `rewrite_manifests`'s `use_caching` (accepted
+/// for Spark's sake; Floe has nothing to cache).
 const PROCEDURES: &[(&str, &[&str])] = &[
     ("rollback_to_snapshot", &["table", "snapshot_id"]),
     ("rollback_to_timestamp", &["table", "timestamp"]),
@@ -37,6 +38,7 @@ const PROCEDURES: &[(&str, &[&str])] = &[
         &["table", "source_table", "check_duplicate_files"],
     ),
     ("remove_orphan_files", &["table", "older_than", "dry_run"]),
+    ("rewrite_manifests", &["table", "use_caching"]),
     (
         "rewrite_data_files",
         &["table", "strategy", "sort_order", "where", "options"],
@@ -238,6 +240,22 @@ pub async fn call(
     let table =
         crate::names::table_ident_from_text(&args.string("table")?, catalog, default_namespace)?;
     match procedure {
+        "rewrite_manifests" => {
+            let (table, version) = branch_of(scope, table, default_namespace).await?;
+            let target = scope.load_table_at(&table, version.as_ref()).await?;
+            let (_, done) = crate::commit::rewrite_manifests(&scope.target()?, target).await?;
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("rewritten_manifests_count", DataType::Int32, false),
+                Field::new("added_manifests_count", DataType::Int32, false),
+            ]));
+            Ok(RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(arrow::array::Int32Array::from(vec![done.rewritten as i32])),
+                    Arc::new(arrow::array::Int32Array::from(vec![done.added as i32])),
+                ],
+            )?)
+        }
         "rewrite_data_files" => {
             let (table, version) = branch_of(scope, table, default_namespace).await?;
             let target = scope.load_table_at(&table, version.as_ref()).await?;

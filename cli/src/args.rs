@@ -48,6 +48,27 @@ pub enum Command {
     /// Run a medallion pipeline folder, or show its last runs.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Run the maintenance the tables' properties ask for: snapshot
+    /// expiry, compaction of small files, a manifest rewrite and orphan
+    /// removal.
+    Maintain(MaintainArgs),
+}
+
+/// Arguments of `floe maintain`.
+#[derive(Debug, clap::Args)]
+pub struct MaintainArgs {
+    /// The table to maintain (`db.t`, or `t` in `default`).
+    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    pub table: Option<String>,
+    /// Maintain every table of the warehouse.
+    #[arg(long)]
+    pub all: bool,
+    /// Say what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per table on stdout, for schedulers.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `floe pipeline …`.

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 a statement failed, 2 bad arguments.
 
 mod args;
+mod maintain;
 mod output;
 mod pipeline;
 mod repl;
@@ -84,6 +85,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Serve(serve) => return serve::run(&args, serve).await,
         Command::HashPassword => return serve::hash_password(),
         Command::Pipeline(command) => return pipeline::run(&args, command).await,
+        Command::Maintain(maintain) => return maintain::run(&args, maintain).await,
     };
     let lakehouse = floe_engine::Lakehouse::from(open_engine(&args).await?);
     if let Some(branch) = &sql.branch {

@@ -382,3 +382,74 @@ fn echo_is_refused_with_json_and_parquet() {
         assert_eq!(stdout(&out), "");
     }
 }
+
+#[test]
+fn maintain_runs_the_policies_the_table_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let mut setup = vec![
+        "sql".to_string(),
+        "-c".to_string(),
+        "CREATE TABLE t (id BIGINT) TBLPROPERTIES ('history.expire.max-snapshot-age-ms' = '1')"
+            .to_string(),
+        "-c".to_string(),
+        "CREATE TABLE quiet (id BIGINT)".to_string(),
+    ];
+    for id in 1..=6 {
+        setup.push("-c".to_string());
+        setup.push(format!("INSERT INTO t VALUES ({id})"));
+    }
+    let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+    assert!(floe(&wh, &setup, None).status.success());
+    let counts = || {
+        stdout(&floe(
+            &wh,
+            &[
+                "sql",
+                "--format",
+                "csv",
+                "-c",
+                "SELECT (SELECT count(*) FROM \"t$snapshots\") AS s, (SELECT count(*) FROM \
+                 \"t$files\") AS f, (SELECT sum(id) FROM t) AS total",
+            ],
+            None,
+        ))
+    };
+    assert_eq!(counts(), "s,f,total\n6,6,21\n");
+
+    // A dry run says what would be done, and does nothing.
+    let out = floe(&wh, &["maintain", "--table", "t", "--dry-run"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "default.t: would expire 5 snapshot(s), compact 6 data file(s)\n"
+    );
+    assert_eq!(counts(), "s,f,total\n6,6,21\n");
+
+    // Expiry keeps the newest snapshot; compaction adds a replace on it.
+    let out = floe(&wh, &["maintain", "--all", "--json"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["table"], "default.quiet");
+    assert_eq!(lines[0]["expired_snapshots"], 0);
+    assert_eq!(lines[1]["table"], "default.t");
+    assert_eq!(lines[1]["expired_snapshots"], 5);
+    assert_eq!(lines[1]["rewritten_data_files"], 6);
+    assert_eq!(lines[1]["added_data_files"], 1);
+    assert_eq!(lines[1]["orphan_files"], serde_json::json!([]));
+    assert_eq!(counts(), "s,f,total\n2,1,21\n");
+
+    let out = floe(&wh, &["maintain", "--table", "nope"], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("maintaining table 'default.nope'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = floe(&wh, &["maintain"], None);
+    assert!(!out.status.success());
+}

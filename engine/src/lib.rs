@@ -42,6 +42,7 @@ pub use error::{ErrorKind, FloeError, MergeConflicts, RequirementFailed, Result,
 pub use floe_catalog::{NamespaceIdent, TableIdent};
 pub use iceberg::{TableRequirement, TableUpdate};
 pub use lakehouse::{Lakehouse, LakehouseBuilder};
+pub use ops::maintain::{MaintenanceReport, Step as MaintenanceStep};
 pub use results::{CommitInfo, MergeOutcome, MergeReport, TableRead, tables_read};
 pub use session::{IngestMode, PreparedStatement, Session};
 pub use table::{LoadedTable, TableVersion, VersionSpec};

@@ -46,6 +46,8 @@ pub struct RewriteRequest {
     pub filter: Option<String>,
     /// Spark's options (`min-input-files`, `target-file-size-bytes`, …).
     pub options: HashMap<String, String>,
+    /// Only say what would be rewritten: write and commit nothing.
+    pub dry_run: bool,
 }
 
 /// The options, with Spark's defaults.
@@ -159,15 +161,14 @@ struct Candidate {
 }
 
 /// `CALL system.rewrite_data_files(...)` on `table` (at the branch it is
-/// loaded at). Returns Spark's result row: `rewritten_data_files_count`,
-/// `added_data_files_count`, `rewritten_bytes_count`,
-/// `failed_data_files_count`, `removed_delete_files_count`.
+/// loaded at). Returns what it rewrote ([`Rewritten::batch`]: Spark's
+/// result row).
 pub async fn rewrite_data_files(
     ctx: &SessionContext,
     scope: &Scope,
     table: LoadedTable,
     request: &RewriteRequest,
-) -> Result<RecordBatch> {
+) -> Result<Rewritten> {
     let name = table.ident().to_string();
     let options = Options::parse(&table, &request.options)?;
     let strategy = request
@@ -244,7 +245,14 @@ pub async fn rewrite_data_files(
         .iter()
         .map(|f| Expr::Column(Column::new_unqualified(&f.name)))
         .collect();
-    let mut totals = Totals::default();
+    let mut totals = Rewritten::default();
+    if request.dry_run {
+        for group in &groups {
+            totals.rewritten += group.len();
+            totals.bytes += group.iter().map(|c| c.size).sum::<u64>();
+        }
+        return Ok(totals);
+    }
     let mut pending = Pending::default();
     for group in groups {
         let tasks: Vec<FileScanTask> = group.iter().map(|c| c.task.clone()).collect();
@@ -258,7 +266,7 @@ pub async fn rewrite_data_files(
         }
     }
     totals.add(&pending.commit(scope, &table).await?);
-    totals.batch()
+    Ok(totals)
 }
 
 /// What one commit rewrites.
@@ -318,12 +326,12 @@ impl Pending {
     }
 
     /// Commit what is pending (nothing when nothing is); returns its counts.
-    async fn commit(&mut self, scope: &Scope, table: &LoadedTable) -> Result<Totals> {
+    async fn commit(&mut self, scope: &Scope, table: &LoadedTable) -> Result<Rewritten> {
         let this = std::mem::take(self);
         if this.removed.is_empty() {
-            return Ok(Totals::default());
+            return Ok(Rewritten::default());
         }
-        let totals = Totals {
+        let totals = Rewritten {
             rewritten: this.removed.len(),
             added: this.added.len(),
             bytes: this.bytes,
@@ -336,24 +344,31 @@ impl Pending {
     }
 }
 
-/// The counts of Spark's result row.
-#[derive(Default)]
-struct Totals {
-    rewritten: usize,
-    added: usize,
-    bytes: u64,
-    removed_deletes: usize,
+/// What a compaction rewrote (or, in a dry run, would).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rewritten {
+    /// Data files rewritten.
+    pub rewritten: usize,
+    /// Data files written.
+    pub added: usize,
+    /// The rewritten files' bytes.
+    pub bytes: u64,
+    /// Delete files that went with them.
+    pub removed_deletes: usize,
 }
 
-impl Totals {
-    fn add(&mut self, other: &Totals) {
+impl Rewritten {
+    fn add(&mut self, other: &Rewritten) {
         self.rewritten += other.rewritten;
         self.added += other.added;
         self.bytes += other.bytes;
         self.removed_deletes += other.removed_deletes;
     }
 
-    fn batch(&self) -> Result<RecordBatch> {
+    /// Spark's result row: `rewritten_data_files_count`,
+    /// `added_data_files_count`, `rewritten_bytes_count`,
+    /// `failed_data_files_count`, `removed_delete_files_count`.
+    pub fn batch(&self) -> Result<RecordBatch> {
         let int = |n: usize| Arc::new(Int32Array::from(vec![n as i32])) as arrow::array::ArrayRef;
         let schema = Schema::new(vec![
             Field::new("rewritten_data_files_count", DataType::Int32, false),

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod compaction;
 pub mod ddl;
 pub mod dml;
+pub mod maintain;
 pub mod merge;
 pub mod metadata_tables;
 pub mod orphans;

@@ -273,8 +273,11 @@ pub async fn call(
                     .map(|_| args.string("where"))
                     .transpose()?,
                 options: args.string_map("options")?,
+                dry_run: false,
             };
-            super::compaction::rewrite_data_files(ctx, scope, target, &request).await
+            super::compaction::rewrite_data_files(ctx, scope, target, &request)
+                .await?
+                .batch()
         }
         "rollback_to_snapshot" => {
             let id = args.int("snapshot_id")?;
@@ -589,9 +592,10 @@ async fn fast_forward(
 /// manifests, and data and delete files.
 /// What `expire_snapshots` was given; what it was not comes from the
 /// table's `history.expire.*` properties, with Iceberg's defaults.
-struct ExpiryDefaults {
-    older_than: Option<i64>,
-    retain_last: Option<usize>,
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ExpiryDefaults {
+    pub(crate) older_than: Option<i64>,
+    pub(crate) retain_last: Option<usize>,
 }
 
 /// What one expiry removes from a table, by Java Iceberg's rules: a ref
@@ -600,7 +604,7 @@ struct ExpiryDefaults {
 /// ancestors within its `min-snapshots-to-keep` and `max-snapshot-age-ms`
 /// (its own, else the defaults); a snapshot no ref reaches goes once it
 /// is older than the default age.
-fn expiry(
+pub(crate) fn expiry(
     table: &LoadedTable,
     defaults: &ExpiryDefaults,
     now: i64,
@@ -687,6 +691,35 @@ async fn expire_snapshots(
     table: &TableIdent,
     defaults: ExpiryDefaults,
 ) -> Result<RecordBatch> {
+    let (_, counts) = expire(scope, table, defaults).await?;
+    let schema = Arc::new(Schema::new(
+        [
+            "deleted_data_files_count",
+            "deleted_position_delete_files_count",
+            "deleted_equality_delete_files_count",
+            "deleted_manifest_files_count",
+            "deleted_manifest_lists_count",
+        ]
+        .iter()
+        .map(|n| Field::new(*n, DataType::Int64, false))
+        .collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = counts
+        .iter()
+        .map(|n| Arc::new(Int64Array::from(vec![*n])) as ArrayRef)
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Expire `table`'s snapshots (see [`expiry`]) and delete the files only
+/// they reached. Returns the snapshots expired and the counts of data,
+/// position delete, equality delete files, manifests and manifest lists
+/// deleted.
+pub(crate) async fn expire(
+    scope: &Scope,
+    table: &TableIdent,
+    defaults: ExpiryDefaults,
+) -> Result<(usize, [i64; 5])> {
     let before = std::sync::Mutex::new(None);
     let expired_ids = std::sync::Mutex::new(Vec::new());
     let now = chrono::Utc::now().timestamp_millis();
@@ -714,23 +747,7 @@ async fn expire_snapshots(
     if let Some(before) = before.filter(|_| !expired.is_empty()) {
         counts = delete_unreachable(scope, &before, &after, &expired).await?;
     }
-    let schema = Arc::new(Schema::new(
-        [
-            "deleted_data_files_count",
-            "deleted_position_delete_files_count",
-            "deleted_equality_delete_files_count",
-            "deleted_manifest_files_count",
-            "deleted_manifest_lists_count",
-        ]
-        .iter()
-        .map(|n| Field::new(*n, DataType::Int64, false))
-        .collect::<Vec<_>>(),
-    ));
-    let columns: Vec<ArrayRef> = counts
-        .iter()
-        .map(|n| Arc::new(Int64Array::from(vec![*n])) as ArrayRef)
-        .collect();
-    Ok(RecordBatch::try_new(schema, columns)?)
+    Ok((expired.len(), counts))
 }
 
 /// Delete the files the `expired` snapshots of `before` referenced that no

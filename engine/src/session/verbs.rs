@@ -206,6 +206,24 @@ impl Session {
 }
 
 impl Session {
+    /// Run the maintenance `table`'s properties ask for (snapshot expiry,
+    /// compaction of small files, a manifest rewrite, orphan removal), or
+    /// with `dry_run` only say what it would do; `progress` hears of each
+    /// step as it starts.
+    pub async fn maintain(
+        &self,
+        table: &floe_catalog::TableIdent,
+        dry_run: bool,
+        progress: &mut dyn FnMut(crate::ops::maintain::Step),
+    ) -> Result<crate::ops::maintain::MaintenanceReport> {
+        crate::ops::maintain::maintain_table(&self.ctx, &self.scope, table, dry_run, progress).await
+    }
+
+    /// Every table of the catalog, whatever branch it is on.
+    pub async fn all_tables(&self) -> Result<Vec<floe_catalog::TableIdent>> {
+        crate::ops::branches::table_idents(&self.scope).await
+    }
+
     /// The warehouse's branches, each with the tables on it as its head
     /// sees them (`main` is always there, even with no table), as `SHOW
     /// BRANCHES` lists them. Every table is loaded once.

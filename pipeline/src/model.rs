@@ -114,7 +114,10 @@ fn summary_records(table: &LoadedTable, snapshot: Option<i64>) -> u64 {
     total("total-records").saturating_sub(total("total-position-deletes"))
 }
 
-/// Whether `table` only gained rows between snapshots `from` and `to`.
+/// Whether `table` only gained rows between snapshots `from` and `to`. A
+/// `replace` (compaction, a manifest rewrite) changes no row, so it does
+/// not end an append-only stretch: reads between the snapshots go through
+/// `table_changes`, where the rewritten rows cancel out.
 async fn append_only(
     run: &Session,
     name: &str,
@@ -126,7 +129,10 @@ async fn append_only(
         if snapshot.snapshot_id() == from {
             return Ok(true);
         }
-        if snapshot.summary().operation != Operation::Append {
+        if !matches!(
+            snapshot.summary().operation,
+            Operation::Append | Operation::Replace
+        ) {
             return Ok(false);
         }
     }

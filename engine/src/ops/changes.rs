@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use datafusion::logical_expr::lit;
+use datafusion::logical_expr::{ExprFunctionExt, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use iceberg::scan::FileScanTask;
 
@@ -77,9 +77,56 @@ pub async fn table_changes(
     let touched_files = old.iter().map(|t| t.data_file_path.clone()).collect();
     let old = ctx.read_table(Arc::new(from_provider.with_tasks(old)))?;
     let new = ctx.read_table(Arc::new(to_provider.with_tasks(new)))?;
+    let (deleted, inserted) = multiset_differences(old, new)?;
     Ok(TableChanges {
-        deleted: old.clone().except(new.clone())?,
-        inserted: new.except(old)?,
+        deleted,
+        inserted,
         touched_files,
     })
+}
+
+/// The column numbering equal rows, so that they are told apart.
+const DUPLICATE: &str = "__floe_duplicate";
+
+/// `old - new` and `new - old` as multisets: a row twice in `new` and
+/// once in `old` is inserted once. (DataFusion's `EXCEPT ALL` drops every
+/// copy of a row the other side has, so equal rows are numbered first,
+/// `row_number() OVER (PARTITION BY every column)`, and the numbered rows
+/// compared.) Columns that cannot be partitioned by (lists, structs,
+/// maps) leave the plain `EXCEPT ALL`.
+fn multiset_differences(old: DataFrame, new: DataFrame) -> Result<(DataFrame, DataFrame)> {
+    use arrow::datatypes::DataType;
+    let nested = old.schema().fields().iter().any(|f| {
+        matches!(
+            f.data_type(),
+            DataType::List(_)
+                | DataType::LargeList(_)
+                | DataType::FixedSizeList(..)
+                | DataType::Struct(_)
+                | DataType::Map(..)
+        )
+    });
+    if nested {
+        return Ok((old.clone().except(new.clone())?, new.except(old)?));
+    }
+    let numbered = |frame: DataFrame| -> Result<DataFrame> {
+        let columns: Vec<datafusion::logical_expr::Expr> = frame
+            .schema()
+            .columns()
+            .into_iter()
+            .map(datafusion::logical_expr::Expr::Column)
+            .collect();
+        let number = datafusion::functions_window::expr_fn::row_number()
+            .partition_by(columns)
+            .build()?
+            .alias(DUPLICATE);
+        Ok(frame.window(vec![number])?)
+    };
+    let (old, new) = (numbered(old)?, numbered(new)?);
+    let deleted = old
+        .clone()
+        .except(new.clone())?
+        .drop_columns(&[DUPLICATE])?;
+    let inserted = new.except(old)?.drop_columns(&[DUPLICATE])?;
+    Ok((deleted, inserted))
 }

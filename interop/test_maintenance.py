@@ -101,3 +101,24 @@ def test_pyiceberg_and_duckdb_read_after_every_maintenance_step(tmp_path):
     # Expiry left one snapshot, and the orphans it found were none of the
     # files the table reads (the reads above passed).
     assert len(catalog.load_table("default.t").snapshots()) == 1
+
+
+def test_pyiceberg_and_duckdb_read_after_position_deletes_are_merged(tmp_path):
+    wh = tmp_path / "wh"
+    floe(
+        wh,
+        "CREATE TABLE p (id BIGINT) TBLPROPERTIES ('write.delete.mode' = 'merge-on-read')",
+        "INSERT INTO p VALUES (1), (2), (3), (4)",
+        "DELETE FROM p WHERE id = 1",
+        "DELETE FROM p WHERE id = 3",
+    )
+    got = floe_rows(wh, "CALL system.rewrite_position_delete_files('p')")
+    assert [got[0][0], got[0][1]] == ["2", "1"]
+    table = sql_catalog(wh).load_table("default.p")
+    assert table.current_snapshot().summary["total-delete-files"] == "1"
+    assert sorted(table.scan().to_arrow()["id"].to_pylist()) == [2, 4]
+    location = metadata_location(wh / "catalog.db", "default", "p")
+    got = duckdb_connection().execute(
+        f"SELECT id FROM iceberg_scan('{location}') ORDER BY id"
+    ).fetchall()
+    assert got == [(2,), (4,)]

@@ -452,3 +452,153 @@ fn parse_sort_order(table: &LoadedTable, text: &str) -> Result<SortOrder> {
         .build(&schema)
         .map_err(|e| invalid!("CALL system.rewrite_data_files: sort_order '{text}': {e}"))
 }
+
+/// What `rewrite_position_delete_files` did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeleteRewrite {
+    /// Position delete files replaced (merged, or dangling).
+    pub rewritten: usize,
+    /// Position delete files written instead.
+    pub added: usize,
+    /// Bytes of the replaced files.
+    pub rewritten_bytes: u64,
+    /// Bytes of the new files.
+    pub added_bytes: u64,
+}
+
+impl DeleteRewrite {
+    /// Spark's result row: `rewritten_delete_files_count`,
+    /// `added_delete_files_count`, `rewritten_bytes_count`,
+    /// `added_bytes_count`.
+    pub fn batch(&self) -> Result<RecordBatch> {
+        let schema = Schema::new(vec![
+            Field::new("rewritten_delete_files_count", DataType::Int32, false),
+            Field::new("added_delete_files_count", DataType::Int32, false),
+            Field::new("rewritten_bytes_count", DataType::Int64, false),
+            Field::new("added_bytes_count", DataType::Int64, false),
+        ]);
+        Ok(RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(Int32Array::from(vec![self.rewritten as i32])),
+                Arc::new(Int32Array::from(vec![self.added as i32])),
+                Arc::new(Int64Array::from(vec![self.rewritten_bytes as i64])),
+                Arc::new(Int64Array::from(vec![self.added_bytes as i64])),
+            ],
+        )?)
+    }
+}
+
+/// `CALL system.rewrite_position_delete_files(table)`: the position delete
+/// files of each data file that has several are merged into one, and
+/// those whose data file is gone (dangling) are dropped, in one `replace`
+/// snapshot. The rows deleted stay exactly those; a data file removed by
+/// a concurrent commit makes the rewrite fail cleanly.
+pub async fn rewrite_position_delete_files(
+    scope: &Scope,
+    table: LoadedTable,
+) -> Result<DeleteRewrite> {
+    let engine = scope.engine();
+    let live = table.live_files(engine).await?;
+    let data: HashMap<&str, &LiveFile> = live
+        .iter()
+        .filter(|f| f.file.content_type() == DataContentType::Data)
+        .map(|f| (f.file.file_path(), f))
+        .collect();
+    // Position delete files by the one data file they reference.
+    let mut by_data: BTreeMap<String, Vec<&LiveFile>> = BTreeMap::new();
+    let mut dangling = Vec::new();
+    for file in live
+        .iter()
+        .filter(|f| f.file.content_type() == DataContentType::PositionDeletes)
+    {
+        match file.file.referenced_data_file() {
+            Some(path) if data.contains_key(path.as_str()) => {
+                by_data.entry(path).or_default().push(file)
+            }
+            Some(_) => dangling.push(file.file.clone()),
+            // Deletes of several files are left as they are.
+            None => {}
+        }
+    }
+    let mut done = DeleteRewrite::default();
+    let mut removed = Vec::new();
+    let mut added = Vec::new();
+    for file in &dangling {
+        done.rewritten += 1;
+        done.rewritten_bytes += file.file_size_in_bytes();
+    }
+    removed.extend(dangling);
+    for (data_path, deletes) in by_data.into_iter().filter(|(_, d)| d.len() > 1) {
+        let mut positions = Vec::new();
+        for delete in &deletes {
+            positions.extend(read_positions(engine, delete.file.file_path(), &data_path).await?);
+            done.rewritten += 1;
+            done.rewritten_bytes += delete.file.file_size_in_bytes();
+            removed.push(delete.file.clone());
+        }
+        positions.sort_unstable();
+        positions.dedup();
+        let target = data[data_path.as_str()];
+        let merged = crate::write::position_deletes::write_position_deletes(
+            scope,
+            &table,
+            &target.file,
+            target.spec_id,
+            &positions,
+        )
+        .await?;
+        done.added += 1;
+        done.added_bytes += merged.file_size_in_bytes();
+        added.push((target.spec_id, merged));
+    }
+    if removed.is_empty() {
+        return Ok(done);
+    }
+    SnapshotUpdate::replace(Vec::new(), Vec::new(), removed)
+        .with_delete_files(added)
+        .commit(&scope.target()?, table)
+        .await?;
+    Ok(done)
+}
+
+/// The positions a position delete file deletes from `data_path`.
+async fn read_positions(
+    engine: &crate::engine::Engine,
+    delete_path: &str,
+    data_path: &str,
+) -> Result<Vec<i64>> {
+    use arrow::array::{Array, StringArray};
+    let bytes = engine.file_io().new_input(delete_path)?.read().await?;
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let (Some(paths), Some(positions)) = (
+            batch.column_by_name("file_path"),
+            batch.column_by_name("pos"),
+        ) else {
+            return Err(invalid!(
+                "position delete file {delete_path} has no file_path and pos columns"
+            ));
+        };
+        let paths = arrow::compute::cast(paths, &DataType::Utf8)?;
+        let paths = paths
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| {
+                FloeError::Internal(format!("{delete_path}: file_path is not a string"))
+            })?;
+        let positions = positions
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| FloeError::Internal(format!("{delete_path}: pos is not a long")))?;
+        for i in 0..batch.num_rows() {
+            if !paths.is_null(i) && paths.value(i) == data_path {
+                out.push(positions.value(i));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -39,6 +39,7 @@ const PROCEDURES: &[(&str, &[&str])] = &[
     ),
     ("remove_orphan_files", &["table", "older_than", "dry_run"]),
     ("rewrite_manifests", &["table", "use_caching"]),
+    ("rewrite_position_delete_files", &["table"]),
     (
         "rewrite_data_files",
         &["table", "strategy", "sort_order", "where", "options"],
@@ -255,6 +256,13 @@ pub async fn call(
                     Arc::new(arrow::array::Int32Array::from(vec![done.added as i32])),
                 ],
             )?)
+        }
+        "rewrite_position_delete_files" => {
+            let (table, version) = branch_of(scope, table, default_namespace).await?;
+            let target = scope.load_table_at(&table, version.as_ref()).await?;
+            super::compaction::rewrite_position_delete_files(scope, target)
+                .await?
+                .batch()
         }
         "rewrite_data_files" => {
             let (table, version) = branch_of(scope, table, default_namespace).await?;

@@ -122,3 +122,35 @@ def test_pyiceberg_and_duckdb_read_after_position_deletes_are_merged(tmp_path):
         f"SELECT id FROM iceberg_scan('{location}') ORDER BY id"
     ).fetchall()
     assert got == [(2,), (4,)]
+
+
+def test_register_table_adopts_a_table_another_catalog_wrote(tmp_path):
+    import pyarrow as pa
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    other = tmp_path / "other"
+    other.mkdir()
+    theirs = SqlCatalog("theirs", uri=f"sqlite:///{other}/catalog.db", warehouse=f"file://{other}")
+    theirs.create_namespace("src")
+    table = theirs.create_table("src.events", schema=pa.schema([("id", pa.int64())]))
+    table.append(pa.table({"id": pa.array([1, 2, 3], pa.int64())}))
+    location = table.metadata_location
+
+    wh = tmp_path / "wh"
+    floe(wh, "CREATE SCHEMA db")
+    got = floe_rows(
+        wh,
+        f"CALL system.register_table(table => 'db.adopted', metadata_file => '{location}')",
+    )
+    assert got == [[str(table.current_snapshot().snapshot_id), "3", "1"]]
+    assert floe_rows(wh, "SELECT sum(id) FROM db.adopted") == [["6"]]
+    # Its next commit is Floe's, on top of the adopted history.
+    floe(wh, "INSERT INTO db.adopted VALUES (4)")
+    assert floe_rows(wh, "SELECT count(*) FROM \"db\".\"adopted$snapshots\"") == [["2"]]
+    proc = floe(
+        wh,
+        f"CALL system.register_table(table => 'db.adopted', metadata_file => '{location}')",
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "already exists" in proc.stderr, proc.stderr

@@ -40,6 +40,7 @@ const PROCEDURES: &[(&str, &[&str])] = &[
     ("remove_orphan_files", &["table", "older_than", "dry_run"]),
     ("rewrite_manifests", &["table", "use_caching"]),
     ("rewrite_position_delete_files", &["table"]),
+    ("register_table", &["table", "metadata_file"]),
     (
         "rewrite_data_files",
         &["table", "strategy", "sort_order", "where", "options"],
@@ -254,6 +255,31 @@ pub async fn call(
                 vec![
                     Arc::new(arrow::array::Int32Array::from(vec![done.rewritten as i32])),
                     Arc::new(arrow::array::Int32Array::from(vec![done.added as i32])),
+                ],
+            )?)
+        }
+        "register_table" => {
+            let location = args.string("metadata_file")?;
+            let catalog = scope.engine().branch_catalog(MAIN_BRANCH).await?;
+            let state = catalog.register_table(&table, &location, false).await?;
+            let snapshot = state.metadata.current_snapshot();
+            let total = |key: &str| {
+                snapshot
+                    .and_then(|s| s.summary().additional_properties.get(key))
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("current_snapshot_id", DataType::Int64, true),
+                Field::new("total_records_count", DataType::Int64, false),
+                Field::new("total_data_files_count", DataType::Int64, false),
+            ]));
+            Ok(RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(Int64Array::from(vec![snapshot.map(|s| s.snapshot_id())])),
+                    Arc::new(Int64Array::from(vec![total("total-records")])),
+                    Arc::new(Int64Array::from(vec![total("total-data-files")])),
                 ],
             )?)
         }

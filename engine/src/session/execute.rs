@@ -278,6 +278,12 @@ impl Session {
             }
             Command::DataFusion(statement) => {
                 let plan = self.plan_statement(statement).await?;
+                if let datafusion::logical_expr::LogicalPlan::Ddl(
+                    datafusion::logical_expr::DdlStatement::CreateExternalTable(create),
+                ) = &plan
+                {
+                    self.check_external_location(create).await?;
+                }
                 Ok(self.ctx.execute_logical_plan(plan).await?)
             }
         }
@@ -514,6 +520,37 @@ impl Session {
             Ok::<_, FloeError>(self.ctx.execute_logical_plan(plan).await?.collect().await?)
         };
         run.await.map_err(|e| insert_error(e, table))
+    }
+
+    /// An external table without declared columns takes them from its
+    /// files: a location that holds none is an error naming it, not a
+    /// table without columns.
+    async fn check_external_location(
+        &self,
+        create: &datafusion::logical_expr::CreateExternalTable,
+    ) -> Result<()> {
+        if !create.schema.fields().is_empty() {
+            return Ok(());
+        }
+        let url = datafusion::datasource::listing::ListingTableUrl::parse(&create.location)?;
+        let store = self.ctx.runtime_env().object_store(url.object_store())?;
+        let mut listed = store.list(Some(url.prefix()));
+        let any = futures::StreamExt::next(&mut listed)
+            .await
+            .transpose()?
+            .is_some();
+        if any
+            || object_store::ObjectStoreExt::head(&store, url.prefix())
+                .await
+                .is_ok()
+        {
+            return Ok(());
+        }
+        Err(invalid!(
+            "CREATE EXTERNAL TABLE {}: there are no files at '{}' to read its columns from              (declare the columns, or point LOCATION at files)",
+            create.name,
+            create.location
+        ))
     }
 
     /// Whether `ident` names a session (external) table, not an Iceberg one.

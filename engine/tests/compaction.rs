@@ -1,6 +1,7 @@
 //! Compaction racing row-level deletes from another engine: whatever
-//! interleaving happens, every compaction and every DELETE either commits
-//! or fails with a conflict, and no deleted row comes back.
+//! interleaving happens, every compaction (which plans again on a lost
+//! race, a few times) and every DELETE either commits or fails with a
+//! conflict, and no deleted row comes back.
 
 #![allow(clippy::unwrap_used)] // tests panic on failure by design
 

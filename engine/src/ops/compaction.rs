@@ -337,9 +337,22 @@ impl Pending {
             bytes: this.bytes,
             removed_deletes: this.removed_deletes.len(),
         };
-        SnapshotUpdate::replace(this.added, this.removed, this.removed_deletes)
+        let written: Vec<String> = this
+            .added
+            .iter()
+            .map(|f| f.file_path().to_string())
+            .collect();
+        let committed = SnapshotUpdate::replace(this.added, this.removed, this.removed_deletes)
             .commit(&scope.target()?, table.clone())
-            .await?;
+            .await;
+        if let Err(e) = committed {
+            // The new files are nobody's: they go (best effort; one left
+            // behind is an orphan that remove_orphan_files finds).
+            for path in &written {
+                scope.engine().file_io().delete(path).await.ok();
+            }
+            return Err(e);
+        }
         Ok(totals)
     }
 }

@@ -309,9 +309,26 @@ pub async fn call(
                 options: args.string_map("options")?,
                 dry_run: false,
             };
-            super::compaction::rewrite_data_files(ctx, scope, target, &request)
-                .await?
-                .batch()
+            // A concurrent commit that removed a file this rewrites, or
+            // added deletes to one, refuses the commit: plan again on the
+            // table's new state, as often as its commit.retry.num-retries.
+            let retries = target
+                .metadata()
+                .properties()
+                .get("commit.retry.num-retries")
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .unwrap_or(4);
+            let mut target = target;
+            let mut attempt = 0;
+            loop {
+                match super::compaction::rewrite_data_files(ctx, scope, target, &request).await {
+                    Err(e) if e.kind() == crate::ErrorKind::Conflict && attempt < retries => {
+                        attempt += 1;
+                        target = scope.load_table_at(&table, version.as_ref()).await?;
+                    }
+                    other => break other?.batch(),
+                }
+            }
         }
         "rollback_to_snapshot" => {
             let id = args.int("snapshot_id")?;

@@ -59,6 +59,7 @@ struct Options {
     delete_file_threshold: usize,
     rewrite_all: bool,
     partial_progress: bool,
+    max_commits: usize,
 }
 
 const KNOWN_OPTIONS: &[&str] = &[
@@ -123,6 +124,7 @@ impl Options {
                 .map_or(usize::MAX, |n| n as usize),
             rewrite_all: flag("rewrite-all")?,
             partial_progress: flag("partial-progress.enabled")?,
+            max_commits: number("partial-progress.max-commits")?.unwrap_or(10).max(1) as usize,
         };
         if options.min_input_files == 0 {
             return Err(invalid!(
@@ -254,6 +256,9 @@ pub async fn rewrite_data_files(
         return Ok(totals);
     }
     let mut pending = Pending::default();
+    // With partial progress, the groups go in at most max-commits commits.
+    let per_commit = groups.len().div_ceil(options.max_commits).max(1);
+    let mut pending_groups = 0;
     for group in groups {
         let tasks: Vec<FileScanTask> = group.iter().map(|c| c.task.clone()).collect();
         let rows = ctx
@@ -261,7 +266,9 @@ pub async fn rewrite_data_files(
             .select(columns.clone())?;
         let (added, _) = write_frame(scope, &name, &write_metadata, rows).await?;
         pending.add(&group, added, &live)?;
-        if options.partial_progress {
+        pending_groups += 1;
+        if options.partial_progress && pending_groups >= per_commit {
+            pending_groups = 0;
             totals.add(&pending.commit(scope, &table).await?);
         }
     }

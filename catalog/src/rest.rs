@@ -283,6 +283,20 @@ impl RestCatalog {
         }
     }
 
+    /// `DELETE …/tables/{t}`: the table leaves the catalog (its files stay).
+    async fn delete(&self, table: &TableIdent) -> Result<()> {
+        self.send(
+            Method::DELETE,
+            &self.table_path(table),
+            &[],
+            None,
+            &format!("drop table {table}"),
+        )
+        .await
+        .map_err(|e| about_table(e, table))?;
+        Ok(())
+    }
+
     async fn load(&self, table: &TableIdent) -> Result<TablePointer> {
         let what = format!("GET table {table}");
         let body = self
@@ -527,15 +541,7 @@ impl Catalog for RestCatalog {
 
     async fn drop_table(&self, table: &TableIdent) -> Result<TablePointer> {
         let pointer = self.load(table).await?;
-        self.send(
-            Method::DELETE,
-            &self.table_path(table),
-            &[],
-            None,
-            &format!("drop table {table}"),
-        )
-        .await
-        .map_err(|e| about_table(e, table))?;
+        self.delete(table).await?;
         Ok(pointer)
     }
 
@@ -577,7 +583,7 @@ impl Catalog for RestCatalog {
                     actual: current.metadata_location,
                 });
             }
-            self.drop_table(&table).await?;
+            self.delete(&table).await?;
         }
         Ok(())
     }

@@ -347,6 +347,24 @@ impl LoadedTable {
     /// Top-level columns whose type was promoted (`int` to `bigint`, ...):
     /// older files hold bounds of the old type, which `iceberg` 0.10.1
     /// compares wrongly with the new type, so they must not prune files.
+    /// A whole-number table property (`commit.retry.num-retries`,
+    /// `history.expire.max-snapshot-age-ms`, …): `None` when unset, an
+    /// error naming the table and the value when it is not a number.
+    pub(crate) fn int_property(&self, key: &str) -> Result<Option<i64>> {
+        self.metadata
+            .properties()
+            .get(key)
+            .map(|v| {
+                v.trim().parse::<i64>().map_err(|_| {
+                    invalid!(
+                        "table '{}' sets {key} = '{v}': expected a whole number",
+                        self.ident
+                    )
+                })
+            })
+            .transpose()
+    }
+
     pub(crate) fn promoted_columns(&self) -> Vec<String> {
         let current = self.metadata.current_schema();
         current

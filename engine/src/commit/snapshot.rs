@@ -393,7 +393,6 @@ impl SnapshotUpdate {
         let metadata = base.metadata();
 
         let parent = base.snapshot();
-        let sequence_number = metadata.next_sequence_number();
 
         let mut manifests = match parent {
             Some(parent) => base.manifests(engine, parent.manifest_list()).await?,
@@ -405,23 +404,6 @@ impl SnapshotUpdate {
         }
         let mut manifests = merge_manifests(engine, base, manifests, staged).await?;
         manifests.extend(staged.added_manifests.iter().cloned());
-
-        let list_path = format!(
-            "{}/metadata/snap-{}-{}-{}.avro",
-            metadata.location(),
-            staged.snapshot_id,
-            staged.attempt - 1,
-            staged.commit_uuid
-        );
-        write_manifest_list(
-            engine,
-            &list_path,
-            staged.snapshot_id,
-            parent.map(|p| p.snapshot_id()),
-            sequence_number,
-            manifests,
-        )
-        .await?;
 
         let spec_of = |file: &DataFile| {
             removed_specs
@@ -444,18 +426,26 @@ impl SnapshotUpdate {
             &spec_of,
         );
         summary.extend(self.summary.iter().cloned());
-        let snapshot = Snapshot::builder()
-            .with_snapshot_id(staged.snapshot_id)
-            .with_parent_snapshot_id(parent.map(|p| p.snapshot_id()))
-            .with_sequence_number(sequence_number)
-            .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
-            .with_manifest_list(list_path)
-            .with_summary(Summary {
+        let list_path = format!(
+            "{}/metadata/snap-{}-{}-{}.avro",
+            metadata.location(),
+            staged.snapshot_id,
+            staged.attempt - 1,
+            staged.commit_uuid
+        );
+        let snapshot = write_snapshot(
+            engine,
+            metadata,
+            staged.snapshot_id,
+            parent.map(|p| p.snapshot_id()),
+            list_path,
+            manifests,
+            Summary {
                 operation: self.operation(),
                 additional_properties: summary,
-            })
-            .with_schema_id(metadata.current_schema_id())
-            .build();
+            },
+        )
+        .await?;
 
         let mut builder = TableMetadata::clone(metadata).into_builder(None);
         if !self.properties.is_empty() {
@@ -629,6 +619,13 @@ const MIN_MANIFESTS_TO_MERGE: usize = 100;
 /// Iceberg's `commit.manifest.target-size-bytes`).
 const MERGED_MANIFEST_TARGET_BYTES: i64 = 8 * 1024 * 1024;
 
+/// The table's `commit.manifest.target-size-bytes`.
+fn manifest_target_bytes(table: &LoadedTable) -> Result<i64> {
+    Ok(table
+        .int_property("commit.manifest.target-size-bytes")?
+        .map_or(MERGED_MANIFEST_TARGET_BYTES, |n| n.max(1)))
+}
+
 /// Keep the manifest list short: once a spec has
 /// `commit.manifest.min-count-to-merge` ([`MIN_MANIFESTS_TO_MERGE`] by
 /// default) data manifests smaller than `commit.manifest.target-size-bytes`
@@ -644,28 +641,18 @@ async fn merge_manifests(
     manifests: Vec<ManifestFile>,
     staged: &StagedCommit<'_>,
 ) -> Result<Vec<ManifestFile>> {
-    let properties = base.metadata().properties();
-    let setting = |key: &str, default: i64| {
-        properties
-            .get(key)
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(default)
-    };
-    let enabled = properties
+    let enabled = base
+        .metadata()
+        .properties()
         .get("commit.manifest-merge.enabled")
         .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
     if !enabled {
         return Ok(manifests);
     }
-    let min_count = setting(
-        "commit.manifest.min-count-to-merge",
-        MIN_MANIFESTS_TO_MERGE as i64,
-    )
-    .max(2) as usize;
-    let target = setting(
-        "commit.manifest.target-size-bytes",
-        MERGED_MANIFEST_TARGET_BYTES,
-    );
+    let min_count = base
+        .int_property("commit.manifest.min-count-to-merge")?
+        .map_or(MIN_MANIFESTS_TO_MERGE, |n| n.max(2) as usize);
+    let target = manifest_target_bytes(base)?;
     let mergeable = |m: &ManifestFile| {
         m.content == ManifestContentType::Data
             && m.added_snapshot_id != staged.snapshot_id
@@ -731,35 +718,26 @@ pub(crate) async fn add_empty_branch(
     branch: &str,
 ) -> Result<TableMetadataBuilder> {
     let snapshot_id = new_snapshot_id();
-    let sequence_number = metadata.next_sequence_number();
     let list_path = format!(
         "{}/metadata/snap-{snapshot_id}-0-{}.avro",
         metadata.location(),
         uuid::Uuid::now_v7()
     );
-    write_manifest_list(
-        engine,
-        &list_path,
-        snapshot_id,
-        None,
-        sequence_number,
-        Vec::new(),
-    )
-    .await?;
     let mut summary = summary::snapshot_summary(metadata, None, &[], &[], &[], &|_| 0);
     summary.insert("floe.empty-branch-start".into(), "true".into());
-    let snapshot = Snapshot::builder()
-        .with_snapshot_id(snapshot_id)
-        .with_parent_snapshot_id(None)
-        .with_sequence_number(sequence_number)
-        .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
-        .with_manifest_list(list_path)
-        .with_summary(Summary {
+    let snapshot = write_snapshot(
+        engine,
+        metadata,
+        snapshot_id,
+        None,
+        list_path,
+        Vec::new(),
+        Summary {
             operation: Operation::Append,
             additional_properties: summary,
-        })
-        .with_schema_id(metadata.current_schema_id())
-        .build();
+        },
+    )
+    .await?;
     Ok(builder.set_branch_snapshot(snapshot, branch)?)
 }
 
@@ -853,6 +831,39 @@ pub(crate) async fn rebase_snapshots(
 }
 
 /// Write the manifest list of snapshot `snapshot_id` at `path`.
+/// A new snapshot of `metadata`, at its next sequence number, now and on
+/// its current schema, whose manifest list (written at `list_path`) holds
+/// `manifests`.
+async fn write_snapshot(
+    engine: &Engine,
+    metadata: &TableMetadata,
+    snapshot_id: i64,
+    parent_snapshot_id: Option<i64>,
+    list_path: String,
+    manifests: Vec<ManifestFile>,
+    summary: Summary,
+) -> Result<Snapshot> {
+    let sequence_number = metadata.next_sequence_number();
+    write_manifest_list(
+        engine,
+        &list_path,
+        snapshot_id,
+        parent_snapshot_id,
+        sequence_number,
+        manifests,
+    )
+    .await?;
+    Ok(Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(parent_snapshot_id)
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
+        .with_manifest_list(list_path)
+        .with_summary(summary)
+        .with_schema_id(metadata.current_schema_id())
+        .build())
+}
+
 async fn write_manifest_list(
     engine: &Engine,
     path: &str,
@@ -931,12 +942,7 @@ pub(crate) async fn rewrite_manifests(
             if data.is_empty() {
                 return Ok(None);
             }
-            let target_bytes = metadata
-                .properties()
-                .get("commit.manifest.target-size-bytes")
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .unwrap_or(MERGED_MANIFEST_TARGET_BYTES)
-                .max(1);
+            let target_bytes = manifest_target_bytes(&current)?;
             let mut by_spec: std::collections::BTreeMap<i32, Vec<_>> = Default::default();
             let (mut entries_seen, mut bytes_seen) = (0usize, 0i64);
             for manifest in &data {
@@ -1002,28 +1008,19 @@ pub(crate) async fn rewrite_manifests(
                 metadata.location(),
                 attempt - 1
             );
-            let sequence_number = metadata.next_sequence_number();
-            write_manifest_list(
+            let snapshot = write_snapshot(
                 engine,
-                &list_path,
+                metadata,
                 snapshot_id,
                 Some(parent.snapshot_id()),
-                sequence_number,
+                list_path,
                 manifests,
-            )
-            .await?;
-            let snapshot = Snapshot::builder()
-                .with_snapshot_id(snapshot_id)
-                .with_parent_snapshot_id(Some(parent.snapshot_id()))
-                .with_sequence_number(sequence_number)
-                .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
-                .with_manifest_list(list_path)
-                .with_summary(Summary {
+                Summary {
                     operation: Operation::Replace,
                     additional_properties: summary,
-                })
-                .with_schema_id(metadata.current_schema_id())
-                .build();
+                },
+            )
+            .await?;
             let builder = TableMetadata::clone(metadata)
                 .into_builder(None)
                 .set_branch_snapshot(snapshot, branch)?;

@@ -31,9 +31,6 @@ use crate::scope::Scope;
 use crate::table::{LiveFile, LoadedTable};
 use crate::write::write_frame;
 
-/// Iceberg's default `write.target-file-size-bytes`: 512 MiB.
-const DEFAULT_TARGET_SIZE: u64 = 512 * 1024 * 1024;
-
 /// What `rewrite_data_files` was asked to do.
 #[derive(Debug, Default)]
 pub struct RewriteRequest {
@@ -109,11 +106,10 @@ impl Options {
             }
         };
         let table_target = table
-            .metadata()
-            .properties()
-            .get("write.target-file-size-bytes")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_TARGET_SIZE);
+            .int_property("write.target-file-size-bytes")?
+            .map_or(crate::write::DEFAULT_TARGET_FILE_SIZE as u64, |n| {
+                n.max(1) as u64
+            });
         let target = number("target-file-size-bytes")?.unwrap_or(table_target);
         let options = Self {
             target,

@@ -111,11 +111,8 @@ pub async fn maintain_table(
     progress(Step::RewriteManifests);
     let loaded = scope.load_table_at(table, None).await?;
     let threshold = loaded
-        .metadata()
-        .properties()
-        .get("commit.manifest.min-count-to-merge")
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(100);
+        .int_property("commit.manifest.min-count-to-merge")?
+        .map_or(100, |n| n.max(0) as usize);
     let manifests = match loaded.snapshot() {
         Some(snapshot) => loaded
             .manifests(scope.engine(), snapshot.manifest_list())

@@ -313,11 +313,8 @@ pub async fn call(
             // added deletes to one, refuses the commit: plan again on the
             // table's new state, as often as its commit.retry.num-retries.
             let retries = target
-                .metadata()
-                .properties()
-                .get("commit.retry.num-retries")
-                .and_then(|v| v.trim().parse::<u32>().ok())
-                .unwrap_or(4);
+                .int_property("commit.retry.num-retries")?
+                .map_or(4, |n| n.max(0) as u32);
             let mut target = target;
             let mut attempt = 0;
             loop {
@@ -660,20 +657,7 @@ pub(crate) fn expiry(
     defaults: &ExpiryDefaults,
     now: i64,
 ) -> Result<(Vec<i64>, Vec<String>)> {
-    let properties = table.metadata().properties();
-    let property = |key: &str| -> Result<Option<i64>> {
-        properties
-            .get(key)
-            .map(|v| {
-                v.trim().parse::<i64>().map_err(|_| {
-                    invalid!(
-                        "table '{}' sets {key} = '{v}': expected a whole number",
-                        table.ident()
-                    )
-                })
-            })
-            .transpose()
-    };
+    let property = |key: &str| table.int_property(key);
     let older_than = match defaults.older_than {
         Some(ms) => ms,
         None => now - property("history.expire.max-snapshot-age-ms")?.unwrap_or(5 * 86_400_000),

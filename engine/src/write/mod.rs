@@ -29,7 +29,7 @@ use crate::scan::{arrow_schema, with_string_views};
 use crate::scope::Scope;
 
 /// Iceberg's default target size of a data file (512 MiB).
-const DEFAULT_TARGET_FILE_SIZE: usize = 512 * 1024 * 1024;
+pub(crate) const DEFAULT_TARGET_FILE_SIZE: usize = 512 * 1024 * 1024;
 
 type Builder =
     DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;

@@ -74,6 +74,20 @@ pub enum Command {
         /// `PURGE`: delete the files too.
         purge: bool,
     },
+    /// `CREATE [OR REPLACE] EXTERNAL TABLE [IF NOT EXISTS] t [(...)] STORED
+    /// AS ... LOCATION '...' [OPTIONS (...)]`.
+    CreateExternalTable {
+        /// The new table.
+        table: TableIdent,
+        /// The parsed statement, for DataFusion to plan.
+        statement: DFStatement,
+    },
+    /// `REFRESH TABLE t`: bring a Parquet external table up to date with
+    /// the files at its location.
+    RefreshTable {
+        /// The table.
+        table: TableIdent,
+    },
     /// `SHOW TABLES [IN ns]`.
     ShowTables {
         /// The namespace (default: the session's).

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch};
+use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use futures::TryStreamExt;
@@ -74,7 +74,14 @@ pub async fn add_files(
     check_duplicate_files: bool,
 ) -> Result<RecordBatch> {
     table.write_branch()?;
-    let files = list_parquet_files(scope, source).await?;
+    let files = parquet_files_at(scope, source).await?;
+    if files.is_empty() {
+        return Err(invalid!(
+            "CALL system.add_files: no Parquet files at '{}' (it is neither a file nor a \
+             directory holding *.parquet files)",
+            WarehouseUri::parse(source)?.as_str().trim_end_matches('/')
+        ));
+    }
     if check_duplicate_files {
         let live = table.live_files_by_path(scope.engine()).await?;
         let present: Vec<&str> = files
@@ -92,56 +99,70 @@ pub async fn add_files(
             ));
         }
     }
+    let (data_files, mapping) = describe_files(&table, &files, "CALL system.add_files").await?;
+    let partitions: HashSet<&Struct> = data_files.iter().map(|f| f.partition()).collect();
+    let changed_partitions = partitions.len() as i64;
+    let added = data_files.len() as i64;
+    let mut update = SnapshotUpdate::append(data_files);
+    if let Some(mapping) = mapping {
+        update = update.with_property(DEFAULT_SCHEMA_NAME_MAPPING, mapping);
+    }
+    update.commit(&scope.target()?, table).await?;
+    super::counts_row(&[
+        ("added_files_count", added),
+        ("changed_partition_count", changed_partitions),
+    ])
+}
+
+/// The data file entries of Parquet `files` for `table`, each checked to
+/// fit its columns (errors start with `context`), and the name mapping the
+/// table needs when a file has no field ids and the table has none yet.
+pub(crate) async fn describe_files(
+    table: &LoadedTable,
+    files: &[SourceFile],
+    context: &str,
+) -> Result<(Vec<DataFile>, Option<String>)> {
     let schema = table.metadata().current_schema().clone();
     let spec = table.metadata().default_partition_spec().clone();
     let table_arrow = crate::scan::arrow_schema(&schema)?;
     let mut data_files = Vec::with_capacity(files.len());
     let mut without_ids = false;
-    for file in &files {
-        let (data_file, has_ids) = describe_file(&table, &table_arrow, &spec, file).await?;
+    for file in files {
+        let (data_file, has_ids) = describe_file(table, &table_arrow, &spec, file, context).await?;
         without_ids |= !has_ids;
         data_files.push(data_file);
     }
-    let partitions: HashSet<&Struct> = data_files.iter().map(|f| f.partition()).collect();
-    let changed_partitions = partitions.len() as i64;
-    let added = data_files.len() as i64;
-    let mut update = SnapshotUpdate::append(data_files);
-    if without_ids
+    let mapping = if without_ids
         && !table
             .metadata()
             .properties()
             .contains_key(DEFAULT_SCHEMA_NAME_MAPPING)
     {
-        update = update.with_property(DEFAULT_SCHEMA_NAME_MAPPING, name_mapping(&schema, None)?);
-    }
-    update.commit(&scope.target()?, table).await?;
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("added_files_count", DataType::Int64, false),
-        Field::new("changed_partition_count", DataType::Int64, false),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(vec![added])),
-        Arc::new(Int64Array::from(vec![changed_partitions])),
-    ];
-    Ok(RecordBatch::try_new(schema, columns)?)
+        Some(name_mapping(&schema, None)?)
+    } else {
+        None
+    };
+    Ok((data_files, mapping))
 }
 
 /// A Parquet file to add: its store, its path there, its size and the
 /// location the manifest records.
-struct SourceFile {
+pub(crate) struct SourceFile {
     store: Arc<dyn ObjectStore>,
     path: Path,
-    size: u64,
-    location: String,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// Its location, as a manifest records it.
+    pub(crate) location: String,
 }
 
 /// The Parquet files at `source`: the file itself, or every `*.parquet`
-/// under the directory (hidden and `_`-prefixed names skipped), by path.
-async fn list_parquet_files(scope: &Scope, source: &str) -> Result<Vec<SourceFile>> {
+/// under the directory (hidden and `_`-prefixed names skipped), by path;
+/// none if there are none.
+pub(crate) async fn parquet_files_at(scope: &Scope, source: &str) -> Result<Vec<SourceFile>> {
     let uri = WarehouseUri::parse(source)?;
     let (store_url, path) = split_location(uri.as_str())?;
     let store = scope.engine().registry().store(&store_url)?;
-    let base = uri.as_str().trim_end_matches('/');
     let location_of = |p: &Path| format!("{}://{}/{p}", store_url.scheme(), store_url.authority());
     if let Ok(meta) = store.head(&path).await {
         return Ok(vec![SourceFile {
@@ -162,12 +183,6 @@ async fn list_parquet_files(scope: &Scope, source: &str) -> Result<Vec<SourceFil
                 below.all(|p| !p.as_ref().starts_with('.') && !p.as_ref().starts_with('_'))
             })
     });
-    if listed.is_empty() {
-        return Err(invalid!(
-            "CALL system.add_files: no Parquet files at '{base}' (it is neither a file nor a \
-             directory holding *.parquet files)"
-        ));
-    }
     listed.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(listed
         .into_iter()
@@ -187,12 +202,13 @@ async fn describe_file(
     table_arrow: &SchemaRef,
     spec: &PartitionSpec,
     file: &SourceFile,
+    context: &str,
 ) -> Result<(DataFile, bool)> {
     let location = &file.location;
     let mut reader = ParquetObjectReader::new(Arc::clone(&file.store), file.path.clone())
         .with_file_size(file.size);
     let metadata = reader.get_metadata(None).await.map_err(|e| {
-        invalid!("CALL system.add_files: cannot read the Parquet footer of {location}: {e}")
+        invalid!("{context}: cannot read the Parquet footer of {location}: {e}")
     })?;
     let file_arrow = parquet::arrow::parquet_to_arrow_schema(
         metadata.file_metadata().schema_descr(),
@@ -202,7 +218,7 @@ async fn describe_file(
     let schema = table.metadata().current_schema();
     let fail = |what: String| {
         invalid!(
-            "CALL system.add_files: {location} does not fit table '{}': {what}",
+            "{context}: {location} does not fit table '{}': {what}",
             table.ident()
         )
     };

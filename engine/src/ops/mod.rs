@@ -8,9 +8,30 @@ pub mod changes;
 pub mod compaction;
 pub mod ddl;
 pub mod dml;
+pub mod external;
 pub mod maintain;
 pub mod merge;
 pub mod metadata_tables;
 pub mod orphans;
 pub mod procedures;
 pub mod refs;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+
+/// A procedure's one result row of counts, `(column, value)` each.
+pub(crate) fn counts_row(counts: &[(&str, i64)]) -> crate::error::Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(
+        counts
+            .iter()
+            .map(|(name, _)| Field::new(*name, DataType::Int64, false))
+            .collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = counts
+        .iter()
+        .map(|(_, value)| Arc::new(Int64Array::from(vec![*value])) as ArrayRef)
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
+}

@@ -276,14 +276,17 @@ impl Session {
                 let batches = self.run_insert(plan, table.as_ref()).await?;
                 Ok(self.ctx.read_batches(batches)?)
             }
+            Command::CreateExternalTable { table, statement } => {
+                self.create_external_table(&table, statement).await?;
+                done()
+            }
+            Command::RefreshTable { table } => {
+                let loaded = self.scope.load_table_at(&table, None).await?;
+                let batch = ops::external::refresh(&self.scope, loaded).await?;
+                Ok(self.ctx.read_batch(batch)?)
+            }
             Command::DataFusion(statement) => {
                 let plan = self.plan_statement(statement).await?;
-                if let datafusion::logical_expr::LogicalPlan::Ddl(
-                    datafusion::logical_expr::DdlStatement::CreateExternalTable(create),
-                ) = &plan
-                {
-                    self.check_external_location(create).await?;
-                }
                 Ok(self.ctx.execute_logical_plan(plan).await?)
             }
         }
@@ -522,6 +525,68 @@ impl Session {
         run.await.map_err(|e| insert_error(e, table))
     }
 
+    /// `CREATE EXTERNAL TABLE`. Over Parquet files it is an Iceberg table
+    /// over the files in place ([`ops::external`]), which every engine
+    /// reads and `REFRESH TABLE` updates; over other formats, a table of
+    /// the session, read by DataFusion.
+    async fn create_external_table(
+        &self,
+        ident: &TableIdent,
+        statement: datafusion::sql::parser::Statement,
+    ) -> Result<()> {
+        use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+        let plan = self.plan_statement(statement).await?;
+        let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) = &plan else {
+            return Err(FloeError::internal(
+                "CREATE EXTERNAL TABLE planned as another statement",
+            ));
+        };
+        self.check_external_location(create).await?;
+        if !create.file_type.eq_ignore_ascii_case("parquet") {
+            self.ctx.execute_logical_plan(plan).await?;
+            return Ok(());
+        }
+        if !create.table_partition_cols.is_empty() {
+            return Err(unsupported!(
+                "CREATE EXTERNAL TABLE {ident}: PARTITIONED BY over Parquet files: Floe keeps a \
+                 Parquet external table as an Iceberg table over its files, which takes no \
+                 partition values from paths (leave PARTITIONED BY out; the columns in the \
+                 files are read)"
+            ));
+        }
+        if self.is_session_table(ident) {
+            return Err(CatalogError::TableAlreadyExists(ident.clone()).into());
+        }
+        match self.scope.load_table(ident).await {
+            Ok(_) if create.if_not_exists => return Ok(()),
+            Ok(existing) if create.or_replace => {
+                if !existing
+                    .metadata()
+                    .properties()
+                    .contains_key(ops::external::EXTERNAL_LOCATION)
+                {
+                    return Err(invalid!(
+                        "CREATE OR REPLACE EXTERNAL TABLE {ident}: '{ident}' is an Iceberg \
+                         table, not an external one; drop it first to replace it"
+                    ));
+                }
+                ddl::drop_table(&self.scope, ident, false, false, ddl::DropFrom::Branch).await?;
+            }
+            Ok(_) => return Err(CatalogError::TableAlreadyExists(ident.clone()).into()),
+            Err(e) if e.is_table_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let state = self.ctx.state();
+        let factory = state
+            .table_factories()
+            .get(&create.file_type.to_ascii_uppercase())
+            .ok_or_else(|| FloeError::internal("no table factory for Parquet"))?;
+        let provider = factory.create(&state, create).await?;
+        ops::external::create_parquet(&self.scope, ident, &provider.schema(), &create.location)
+            .await?;
+        Ok(())
+    }
+
     /// An external table without declared columns takes them from its
     /// files: a location that holds none is an error naming it, not a
     /// table without columns.
@@ -547,7 +612,8 @@ impl Session {
             return Ok(());
         }
         Err(invalid!(
-            "CREATE EXTERNAL TABLE {}: there are no files at '{}' to read its columns from              (declare the columns, or point LOCATION at files)",
+            "CREATE EXTERNAL TABLE {}: there are no files at '{}' to read its columns from \
+             (declare the columns, or point LOCATION at files)",
             create.name,
             create.location
         ))

@@ -283,6 +283,10 @@ pub(crate) fn parse(statement: StatementTokens, names: &Names<'_>) -> Result<Com
             },
             other => Command::DataFusion(DFStatement::Statement(Box::new(other))),
         },
+        DFStatement::CreateExternalTable(create) => Command::CreateExternalTable {
+            table: table_ident(&create.name)?,
+            statement: DFStatement::CreateExternalTable(create),
+        },
         other => Command::DataFusion(other),
     };
     if partitioned_by.is_some() {

@@ -198,6 +198,7 @@ fn is_floe_statement(t: &Tokens) -> bool {
         (word(0).as_str(), word(1).as_str()),
         ("ALTER", "TABLE")
             | ("SHOW", "BRANCHES" | "TAGS")
+            | ("REFRESH", "TABLE")
             | ("CREATE" | "DROP" | "USE" | "MERGE", "BRANCH")
     )
 }
@@ -224,6 +225,13 @@ pub(crate) fn parse(tokens: &[TokenWithSpan], names: &Names<'_>) -> Result<Optio
         return Ok(Some(Command::ShowRefs {
             table: table_ident(&table)?,
             kind: RefKind::Tag,
+        }));
+    }
+    if t.keywords(&["REFRESH", "TABLE"]) {
+        let table = t.object_name("a table name")?;
+        t.end("REFRESH TABLE")?;
+        return Ok(Some(Command::RefreshTable {
+            table: table_ident(&table)?,
         }));
     }
     if let Some(command) = warehouse_branch(&mut t)? {

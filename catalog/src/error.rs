@@ -29,6 +29,22 @@ pub enum CatalogError {
     /// A table of that name already exists.
     #[error("table '{0}' already exists")]
     TableAlreadyExists(TableIdent),
+    /// No view or file table of that name.
+    #[error("{kind} '{name}' does not exist")]
+    EntryNotFound {
+        /// What was looked for.
+        kind: crate::EntryKind,
+        /// Its name.
+        name: TableIdent,
+    },
+    /// The name is taken by an entry of another kind (or the same).
+    #[error("a {kind} named '{name}' already exists")]
+    EntryExists {
+        /// What holds the name.
+        kind: crate::EntryKind,
+        /// The name.
+        name: TableIdent,
+    },
     /// Another writer moved the table's metadata pointer first.
     #[error(
         "commit conflict on table '{table}': expected its current metadata to be {expected} \

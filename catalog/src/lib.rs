@@ -78,6 +78,111 @@ CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
 );
 ";
 
+/// What a catalog entry is: the JDBC schema's `iceberg_type`. Tables,
+/// views and Floe's file tables share one name space per namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntryKind {
+    /// An Iceberg table (`TABLE`, or NULL as older catalogs wrote it).
+    Table,
+    /// An Iceberg view (`VIEW`), as Java's JDBC catalog keeps views.
+    View,
+    /// A Floe table over CSV or JSON files (`FILES`), whose pointer is its
+    /// definition file. Iceberg catalogs list only `TABLE` and `VIEW`
+    /// entries, so other engines do not see it.
+    Files,
+}
+
+impl EntryKind {
+    /// The `iceberg_type` value of the entry.
+    pub fn iceberg_type(self) -> &'static str {
+        match self {
+            Self::Table => "TABLE",
+            Self::View => "VIEW",
+            Self::Files => "FILES",
+        }
+    }
+
+    /// The kind an `iceberg_type` value names (NULL and unknown values
+    /// are tables, as Java's JDBC catalog reads them).
+    pub fn from_iceberg_type(value: Option<&str>) -> Self {
+        match value {
+            Some(v) if v.eq_ignore_ascii_case("VIEW") => Self::View,
+            Some(v) if v.eq_ignore_ascii_case("FILES") => Self::Files,
+            _ => Self::Table,
+        }
+    }
+
+    /// The SQL condition on `iceberg_type` that selects entries of this
+    /// kind.
+    pub(crate) fn sql_filter(self) -> &'static str {
+        match self {
+            Self::Table => "(iceberg_type IS NULL OR iceberg_type = 'TABLE')",
+            Self::View => "iceberg_type = 'VIEW'",
+            Self::Files => "iceberg_type = 'FILES'",
+        }
+    }
+}
+
+/// Group `(namespace, entry name, iceberg_type)` rows, sorted by
+/// namespace, into each namespace's entries; a row without a name is a
+/// namespace without entries.
+pub(crate) fn group_entries(
+    rows: Vec<(String, Option<String>, Option<String>)>,
+) -> Result<NamespaceEntries> {
+    let mut out: Vec<(String, Vec<(String, EntryKind)>)> = Vec::new();
+    for (namespace, name, kind) in rows {
+        if out.last().is_none_or(|(last, _)| *last != namespace) {
+            out.push((namespace, Vec::new()));
+        }
+        if let (Some(name), Some((_, entries))) = (name, out.last_mut()) {
+            entries.push((name, EntryKind::from_iceberg_type(kind.as_deref())));
+        }
+    }
+    out.into_iter()
+        .map(|(namespace, entries)| {
+            NamespaceIdent::from_strs(namespace.split('.'))
+                .map(|ns| (ns, entries))
+                .map_err(|e| CatalogError::Internal(e.to_string()))
+        })
+        .collect()
+}
+
+/// The error for a missing entry of `kind`.
+pub(crate) fn entry_not_found(kind: EntryKind, name: &TableIdent) -> CatalogError {
+    match kind {
+        EntryKind::Table => CatalogError::TableNotFound(name.clone()),
+        kind => CatalogError::EntryNotFound {
+            kind,
+            name: name.clone(),
+        },
+    }
+}
+
+/// The error for a create over a name an entry of `existing` kind holds.
+pub(crate) fn entry_exists(existing: EntryKind, name: &TableIdent) -> CatalogError {
+    match existing {
+        EntryKind::Table => CatalogError::TableAlreadyExists(name.clone()),
+        kind => CatalogError::EntryExists {
+            kind,
+            name: name.clone(),
+        },
+    }
+}
+
+impl std::fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Table => "table",
+            Self::View => "view",
+            Self::Files => "external table",
+        })
+    }
+}
+
+/// Every namespace with the `(name, kind)` of each entry it holds
+/// ([`Catalog::list_all_entries`]).
+pub type NamespaceEntries = Vec<(NamespaceIdent, Vec<(String, EntryKind)>)>;
+
 /// Where a table's current metadata lives, as the catalog records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TablePointer {
@@ -220,13 +325,57 @@ pub trait Catalog: Debug + Send + Sync {
     /// in one call (a session refreshes its view of the catalog with it
     /// before every statement).
     async fn list_all_tables(&self) -> Result<Vec<(NamespaceIdent, Vec<String>)>> {
+        Ok(self
+            .list_all_entries()
+            .await?
+            .into_iter()
+            .map(|(ns, entries)| {
+                let tables = entries
+                    .into_iter()
+                    .filter(|(_, kind)| *kind == EntryKind::Table)
+                    .map(|(name, _)| name)
+                    .collect();
+                (ns, tables)
+            })
+            .collect())
+    }
+
+    /// Every namespace, sorted, with each entry it holds (tables, views and
+    /// file tables), sorted by name.
+    async fn list_all_entries(&self) -> Result<NamespaceEntries> {
         let mut out = Vec::new();
         for namespace in self.list_namespaces().await? {
             let tables = self.list_tables(&namespace).await?;
-            let names = tables.into_iter().map(|t| t.name().to_string()).collect();
+            let names = tables
+                .into_iter()
+                .map(|t| (t.name().to_string(), EntryKind::Table))
+                .collect();
             out.push((namespace, names));
         }
         Ok(out)
+    }
+
+    /// Where an entry of `kind` (a view or a file table) points
+    /// ([`CatalogError::EntryNotFound`] if there is none).
+    async fn load_entry(&self, kind: EntryKind, name: &TableIdent) -> Result<TablePointer> {
+        if kind == EntryKind::Table {
+            return self.load_table(name).await;
+        }
+        Err(CatalogError::Unsupported(format!(
+            "this catalog keeps no {kind}s (looking for '{name}')"
+        )))
+    }
+
+    /// [`Catalog::commit`] for entries of `kind`: create, swap or drop views
+    /// or file tables, all or none. A create over a name any entry holds is
+    /// [`CatalogError::EntryExists`].
+    async fn commit_entries(&self, kind: EntryKind, changes: Vec<CatalogChange>) -> Result<()> {
+        if kind == EntryKind::Table {
+            return self.commit(changes).await;
+        }
+        Err(CatalogError::Unsupported(format!(
+            "this catalog keeps no {kind}s"
+        )))
     }
 
     /// Remove a table from the catalog and return its last pointer (the

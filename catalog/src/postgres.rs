@@ -16,7 +16,10 @@ use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, NoTls};
 
-use crate::{Catalog, CatalogChange, CatalogError, PointerSwap, Result, TablePointer};
+use crate::{
+    Catalog, CatalogChange, CatalogError, EntryKind, NamespaceEntries, PointerSwap, Result,
+    TablePointer, entry_exists, entry_not_found, group_entries,
+};
 
 /// The advisory lock key under which the tables are made.
 const SCHEMA_LOCK: i64 = 0x0066_6c6f_6563_6174; // "floecat"
@@ -157,12 +160,16 @@ async fn current_pointer(
     catalog: &str,
     display: &str,
     table: &TableIdent,
+    kind: EntryKind,
 ) -> Result<Option<TablePointer>> {
     let row = db
         .query_opt(
-            "SELECT metadata_location, previous_metadata_location FROM iceberg_tables
-             WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3
-               AND (iceberg_type IS NULL OR iceberg_type = 'TABLE')",
+            &format!(
+                "SELECT metadata_location, previous_metadata_location FROM iceberg_tables
+                 WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3
+                   AND {}",
+                kind.sql_filter()
+            ),
             &[&catalog, &ns_string(table.namespace()), &table.name()],
         )
         .await
@@ -180,6 +187,7 @@ async fn insert_table(
     display: &str,
     table: &TableIdent,
     location: &str,
+    kind: EntryKind,
 ) -> Result<()> {
     let ns = ns_string(table.namespace());
     if !namespace_exists(db, catalog, display, &ns).await? {
@@ -189,16 +197,41 @@ async fn insert_table(
         .execute(
             "INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name,
                  metadata_location, previous_metadata_location, iceberg_type)
-             VALUES ($1, $2, $3, $4, NULL, 'TABLE')
+             VALUES ($1, $2, $3, $4, NULL, $5)
              ON CONFLICT DO NOTHING",
-            &[&catalog, &ns, &table.name(), &location],
+            &[
+                &catalog,
+                &ns,
+                &table.name(),
+                &location,
+                &kind.iceberg_type(),
+            ],
         )
         .await
         .map_err(pg_err(display))?;
     if inserted == 0 {
-        return Err(CatalogError::TableAlreadyExists(table.clone()));
+        let existing = entry_kind(db, catalog, display, table).await?;
+        return Err(entry_exists(existing.unwrap_or(kind), table));
     }
     Ok(())
+}
+
+/// The kind of the entry `name` holds, if any.
+async fn entry_kind(
+    db: &impl GenericClient,
+    catalog: &str,
+    display: &str,
+    name: &TableIdent,
+) -> Result<Option<EntryKind>> {
+    let row = db
+        .query_opt(
+            "SELECT iceberg_type FROM iceberg_tables
+             WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3",
+            &[&catalog, &ns_string(name.namespace()), &name.name()],
+        )
+        .await
+        .map_err(pg_err(display))?;
+    Ok(row.map(|row| EntryKind::from_iceberg_type(row.get::<_, Option<String>>(0).as_deref())))
 }
 
 async fn swap_pointer(
@@ -206,16 +239,20 @@ async fn swap_pointer(
     catalog: &str,
     display: &str,
     swap: &PointerSwap,
+    kind: EntryKind,
 ) -> Result<()> {
     let changed = db
         .execute(
-            "UPDATE iceberg_tables
-             SET metadata_location = $5::VARCHAR,
-                 previous_metadata_location =
-                     CASE WHEN $5::VARCHAR = $4::VARCHAR THEN previous_metadata_location
-                          ELSE $4::VARCHAR END
-             WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3
-               AND metadata_location = $4",
+            &format!(
+                "UPDATE iceberg_tables
+                 SET metadata_location = $5::VARCHAR,
+                     previous_metadata_location =
+                         CASE WHEN $5::VARCHAR = $4::VARCHAR THEN previous_metadata_location
+                              ELSE $4::VARCHAR END
+                 WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3
+                   AND metadata_location = $4 AND {}",
+                kind.sql_filter()
+            ),
             &[
                 &catalog,
                 &ns_string(swap.table.namespace()),
@@ -230,8 +267,8 @@ async fn swap_pointer(
         return Ok(());
     }
     Err(
-        match current_pointer(db, catalog, display, &swap.table).await? {
-            None => CatalogError::TableNotFound(swap.table.clone()),
+        match current_pointer(db, catalog, display, &swap.table, kind).await? {
+            None => entry_not_found(kind, &swap.table),
             Some(current) => CatalogError::CommitConflict {
                 table: swap.table.clone(),
                 expected: swap.expected.clone(),
@@ -247,15 +284,19 @@ async fn delete_table(
     display: &str,
     table: &TableIdent,
     expected: Option<&str>,
+    kind: EntryKind,
 ) -> Result<TablePointer> {
-    let pointer = current_pointer(db, catalog, display, table)
+    let pointer = current_pointer(db, catalog, display, table, kind)
         .await?
-        .ok_or_else(|| CatalogError::TableNotFound(table.clone()))?;
+        .ok_or_else(|| entry_not_found(kind, table))?;
     let deleted = db
         .execute(
-            "DELETE FROM iceberg_tables
-             WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3
-               AND ($4::VARCHAR IS NULL OR metadata_location = $4)",
+            &format!(
+                "DELETE FROM iceberg_tables
+                 WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3
+                   AND ($4::VARCHAR IS NULL OR metadata_location = $4) AND {}",
+                kind.sql_filter()
+            ),
             &[
                 &catalog,
                 &ns_string(table.namespace()),
@@ -266,9 +307,9 @@ async fn delete_table(
         .await
         .map_err(pg_err(display))?;
     if deleted == 0 {
-        let actual = current_pointer(db, catalog, display, table)
+        let actual = current_pointer(db, catalog, display, table, kind)
             .await?
-            .ok_or_else(|| CatalogError::TableNotFound(table.clone()))?;
+            .ok_or_else(|| entry_not_found(kind, table))?;
         return Err(CatalogError::CommitConflict {
             table: table.clone(),
             expected: expected.unwrap_or_default().to_string(),
@@ -460,7 +501,7 @@ impl Catalog for PostgresCatalog {
 
     async fn load_table(&self, table: &TableIdent) -> Result<TablePointer> {
         let client = self.live(&self.reader).await?;
-        current_pointer(&*client, &self.name, &self.display, table)
+        current_pointer(&*client, &self.name, &self.display, table, EntryKind::Table)
             .await?
             .ok_or_else(|| CatalogError::TableNotFound(table.clone()))
     }
@@ -491,7 +532,7 @@ impl Catalog for PostgresCatalog {
         let display = self.display.as_str();
         let mut client = self.live(&self.writer).await?;
         let tx = client.transaction().await.map_err(pg_err(display))?;
-        let pointer = delete_table(&tx, &self.name, display, table, None).await?;
+        let pointer = delete_table(&tx, &self.name, display, table, None, EntryKind::Table).await?;
         tx.commit().await.map_err(pg_err(display))?;
         Ok(pointer)
     }
@@ -500,7 +541,7 @@ impl Catalog for PostgresCatalog {
         let (catalog, display) = (self.name.as_str(), self.display.as_str());
         let mut client = self.live(&self.writer).await?;
         let tx = client.transaction().await.map_err(pg_err(display))?;
-        if current_pointer(&tx, catalog, display, from)
+        if current_pointer(&tx, catalog, display, from, EntryKind::Table)
             .await?
             .is_none()
         {
@@ -524,7 +565,8 @@ impl Catalog for PostgresCatalog {
             .await;
         match renamed {
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                return Err(CatalogError::TableAlreadyExists(to.clone()));
+                let existing = entry_kind(&tx, catalog, display, to).await.ok().flatten();
+                return Err(entry_exists(existing.unwrap_or(EntryKind::Table), to));
             }
             other => {
                 other.map_err(pg_err(display))?;
@@ -534,19 +576,53 @@ impl Catalog for PostgresCatalog {
     }
 
     async fn commit(&self, changes: Vec<CatalogChange>) -> Result<()> {
+        self.commit_entries(EntryKind::Table, changes).await
+    }
+
+    async fn list_all_entries(&self) -> Result<NamespaceEntries> {
+        let client = self.live(&self.reader).await?;
+        let rows = client
+            .query(
+                "SELECT namespace, NULL::VARCHAR, NULL::VARCHAR FROM iceberg_namespace_properties
+                 WHERE catalog_name = $1
+                 UNION
+                 SELECT table_namespace, table_name, iceberg_type
+                 FROM iceberg_tables WHERE catalog_name = $1
+                 ORDER BY 1, 2",
+                &[&self.name],
+            )
+            .await
+            .map_err(pg_err(&self.display))?;
+        group_entries(
+            rows.iter()
+                .map(|row| (row.get(0), row.get(1), row.get(2)))
+                .collect(),
+        )
+    }
+
+    async fn load_entry(&self, kind: EntryKind, name: &TableIdent) -> Result<TablePointer> {
+        let client = self.live(&self.reader).await?;
+        current_pointer(&*client, &self.name, &self.display, name, kind)
+            .await?
+            .ok_or_else(|| entry_not_found(kind, name))
+    }
+
+    async fn commit_entries(&self, kind: EntryKind, changes: Vec<CatalogChange>) -> Result<()> {
         let (catalog, display) = (self.name.as_str(), self.display.as_str());
         let mut client = self.live(&self.writer).await?;
         let tx = client.transaction().await.map_err(pg_err(display))?;
         // Dropping `tx` on an error rolls back every change made so far.
         for change in &changes {
             match change {
-                CatalogChange::Swap(swap) => swap_pointer(&tx, catalog, display, swap).await?,
+                CatalogChange::Swap(swap) => {
+                    swap_pointer(&tx, catalog, display, swap, kind).await?;
+                }
                 CatalogChange::Create {
                     table,
                     metadata_location,
-                } => insert_table(&tx, catalog, display, table, metadata_location).await?,
+                } => insert_table(&tx, catalog, display, table, metadata_location, kind).await?,
                 CatalogChange::Drop { table, expected } => {
-                    delete_table(&tx, catalog, display, table, Some(expected)).await?;
+                    delete_table(&tx, catalog, display, table, Some(expected), kind).await?;
                 }
             }
         }

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use iceberg::{NamespaceIdent, TableIdent};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::{Catalog, CatalogChange, CatalogError, PointerSwap, Result, TablePointer};
+use crate::{
+    Catalog, CatalogChange, CatalogError, EntryKind, NamespaceEntries, PointerSwap, Result,
+    TablePointer, entry_exists, entry_not_found, group_entries,
+};
 
 /// How long one attempt waits for another connection's lock on the
 /// catalog file before SQLite answers `SQLITE_BUSY`.
@@ -231,13 +234,15 @@ fn current_pointer(
     catalog: &str,
     path: &str,
     table: &TableIdent,
+    kind: EntryKind,
 ) -> Result<Option<TablePointer>> {
     // Prepared once per connection: every statement looks tables up.
-    conn.prepare_cached(
+    conn.prepare_cached(&format!(
         "SELECT metadata_location, previous_metadata_location FROM iceberg_tables
          WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3
-           AND (iceberg_type IS NULL OR iceberg_type = 'TABLE')",
-    )
+           AND {}",
+        kind.sql_filter()
+    ))
     .and_then(|mut stmt| {
         stmt.query_row(
             params![catalog, ns_string(table.namespace()), table.name()],
@@ -254,51 +259,70 @@ fn current_pointer(
     .map_err(sqlite_err(path))
 }
 
-/// Register a table inside `tx`.
+/// Register an entry inside `tx`.
 fn insert_table(
     tx: &Transaction<'_>,
     catalog: &str,
     path: &str,
     table: &TableIdent,
     location: &str,
+    kind: EntryKind,
 ) -> Result<()> {
     let ns = ns_string(table.namespace());
     if !namespace_exists(tx, catalog, path, &ns)? {
         return Err(CatalogError::NamespaceNotFound(table.namespace().clone()));
     }
-    let exists: Option<i64> = tx
+    let exists: Option<Option<String>> = tx
         .prepare_cached(
-            "SELECT 1 FROM iceberg_tables
+            "SELECT iceberg_type FROM iceberg_tables
              WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
         )
         .and_then(|mut stmt| stmt.query_row(params![catalog, ns, table.name()], |row| row.get(0)))
         .optional()
         .map_err(sqlite_err(path))?;
-    if exists.is_some() {
-        return Err(CatalogError::TableAlreadyExists(table.clone()));
+    if let Some(existing) = exists {
+        return Err(entry_exists(
+            EntryKind::from_iceberg_type(existing.as_deref()),
+            table,
+        ));
     }
     tx.prepare_cached(
         "INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name,
              metadata_location, previous_metadata_location, iceberg_type)
-         VALUES (?1, ?2, ?3, ?4, NULL, 'TABLE')",
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
     )
-    .and_then(|mut stmt| stmt.execute(params![catalog, ns, table.name(), location]))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            catalog,
+            ns,
+            table.name(),
+            location,
+            kind.iceberg_type()
+        ])
+    })
     .map_err(sqlite_err(path))?;
     Ok(())
 }
 
 /// Compare-and-swap one pointer inside `tx`. A swap to the location it
 /// expects only checks the pointer: the previous location stays.
-fn swap_pointer(tx: &Transaction<'_>, catalog: &str, path: &str, swap: &PointerSwap) -> Result<()> {
+fn swap_pointer(
+    tx: &Transaction<'_>,
+    catalog: &str,
+    path: &str,
+    swap: &PointerSwap,
+    kind: EntryKind,
+) -> Result<()> {
     let changed = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "UPDATE iceberg_tables
              SET metadata_location = ?5,
                  previous_metadata_location =
                      CASE WHEN ?5 = ?4 THEN previous_metadata_location ELSE ?4 END
              WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3
-               AND metadata_location = ?4",
-        )
+               AND metadata_location = ?4 AND {}",
+            kind.sql_filter()
+        ))
         .and_then(|mut stmt| {
             stmt.execute(params![
                 catalog,
@@ -312,14 +336,16 @@ fn swap_pointer(tx: &Transaction<'_>, catalog: &str, path: &str, swap: &PointerS
     if changed == 1 {
         return Ok(());
     }
-    Err(match current_pointer(tx, catalog, path, &swap.table)? {
-        None => CatalogError::TableNotFound(swap.table.clone()),
-        Some(current) => CatalogError::CommitConflict {
-            table: swap.table.clone(),
-            expected: swap.expected.clone(),
-            actual: current.metadata_location,
+    Err(
+        match current_pointer(tx, catalog, path, &swap.table, kind)? {
+            None => entry_not_found(kind, &swap.table),
+            Some(current) => CatalogError::CommitConflict {
+                table: swap.table.clone(),
+                expected: swap.expected.clone(),
+                actual: current.metadata_location,
+            },
         },
-    })
+    )
 }
 
 /// Remove a table inside `tx`; with `expected`, only if it still points
@@ -330,9 +356,10 @@ fn delete_table(
     path: &str,
     table: &TableIdent,
     expected: Option<&str>,
+    kind: EntryKind,
 ) -> Result<TablePointer> {
-    let pointer = current_pointer(tx, catalog, path, table)?
-        .ok_or_else(|| CatalogError::TableNotFound(table.clone()))?;
+    let pointer = current_pointer(tx, catalog, path, table, kind)?
+        .ok_or_else(|| entry_not_found(kind, table))?;
     if let Some(expected) = expected
         && pointer.metadata_location != expected
     {
@@ -546,7 +573,7 @@ impl Catalog for SqliteCatalog {
     async fn load_table(&self, table: &TableIdent) -> Result<TablePointer> {
         let table = table.clone();
         self.read(move |conn, catalog, path| {
-            current_pointer(conn, catalog, path, &table)?
+            current_pointer(conn, catalog, path, &table, EntryKind::Table)?
                 .ok_or_else(|| CatalogError::TableNotFound(table.clone()))
         })
         .await
@@ -580,54 +607,11 @@ impl Catalog for SqliteCatalog {
         .await
     }
 
-    async fn list_all_tables(&self) -> Result<Vec<(NamespaceIdent, Vec<String>)>> {
-        self.read(move |conn, catalog, path| {
-            // A namespace exists if it has properties or holds an entry (a
-            // table or a view); only tables are listed.
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT namespace, NULL FROM iceberg_namespace_properties
-                     WHERE catalog_name = ?1
-                     UNION
-                     SELECT table_namespace,
-                            CASE WHEN iceberg_type IS NULL OR iceberg_type = 'TABLE'
-                                 THEN table_name END
-                     FROM iceberg_tables WHERE catalog_name = ?1
-                     ORDER BY 1, 2",
-                )
-                .map_err(sqlite_err(path))?;
-            let rows = stmt
-                .query_map(params![catalog], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-                })
-                .map_err(sqlite_err(path))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sqlite_err(path))?;
-            let mut out: Vec<(String, Vec<String>)> = Vec::new();
-            for (namespace, table) in rows {
-                if out.last().is_none_or(|(last, _)| *last != namespace) {
-                    out.push((namespace, Vec::new()));
-                }
-                if let (Some(table), Some((_, tables))) = (table, out.last_mut()) {
-                    tables.push(table);
-                }
-            }
-            out.into_iter()
-                .map(|(namespace, tables)| {
-                    NamespaceIdent::from_strs(namespace.split('.'))
-                        .map(|ns| (ns, tables))
-                        .map_err(|e| CatalogError::Internal(e.to_string()))
-                })
-                .collect()
-        })
-        .await
-    }
-
     async fn drop_table(&self, table: &TableIdent) -> Result<TablePointer> {
         let table = table.clone();
         self.write(move |conn, catalog, path| {
             let tx = begin_write(conn, path)?;
-            let pointer = delete_table(&tx, catalog, path, &table, None)?;
+            let pointer = delete_table(&tx, catalog, path, &table, None, EntryKind::Table)?;
             tx.commit().map_err(sqlite_err(path))?;
             Ok(pointer)
         })
@@ -638,14 +622,14 @@ impl Catalog for SqliteCatalog {
         let (from, to) = (from.clone(), to.clone());
         self.write(move |conn, catalog, path| {
             let tx = begin_write(conn, path)?;
-            if current_pointer(&tx, catalog, path, &from)?.is_none() {
+            if current_pointer(&tx, catalog, path, &from, EntryKind::Table)?.is_none() {
                 return Err(CatalogError::TableNotFound(from.clone()));
             }
             if !namespace_exists(&tx, catalog, path, &ns_string(to.namespace()))? {
                 return Err(CatalogError::NamespaceNotFound(to.namespace().clone()));
             }
-            if current_pointer(&tx, catalog, path, &to)?.is_some() {
-                return Err(CatalogError::TableAlreadyExists(to.clone()));
+            if let Some(existing) = entry_kind(&tx, catalog, path, &to)? {
+                return Err(entry_exists(existing, &to));
             }
             tx.execute(
                 "UPDATE iceberg_tables SET table_namespace = ?4, table_name = ?5
@@ -665,18 +649,60 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn commit(&self, changes: Vec<CatalogChange>) -> Result<()> {
+        self.commit_entries(EntryKind::Table, changes).await
+    }
+
+    async fn list_all_entries(&self) -> Result<NamespaceEntries> {
+        self.read(move |conn, catalog, path| {
+            // A namespace exists if it has properties or holds an entry.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT namespace, NULL, NULL FROM iceberg_namespace_properties
+                     WHERE catalog_name = ?1
+                     UNION
+                     SELECT table_namespace, table_name, iceberg_type
+                     FROM iceberg_tables WHERE catalog_name = ?1
+                     ORDER BY 1, 2",
+                )
+                .map_err(sqlite_err(path))?;
+            let rows = stmt
+                .query_map(params![catalog], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<String>>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .map_err(sqlite_err(path))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sqlite_err(path))?;
+            group_entries(rows)
+        })
+        .await
+    }
+
+    async fn load_entry(&self, kind: EntryKind, name: &TableIdent) -> Result<TablePointer> {
+        let name = name.clone();
+        self.read(move |conn, catalog, path| {
+            current_pointer(conn, catalog, path, &name, kind)?
+                .ok_or_else(|| entry_not_found(kind, &name))
+        })
+        .await
+    }
+
+    async fn commit_entries(&self, kind: EntryKind, changes: Vec<CatalogChange>) -> Result<()> {
         self.write(move |conn, catalog, path| {
             let tx = begin_write(conn, path)?;
             // Dropping `tx` on an error rolls back every change made so far.
             for change in &changes {
                 match change {
-                    CatalogChange::Swap(swap) => swap_pointer(&tx, catalog, path, swap)?,
+                    CatalogChange::Swap(swap) => swap_pointer(&tx, catalog, path, swap, kind)?,
                     CatalogChange::Create {
                         table,
                         metadata_location,
-                    } => insert_table(&tx, catalog, path, table, metadata_location)?,
+                    } => insert_table(&tx, catalog, path, table, metadata_location, kind)?,
                     CatalogChange::Drop { table, expected } => {
-                        delete_table(&tx, catalog, path, table, Some(expected))?;
+                        delete_table(&tx, catalog, path, table, Some(expected), kind)?;
                     }
                 }
             }
@@ -684,6 +710,28 @@ impl Catalog for SqliteCatalog {
         })
         .await
     }
+}
+
+/// The kind of the entry `name` holds, if any.
+fn entry_kind(
+    conn: &Connection,
+    catalog: &str,
+    path: &str,
+    name: &TableIdent,
+) -> Result<Option<EntryKind>> {
+    conn.prepare_cached(
+        "SELECT iceberg_type FROM iceberg_tables
+         WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![catalog, ns_string(name.namespace()), name.name()],
+            |row| row.get::<_, Option<String>>(0),
+        )
+    })
+    .optional()
+    .map(|found| found.map(|t| EntryKind::from_iceberg_type(t.as_deref())))
+    .map_err(sqlite_err(path))
 }
 
 #[cfg(test)]

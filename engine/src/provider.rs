@@ -4,13 +4,15 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use async_trait::async_trait;
+use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::TableType;
-use floe_catalog::{NamespaceIdent, TableIdent};
+use floe_catalog::{EntryKind, NamespaceIdent, TableIdent};
 
 use crate::error::Result;
 use crate::names::split_version;
@@ -32,6 +34,20 @@ fn lock_poisoned() -> DataFusionError {
 pub struct FloeCatalogProvider {
     scope: Scope,
     schemas: RwLock<BTreeMap<String, Arc<FloeSchemaProvider>>>,
+    planner: Arc<ViewPlanner>,
+}
+
+/// The session state views are planned in, as the session gives it.
+type StateFn = Box<dyn Fn() -> Option<SessionState> + Send + Sync>;
+
+/// Plans the SQL of stored views in the session's state.
+#[derive(Default)]
+struct ViewPlanner(OnceLock<StateFn>);
+
+impl std::fmt::Debug for ViewPlanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ViewPlanner")
+    }
 }
 
 impl FloeCatalogProvider {
@@ -40,24 +56,49 @@ impl FloeCatalogProvider {
         Self {
             scope,
             schemas: RwLock::new(BTreeMap::new()),
+            planner: Arc::new(ViewPlanner::default()),
         }
     }
 
-    /// Re-read the namespaces and table names from the catalog. Session
-    /// tables (external tables) of namespaces that still exist are kept.
+    /// Give the provider the session's state, in which it plans views
+    /// (set once; a provider without it reads no views).
+    pub fn set_session_state(
+        &self,
+        state: impl Fn() -> Option<SessionState> + Send + Sync + 'static,
+    ) {
+        let _ = self.planner.0.set(Box::new(state));
+    }
+
+    /// Re-read the namespaces and table and view names from the catalog.
+    /// Session tables (external tables) of namespaces that still exist are
+    /// kept.
     pub async fn refresh(&self) -> Result<()> {
         let catalog = self.scope.engine().catalog();
         let mut listing = BTreeMap::new();
-        for (namespace, names) in catalog.list_all_tables().await? {
-            listing.insert(namespace.join("."), (namespace, names));
+        for (namespace, entries) in catalog.list_all_entries().await? {
+            listing.insert(namespace.join("."), (namespace, entries));
         }
         let mut schemas = self.schemas.write().map_err(|_| lock_poisoned())?;
         schemas.retain(|name, _| listing.contains_key(name));
-        for (name, (namespace, tables)) in listing {
+        for (name, (namespace, entries)) in listing {
             let schema = schemas.entry(name).or_insert_with(|| {
-                Arc::new(FloeSchemaProvider::new(self.scope.clone(), namespace))
+                Arc::new(FloeSchemaProvider::new(
+                    self.scope.clone(),
+                    namespace,
+                    Arc::clone(&self.planner),
+                ))
             });
-            schema.set_table_names(tables)?;
+            let (tables, views) = entries
+                .into_iter()
+                .partition::<Vec<_>, _>(|(_, kind)| *kind == EntryKind::Table);
+            schema.set_table_names(
+                tables.into_iter().map(|(n, _)| n).collect(),
+                views
+                    .into_iter()
+                    .filter(|(_, kind)| *kind == EntryKind::View)
+                    .map(|(n, _)| n)
+                    .collect(),
+            )?;
         }
         Ok(())
     }
@@ -96,22 +137,62 @@ pub struct FloeSchemaProvider {
     scope: Scope,
     namespace: NamespaceIdent,
     iceberg_tables: RwLock<Vec<String>>,
+    views: RwLock<Vec<String>>,
     session_tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
+    planner: Arc<ViewPlanner>,
 }
 
 impl FloeSchemaProvider {
-    fn new(scope: Scope, namespace: NamespaceIdent) -> Self {
+    fn new(scope: Scope, namespace: NamespaceIdent, planner: Arc<ViewPlanner>) -> Self {
         Self {
             scope,
             namespace,
             iceberg_tables: RwLock::new(Vec::new()),
+            views: RwLock::new(Vec::new()),
             session_tables: RwLock::new(HashMap::new()),
+            planner,
         }
     }
 
-    fn set_table_names(&self, names: Vec<String>) -> DFResult<()> {
-        *self.iceberg_tables.write().map_err(|_| lock_poisoned())? = names;
+    fn set_table_names(&self, tables: Vec<String>, views: Vec<String>) -> DFResult<()> {
+        *self.iceberg_tables.write().map_err(|_| lock_poisoned())? = tables;
+        *self.views.write().map_err(|_| lock_poisoned())? = views;
         Ok(())
+    }
+
+    /// Whether the catalog lists a view of this name here.
+    pub fn is_view(&self, name: &str) -> bool {
+        self.views
+            .read()
+            .map(|v| v.iter().any(|n| n == name))
+            .unwrap_or(false)
+    }
+
+    /// The view `name` as the session's branch has it, planned in the
+    /// session's state with the view's default namespace; `None` when the
+    /// view is not on the branch.
+    async fn view(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let ident = self.ident(name);
+        let Some(view) = crate::ops::views::load_view(self.scope.engine(), &ident).await? else {
+            return Ok(None);
+        };
+        let Some(version) = view.version_on(&self.scope.branch()?)? else {
+            return Ok(None);
+        };
+        let (sql, dialect) = view.sql(version)?;
+        let Some(mut state) = self.planner.0.get().and_then(|state| state()) else {
+            return Ok(None);
+        };
+        let options = state.config_mut().options_mut();
+        options.catalog.default_catalog = version
+            .default_catalog()
+            .cloned()
+            .unwrap_or_else(|| crate::engine::CATALOG_NAME.to_string());
+        options.catalog.default_schema = version.default_namespace().join(".");
+        let plan = state.create_logical_plan(&sql).await.map_err(|e| {
+            crate::error::invalid!("view '{ident}': its {dialect} SQL does not plan: {e}")
+        })?;
+        Ok(Some(Arc::new(ViewTable::new(plan, Some(sql)))))
     }
 
     fn session_table(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
@@ -155,6 +236,9 @@ impl SchemaProvider for FloeSchemaProvider {
         if let Ok(session) = self.session_tables.read() {
             names.extend(session.keys().cloned());
         }
+        if let Ok(views) = self.views.read() {
+            names.extend(views.iter().cloned());
+        }
         names.sort();
         names
     }
@@ -162,6 +246,9 @@ impl SchemaProvider for FloeSchemaProvider {
     async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
         if let Some(table) = self.session_table(name) {
             return Ok(Some(table));
+        }
+        if self.is_view(name) {
+            return Ok(self.view(name).await?);
         }
         if let Some((base, kind)) = name.rsplit_once('$') {
             let kind = MetadataTable::parse(kind).map_err(DataFusionError::from)?;
@@ -186,6 +273,9 @@ impl SchemaProvider for FloeSchemaProvider {
     async fn table_type(&self, name: &str) -> DFResult<Option<TableType>> {
         if let Some(table) = self.session_table(name) {
             return Ok(Some(table.table_type()));
+        }
+        if self.is_view(name) {
+            return Ok(Some(TableType::View));
         }
         let exists = self.table_exist(name) || self.table_exist(split_version(name).0);
         Ok(exists.then_some(TableType::Base))
@@ -213,6 +303,7 @@ impl SchemaProvider for FloeSchemaProvider {
 
     fn table_exist(&self, name: &str) -> bool {
         self.session_table(name).is_some()
+            || self.is_view(name)
             || self
                 .iceberg_tables
                 .read()

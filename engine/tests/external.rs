@@ -13,7 +13,9 @@ async fn ints(lh: &Lakehouse, sql: &str) -> Vec<i64> {
         .iter()
         .flat_map(|b| {
             let column = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-            (0..column.len()).map(|i| column.value(i)).collect::<Vec<_>>()
+            (0..column.len())
+                .map(|i| column.value(i))
+                .collect::<Vec<_>>()
         })
         .collect()
 }

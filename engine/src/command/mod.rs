@@ -82,6 +82,33 @@ pub enum Command {
         /// The parsed statement, for DataFusion to plan.
         statement: DFStatement,
     },
+    /// `CREATE [OR REPLACE] VIEW [IF NOT EXISTS] v [(c, ...)] AS SELECT ...`.
+    CreateView {
+        /// The view.
+        view: TableIdent,
+        /// Its query, as SQL.
+        query: String,
+        /// The names the view gives its columns, if any.
+        columns: Vec<String>,
+        /// `OR REPLACE`.
+        or_replace: bool,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+        /// `COMMENT '...'`.
+        comment: Option<String>,
+    },
+    /// `DROP VIEW [IF EXISTS] v, ...`.
+    DropView {
+        /// The views.
+        views: Vec<TableIdent>,
+        /// `IF EXISTS`.
+        if_exists: bool,
+    },
+    /// `SHOW VIEWS [IN ns]`.
+    ShowViews {
+        /// The namespace (default: the session's).
+        namespace: Option<NamespaceIdent>,
+    },
     /// `REFRESH TABLE t`: bring a Parquet external table up to date with
     /// the files at its location.
     RefreshTable {

@@ -207,9 +207,10 @@ async fn describe_file(
     let location = &file.location;
     let mut reader = ParquetObjectReader::new(Arc::clone(&file.store), file.path.clone())
         .with_file_size(file.size);
-    let metadata = reader.get_metadata(None).await.map_err(|e| {
-        invalid!("{context}: cannot read the Parquet footer of {location}: {e}")
-    })?;
+    let metadata = reader
+        .get_metadata(None)
+        .await
+        .map_err(|e| invalid!("{context}: cannot read the Parquet footer of {location}: {e}"))?;
     let file_arrow = parquet::arrow::parquet_to_arrow_schema(
         metadata.file_metadata().schema_descr(),
         metadata.file_metadata().key_value_metadata(),

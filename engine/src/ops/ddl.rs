@@ -39,7 +39,8 @@ pub async fn create_namespace(
 }
 
 /// `DROP SCHEMA [IF EXISTS] ns [CASCADE]`: with `CASCADE`, its tables
-/// leave the catalog first, all in one commit (their files stay).
+/// leave the catalog first, all in one commit (their files stay), then its
+/// views.
 pub async fn drop_namespace(
     scope: &Scope,
     namespace: &NamespaceIdent,
@@ -60,6 +61,7 @@ pub async fn drop_namespace(
             Ok(Some(TableChange::Drop))
         })
         .await?;
+        crate::ops::views::drop_all_in(scope.engine(), namespace).await?;
     }
     Ok(catalog.drop_namespace(namespace).await?)
 }

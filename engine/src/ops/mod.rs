@@ -15,6 +15,7 @@ pub mod metadata_tables;
 pub mod orphans;
 pub mod procedures;
 pub mod refs;
+pub mod views;
 
 use std::sync::Arc;
 

@@ -106,9 +106,20 @@ impl Session {
                     &self.scope,
                     &self.catalog,
                     &merge,
-                    table.map(|t| vec![t]),
+                    table.clone().map(|t| vec![t]),
                 )
                 .await?;
+                if table.is_none() && !merge.dry_run {
+                    let into = match &merge.target {
+                        Some(target) => target.clone(),
+                        None => self.scope.branch()?,
+                    };
+                    let change = ops::views::BranchChange::Merge {
+                        from: &merge.source,
+                        into: &into,
+                    };
+                    ops::views::on_branch_change(self.scope.engine(), change).await?;
+                }
                 Ok(self.ctx.read_batch(report.to_batch()?)?)
             }
             Command::CreateBranch {
@@ -121,10 +132,17 @@ impl Session {
                     None => self.scope.branch()?,
                 };
                 ops::branches::create(&self.scope, &name, &from, if_not_exists).await?;
+                let change = ops::views::BranchChange::Create {
+                    name: &name,
+                    from: &from,
+                };
+                ops::views::on_branch_change(self.scope.engine(), change).await?;
                 done()
             }
             Command::DropBranch { name, if_exists } => {
                 ops::branches::drop_branch(&self.scope, &name, if_exists).await?;
+                let change = ops::views::BranchChange::Drop { name: &name };
+                ops::views::on_branch_change(self.scope.engine(), change).await?;
                 done()
             }
             Command::UseBranch { name } => {
@@ -188,7 +206,7 @@ impl Session {
                 Ok(self.ctx.read_batch(batch)?)
             }
             Command::Describe { table, statement } => {
-                if self.is_session_table(&table) {
+                if self.is_session_table(&table) || self.is_view(&table) {
                     let plan = self.ctx.state().statement_to_plan(statement).await?;
                     return Ok(self.ctx.execute_logical_plan(plan).await?);
                 }
@@ -279,6 +297,30 @@ impl Session {
             Command::CreateExternalTable { table, statement } => {
                 self.create_external_table(&table, statement).await?;
                 done()
+            }
+            Command::CreateView {
+                view,
+                query,
+                columns,
+                or_replace,
+                if_not_exists,
+                comment,
+            } => {
+                self.create_view(&view, query, columns, or_replace, if_not_exists, comment)
+                    .await?;
+                done()
+            }
+            Command::DropView { views, if_exists } => {
+                for view in &views {
+                    ops::views::drop_view(&self.scope, view, if_exists).await?;
+                }
+                done()
+            }
+            Command::ShowViews { namespace } => {
+                let namespace =
+                    namespace.unwrap_or_else(|| NamespaceIdent::new(self.default_namespace()));
+                let batch = ops::views::show_views(&self.scope, &namespace).await?;
+                Ok(self.ctx.read_batch(batch)?)
             }
             Command::RefreshTable { table } => {
                 let loaded = self.scope.load_table_at(&table, None).await?;
@@ -525,6 +567,57 @@ impl Session {
         run.await.map_err(|e| insert_error(e, table))
     }
 
+    /// `CREATE VIEW`: the query is planned here, for the schema the view
+    /// stores and to refuse a query that does not plan, or reads the view
+    /// itself.
+    async fn create_view(
+        &self,
+        ident: &TableIdent,
+        query: String,
+        columns: Vec<String>,
+        or_replace: bool,
+        if_not_exists: bool,
+        comment: Option<String>,
+    ) -> Result<()> {
+        let sql = if columns.is_empty() {
+            query
+        } else {
+            let names: Vec<String> = columns.iter().map(|c| quoted_ident(c)).collect();
+            format!("SELECT * FROM ({query}) AS v({})", names.join(", "))
+        };
+        let plan = self
+            .ctx
+            .state()
+            .create_logical_plan(&sql)
+            .await
+            .map_err(|e| invalid!("CREATE VIEW {ident}: {}", FloeError::from(e)))?;
+        // DataFusion inlines the views a query reads: look at its names.
+        let mut reads_itself = false;
+        let default_namespace = self.default_namespace();
+        let parsed = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+            &datafusion::sql::sqlparser::dialect::GenericDialect {},
+            &sql,
+        )
+        .map_err(|e| invalid!("CREATE VIEW {ident}: {e}"))?;
+        let _ = datafusion::sql::sqlparser::ast::visit_relations(&parsed, |name| {
+            let read = crate::names::table_ident(name, CATALOG_NAME, &default_namespace);
+            if read.is_ok_and(|read| read == *ident) {
+                reads_itself = true;
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        if reads_itself {
+            return Err(invalid!("CREATE VIEW {ident}: a view cannot read itself"));
+        }
+        let schema = ddl::schema_from_arrow_schema(plan.schema().inner())?;
+        let definition = ops::views::ViewDefinition {
+            sql,
+            schema,
+            comment,
+        };
+        ops::views::create_view(&self.scope, ident, definition, or_replace, if_not_exists).await
+    }
+
     /// `CREATE EXTERNAL TABLE`. Over Parquet files it is an Iceberg table
     /// over the files in place ([`ops::external`]), which every engine
     /// reads and `REFRESH TABLE` updates; over other formats, a table of
@@ -619,6 +712,13 @@ impl Session {
         ))
     }
 
+    /// Whether `ident` names a view.
+    fn is_view(&self, ident: &TableIdent) -> bool {
+        self.catalog
+            .schema_provider(&ident.namespace().join("."))
+            .is_some_and(|s| s.is_view(ident.name()))
+    }
+
     /// Whether `ident` names a session (external) table, not an Iceberg one.
     fn is_session_table(&self, ident: &TableIdent) -> bool {
         self.catalog
@@ -657,9 +757,14 @@ fn quoted_name(ident: &TableIdent) -> String {
         .iter()
         .map(String::as_str)
         .chain(std::iter::once(ident.name()))
-        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .map(quoted_ident)
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// One name, double-quoted, for generated SQL.
+fn quoted_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `plan` with every `VALUES` list nullable and its nested types plain.

@@ -91,6 +91,8 @@ impl Session {
         state.register_catalog_list(Arc::new(MemoryCatalogProviderList::new()));
         let ctx = SessionContext::new_with_state(state);
         let catalog = Arc::new(FloeCatalogProvider::new(scope.clone()));
+        let state = ctx.state_weak_ref();
+        catalog.set_session_state(move || state.upgrade().map(|s| s.read().clone()));
         ctx.register_catalog(CATALOG_NAME, Arc::clone(&catalog) as _);
         Self {
             engine,

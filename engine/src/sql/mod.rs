@@ -122,6 +122,45 @@ pub(crate) fn parse(statement: StatementTokens, names: &Names<'_>) -> Result<Com
                 if_exists,
                 purge,
             },
+            Statement::CreateView(create) => {
+                if create.temporary || create.materialized {
+                    return Err(unsupported!(
+                        "CREATE TEMPORARY / MATERIALIZED VIEW: Floe stores views as Iceberg \
+                         views (CREATE [OR REPLACE] VIEW v AS SELECT ...)"
+                    ));
+                }
+                if create.columns.iter().any(|c| c.data_type.is_some()) {
+                    return Err(unsupported!(
+                        "CREATE VIEW {}: column types in the column list (name the columns \
+                         only; their types come from the query)",
+                        create.name
+                    ));
+                }
+                Command::CreateView {
+                    view: table_ident(&create.name)?,
+                    query: create.query.to_string(),
+                    columns: create.columns.iter().map(|c| normalize(&c.name)).collect(),
+                    or_replace: create.or_replace,
+                    if_not_exists: create.if_not_exists,
+                    comment: create.comment.clone(),
+                }
+            }
+            Statement::Drop {
+                object_type: ObjectType::View,
+                names,
+                if_exists,
+                ..
+            } => Command::DropView {
+                views: names.iter().map(table_ident).collect::<Result<_>>()?,
+                if_exists,
+            },
+            Statement::ShowViews { show_options, .. } => Command::ShowViews {
+                namespace: show_options
+                    .show_in
+                    .and_then(|ShowStatementIn { parent_name, .. }| parent_name)
+                    .map(|name| namespace(&name))
+                    .transpose()?,
+            },
             Statement::ShowTables { show_options, .. } => Command::ShowTables {
                 namespace: show_options
                     .show_in

@@ -1,0 +1,555 @@
+//! Views, stored as Iceberg views (view spec v1) in the catalog beside the
+//! tables: `CREATE [OR REPLACE] VIEW`, `DROP VIEW`, `SHOW VIEWS`.
+//!
+//! A view's metadata file holds its versions: each a SQL representation
+//! (dialect [`VIEW_DIALECT`]), the schema it had and the namespace its
+//! names resolve in. A view is versioned on warehouse branches as tables
+//! are. Its `current-version-id` is its version on `main`; on any other
+//! branch `b`, the property `floe.branch.b` holds the version id the view
+//! has there (or `dropped`), and a view without that property is not on
+//! `b`. `CREATE BRANCH` stamps every view of the source branch into the
+//! new one, `DROP BRANCH` removes the stamps, and a warehouse `MERGE
+//! BRANCH` moves `main` to the branch's versions. A view made on another
+//! branch than `main` carries `floe.absent-from-main` until it is merged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use floe_catalog::{
+    CatalogChange, CatalogError, EntryKind, NamespaceIdent, PointerSwap, TableIdent,
+};
+use iceberg::spec::{
+    MAIN_BRANCH, Schema as IcebergSchema, ViewFormatVersion, ViewMetadata, ViewMetadataBuilder,
+    ViewRepresentation, ViewVersion, ViewVersionRef,
+};
+
+use crate::engine::{CATALOG_NAME, Engine};
+use crate::error::{FloeError, Result, already_exists, invalid, not_found};
+use crate::scope::Scope;
+use crate::table::ABSENT_FROM_MAIN;
+
+/// The dialect of the SQL Floe stores in a view.
+pub const VIEW_DIALECT: &str = "datafusion";
+
+/// The value of a branch's stamp when the view was dropped there.
+const DROPPED: &str = "dropped";
+
+/// The view property holding a view's version on warehouse branch
+/// `branch`.
+fn branch_key(branch: &str) -> String {
+    format!("floe.branch.{branch}")
+}
+
+/// A view as the catalog holds it.
+#[derive(Debug, Clone)]
+pub struct LoadedView {
+    ident: TableIdent,
+    metadata_location: String,
+    metadata: ViewMetadata,
+}
+
+impl LoadedView {
+    /// The view's name.
+    pub fn ident(&self) -> &TableIdent {
+        &self.ident
+    }
+
+    /// Its metadata.
+    pub fn metadata(&self) -> &ViewMetadata {
+        &self.metadata
+    }
+
+    /// Where its current metadata file is.
+    pub fn metadata_location(&self) -> &str {
+        &self.metadata_location
+    }
+
+    /// The view's version on warehouse branch `branch`; `None` when the
+    /// view is not on it.
+    pub fn version_on(&self, branch: &str) -> Result<Option<&ViewVersionRef>> {
+        let properties = self.metadata.properties();
+        let id = if branch == MAIN_BRANCH {
+            if properties.contains_key(ABSENT_FROM_MAIN) {
+                return Ok(None);
+            }
+            self.metadata.current_version_id()
+        } else {
+            match properties.get(&branch_key(branch)) {
+                None => return Ok(None),
+                Some(value) if value == DROPPED => return Ok(None),
+                Some(value) => value.parse().map_err(|_| {
+                    invalid!(
+                        "view '{}': property {} is '{value}', not a version id",
+                        self.ident,
+                        branch_key(branch)
+                    )
+                })?,
+            }
+        };
+        self.metadata.version_by_id(id).map(Some).ok_or_else(|| {
+            invalid!(
+                "view '{}' has no version {id} (branch '{branch}' needs it): it was expired \
+                 from the view's history (version.history.num-entries)",
+                self.ident
+            )
+        })
+    }
+
+    /// The SQL of `version`: its `datafusion` representation, else its
+    /// first SQL one (another engine's view), with the dialect it has.
+    pub fn sql(&self, version: &ViewVersion) -> Result<(String, String)> {
+        let mut sql = version.representations().iter().map(|r| match r {
+            ViewRepresentation::Sql(sql) => (sql.sql.clone(), sql.dialect.clone()),
+        });
+        let all: Vec<_> = sql.by_ref().collect();
+        all.iter()
+            .find(|(_, dialect)| dialect.eq_ignore_ascii_case(VIEW_DIALECT))
+            .or_else(|| all.first())
+            .cloned()
+            .ok_or_else(|| invalid!("view '{}' has no SQL representation", self.ident))
+    }
+
+    /// The branches (other than `main`) the view is on.
+    fn branches(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .metadata
+            .properties()
+            .iter()
+            .filter(|(_, v)| *v != DROPPED)
+            .filter_map(|(k, _)| k.strip_prefix("floe.branch.").map(str::to_string))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether the view is on any branch at all.
+    fn exists_anywhere(&self) -> Result<bool> {
+        Ok(self.version_on(MAIN_BRANCH)?.is_some() || !self.branches().is_empty())
+    }
+}
+
+/// Load the view `ident`; `None` when the catalog has none of that name.
+pub async fn load_view(engine: &Engine, ident: &TableIdent) -> Result<Option<LoadedView>> {
+    let pointer = match engine.catalog().load_entry(EntryKind::View, ident).await {
+        Ok(pointer) => pointer,
+        Err(CatalogError::EntryNotFound { .. } | CatalogError::Unsupported(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let bytes = engine
+        .file_io()
+        .new_input(&pointer.metadata_location)?
+        .read()
+        .await?;
+    let metadata: ViewMetadata = serde_json::from_slice(&bytes).map_err(|e| {
+        invalid!(
+            "view '{ident}': cannot read its metadata {}: {e}",
+            pointer.metadata_location
+        )
+    })?;
+    Ok(Some(LoadedView {
+        ident: ident.clone(),
+        metadata_location: pointer.metadata_location,
+        metadata,
+    }))
+}
+
+/// Write `metadata` as the view's next metadata file and move the
+/// catalog's pointer to it from `previous` (create when `None`); without
+/// `metadata`, drop the entry.
+async fn commit(
+    engine: &Engine,
+    ident: &TableIdent,
+    previous: Option<&LoadedView>,
+    metadata: Option<ViewMetadata>,
+) -> Result<()> {
+    let change = match metadata {
+        None => {
+            let previous =
+                previous.ok_or_else(|| FloeError::internal("a view drop without a view"))?;
+            CatalogChange::Drop {
+                table: ident.clone(),
+                expected: previous.metadata_location.clone(),
+            }
+        }
+        Some(metadata) => {
+            let sequence = previous
+                .and_then(|p| p.metadata_location.rsplit('/').next())
+                .and_then(|name| name.split('-').next())
+                .and_then(|n| n.parse::<u32>().ok())
+                .map_or(0, |n| n + 1);
+            let location = format!(
+                "{}/metadata/{sequence:05}-{}.metadata.json",
+                metadata.location().trim_end_matches('/'),
+                uuid::Uuid::new_v4()
+            );
+            let json = serde_json::to_vec(&metadata)
+                .map_err(|e| FloeError::internal(format!("view metadata: {e}")))?;
+            engine
+                .file_io()
+                .new_output(&location)?
+                .write(json.into())
+                .await?;
+            match previous {
+                None => CatalogChange::Create {
+                    table: ident.clone(),
+                    metadata_location: location,
+                },
+                Some(previous) => CatalogChange::Swap(PointerSwap {
+                    table: ident.clone(),
+                    expected: previous.metadata_location.clone(),
+                    new: location,
+                }),
+            }
+        }
+    };
+    // Another session's change first is a conflict: run the statement
+    // again.
+    Ok(engine
+        .catalog()
+        .commit_entries(EntryKind::View, vec![change])
+        .await?)
+}
+
+/// What `CREATE VIEW` stores: the query and the schema it gives.
+#[derive(Debug, Clone)]
+pub struct ViewDefinition {
+    /// The query, as SQL.
+    pub sql: String,
+    /// The columns it gives.
+    pub schema: IcebergSchema,
+    /// `COMMENT`.
+    pub comment: Option<String>,
+}
+
+/// A new version of a view (its version id is assigned on build).
+fn new_version(definition: &ViewDefinition, namespace: &NamespaceIdent) -> Result<ViewVersion> {
+    let mut summary = serde_json::Map::new();
+    summary.insert("engine-name".into(), "floe".into());
+    summary.insert("engine-version".into(), env!("CARGO_PKG_VERSION").into());
+    let version = serde_json::json!({
+        "version-id": 1,
+        "schema-id": -1,
+        "timestamp-ms": chrono::Utc::now().timestamp_millis(),
+        "summary": summary,
+        "representations": [{"type": "sql", "sql": definition.sql, "dialect": VIEW_DIALECT}],
+        "default-catalog": CATALOG_NAME,
+        "default-namespace": namespace.clone().inner(),
+    });
+    serde_json::from_value(version).map_err(|e| FloeError::internal(format!("view version: {e}")))
+}
+
+/// The id the built `metadata` gave `version` (a version that behaves as
+/// an existing one reuses its id).
+fn version_id_of(metadata: &ViewMetadata, version: &ViewVersion) -> Result<i32> {
+    metadata
+        .versions()
+        .filter(|v| {
+            v.representations() == version.representations()
+                && v.default_namespace() == version.default_namespace()
+        })
+        .map(|v| v.version_id())
+        .max()
+        .ok_or_else(|| FloeError::internal("a view version went missing on build"))
+}
+
+fn build_error(ident: &TableIdent) -> impl Fn(iceberg::Error) -> FloeError + '_ {
+    move |e| invalid!("view '{ident}': {}", e.message())
+}
+
+/// `CREATE [OR REPLACE] VIEW` on the session's branch.
+pub async fn create_view(
+    scope: &Scope,
+    ident: &TableIdent,
+    definition: ViewDefinition,
+    or_replace: bool,
+    if_not_exists: bool,
+) -> Result<()> {
+    let engine = scope.engine();
+    let branch = scope.branch()?;
+    if !engine.catalog().namespace_exists(ident.namespace()).await? {
+        return Err(CatalogError::NamespaceNotFound(ident.namespace().clone()).into());
+    }
+    if engine.catalog().load_table(ident).await.is_ok() {
+        return Err(already_exists!(
+            "CREATE VIEW {ident}: a table named '{ident}' already exists"
+        ));
+    }
+    let existing = load_view(engine, ident).await?;
+    let on_branch = match &existing {
+        Some(view) => view.version_on(&branch)?.is_some(),
+        None => false,
+    };
+    if on_branch && if_not_exists {
+        return Ok(());
+    }
+    if on_branch && !or_replace {
+        return Err(already_exists!("view '{ident}' already exists"));
+    }
+    let version = new_version(&definition, ident.namespace())?;
+    let mut properties = HashMap::new();
+    if let Some(comment) = &definition.comment {
+        properties.insert("comment".to_string(), comment.clone());
+    }
+    let build = build_error(ident);
+    let built = match &existing {
+        None => {
+            let location = engine.table_location(ident);
+            if branch != MAIN_BRANCH {
+                properties.insert(ABSENT_FROM_MAIN.to_string(), "true".to_string());
+            }
+            let metadata = ViewMetadataBuilder::new(
+                location,
+                definition.schema.clone(),
+                version.clone(),
+                ViewFormatVersion::V1,
+                properties,
+            )
+            .map_err(&build)?
+            .build()
+            .map_err(&build)?
+            .metadata;
+            if branch == MAIN_BRANCH {
+                metadata
+            } else {
+                let id = version_id_of(&metadata, &version)?;
+                stamp(metadata, ident, &branch, &id.to_string())?
+            }
+        }
+        Some(view) if branch == MAIN_BRANCH => {
+            let mut builder = ViewMetadataBuilder::new_from_metadata(view.metadata.clone())
+                .set_current_version(version, definition.schema.clone())
+                .map_err(&build)?
+                .remove_properties(&[ABSENT_FROM_MAIN.to_string()]);
+            if !properties.is_empty() {
+                builder = builder.set_properties(properties).map_err(&build)?;
+            }
+            builder.build().map_err(&build)?.metadata
+        }
+        Some(view) => {
+            let mut builder = ViewMetadataBuilder::new_from_metadata(view.metadata.clone())
+                .add_schema(definition.schema.clone())
+                .add_version(version.clone())
+                .map_err(&build)?;
+            if !properties.is_empty() {
+                builder = builder.set_properties(properties).map_err(&build)?;
+            }
+            let metadata = builder.build().map_err(&build)?.metadata;
+            let id = version_id_of(&metadata, &version)?;
+            stamp(metadata, ident, &branch, &id.to_string())?
+        }
+    };
+    commit(engine, ident, existing.as_ref(), Some(built)).await
+}
+
+/// `metadata` with the view's version on `branch` set to `value` (a
+/// version id, or [`DROPPED`]).
+fn stamp(
+    metadata: ViewMetadata,
+    ident: &TableIdent,
+    branch: &str,
+    value: &str,
+) -> Result<ViewMetadata> {
+    Ok(ViewMetadataBuilder::new_from_metadata(metadata)
+        .set_properties(HashMap::from([(branch_key(branch), value.to_string())]))
+        .map_err(build_error(ident))?
+        .build()
+        .map_err(build_error(ident))?
+        .metadata)
+}
+
+/// `metadata` with the view at `version` on `branch` (`None`: dropped
+/// there). On `main` a drop is [`ABSENT_FROM_MAIN`]; on another branch a
+/// view `main` has is marked [`DROPPED`], so a merge carries the drop.
+fn set_on(
+    metadata: ViewMetadata,
+    ident: &TableIdent,
+    branch: &str,
+    version: Option<i32>,
+) -> Result<ViewMetadata> {
+    let build = build_error(ident);
+    let on_main = !metadata.properties().contains_key(ABSENT_FROM_MAIN);
+    let builder = ViewMetadataBuilder::new_from_metadata(metadata);
+    let builder = match (branch == MAIN_BRANCH, version) {
+        (true, Some(id)) => builder
+            .set_current_version_id(id)
+            .map_err(&build)?
+            .remove_properties(&[ABSENT_FROM_MAIN.to_string()]),
+        (true, None) => builder
+            .set_properties(HashMap::from([(
+                ABSENT_FROM_MAIN.to_string(),
+                "true".to_string(),
+            )]))
+            .map_err(&build)?,
+        (false, Some(id)) => builder
+            .set_properties(HashMap::from([(branch_key(branch), id.to_string())]))
+            .map_err(&build)?,
+        (false, None) => {
+            if on_main {
+                builder
+                    .set_properties(HashMap::from([(branch_key(branch), DROPPED.to_string())]))
+                    .map_err(&build)?
+            } else {
+                builder.remove_properties(&[branch_key(branch)])
+            }
+        }
+    };
+    Ok(builder.build().map_err(&build)?.metadata)
+}
+
+/// `DROP VIEW [IF EXISTS] v` on the session's branch: the view leaves the
+/// catalog when no branch has it any more.
+pub async fn drop_view(scope: &Scope, ident: &TableIdent, if_exists: bool) -> Result<()> {
+    let engine = scope.engine();
+    let branch = scope.branch()?;
+    let view = match load_view(engine, ident).await? {
+        Some(view) if view.version_on(&branch)?.is_some() => view,
+        _ if if_exists => return Ok(()),
+        _ => return Err(not_found!("view '{ident}' does not exist")),
+    };
+    let metadata = set_on(view.metadata.clone(), ident, &branch, None)?;
+    let left = LoadedView {
+        metadata: metadata.clone(),
+        ..view.clone()
+    };
+    let keep = left.exists_anywhere()?;
+    commit(engine, ident, Some(&view), keep.then_some(metadata)).await
+}
+
+/// Every view of the catalog, loaded.
+async fn all_views(engine: &Engine) -> Result<Vec<LoadedView>> {
+    let mut out = Vec::new();
+    for (namespace, entries) in engine.catalog().list_all_entries().await? {
+        for (name, kind) in entries {
+            if kind != EntryKind::View {
+                continue;
+            }
+            if let Some(view) = load_view(engine, &TableIdent::new(namespace.clone(), name)).await?
+            {
+                out.push(view);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Take every view of `namespace` out of the catalog, on every branch
+/// (`DROP SCHEMA ... CASCADE`).
+pub(crate) async fn drop_all_in(engine: &Engine, namespace: &NamespaceIdent) -> Result<()> {
+    for view in all_views(engine).await? {
+        if view.ident.namespace() == namespace {
+            commit(engine, &view.ident.clone(), Some(&view), None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `SHOW VIEWS [IN ns]`: the views of a namespace on the session's branch,
+/// `(namespace, view_name)`.
+pub async fn show_views(scope: &Scope, namespace: &NamespaceIdent) -> Result<RecordBatch> {
+    let branch = scope.branch()?;
+    if !scope.engine().catalog().namespace_exists(namespace).await? {
+        return Err(CatalogError::NamespaceNotFound(namespace.clone()).into());
+    }
+    let mut names = Vec::new();
+    for view in all_views(scope.engine()).await? {
+        if view.ident.namespace() == namespace && view.version_on(&branch)?.is_some() {
+            names.push(view.ident.name().to_string());
+        }
+    }
+    names.sort();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("namespace", DataType::Utf8, false),
+        Field::new("view_name", DataType::Utf8, false),
+    ]));
+    let ns = namespace.join(".");
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                names.iter().map(|_| ns.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(names.iter())),
+        ],
+    )?)
+}
+
+/// What a warehouse branch operation does to every view.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BranchChange<'a> {
+    /// `CREATE BRANCH name FROM from`: each view of `from` is on `name` at
+    /// the version it has on `from`.
+    Create {
+        /// The new branch.
+        name: &'a str,
+        /// Its source.
+        from: &'a str,
+    },
+    /// `DROP BRANCH name`.
+    Drop {
+        /// The branch.
+        name: &'a str,
+    },
+    /// `MERGE BRANCH from INTO into`: each view whose version differs
+    /// takes `from`'s (a view dropped on `from` is dropped on `into`).
+    Merge {
+        /// The merged branch.
+        from: &'a str,
+        /// The branch it goes to.
+        into: &'a str,
+    },
+}
+
+/// Carry a warehouse branch operation to every view.
+pub(crate) async fn on_branch_change(engine: &Engine, change: BranchChange<'_>) -> Result<()> {
+    for view in all_views(engine).await? {
+        let ident = view.ident.clone();
+        let metadata = match change {
+            BranchChange::Create { name, from } => match view.version_on(from)? {
+                Some(version) => {
+                    let id = version.version_id().to_string();
+                    Some(stamp(view.metadata.clone(), &ident, name, &id)?)
+                }
+                None => continue,
+            },
+            BranchChange::Drop { name } => {
+                if !view.metadata.properties().contains_key(&branch_key(name)) {
+                    continue;
+                }
+                let metadata = ViewMetadataBuilder::new_from_metadata(view.metadata.clone())
+                    .remove_properties(&[branch_key(name)])
+                    .build()
+                    .map_err(build_error(&ident))?
+                    .metadata;
+                let left = LoadedView {
+                    metadata: metadata.clone(),
+                    ..view.clone()
+                };
+                left.exists_anywhere()?.then_some(metadata)
+            }
+            BranchChange::Merge { from, into } => {
+                let from_version = view.version_on(from)?.map(|v| v.version_id());
+                let into_version = view.version_on(into)?.map(|v| v.version_id());
+                let dropped_on_from = from != MAIN_BRANCH
+                    && view
+                        .metadata
+                        .properties()
+                        .get(&branch_key(from))
+                        .map(String::as_str)
+                        == Some(DROPPED);
+                if from_version == into_version || (from_version.is_none() && !dropped_on_from) {
+                    continue;
+                }
+                let metadata = set_on(view.metadata.clone(), &ident, into, from_version)?;
+                let left = LoadedView {
+                    metadata: metadata.clone(),
+                    ..view.clone()
+                };
+                left.exists_anywhere()?.then_some(metadata)
+            }
+        };
+        commit(engine, &ident, Some(&view), metadata).await?;
+    }
+    Ok(())
+}

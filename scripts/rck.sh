@@ -3,7 +3,10 @@
 # tests and fixtures, with JUnit's console launcher) against `floe serve --rest`
 # on a fresh warehouse.
 #
-#   scripts/rck.sh [REPORTS_DIR]
+#   scripts/rck.sh [REPORTS_DIR] [CLASS]
+#
+# CLASS is the kit's test class: RESTCompatibilityKitCatalogTests (the
+# default, tables and namespaces) or RESTCompatibilityKitViewCatalogTests.
 #
 # FLOE_BIN names the floe binary (default: the debug build). The JUnit XML
 # reports land in REPORTS_DIR (default: a temporary dir); the summary goes to
@@ -15,6 +18,7 @@ source scripts/env.sh
 : "${FLOE_BIN:=$CARGO_TARGET_DIR/debug/floe}"
 : "${JUNIT_CONSOLE_VERSION:=1.13.4}"
 reports=${1:-$(mktemp -d)}
+class=${2:-RESTCompatibilityKitCatalogTests}
 mkdir -p "$FLOE_JAVA" "$reports"
 
 # The kit's classpath, resolved once into the shared Maven cache.
@@ -41,6 +45,7 @@ server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
+  cp "$work/server.log" "$reports/server.log" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -59,6 +64,6 @@ java -Drck.local=false -Drck.requires-namespace-create=true \
   -Duri="http://127.0.0.1:$port/" -Dwarehouse=main \
   -jar "$launcher" execute --disable-banner \
   --class-path "$(cat "$cp_file")" \
-  --select-class org.apache.iceberg.rest.RESTCompatibilityKitCatalogTests \
+  --select-class "org.apache.iceberg.rest.$class" \
   --details=summary --reports-dir "$reports" || status=$?
 exit "$status"

@@ -28,6 +28,7 @@ use crate::commit::{Batch, TableCommit, add_empty_branch, apply_commit, commit_b
 use crate::engine::Engine;
 use crate::error::{FloeError, Result, invalid, not_found, unsupported};
 use crate::ops::ddl::DropFrom;
+use crate::ops::views::{ViewRequirement, ViewState};
 use crate::scope::Scope;
 use crate::table::{ABSENT_FROM_MAIN, LoadedTable};
 
@@ -690,6 +691,71 @@ fn format_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|| ms.to_string())
+}
+
+/// Views, as the branch sees them (see [`crate::ops::views`]).
+impl BranchCatalog {
+    /// The views of a namespace on the branch, sorted by name.
+    pub async fn list_views(&self, namespace: &NamespaceIdent) -> Result<Vec<TableIdent>> {
+        crate::ops::views::list_on(&self.engine, namespace, &self.branch).await
+    }
+
+    /// A view with the branch's version current.
+    pub async fn load_view(&self, view: &TableIdent) -> Result<ViewState> {
+        crate::ops::views::load_state(&self.engine, view, &self.branch).await
+    }
+
+    /// Create a view on the branch from a client's first version.
+    pub async fn create_view(
+        &self,
+        view: &TableIdent,
+        location: Option<String>,
+        schema: Schema,
+        version: iceberg::spec::ViewVersion,
+        properties: HashMap<String, String>,
+    ) -> Result<ViewState> {
+        self.writable("create view")?;
+        crate::ops::views::create_from_client(
+            &self.engine,
+            &self.branch,
+            view,
+            location,
+            schema,
+            version,
+            properties,
+        )
+        .await
+    }
+
+    /// Commit a client's requirements and updates to a view.
+    pub async fn commit_view(
+        &self,
+        view: &TableIdent,
+        requirements: Vec<ViewRequirement>,
+        updates: Vec<iceberg::ViewUpdate>,
+    ) -> Result<ViewState> {
+        self.writable("commit view")?;
+        crate::ops::views::commit_from_client(
+            &self.engine,
+            &self.branch,
+            view,
+            requirements,
+            updates,
+        )
+        .await
+    }
+
+    /// Drop a view from the branch.
+    pub async fn drop_view(&self, view: &TableIdent) -> Result<()> {
+        self.writable("drop view")?;
+        crate::ops::views::drop_on(&self.engine, view, &self.branch).await
+    }
+
+    /// Rename a view.
+    pub async fn rename_view(&self, from: &TableIdent, to: &TableIdent) -> Result<()> {
+        self.writable("rename view")?;
+        crate::ops::views::rename(&self.engine, from, to).await
+    }
 }
 
 #[cfg(test)]

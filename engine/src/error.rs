@@ -432,10 +432,12 @@ impl FloeError {
 
 fn catalog_kind(e: &CatalogError) -> ErrorKind {
     match e {
-        CatalogError::NamespaceNotFound(_) | CatalogError::TableNotFound(_) => ErrorKind::NotFound,
-        CatalogError::NamespaceAlreadyExists(_) | CatalogError::TableAlreadyExists(_) => {
-            ErrorKind::AlreadyExists
-        }
+        CatalogError::NamespaceNotFound(_)
+        | CatalogError::TableNotFound(_)
+        | CatalogError::EntryNotFound { .. } => ErrorKind::NotFound,
+        CatalogError::NamespaceAlreadyExists(_)
+        | CatalogError::TableAlreadyExists(_)
+        | CatalogError::EntryExists { .. } => ErrorKind::AlreadyExists,
         CatalogError::NamespaceNotEmpty { .. }
         | CatalogError::CommitConflict { .. }
         | CatalogError::RemoteConflict { .. } => ErrorKind::Conflict,

@@ -88,16 +88,17 @@ impl FloeCatalogProvider {
                     Arc::clone(&self.planner),
                 ))
             });
-            let (tables, views) = entries
-                .into_iter()
-                .partition::<Vec<_>, _>(|(_, kind)| *kind == EntryKind::Table);
+            let of = |wanted: EntryKind| -> Vec<String> {
+                entries
+                    .iter()
+                    .filter(|(_, kind)| *kind == wanted)
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            };
             schema.set_table_names(
-                tables.into_iter().map(|(n, _)| n).collect(),
-                views
-                    .into_iter()
-                    .filter(|(_, kind)| *kind == EntryKind::View)
-                    .map(|(n, _)| n)
-                    .collect(),
+                of(EntryKind::Table),
+                of(EntryKind::View),
+                of(EntryKind::Files),
             )?;
         }
         Ok(())
@@ -138,6 +139,7 @@ pub struct FloeSchemaProvider {
     namespace: NamespaceIdent,
     iceberg_tables: RwLock<Vec<String>>,
     views: RwLock<Vec<String>>,
+    file_tables: RwLock<Vec<String>>,
     session_tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
     planner: Arc<ViewPlanner>,
 }
@@ -149,15 +151,36 @@ impl FloeSchemaProvider {
             namespace,
             iceberg_tables: RwLock::new(Vec::new()),
             views: RwLock::new(Vec::new()),
+            file_tables: RwLock::new(Vec::new()),
             session_tables: RwLock::new(HashMap::new()),
             planner,
         }
     }
 
-    fn set_table_names(&self, tables: Vec<String>, views: Vec<String>) -> DFResult<()> {
+    fn set_table_names(
+        &self,
+        tables: Vec<String>,
+        views: Vec<String>,
+        file_tables: Vec<String>,
+    ) -> DFResult<()> {
         *self.iceberg_tables.write().map_err(|_| lock_poisoned())? = tables;
         *self.views.write().map_err(|_| lock_poisoned())? = views;
+        *self.file_tables.write().map_err(|_| lock_poisoned())? = file_tables;
         Ok(())
+    }
+
+    /// Whether the catalog lists a stored external table (over files
+    /// other than Parquet) of this name here.
+    pub fn is_file_table(&self, name: &str) -> bool {
+        self.file_tables
+            .read()
+            .map(|v| v.iter().any(|n| n == name))
+            .unwrap_or(false)
+    }
+
+    /// The session's state, to plan views and external tables in.
+    fn session_state(&self) -> Option<SessionState> {
+        self.planner.0.get().and_then(|state| state())
     }
 
     /// Whether the catalog lists a view of this name here.
@@ -180,7 +203,7 @@ impl FloeSchemaProvider {
             return Ok(None);
         };
         let (sql, dialect) = view.sql(version)?;
-        let Some(mut state) = self.planner.0.get().and_then(|state| state()) else {
+        let Some(mut state) = self.session_state() else {
             return Ok(None);
         };
         let options = state.config_mut().options_mut();
@@ -239,6 +262,9 @@ impl SchemaProvider for FloeSchemaProvider {
         if let Ok(views) = self.views.read() {
             names.extend(views.iter().cloned());
         }
+        if let Ok(files) = self.file_tables.read() {
+            names.extend(files.iter().cloned());
+        }
         names.sort();
         names
     }
@@ -249,6 +275,13 @@ impl SchemaProvider for FloeSchemaProvider {
         }
         if self.is_view(name) {
             return Ok(self.view(name).await?);
+        }
+        if self.is_file_table(name) {
+            let Some(state) = self.session_state() else {
+                return Ok(None);
+            };
+            let ident = self.ident(name);
+            return Ok(crate::ops::file_tables::load(self.scope.engine(), &state, &ident).await?);
         }
         if let Some((base, kind)) = name.rsplit_once('$') {
             let kind = MetadataTable::parse(kind).map_err(DataFusionError::from)?;
@@ -277,6 +310,9 @@ impl SchemaProvider for FloeSchemaProvider {
         if self.is_view(name) {
             return Ok(Some(TableType::View));
         }
+        if self.is_file_table(name) {
+            return Ok(Some(TableType::Base));
+        }
         let exists = self.table_exist(name) || self.table_exist(split_version(name).0);
         Ok(exists.then_some(TableType::Base))
     }
@@ -304,6 +340,7 @@ impl SchemaProvider for FloeSchemaProvider {
     fn table_exist(&self, name: &str) -> bool {
         self.session_table(name).is_some()
             || self.is_view(name)
+            || self.is_file_table(name)
             || self
                 .iceberg_tables
                 .read()

@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use floe_catalog::CatalogError;
+use floe_catalog::{CatalogError, EntryKind};
 use floe_engine::{ErrorKind, FloeError};
 use iceberg_catalog_rest::ErrorModel;
 
@@ -51,6 +51,7 @@ pub(crate) enum Subject {
     /// A commit to a table: as [`Subject::Table`], and a failed
     /// `assert-create` is worded as Java words the requirement.
     Commit,
+    View,
     Other,
 }
 
@@ -114,6 +115,7 @@ impl ApiError {
                 match self.subject {
                     Subject::Namespace => "NoSuchNamespaceException",
                     Subject::Table | Subject::Commit => "NoSuchTableException",
+                    Subject::View => "NoSuchViewException",
                     Subject::Other => "NotFoundException",
                 },
             ),
@@ -165,7 +167,16 @@ impl ApiError {
             CatalogError::TableAlreadyExists(_) if self.subject == Subject::Commit => {
                 "Requirement failed: table already exists".to_string()
             }
+            CatalogError::TableNotFound(t) if self.subject == Subject::View => {
+                format!("View does not exist: {t}")
+            }
             CatalogError::TableNotFound(t) => format!("Table does not exist: {t}"),
+            CatalogError::EntryExists { kind, name } if *kind == EntryKind::View => {
+                format!("View with same name already exists: {name}")
+            }
+            CatalogError::EntryExists { name, .. } => {
+                format!("Table with same name already exists: {name}")
+            }
             CatalogError::NamespaceNotFound(ns) => {
                 format!("Namespace does not exist: {}", ns.join("."))
             }

@@ -17,6 +17,7 @@ mod namespaces;
 mod paths;
 mod server;
 mod tables;
+mod views;
 
 pub use error::{RestError, Result};
 pub use floe_auth::{Credentials, hash_password};

@@ -18,7 +18,7 @@ use floe_auth::{Authenticator, Credentials};
 use floe_engine::{BranchCatalog, Engine, TableIdent};
 
 use crate::error::{ApiError, RestError, Result};
-use crate::{config, namespaces, tables};
+use crate::{config, namespaces, tables, views};
 
 /// How long a response is kept for its `Idempotency-Key` (advertised in
 /// `/v1/config` as `idempotency-key-lifetime`).
@@ -196,6 +196,18 @@ fn router(state: Shared) -> Router {
                 post(tables::metrics),
             )
             .route(&format!("{base}/tables/rename"), post(tables::rename))
+            .route(
+                &format!("{base}/namespaces/{{namespace}}/views"),
+                get(views::list).post(views::create),
+            )
+            .route(
+                &format!("{base}/namespaces/{{namespace}}/views/{{view}}"),
+                get(views::load)
+                    .head(views::exists)
+                    .post(views::commit)
+                    .delete(views::drop),
+            )
+            .route(&format!("{base}/views/rename"), post(views::rename))
             .route(
                 &format!("{base}/transactions/commit"),
                 post(tables::commit_transaction),

@@ -227,8 +227,9 @@ fn drop_from_branch(
 /// `SHOW TABLES [IN ns]`: one row per table, `(namespace, table_name)`.
 pub async fn show_tables(scope: &Scope, namespace: &NamespaceIdent) -> Result<RecordBatch> {
     let branch = scope.branch()?;
+    let catalog = scope.engine().catalog();
     let mut tables = Vec::new();
-    for ident in scope.engine().catalog().list_tables(namespace).await? {
+    for ident in catalog.list_tables(namespace).await? {
         // Only the tables on the session's branch.
         match scope.load_table(&ident).await {
             Ok(table) if table.exists_on(&branch)? => tables.push(ident),
@@ -237,6 +238,19 @@ pub async fn show_tables(scope: &Scope, namespace: &NamespaceIdent) -> Result<Re
             Err(e) => return Err(e),
         }
     }
+    // Stored external tables over other files than Parquet, on every
+    // branch.
+    for (ns, entries) in catalog.list_all_entries().await? {
+        if ns == *namespace {
+            tables.extend(
+                entries
+                    .into_iter()
+                    .filter(|(_, kind)| *kind == floe_catalog::EntryKind::Files)
+                    .map(|(name, _)| TableIdent::new(ns.clone(), name)),
+            );
+        }
+    }
+    tables.sort_by(|a, b| a.name().cmp(b.name()));
     let schema = Arc::new(Schema::new(vec![
         Field::new("namespace", DataType::Utf8, false),
         Field::new("table_name", DataType::Utf8, false),

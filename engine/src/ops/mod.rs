@@ -9,6 +9,7 @@ pub mod compaction;
 pub mod ddl;
 pub mod dml;
 pub mod external;
+pub mod file_tables;
 pub mod maintain;
 pub mod merge;
 pub mod metadata_tables;

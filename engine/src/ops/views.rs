@@ -51,21 +51,6 @@ pub struct LoadedView {
 }
 
 impl LoadedView {
-    /// The view's name.
-    pub fn ident(&self) -> &TableIdent {
-        &self.ident
-    }
-
-    /// Its metadata.
-    pub fn metadata(&self) -> &ViewMetadata {
-        &self.metadata
-    }
-
-    /// Where its current metadata file is.
-    pub fn metadata_location(&self) -> &str {
-        &self.metadata_location
-    }
-
     /// The view's version on warehouse branch `branch`; `None` when the
     /// view is not on it.
     pub fn version_on(&self, branch: &str) -> Result<Option<&ViewVersionRef>> {
@@ -179,9 +164,13 @@ async fn commit(
                 .and_then(|name| name.split('-').next())
                 .and_then(|n| n.parse::<u32>().ok())
                 .map_or(0, |n| n + 1);
+            // `write.metadata.path` moves the metadata files, as for tables.
+            let directory = match metadata.properties().get("write.metadata.path") {
+                Some(path) => path.trim_end_matches('/').to_string(),
+                None => format!("{}/metadata", metadata.location().trim_end_matches('/')),
+            };
             let location = format!(
-                "{}/metadata/{sequence:05}-{}.metadata.json",
-                metadata.location().trim_end_matches('/'),
+                "{directory}/{sequence:05}-{}.metadata.json",
                 uuid::Uuid::new_v4()
             );
             let json = serde_json::to_vec(&metadata)
@@ -273,7 +262,7 @@ pub async fn create_view(
     }
     if engine.catalog().load_table(ident).await.is_ok() {
         return Err(already_exists!(
-            "CREATE VIEW {ident}: a table named '{ident}' already exists"
+            "CREATE VIEW {ident}: Table with same name already exists: {ident}"
         ));
     }
     let existing = load_view(engine, ident).await?;
@@ -285,7 +274,9 @@ pub async fn create_view(
         return Ok(());
     }
     if on_branch && !or_replace {
-        return Err(already_exists!("view '{ident}' already exists"));
+        return Err(already_exists!(
+            "View with same name already exists: {ident}"
+        ));
     }
     let version = new_version(&definition, ident.namespace())?;
     let mut properties = HashMap::new();
@@ -401,45 +392,90 @@ fn set_on(
 /// `DROP VIEW [IF EXISTS] v` on the session's branch: the view leaves the
 /// catalog when no branch has it any more.
 pub async fn drop_view(scope: &Scope, ident: &TableIdent, if_exists: bool) -> Result<()> {
-    let engine = scope.engine();
-    let branch = scope.branch()?;
-    let view = match load_view(engine, ident).await? {
-        Some(view) if view.version_on(&branch)?.is_some() => view,
-        _ if if_exists => return Ok(()),
-        _ => return Err(not_found!("view '{ident}' does not exist")),
-    };
-    let metadata = set_on(view.metadata.clone(), ident, &branch, None)?;
-    let left = LoadedView {
-        metadata: metadata.clone(),
-        ..view.clone()
-    };
-    let keep = left.exists_anywhere()?;
-    commit(engine, ident, Some(&view), keep.then_some(metadata)).await
+    match drop_on(scope.engine(), ident, &scope.branch()?).await {
+        Err(FloeError::NotFound(_)) if if_exists => Ok(()),
+        other => other,
+    }
 }
 
-/// Every view of the catalog, loaded.
+/// Every view of the catalog, loaded; a view whose metadata cannot be
+/// read is logged and left out, so one lost file does not hide the rest.
 async fn all_views(engine: &Engine) -> Result<Vec<LoadedView>> {
     let mut out = Vec::new();
-    for (namespace, entries) in engine.catalog().list_all_entries().await? {
-        for (name, kind) in entries {
-            if kind != EntryKind::View {
-                continue;
-            }
-            if let Some(view) = load_view(engine, &TableIdent::new(namespace.clone(), name)).await?
-            {
-                out.push(view);
-            }
+    for ident in view_idents(engine).await? {
+        match load_view(engine, &ident).await {
+            Ok(Some(view)) => out.push(view),
+            Ok(None) => {}
+            Err(e) => log::warn!("view '{ident}' is left out: {e}"),
         }
     }
     Ok(out)
 }
 
+/// The name of every view the catalog lists.
+async fn view_idents(engine: &Engine) -> Result<Vec<TableIdent>> {
+    let mut out = Vec::new();
+    for (namespace, entries) in engine.catalog().list_all_entries().await? {
+        out.extend(
+            entries
+                .into_iter()
+                .filter(|(_, kind)| *kind == EntryKind::View)
+                .map(|(name, _)| TableIdent::new(namespace.clone(), name)),
+        );
+    }
+    Ok(out)
+}
+
+/// The views of `namespace` on `branch`, sorted; on `main`, also the
+/// views whose metadata cannot be read (so that they can be dropped).
+async fn names_on(
+    engine: &Engine,
+    namespace: &NamespaceIdent,
+    branch: &str,
+) -> Result<Vec<TableIdent>> {
+    if !engine.catalog().namespace_exists(namespace).await? {
+        return Err(CatalogError::NamespaceNotFound(namespace.clone()).into());
+    }
+    let mut out = Vec::new();
+    for ident in view_idents(engine).await? {
+        if ident.namespace() != namespace {
+            continue;
+        }
+        let on_branch = match load_view(engine, &ident).await {
+            Ok(Some(view)) => view.version_on(branch)?.is_some(),
+            Ok(None) => false,
+            Err(_) => branch == MAIN_BRANCH,
+        };
+        if on_branch {
+            out.push(ident);
+        }
+    }
+    out.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(out)
+}
+
+/// Take the entry of a view whose metadata cannot be read out of the
+/// catalog.
+async fn drop_unreadable(engine: &Engine, ident: &TableIdent) -> Result<()> {
+    let pointer = engine.catalog().load_entry(EntryKind::View, ident).await?;
+    Ok(engine
+        .catalog()
+        .commit_entries(
+            EntryKind::View,
+            vec![CatalogChange::Drop {
+                table: ident.clone(),
+                expected: pointer.metadata_location,
+            }],
+        )
+        .await?)
+}
+
 /// Take every view of `namespace` out of the catalog, on every branch
 /// (`DROP SCHEMA ... CASCADE`).
 pub(crate) async fn drop_all_in(engine: &Engine, namespace: &NamespaceIdent) -> Result<()> {
-    for view in all_views(engine).await? {
-        if view.ident.namespace() == namespace {
-            commit(engine, &view.ident.clone(), Some(&view), None).await?;
+    for ident in view_idents(engine).await? {
+        if ident.namespace() == namespace {
+            drop_unreadable(engine, &ident).await?;
         }
     }
     Ok(())
@@ -448,17 +484,11 @@ pub(crate) async fn drop_all_in(engine: &Engine, namespace: &NamespaceIdent) -> 
 /// `SHOW VIEWS [IN ns]`: the views of a namespace on the session's branch,
 /// `(namespace, view_name)`.
 pub async fn show_views(scope: &Scope, namespace: &NamespaceIdent) -> Result<RecordBatch> {
-    let branch = scope.branch()?;
-    if !scope.engine().catalog().namespace_exists(namespace).await? {
-        return Err(CatalogError::NamespaceNotFound(namespace.clone()).into());
-    }
-    let mut names = Vec::new();
-    for view in all_views(scope.engine()).await? {
-        if view.ident.namespace() == namespace && view.version_on(&branch)?.is_some() {
-            names.push(view.ident.name().to_string());
-        }
-    }
-    names.sort();
+    let names: Vec<String> = names_on(scope.engine(), namespace, &scope.branch()?)
+        .await?
+        .into_iter()
+        .map(|v| v.name().to_string())
+        .collect();
     let schema = Arc::new(Schema::new(vec![
         Field::new("namespace", DataType::Utf8, false),
         Field::new("view_name", DataType::Utf8, false),
@@ -552,4 +582,290 @@ pub(crate) async fn on_branch_change(engine: &Engine, change: BranchChange<'_>) 
         commit(engine, &ident, Some(&view), metadata).await?;
     }
     Ok(())
+}
+
+/// A view as a catalog client sees it on one branch: its metadata with the
+/// branch's version as the current one.
+#[derive(Debug, Clone)]
+pub struct ViewState {
+    /// Where the view's metadata file is (the warehouse's view of it).
+    pub metadata_location: String,
+    /// The view's metadata, with the branch's version current.
+    pub metadata: ViewMetadata,
+}
+
+/// What a client may ask of a view's current metadata before a commit:
+/// the REST spec's `assert-view-uuid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewRequirement {
+    /// The view's UUID is this one.
+    AssertViewUuid(uuid::Uuid),
+}
+
+/// `metadata` with `version_id` as its current version, changing nothing
+/// else (no version-log entry): how a branch's clients see the view.
+fn with_current(metadata: &ViewMetadata, version_id: i32) -> Result<ViewMetadata> {
+    let mut json = serde_json::to_value(metadata)?;
+    json["current-version-id"] = version_id.into();
+    Ok(serde_json::from_value(json)?)
+}
+
+impl LoadedView {
+    /// The view as `branch`'s clients see it; `None` when it is not there.
+    pub fn state_on(&self, branch: &str) -> Result<Option<ViewState>> {
+        let Some(version) = self.version_on(branch)? else {
+            return Ok(None);
+        };
+        Ok(Some(ViewState {
+            metadata_location: self.metadata_location.clone(),
+            metadata: with_current(&self.metadata, version.version_id())?,
+        }))
+    }
+}
+
+/// Apply a client's view updates to `metadata` (the branch's view of it).
+fn apply_updates(
+    metadata: ViewMetadata,
+    ident: &TableIdent,
+    updates: Vec<iceberg::ViewUpdate>,
+) -> Result<ViewMetadata> {
+    use iceberg::ViewUpdate as U;
+    let build = build_error(ident);
+    let mut builder = ViewMetadataBuilder::new_from_metadata(metadata);
+    for update in updates {
+        builder = match update {
+            U::AssignUuid { uuid } => builder.assign_uuid(uuid),
+            U::UpgradeFormatVersion { format_version } => builder
+                .upgrade_format_version(format_version)
+                .map_err(&build)?,
+            U::AddSchema { schema, .. } => builder.add_schema(schema),
+            U::SetLocation { location } => builder.set_location(location),
+            U::SetProperties { updates } => builder.set_properties(updates).map_err(&build)?,
+            U::RemoveProperties { removals } => builder.remove_properties(&removals),
+            U::AddViewVersion { view_version } => {
+                builder.add_version(view_version).map_err(&build)?
+            }
+            U::SetCurrentViewVersion { view_version_id } => builder
+                .set_current_version_id(view_version_id)
+                .map_err(&build)?,
+        };
+    }
+    Ok(builder.build().map_err(&build)?.metadata)
+}
+
+/// Store `client` (a view as `branch`'s clients now see it) over
+/// `existing`: on `main` as it is, keeping Floe's branch stamps; on another
+/// branch as a stamp of its current version, `main`'s staying as it was.
+fn from_client(
+    existing: Option<&LoadedView>,
+    client: ViewMetadata,
+    ident: &TableIdent,
+    branch: &str,
+) -> Result<ViewMetadata> {
+    let stamps: HashMap<String, String> = existing
+        .map(|v| {
+            v.metadata
+                .properties()
+                .iter()
+                .filter(|(k, _)| k.starts_with("floe.branch.") || *k == ABSENT_FROM_MAIN)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let build = build_error(ident);
+    let id = client.current_version_id();
+    let mut builder = ViewMetadataBuilder::new_from_metadata(client);
+    if !stamps.is_empty() {
+        builder = builder.set_properties(stamps).map_err(&build)?;
+    }
+    let merged = builder.build().map_err(&build)?.metadata;
+    if branch == MAIN_BRANCH {
+        return set_on(merged, ident, MAIN_BRANCH, Some(id));
+    }
+    let stored = match existing.and_then(|v| v.version_on(MAIN_BRANCH).ok().flatten()) {
+        Some(main) => with_current(&merged, main.version_id())?,
+        None => {
+            ViewMetadataBuilder::new_from_metadata(merged)
+                .set_properties(HashMap::from([(
+                    ABSENT_FROM_MAIN.to_string(),
+                    "true".to_string(),
+                )]))
+                .map_err(&build)?
+                .build()
+                .map_err(&build)?
+                .metadata
+        }
+    };
+    set_on(stored, ident, branch, Some(id))
+}
+
+/// Create the view `ident` on `branch` from a client's first metadata
+/// (its location, schema, version and properties).
+pub(crate) async fn create_from_client(
+    engine: &Engine,
+    branch: &str,
+    ident: &TableIdent,
+    location: Option<String>,
+    schema: IcebergSchema,
+    version: ViewVersion,
+    properties: HashMap<String, String>,
+) -> Result<ViewState> {
+    if !engine.catalog().namespace_exists(ident.namespace()).await? {
+        return Err(CatalogError::NamespaceNotFound(ident.namespace().clone()).into());
+    }
+    if engine.catalog().load_table(ident).await.is_ok() {
+        return Err(already_exists!(
+            "Table with same name already exists: {ident}"
+        ));
+    }
+    let existing = load_view(engine, ident).await?;
+    if let Some(view) = &existing
+        && view.version_on(branch)?.is_some()
+    {
+        return Err(already_exists!(
+            "View with same name already exists: {ident}"
+        ));
+    }
+    let build = build_error(ident);
+    let client = match &existing {
+        None => {
+            let location = location.unwrap_or_else(|| engine.table_location(ident));
+            ViewMetadataBuilder::new(location, schema, version, ViewFormatVersion::V1, properties)
+                .map_err(&build)?
+                .build()
+                .map_err(&build)?
+                .metadata
+        }
+        Some(view) => {
+            let mut builder = ViewMetadataBuilder::new_from_metadata(view.metadata.clone())
+                .set_current_version(version, schema)
+                .map_err(&build)?;
+            if !properties.is_empty() {
+                builder = builder.set_properties(properties).map_err(&build)?;
+            }
+            builder.build().map_err(&build)?.metadata
+        }
+    };
+    let stored = from_client(existing.as_ref(), client, ident, branch)?;
+    commit(engine, ident, existing.as_ref(), Some(stored)).await?;
+    load_state(engine, ident, branch).await
+}
+
+/// The view `ident` as `branch` sees it ([`FloeError::NotFound`] if it is
+/// not there).
+pub(crate) async fn load_state(
+    engine: &Engine,
+    ident: &TableIdent,
+    branch: &str,
+) -> Result<ViewState> {
+    load_view(engine, ident)
+        .await?
+        .map(|view| view.state_on(branch))
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| not_found!("View does not exist: {ident}"))
+}
+
+/// Commit a client's requirements and updates to the view `ident` on
+/// `branch`.
+pub(crate) async fn commit_from_client(
+    engine: &Engine,
+    branch: &str,
+    ident: &TableIdent,
+    requirements: Vec<ViewRequirement>,
+    updates: Vec<iceberg::ViewUpdate>,
+) -> Result<ViewState> {
+    let view = load_view(engine, ident)
+        .await?
+        .ok_or_else(|| not_found!("View does not exist: {ident}"))?;
+    let state = view
+        .state_on(branch)?
+        .ok_or_else(|| not_found!("View does not exist: {ident}"))?;
+    for requirement in requirements {
+        match requirement {
+            ViewRequirement::AssertViewUuid(uuid) if uuid != state.metadata.uuid() => {
+                return Err(FloeError::RequirementFailed(Box::new(
+                    crate::error::RequirementFailed {
+                        table: ident.to_string(),
+                        requirement: "assert-view-uuid".to_string(),
+                        expected: uuid.to_string(),
+                        found: state.metadata.uuid().to_string(),
+                        java: Some(format!(
+                            "Requirement failed: view UUID does not match: expected {} != {uuid}",
+                            state.metadata.uuid()
+                        )),
+                    },
+                )));
+            }
+            ViewRequirement::AssertViewUuid(_) => {}
+        }
+    }
+    let client = apply_updates(state.metadata, ident, updates)?;
+    let stored = from_client(Some(&view), client, ident, branch)?;
+    commit(engine, ident, Some(&view), Some(stored)).await?;
+    load_state(engine, ident, branch).await
+}
+
+/// The views of `namespace` on `branch`, sorted.
+pub(crate) async fn list_on(
+    engine: &Engine,
+    namespace: &NamespaceIdent,
+    branch: &str,
+) -> Result<Vec<TableIdent>> {
+    names_on(engine, namespace, branch).await
+}
+
+/// Drop the view `ident` from `branch` (from the catalog when no branch
+/// keeps it).
+pub(crate) async fn drop_on(engine: &Engine, ident: &TableIdent, branch: &str) -> Result<()> {
+    let view = match load_view(engine, ident).await {
+        Ok(Some(view)) if view.version_on(branch)?.is_some() => view,
+        Ok(_) => return Err(not_found!("View does not exist: {ident}")),
+        // Its metadata is gone: on `main`, the entry can still go.
+        Err(_) if branch == MAIN_BRANCH => return drop_unreadable(engine, ident).await,
+        Err(e) => return Err(e),
+    };
+    let metadata = set_on(view.metadata.clone(), ident, branch, None)?;
+    let left = LoadedView {
+        metadata: metadata.clone(),
+        ..view.clone()
+    };
+    let keep = left.exists_anywhere()?;
+    commit(engine, ident, Some(&view), keep.then_some(metadata)).await
+}
+
+/// Rename a view (on every branch: a view's name is the catalog's).
+pub(crate) async fn rename(engine: &Engine, from: &TableIdent, to: &TableIdent) -> Result<()> {
+    let view = load_view(engine, from)
+        .await?
+        .ok_or_else(|| not_found!("View does not exist: {from}"))?;
+    if !engine.catalog().namespace_exists(to.namespace()).await? {
+        return Err(CatalogError::NamespaceNotFound(to.namespace().clone()).into());
+    }
+    if engine.catalog().load_table(to).await.is_ok() {
+        return Err(already_exists!(
+            "Cannot rename {from} to {to}. Table already exists"
+        ));
+    }
+    if load_view(engine, to).await?.is_some() {
+        return Err(already_exists!(
+            "Cannot rename {from} to {to}. View already exists"
+        ));
+    }
+    Ok(engine
+        .catalog()
+        .commit_entries(
+            EntryKind::View,
+            vec![
+                CatalogChange::Create {
+                    table: to.clone(),
+                    metadata_location: view.metadata_location.clone(),
+                },
+                CatalogChange::Drop {
+                    table: from.clone(),
+                    expected: view.metadata_location.clone(),
+                },
+            ],
+        )
+        .await?)
 }

@@ -628,6 +628,12 @@ impl Session {
         statement: datafusion::sql::parser::Statement,
     ) -> Result<()> {
         use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+        let datafusion::sql::parser::Statement::CreateExternalTable(parsed) = &statement else {
+            return Err(FloeError::internal(
+                "CREATE EXTERNAL TABLE parsed as another statement",
+            ));
+        };
+        let parsed = parsed.clone();
         let plan = self.plan_statement(statement).await?;
         let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) = &plan else {
             return Err(FloeError::internal(
@@ -636,8 +642,7 @@ impl Session {
         };
         self.check_external_location(create).await?;
         if !create.file_type.eq_ignore_ascii_case("parquet") {
-            self.ctx.execute_logical_plan(plan).await?;
-            return Ok(());
+            return self.create_file_table(ident, &parsed, &plan, create).await;
         }
         if !create.table_partition_cols.is_empty() {
             return Err(unsupported!(
@@ -680,6 +685,50 @@ impl Session {
         Ok(())
     }
 
+    /// `CREATE EXTERNAL TABLE` over CSV, JSON or other files: its
+    /// definition is stored in the catalog ([`ops::file_tables`]); a
+    /// catalog that keeps none (a REST catalog) gets a table of the
+    /// session, as DataFusion makes it.
+    async fn create_file_table(
+        &self,
+        ident: &TableIdent,
+        parsed: &datafusion::sql::parser::CreateExternalTable,
+        plan: &datafusion::logical_expr::LogicalPlan,
+        create: &datafusion::logical_expr::CreateExternalTable,
+    ) -> Result<()> {
+        let engine = self.engine.clone();
+        let exists = self.is_session_table(ident)
+            || self.scope.load_table(ident).await.is_ok()
+            || ops::views::load_view(&engine, ident).await?.is_some();
+        match exists {
+            true if create.if_not_exists => return Ok(()),
+            true if create.or_replace && self.is_session_table(ident) => {
+                self.drop_table(ident, false, false).await?;
+            }
+            true => return Err(CatalogError::TableAlreadyExists(ident.clone()).into()),
+            false => {}
+        }
+        // The files must be readable as declared before the table is kept.
+        let state = self.ctx.state();
+        let factory = state
+            .table_factories()
+            .get(&create.file_type.to_ascii_uppercase())
+            .ok_or_else(|| {
+                invalid!(
+                    "CREATE EXTERNAL TABLE {ident}: no reader for {}",
+                    create.file_type
+                )
+            })?;
+        factory.create(&state, create).await?;
+        match ops::file_tables::create(&engine, ident, parsed).await {
+            Err(FloeError::Catalog(CatalogError::Unsupported(_))) => {
+                self.ctx.execute_logical_plan(plan.clone()).await?;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// An external table without declared columns takes them from its
     /// files: a location that holds none is an error naming it, not a
     /// table without columns.
@@ -719,15 +768,19 @@ impl Session {
             .is_some_and(|s| s.is_view(ident.name()))
     }
 
-    /// Whether `ident` names a session (external) table, not an Iceberg one.
+    /// Whether `ident` names an external table over files other than
+    /// Parquet (the session's, or a stored one), not an Iceberg one.
     fn is_session_table(&self, ident: &TableIdent) -> bool {
         self.catalog
             .schema_provider(&ident.namespace().join("."))
-            .is_some_and(|s| s.is_session_table(ident.name()))
+            .is_some_and(|s| s.is_session_table(ident.name()) || s.is_file_table(ident.name()))
     }
 
     async fn drop_table(&self, ident: &TableIdent, if_exists: bool, purge: bool) -> Result<()> {
         if self.is_session_table(ident) {
+            if ops::file_tables::drop(&self.engine, ident).await? {
+                return Ok(());
+            }
             if let Some(schema) = self.catalog.schema_provider(&ident.namespace().join(".")) {
                 schema.deregister_table(ident.name())?;
             }

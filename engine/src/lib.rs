@@ -43,7 +43,7 @@ pub use floe_catalog::{NamespaceIdent, TableIdent};
 pub use iceberg::{TableRequirement, TableUpdate};
 pub use lakehouse::{Lakehouse, LakehouseBuilder};
 pub use ops::maintain::{MaintenanceReport, Step as MaintenanceStep};
-pub use ops::views::{ViewRequirement, ViewState};
+pub use ops::views::{ViewRequirement, ViewState, metadata_json as view_metadata_json};
 pub use results::{CommitInfo, MergeOutcome, MergeReport, TableRead, tables_read};
 pub use session::{IngestMode, PreparedStatement, Session};
 pub use table::{LoadedTable, TableVersion, VersionSpec};

@@ -120,6 +120,10 @@ impl ApiError {
                 },
             ),
             ErrorKind::AlreadyExists => (StatusCode::CONFLICT, "AlreadyExistsException"),
+            // Java's clients raise a view's invalid metadata as it is.
+            ErrorKind::InvalidInput if self.subject == Subject::View => {
+                (StatusCode::BAD_REQUEST, "IllegalArgumentException")
+            }
             ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, "BadRequestException"),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "CommitFailedException"),
             ErrorKind::Unsupported => (StatusCode::NOT_ACCEPTABLE, "UnsupportedOperationException"),
@@ -171,6 +175,11 @@ impl ApiError {
                 format!("View does not exist: {t}")
             }
             CatalogError::TableNotFound(t) => format!("Table does not exist: {t}"),
+            CatalogError::EntryExists { kind, name }
+                if *kind == EntryKind::View && self.subject == Subject::View =>
+            {
+                format!("View already exists: {name}")
+            }
             CatalogError::EntryExists { kind, name } if *kind == EntryKind::View => {
                 format!("View with same name already exists: {name}")
             }

@@ -312,10 +312,21 @@ pub(crate) async fn rename(
 ) -> Result<Response, ApiError> {
     let catalog = state.catalog(&path.prefix).await?;
     let request: RenameTableRequest = parse(&body, "rename table")?;
-    catalog
-        .rename_table(&request.source, &request.destination)
-        .await
-        .about(Subject::Table)?;
+    let (from, to) = (&request.source, &request.destination);
+    match catalog.rename_table(from, to).await {
+        Err(floe_engine::FloeError::Catalog(floe_catalog::CatalogError::EntryExists {
+            kind: floe_catalog::EntryKind::View,
+            ..
+        })) => {
+            return Err(ApiError::new(
+                floe_engine::FloeError::AlreadyExists(format!(
+                    "Cannot rename {from} to {to}. View already exists"
+                )),
+                Subject::Table,
+            ));
+        }
+        other => other.about(Subject::Table)?,
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -68,8 +68,7 @@ struct CommitViewRequest {
 
 /// The spec's `LoadViewResult`.
 fn view_json(state: &ViewState) -> Result<Value, ApiError> {
-    let metadata = serde_json::to_value(&state.metadata)
-        .map_err(|e| ApiError::from(floe_engine::FloeError::from(e)))?;
+    let metadata = floe_engine::view_metadata_json(&state.metadata)?;
     Ok(json!({
         "metadata-location": state.metadata_location,
         "metadata": metadata,

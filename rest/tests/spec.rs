@@ -616,3 +616,129 @@ async fn credentials_are_vended_to_clients_that_ask() {
     assert_eq!(body["config"], json!({}));
     assert!(body.get("storage-credentials").is_none(), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_are_served_per_branch_and_committed_on_theirs() {
+    let server = Server::start().await;
+    server.sql("CREATE SCHEMA db").await;
+    server.sql("CREATE TABLE db.t (id BIGINT)").await;
+    server.sql("INSERT INTO db.t VALUES (1), (2), (3)").await;
+    server
+        .sql("CREATE VIEW db.small AS SELECT id FROM db.t WHERE id < 3")
+        .await;
+    server.sql("CREATE BRANCH dev").await;
+    let (status, body) = server.call("GET", "/namespaces/db/views", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["identifiers"],
+        json!([{"namespace": ["db"], "name": "small"}])
+    );
+
+    let (status, loaded) = server.call("GET", "/namespaces/db/views/small", None).await;
+    assert_eq!(status, StatusCode::OK, "{loaded}");
+    let metadata = &loaded["metadata"];
+    assert_eq!(metadata["format-version"], 1);
+    let current = metadata["current-version-id"].as_i64().unwrap();
+    let version = metadata["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version-id"].as_i64() == Some(current))
+        .unwrap()
+        .clone();
+    assert_eq!(version["representations"][0]["dialect"], "datafusion");
+    assert_eq!(version["default-namespace"], json!(["db"]));
+
+    // Through dev's prefix, a client replaces the view: only dev changes.
+    let mut replaced = version.clone();
+    replaced["version-id"] = json!(current + 1);
+    replaced["timestamp-ms"] = json!(chrono_now());
+    replaced["representations"] = json!([{
+        "type": "sql", "sql": "SELECT id FROM db.t WHERE id > 1", "dialect": "datafusion"
+    }]);
+    let commit = json!({
+        "requirements": [{"type": "assert-view-uuid", "uuid": metadata["view-uuid"]}],
+        "updates": [
+            {"action": "add-view-version", "view-version": replaced},
+            {"action": "set-current-view-version", "view-version-id": -1},
+        ],
+    });
+    let main = server.base.trim_end_matches("/main").to_string();
+    let (status, body) = server
+        .request(
+            "POST",
+            &format!("{main}/dev/namespaces/db/views/small"),
+            Some(commit),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let main_session = server.engine.session();
+    let dev = server.engine.session();
+    dev.sql("USE BRANCH dev").await.unwrap();
+    assert_eq!(count(&main_session, "SELECT * FROM db.small").await, 2);
+    assert_eq!(count(&dev, "SELECT * FROM db.small WHERE id > 1").await, 2);
+    assert_eq!(count(&dev, "SELECT * FROM db.small WHERE id = 3").await, 1);
+
+    // A wrong UUID is a 409, and nothing changes.
+    let (_, before) = server.call("GET", "/namespaces/db/views/small", None).await;
+    let stale = json!({
+        "requirements": [{"type": "assert-view-uuid", "uuid": "00000000-0000-0000-0000-000000000000"}],
+        "updates": [{"action": "set-properties", "updates": {"k": "v"}}],
+    });
+    let (status, body) = server
+        .call("POST", "/namespaces/db/views/small", Some(stale))
+        .await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::CONFLICT, "CommitFailedException"),
+        "{body}"
+    );
+    let (_, again) = server.call("GET", "/namespaces/db/views/small", None).await;
+    assert_eq!(again["metadata-location"], before["metadata-location"]);
+    assert_eq!(again["metadata"]["current-version-id"], json!(current));
+
+    // Missing views are NoSuchViewException, in Java's words.
+    let (status, body) = server.call("GET", "/namespaces/db/views/nope", None).await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::NOT_FOUND, "NoSuchViewException"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("View does not exist: db.nope"),
+        "{body}"
+    );
+
+    // A drop through main's prefix leaves dev's view.
+    assert_eq!(
+        server
+            .call("DELETE", "/namespaces/db/views/small", None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server
+            .call("GET", "/namespaces/db/views/small", None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(count(&dev, "SELECT * FROM db.small").await, 2);
+}
+
+async fn count(session: &floe_engine::Session, sql: &str) -> usize {
+    let batches = session.sql(sql).await.unwrap().collect().await.unwrap();
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

@@ -173,8 +173,7 @@ async fn commit(
                 "{directory}/{sequence:05}-{}.metadata.json",
                 uuid::Uuid::new_v4()
             );
-            let json = serde_json::to_vec(&metadata)
-                .map_err(|e| FloeError::internal(format!("view metadata: {e}")))?;
+            let json = serde_json::to_vec(&metadata_json(&metadata)?)?;
             engine
                 .file_io()
                 .new_output(&location)?
@@ -274,9 +273,7 @@ pub async fn create_view(
         return Ok(());
     }
     if on_branch && !or_replace {
-        return Err(already_exists!(
-            "View with same name already exists: {ident}"
-        ));
+        return Err(already_exists!("View already exists: {ident}"));
     }
     let version = new_version(&definition, ident.namespace())?;
     let mut properties = HashMap::new();
@@ -594,6 +591,18 @@ pub struct ViewState {
     pub metadata: ViewMetadata,
 }
 
+/// A view's metadata as JSON, its versions and schemas in the order of
+/// their ids (as Java writes them, and its clients compare them).
+pub fn metadata_json(metadata: &ViewMetadata) -> Result<serde_json::Value> {
+    let mut json = serde_json::to_value(metadata)?;
+    for (list, id) in [("versions", "version-id"), ("schemas", "schema-id")] {
+        if let Some(serde_json::Value::Array(items)) = json.get_mut(list) {
+            items.sort_by_key(|item| item.get(id).and_then(serde_json::Value::as_i64));
+        }
+    }
+    Ok(json)
+}
+
 /// What a client may ask of a view's current metadata before a commit:
 /// the REST spec's `assert-view-uuid`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -722,9 +731,7 @@ pub(crate) async fn create_from_client(
     if let Some(view) = &existing
         && view.version_on(branch)?.is_some()
     {
-        return Err(already_exists!(
-            "View with same name already exists: {ident}"
-        ));
+        return Err(already_exists!("View already exists: {ident}"));
     }
     let build = build_error(ident);
     let client = match &existing {

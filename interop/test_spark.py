@@ -189,3 +189,36 @@ def test_spark_reads_a_table_floe_compacted(spark_env):
         "ORDER BY committed_at DESC LIMIT 1",
     )
     assert snapshot == [["replace", "0"]]
+
+
+def test_views_cross_between_floe_and_spark(spark_env):
+    """A view Floe stores is an Iceberg view Spark reads (through the REST
+    catalog and the JDBC one), and a view Spark creates Floe reads."""
+    spark, wh = spark_env
+    floe(
+        wh,
+        "CREATE TABLE db.sales (id BIGINT, region STRING, amount DOUBLE)",
+        "INSERT INTO db.sales VALUES (1, 'eu', 10.0), (2, 'us', 20.0), (3, 'eu', 5.0)",
+        "CREATE VIEW db.eu_sales AS SELECT id, amount FROM db.sales WHERE region = 'eu'",
+    )
+    for catalog in ("rest", "floe"):
+        assert spark_rows(spark, f"SELECT id, amount FROM {catalog}.db.eu_sales ORDER BY id") == [
+            [1, 10.0], [3, 5.0],
+        ], catalog
+    # Spark records its current catalog and namespace as the view's
+    # defaults; Floe resolves the names in its own catalog.
+    spark.sql("USE rest.db")
+    spark.sql("CREATE VIEW rest.db.big_sales AS SELECT id FROM sales WHERE amount > 8")
+    spark.sql("USE spark_catalog.default")
+    assert floe_rows(wh, "SHOW VIEWS IN db") == [["db", "big_sales"], ["db", "eu_sales"]]
+    assert floe_rows(wh, "SELECT id FROM db.big_sales ORDER BY id") == [["1"], ["2"]]
+    # Replacing Spark's SQL with Floe's drops the spark dialect: refused,
+    # as Iceberg refuses it, until the view allows it.
+    replace = "CREATE OR REPLACE VIEW db.big_sales AS SELECT id FROM db.sales WHERE amount > 15"
+    refused = floe(wh, replace, check=False)
+    assert refused.returncode == 1
+    assert "Cannot replace view due to loss of view dialects" in refused.stderr, refused.stderr
+    assert floe_rows(wh, "SELECT id FROM db.big_sales ORDER BY id") == [["1"], ["2"]]
+    spark.sql("ALTER VIEW rest.db.big_sales SET TBLPROPERTIES ('replace.drop-dialect.allowed' = 'true')")
+    floe(wh, replace)
+    assert spark_rows(spark, "SELECT id FROM rest.db.big_sales") == [[2]]

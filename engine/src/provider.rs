@@ -207,10 +207,9 @@ impl FloeSchemaProvider {
             return Ok(None);
         };
         let options = state.config_mut().options_mut();
-        options.catalog.default_catalog = version
-            .default_catalog()
-            .cloned()
-            .unwrap_or_else(|| crate::engine::CATALOG_NAME.to_string());
+        // The view's default catalog is whatever its writer called this
+        // catalog (Spark's `rest`): its names resolve here.
+        options.catalog.default_catalog = crate::engine::CATALOG_NAME.to_string();
         options.catalog.default_schema = version.default_namespace().join(".");
         let plan = state.create_logical_plan(&sql).await.map_err(|e| {
             crate::error::invalid!("view '{ident}': its {dialect} SQL does not plan: {e}")

@@ -71,6 +71,26 @@ impl Params {
 
 /// A page of `items` after `token` (the last item of the page before), at
 /// most `size` long, with the token of the next page if there is one.
+/// One page of a namespace's tables or views, as the spec's
+/// `ListTablesResponse` (which views share).
+pub(crate) fn list_page(
+    entries: Vec<floe_catalog::TableIdent>,
+    query: &Params,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (identifiers, next_page_token) = page(
+        entries,
+        |t| t.name().to_string(),
+        query.get("pageToken"),
+        query.size("pageSize")?,
+    )?;
+    Ok(axum::Json(iceberg_catalog_rest::ListTablesResponse {
+        identifiers,
+        next_page_token,
+    })
+    .into_response())
+}
+
 pub(crate) fn page<T>(
     items: Vec<T>,
     key: impl Fn(&T) -> String,

@@ -12,15 +12,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use floe_engine::{BranchCatalog, NewTable, TableCommit, TableIdent, TableRequirement, TableState};
 use iceberg_catalog_rest::{
-    CommitTableRequest, CreateTableRequest, ListTablesResponse, RegisterTableRequest,
-    RenameTableRequest,
+    CommitTableRequest, CreateTableRequest, RegisterTableRequest, RenameTableRequest,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{About, ApiError, RestError, Subject};
 use crate::namespaces::{NamespacePath, PrefixPath, parse};
-use crate::paths::{Params, namespace, page};
+use crate::paths::{Params, list_page, namespace};
 use crate::server::{AppState, Shared};
 
 #[derive(Debug, Deserialize)]
@@ -96,17 +95,7 @@ pub(crate) async fn list(
     let catalog = state.catalog(&path.prefix).await?;
     let ns = namespace(&path.namespace)?;
     let tables = catalog.list_tables(&ns).await.about(Subject::Namespace)?;
-    let (identifiers, next_page_token) = page(
-        tables,
-        |t| t.name().to_string(),
-        query.get("pageToken"),
-        query.size("pageSize")?,
-    )?;
-    Ok(Json(ListTablesResponse {
-        identifiers,
-        next_page_token,
-    })
-    .into_response())
+    list_page(tables, &query)
 }
 
 /// `POST /namespaces/{namespace}/tables`: create a table, or with

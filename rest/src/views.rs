@@ -13,13 +13,13 @@ use axum::response::{IntoResponse, Response};
 use floe_engine::{TableIdent, ViewRequirement, ViewState};
 use iceberg::ViewUpdate;
 use iceberg::spec::{Schema, ViewVersion};
-use iceberg_catalog_rest::{ListTablesResponse, RenameTableRequest};
+use iceberg_catalog_rest::RenameTableRequest;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{About, ApiError, Subject};
 use crate::namespaces::{NamespacePath, PrefixPath, parse};
-use crate::paths::{Params, namespace, page};
+use crate::paths::{Params, list_page, namespace};
 use crate::server::Shared;
 
 #[derive(Debug, Deserialize)]
@@ -85,17 +85,7 @@ pub(crate) async fn list(
     let catalog = state.catalog(&path.prefix).await?;
     let ns = namespace(&path.namespace)?;
     let views = catalog.list_views(&ns).await.about(Subject::Namespace)?;
-    let (identifiers, next_page_token) = page(
-        views,
-        |v| v.name().to_string(),
-        query.get("pageToken"),
-        query.size("pageSize")?,
-    )?;
-    Ok(Json(ListTablesResponse {
-        identifiers,
-        next_page_token,
-    })
-    .into_response())
+    list_page(views, &query)
 }
 
 /// `POST /namespaces/{namespace}/views`.

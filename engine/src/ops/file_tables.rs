@@ -109,16 +109,9 @@ pub(crate) async fn load(
     state: &SessionState,
     ident: &TableIdent,
 ) -> Result<Option<Arc<dyn TableProvider>>> {
-    let pointer = match engine.catalog().load_entry(EntryKind::Files, ident).await {
-        Ok(pointer) => pointer,
-        Err(CatalogError::EntryNotFound { .. } | CatalogError::Unsupported(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some((_, bytes)) = super::read_entry(engine, EntryKind::Files, ident).await? else {
+        return Ok(None);
     };
-    let bytes = engine
-        .file_io()
-        .new_input(&pointer.metadata_location)?
-        .read()
-        .await?;
     let definition: Definition = serde_json::from_slice(&bytes)?;
     let plan = state.create_logical_plan(&definition.sql).await?;
     let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) = &plan else {

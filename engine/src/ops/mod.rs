@@ -37,3 +37,25 @@ pub(crate) fn counts_row(counts: &[(&str, i64)]) -> crate::error::Result<RecordB
         .collect();
     Ok(RecordBatch::try_new(schema, columns)?)
 }
+
+/// The file a catalog entry of `kind` (a view, a file table) points at:
+/// `(its location, its bytes)`; `None` when the catalog has no such entry
+/// or keeps no entries of that kind.
+pub(crate) async fn read_entry(
+    engine: &crate::engine::Engine,
+    kind: floe_catalog::EntryKind,
+    ident: &floe_catalog::TableIdent,
+) -> crate::error::Result<Option<(String, bytes::Bytes)>> {
+    use floe_catalog::CatalogError;
+    let pointer = match engine.catalog().load_entry(kind, ident).await {
+        Ok(pointer) => pointer,
+        Err(CatalogError::EntryNotFound { .. } | CatalogError::Unsupported(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let bytes = engine
+        .file_io()
+        .new_input(&pointer.metadata_location)?
+        .read()
+        .await?;
+    Ok(Some((pointer.metadata_location, bytes)))
+}

@@ -117,25 +117,17 @@ impl LoadedView {
 
 /// Load the view `ident`; `None` when the catalog has none of that name.
 pub async fn load_view(engine: &Engine, ident: &TableIdent) -> Result<Option<LoadedView>> {
-    let pointer = match engine.catalog().load_entry(EntryKind::View, ident).await {
-        Ok(pointer) => pointer,
-        Err(CatalogError::EntryNotFound { .. } | CatalogError::Unsupported(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some((metadata_location, bytes)) =
+        super::read_entry(engine, EntryKind::View, ident).await?
+    else {
+        return Ok(None);
     };
-    let bytes = engine
-        .file_io()
-        .new_input(&pointer.metadata_location)?
-        .read()
-        .await?;
     let metadata: ViewMetadata = serde_json::from_slice(&bytes).map_err(|e| {
-        invalid!(
-            "view '{ident}': cannot read its metadata {}: {e}",
-            pointer.metadata_location
-        )
+        invalid!("view '{ident}': cannot read its metadata {metadata_location}: {e}")
     })?;
     Ok(Some(LoadedView {
         ident: ident.clone(),
-        metadata_location: pointer.metadata_location,
+        metadata_location,
         metadata,
     }))
 }
@@ -302,7 +294,7 @@ pub async fn create_view(
                 metadata
             } else {
                 let id = version_id_of(&metadata, &version)?;
-                stamp(metadata, ident, &branch, &id.to_string())?
+                set_on(metadata, ident, &branch, Some(id))?
             }
         }
         Some(view) if branch == MAIN_BRANCH => {
@@ -325,26 +317,10 @@ pub async fn create_view(
             }
             let metadata = builder.build().map_err(&build)?.metadata;
             let id = version_id_of(&metadata, &version)?;
-            stamp(metadata, ident, &branch, &id.to_string())?
+            set_on(metadata, ident, &branch, Some(id))?
         }
     };
     commit(engine, ident, existing.as_ref(), Some(built)).await
-}
-
-/// `metadata` with the view's version on `branch` set to `value` (a
-/// version id, or [`DROPPED`]).
-fn stamp(
-    metadata: ViewMetadata,
-    ident: &TableIdent,
-    branch: &str,
-    value: &str,
-) -> Result<ViewMetadata> {
-    Ok(ViewMetadataBuilder::new_from_metadata(metadata)
-        .set_properties(HashMap::from([(branch_key(branch), value.to_string())]))
-        .map_err(build_error(ident))?
-        .build()
-        .map_err(build_error(ident))?
-        .metadata)
 }
 
 /// `metadata` with the view at `version` on `branch` (`None`: dropped
@@ -535,8 +511,8 @@ pub(crate) async fn on_branch_change(engine: &Engine, change: BranchChange<'_>) 
         let metadata = match change {
             BranchChange::Create { name, from } => match view.version_on(from)? {
                 Some(version) => {
-                    let id = version.version_id().to_string();
-                    Some(stamp(view.metadata.clone(), &ident, name, &id)?)
+                    let id = version.version_id();
+                    Some(set_on(view.metadata.clone(), &ident, name, Some(id))?)
                 }
                 None => continue,
             },

@@ -6,8 +6,10 @@
 #                [--flight-seconds 60] [--pipeline-files 200] [--pipeline-events 50000]
 # `--only rest` runs only the REST catalog ones (PyIceberg through `floe
 # serve --rest` against a SqlCatalog, load latency, concurrent clients).
-# `--only rck` runs only the Iceberg REST Compatibility Kit (scripts/rck.sh)
-# and rewrites its passed / failed / skipped section.
+# `--only rck` runs only the Iceberg REST Compatibility Kit (scripts/rck.sh,
+# its table and view classes) and rewrites its passed / failed / skipped
+# section. `--only history` runs only single-row commits against a growing
+# history (--history-commits, 10000) and rewrites that section.
 #
 # `--only sessions` runs only the sessions benchmarks (the cost of a
 # session, commit throughput with 1, 4 and 16 sessions, 8 sessions querying
@@ -28,13 +30,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SF=1 RUNS=5 LOAD_RUNS=5 COMMITS=1000 FILES=10000 PROFILE=dev MEMORY_LIMIT=1GiB ONLY=
-FLIGHT_CLIENTS=16 FLIGHT_SECONDS=60 PIPELINE_FILES=200 PIPELINE_EVENTS=50000
+FLIGHT_CLIENTS=16 FLIGHT_SECONDS=60 PIPELINE_FILES=200 PIPELINE_EVENTS=50000 HISTORY_COMMITS=10000
 while [ $# -gt 0 ]; do
   case "$1" in
     --sf) SF="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     --load-runs) LOAD_RUNS="$2"; shift 2 ;;
     --commits) COMMITS="$2"; shift 2 ;;
+    --history-commits) HISTORY_COMMITS="$2"; shift 2 ;;
     --files) FILES="$2"; shift 2 ;;
     --release) PROFILE=release; shift ;;
     --memory-limit) MEMORY_LIMIT="$2"; shift 2 ;;
@@ -45,8 +48,8 @@ while [ $# -gt 0 ]; do
     --only)
       ONLY="$2"; shift 2
       case "$ONLY" in
-        sessions|flight|pipeline|rest|rck) ;;
-        *) echo "--only takes 'sessions', 'flight', 'pipeline', 'rest' or 'rck' (the rest runs only in a full run)" >&2; exit 2 ;;
+        sessions|flight|pipeline|rest|rck|history) ;;
+        *) echo "--only takes 'sessions', 'flight', 'pipeline', 'rest', 'rck' or 'history' (the rest runs only in a full run)" >&2; exit 2 ;;
       esac ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -93,8 +96,18 @@ rck() {
   rm -rf "$RESULTS/rck"
   # A failing test is a figure to report here, not a reason to stop.
   FLOE_BIN="$BIN/floe" bash scripts/rck.sh "$RESULTS/rck" > "$RESULTS/rck.log" 2>&1 || true
+  rm -rf "$RESULTS/rck-views"
+  FLOE_BIN="$BIN/floe" bash scripts/rck.sh "$RESULTS/rck-views" RESTCompatibilityKitViewCatalogTests \
+    > "$RESULTS/rck-views.log" 2>&1 || true
 }
 [ "$ONLY" = rck ] && only rck "REST Compatibility Kit"
+
+history() {
+  echo "== commit latency against history ($HISTORY_COMMITS commits)"
+  rm -rf "$WORK/history"
+  "$BENCH" history --warehouse "$WORK/history" --n "$HISTORY_COMMITS" > "$RESULTS/history.jsonl"
+}
+[ "$ONLY" = history ] && only history "commit latency against history"
 
 echo "== TPC-H data, scale factor $SF"
 DATA="$WORK/data"
@@ -161,6 +174,7 @@ flight
 pipeline
 rest
 rck
+history
 
 # The targets are set at SF1: that report is bench/REPORT.md; other scale
 # factors get their own (bench/REPORT-sf10.md and bench/tpch-sf10.png).

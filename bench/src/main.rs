@@ -64,6 +64,16 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         n: usize,
     },
+    /// Single-row commit latency against history: `n` commits to one
+    /// table with the default policies: at each checkpoint (10, 100,
+    /// 1,000, 10,000 snapshots) one JSON line with the p50 of the 10 commits
+    /// ending there and the metadata file's size.
+    History {
+        #[arg(long)]
+        warehouse: String,
+        #[arg(long, default_value_t = 10_000)]
+        n: usize,
+    },
     /// Time branch creation on a 1-file and an `files`-file table, and
     /// planning of a one-partition query on the latter.
     Branches {
@@ -138,6 +148,7 @@ async fn main() -> Result<()> {
         Command::Load { data, warehouse } => load(&data, &warehouse).await,
         Command::Serve { data, warehouse } => serve(&data, &warehouse).await,
         Command::Commits { warehouse, n } => commits(&warehouse, n).await,
+        Command::History { warehouse, n } => history(&warehouse, n).await,
         Command::Fetch {
             warehouse,
             data,
@@ -383,6 +394,39 @@ async fn commits(warehouse: &str, n: usize) -> Result<()> {
         "p99_ms": percentile(&times, 99.0),
         "mean_ms": times.iter().sum::<f64>() / n as f64,
     }))
+}
+
+async fn history(warehouse: &str, n: usize) -> Result<()> {
+    let lh = Lakehouse::open(warehouse).await?;
+    lh.sql("DROP TABLE IF EXISTS history PURGE").await?;
+    lh.sql("CREATE TABLE history (id BIGINT, note STRING)")
+        .await?;
+    let checkpoints: Vec<usize> = [10, 100, 1_000, 10_000, 100_000]
+        .into_iter()
+        .filter(|c| *c <= n)
+        .collect();
+    let mut times = Vec::with_capacity(n);
+    for i in 1..=n {
+        let start = Instant::now();
+        lh.sql(&format!("INSERT INTO history VALUES ({i}, 'row {i}')"))
+            .await?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        if checkpoints.contains(&i) {
+            let mut window = times[i - 10..].to_vec();
+            window.sort_by(f64::total_cmp);
+            let table = lh.session().table("history").await?;
+            let location = table.metadata_location().to_string();
+            let path = location.strip_prefix("file://").unwrap_or(&location);
+            let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            // One line per checkpoint, as it is reached.
+            json_line(serde_json::json!({
+                "snapshots": i,
+                "p50_ms": percentile(&window, 50.0),
+                "metadata_bytes": bytes,
+            }))?;
+        }
+    }
+    Ok(())
 }
 
 /// Median of `repeat` timings of `f`, in ms.

@@ -165,6 +165,7 @@ async fn commit(
                 "{directory}/{sequence:05}-{}.metadata.json",
                 uuid::Uuid::new_v4()
             );
+            let metadata = keep_stamped_versions(metadata, previous)?;
             let json = serde_json::to_vec(&metadata_json(&metadata)?)?;
             engine
                 .file_io()
@@ -190,6 +191,44 @@ async fn commit(
         .catalog()
         .commit_entries(EntryKind::View, vec![change])
         .await?)
+}
+
+/// `metadata` with every version a branch is stamped at: Iceberg's
+/// `version.history.num-entries` expires old versions on every build, but
+/// a version a branch still reads must stay (with its schema).
+fn keep_stamped_versions(
+    metadata: ViewMetadata,
+    previous: Option<&LoadedView>,
+) -> Result<ViewMetadata> {
+    let Some(previous) = previous else {
+        return Ok(metadata);
+    };
+    let missing: Vec<i32> = metadata
+        .properties()
+        .iter()
+        .filter(|(k, _)| k.starts_with("floe.branch."))
+        .filter_map(|(_, v)| v.parse::<i32>().ok())
+        .filter(|id| metadata.version_by_id(*id).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(metadata);
+    }
+    let mut json = serde_json::to_value(&metadata)?;
+    for id in missing {
+        let Some(version) = previous.metadata.version_by_id(id) else {
+            continue;
+        };
+        if metadata.schema_by_id(version.schema_id()).is_none()
+            && let Some(schema) = previous.metadata.schema_by_id(version.schema_id())
+            && let Some(serde_json::Value::Array(schemas)) = json.get_mut("schemas")
+        {
+            schemas.push(serde_json::to_value(schema.as_ref())?);
+        }
+        if let Some(serde_json::Value::Array(versions)) = json.get_mut("versions") {
+            versions.push(serde_json::to_value(version.as_ref())?);
+        }
+    }
+    Ok(serde_json::from_value(json)?)
 }
 
 /// What `CREATE VIEW` stores: the query and the schema it gives.

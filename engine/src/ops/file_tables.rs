@@ -119,23 +119,23 @@ pub(crate) async fn load(
             "the definition of '{ident}' is not a CREATE EXTERNAL TABLE"
         )));
     };
+    let provider = provider(state, create)
+        .await
+        .map_err(|e| invalid!("external table '{ident}' over {}: {e}", create.location))?;
+    Ok(Some(provider))
+}
+
+/// The table DataFusion's reader for `create`'s file type makes of it
+/// (which reads the files' schema when no columns are declared).
+pub(crate) async fn provider(
+    state: &SessionState,
+    create: &datafusion::logical_expr::CreateExternalTable,
+) -> Result<Arc<dyn TableProvider>> {
     let factory = state
         .table_factories()
         .get(&create.file_type.to_ascii_uppercase())
-        .ok_or_else(|| {
-            invalid!(
-                "external table '{ident}': no reader for files of type {}",
-                create.file_type
-            )
-        })?;
-    let provider = factory.create(state, create).await.map_err(|e| {
-        invalid!(
-            "external table '{ident}' over {}: {}",
-            create.location,
-            FloeError::from(e)
-        )
-    })?;
-    Ok(Some(provider))
+        .ok_or_else(|| invalid!("no reader for files of type {}", create.file_type))?;
+    Ok(factory.create(state, create).await?)
 }
 
 /// Drop the table `ident`: its definition goes, its files stay. `false`

@@ -277,6 +277,30 @@ fn build_error(ident: &TableIdent) -> impl Fn(iceberg::Error) -> FloeError + '_ 
     move |e| invalid!("view '{ident}': {}", e.message())
 }
 
+/// What a create of the view `ident` on `branch` starts from: the view,
+/// if the catalog has one of that name, and whether it is on `branch`.
+/// Refused when the namespace does not exist or a table holds the name.
+async fn before_create(
+    engine: &Engine,
+    ident: &TableIdent,
+    branch: &str,
+) -> Result<(Option<LoadedView>, bool)> {
+    if !engine.catalog().namespace_exists(ident.namespace()).await? {
+        return Err(CatalogError::NamespaceNotFound(ident.namespace().clone()).into());
+    }
+    if engine.catalog().load_table(ident).await.is_ok() {
+        return Err(already_exists!(
+            "Table with same name already exists: {ident}"
+        ));
+    }
+    let existing = load_view(engine, ident).await?;
+    let on_branch = match &existing {
+        Some(view) => view.version_on(branch)?.is_some(),
+        None => false,
+    };
+    Ok((existing, on_branch))
+}
+
 /// `CREATE [OR REPLACE] VIEW` on the session's branch.
 pub async fn create_view(
     scope: &Scope,
@@ -287,19 +311,9 @@ pub async fn create_view(
 ) -> Result<()> {
     let engine = scope.engine();
     let branch = scope.branch()?;
-    if !engine.catalog().namespace_exists(ident.namespace()).await? {
-        return Err(CatalogError::NamespaceNotFound(ident.namespace().clone()).into());
-    }
-    if engine.catalog().load_table(ident).await.is_ok() {
-        return Err(already_exists!(
-            "CREATE VIEW {ident}: Table with same name already exists: {ident}"
-        ));
-    }
-    let existing = load_view(engine, ident).await?;
-    let on_branch = match &existing {
-        Some(view) => view.version_on(&branch)?.is_some(),
-        None => false,
-    };
+    let (existing, on_branch) = before_create(engine, ident, &branch)
+        .await
+        .map_err(|e| e.context(format!("CREATE VIEW {ident}")))?;
     if on_branch && if_not_exists {
         return Ok(());
     }
@@ -734,18 +748,8 @@ pub(crate) async fn create_from_client(
     version: ViewVersion,
     properties: HashMap<String, String>,
 ) -> Result<ViewState> {
-    if !engine.catalog().namespace_exists(ident.namespace()).await? {
-        return Err(CatalogError::NamespaceNotFound(ident.namespace().clone()).into());
-    }
-    if engine.catalog().load_table(ident).await.is_ok() {
-        return Err(already_exists!(
-            "Table with same name already exists: {ident}"
-        ));
-    }
-    let existing = load_view(engine, ident).await?;
-    if let Some(view) = &existing
-        && view.version_on(branch)?.is_some()
-    {
+    let (existing, on_branch) = before_create(engine, ident, branch).await?;
+    if on_branch {
         return Err(already_exists!("View already exists: {ident}"));
     }
     let build = build_error(ident);

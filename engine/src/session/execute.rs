@@ -674,12 +674,7 @@ impl Session {
             Err(e) if e.is_table_not_found() => {}
             Err(e) => return Err(e),
         }
-        let state = self.ctx.state();
-        let factory = state
-            .table_factories()
-            .get(&create.file_type.to_ascii_uppercase())
-            .ok_or_else(|| FloeError::internal("no table factory for Parquet"))?;
-        let provider = factory.create(&state, create).await?;
+        let provider = ops::file_tables::provider(&self.ctx.state(), create).await?;
         ops::external::create_parquet(&self.scope, ident, &provider.schema(), &create.location)
             .await?;
         Ok(())
@@ -709,17 +704,9 @@ impl Session {
             false => {}
         }
         // The files must be readable as declared before the table is kept.
-        let state = self.ctx.state();
-        let factory = state
-            .table_factories()
-            .get(&create.file_type.to_ascii_uppercase())
-            .ok_or_else(|| {
-                invalid!(
-                    "CREATE EXTERNAL TABLE {ident}: no reader for {}",
-                    create.file_type
-                )
-            })?;
-        factory.create(&state, create).await?;
+        ops::file_tables::provider(&self.ctx.state(), create)
+            .await
+            .map_err(|e| e.context(format!("CREATE EXTERNAL TABLE {ident}")))?;
         match ops::file_tables::create(&engine, ident, parsed).await {
             Err(FloeError::Catalog(CatalogError::Unsupported(_))) => {
                 self.ctx.execute_logical_plan(plan.clone()).await?;

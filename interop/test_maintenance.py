@@ -154,3 +154,30 @@ def test_register_table_adopts_a_table_another_catalog_wrote(tmp_path):
     )
     assert proc.returncode != 0
     assert "already exists" in proc.stderr, proc.stderr
+
+
+def test_pyiceberg_and_duckdb_read_a_table_kept_within_its_history_bound(tmp_path):
+    wh = tmp_path / "wh"
+    floe(
+        wh,
+        "CREATE TABLE h (id BIGINT NOT NULL) TBLPROPERTIES ('floe.history.max-snapshots' = '3')",
+        *[f"INSERT INTO h VALUES ({i})" for i in range(8)],
+        "ALTER TABLE h CREATE TAG t7",
+        "INSERT INTO h VALUES (8)",
+        "INSERT INTO h VALUES (9)",
+    )
+    table = sql_catalog(wh).load_table("default.h")
+    snapshots = table.metadata.snapshots
+    # main's newest two and the tag's: in commit order, the oldest with its
+    # parent expired.
+    assert len(snapshots) == 3
+    assert [s.sequence_number for s in snapshots] == [8, 9, 10]
+    assert table.metadata.snapshot_log[-1].snapshot_id == table.current_snapshot().snapshot_id
+    assert sorted(r["id"] for r in table.scan().to_arrow().to_pylist()) == list(range(10))
+    tagged = table.scan(snapshot_id=table.metadata.refs["t7"].snapshot_id).to_arrow()
+    assert sorted(r["id"] for r in tagged.to_pylist()) == list(range(8))
+    location = metadata_location(wh / "catalog.db", "default", "h")
+    got = duckdb_connection().execute(
+        f"SELECT count(*), sum(id) FROM iceberg_scan('{location}')"
+    ).fetchall()
+    assert got == [(10, 45)]

@@ -420,7 +420,8 @@ async fn history(warehouse: &str, n: usize) -> Result<()> {
             let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             // One line per checkpoint, as it is reached.
             json_line(serde_json::json!({
-                "snapshots": i,
+                "commits": i,
+                "snapshots_kept": table.metadata().snapshots().len(),
                 "p50_ms": percentile(&window, 50.0),
                 "metadata_bytes": bytes,
             }))?;

@@ -17,6 +17,7 @@ mod engine;
 mod error;
 mod lakehouse;
 mod locks;
+mod metadata_json;
 mod names;
 mod ops;
 mod provider;
@@ -36,7 +37,7 @@ mod write;
 
 pub use branch_catalog::{BranchCatalog, NewTable, TableState};
 pub use command::{Command, TableName};
-pub use commit::TableCommit;
+pub use commit::{MAX_SNAPSHOTS, MAX_SNAPSHOTS_DEFAULT, TableCommit};
 pub use engine::{CATALOG_NAME, DEFAULT_NAMESPACE, Engine, EngineBuilder, parse_memory_size};
 pub use error::{ErrorKind, FloeError, MergeConflicts, RequirementFailed, Result, TableConflict};
 pub use floe_catalog::{NamespaceIdent, TableIdent};

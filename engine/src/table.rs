@@ -19,38 +19,23 @@ use crate::error::{FloeError, Result, invalid, not_found};
 
 /// Write `metadata` to `location`, never over an existing file.
 ///
-/// `iceberg` 0.10.1 keeps snapshots in a hash map and so writes them in no
-/// particular order; Java Iceberg (and tools reading the list as a log)
-/// expect commit order, so uncompressed metadata is written with its
-/// snapshots sorted by sequence number.
-///
-/// Returns the metadata's refs, read off the JSON written, so that nobody
-/// needs to serialise the metadata again to learn them.
+/// Uncompressed metadata is written with its snapshots in commit order
+/// (see [`crate::metadata_json`]).
 pub(crate) async fn write_metadata(
     file_io: &FileIO,
     metadata: &TableMetadata,
     location: &MetadataLocation,
-) -> Result<Refs> {
+) -> Result<()> {
     if location.compression_codec() != CompressionCodec::None {
         metadata.write_to(file_io, location).await?;
-        return refs_of(metadata);
+        return Ok(());
     }
-    let mut json = serde_json::to_value(metadata)?;
-    let refs = refs_from_json(&json)?;
-    if let Some(serde_json::Value::Array(snapshots)) = json.get_mut("snapshots") {
-        snapshots.sort_by_key(|s| {
-            (
-                s.get("sequence-number").and_then(|v| v.as_i64()),
-                s.get("timestamp-ms").and_then(|v| v.as_i64()),
-            )
-        });
-    }
-    let bytes = serde_json::to_vec(&json)?;
+    let bytes = crate::metadata_json::to_json(metadata)?;
     file_io
         .new_output(location.to_string())?
         .write(bytes.into())
         .await?;
-    Ok(refs)
+    Ok(())
 }
 
 /// Read the metadata file at `location` and its refs, parsing it once.
@@ -106,6 +91,18 @@ fn refs_from_json(json: &serde_json::Value) -> Result<Refs> {
 /// history; [`read_metadata`] and [`write_metadata`] avoid it).
 fn refs_of(metadata: &TableMetadata) -> Result<Refs> {
     refs_from_json(&serde_json::to_value(metadata)?)
+}
+
+/// The snapshot `from` of `metadata` and its ancestors, newest first, as
+/// far back as the metadata keeps them.
+pub(crate) fn ancestors(metadata: &TableMetadata, from: Option<i64>) -> Vec<SnapshotRef> {
+    let mut out = Vec::new();
+    let mut next = from;
+    while let Some(snapshot) = next.and_then(|id| metadata.snapshot_by_id(id)) {
+        next = snapshot.parent_snapshot_id();
+        out.push(Arc::clone(snapshot));
+    }
+    out
 }
 
 /// Read (or find already parsed, in the engine's cache) the manifest a
@@ -384,13 +381,7 @@ impl LoadedTable {
 
     /// The snapshots from `from` back through its parents, newest first.
     pub fn ancestors(&self, from: Option<i64>) -> Vec<SnapshotRef> {
-        let mut out = Vec::new();
-        let mut next = from;
-        while let Some(snapshot) = next.and_then(|id| self.metadata.snapshot_by_id(id)) {
-            next = snapshot.parent_snapshot_id();
-            out.push(Arc::clone(snapshot));
-        }
-        out
+        ancestors(&self.metadata, from)
     }
 
     /// The version of the table this view reads.

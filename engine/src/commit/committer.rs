@@ -13,6 +13,7 @@ use iceberg::MetadataLocation;
 use iceberg::spec::TableMetadata;
 
 use super::apply::{TableCommit, apply_commit};
+use super::history;
 use super::retry::Attempts;
 use crate::engine::Engine;
 use crate::error::{ErrorKind, FloeError, RequirementFailed, Result};
@@ -106,7 +107,7 @@ pub(crate) async fn commit_locked(
                 }
                 current => {
                     let written_version =
-                        write_version(engine, &commit.table, current.as_ref(), metadata).await;
+                        write_version(engine, commit, current.as_ref(), metadata).await;
                     let (table, change) = match written_version {
                         Ok(version) => version,
                         Err(e) => {
@@ -305,21 +306,26 @@ async fn load_current(engine: &Engine, table: &TableIdent) -> Result<Option<Load
     }
 }
 
-/// Write `metadata` as the next metadata file of `table` (never over an
-/// existing file); returns the new version and the catalog change that
-/// points the table at it.
+/// Write `metadata`, the result of `commit`, as the next metadata file of
+/// its table (never over an existing file), within the table's bound on
+/// its history ([`history::bound`]); returns the new version and the
+/// catalog change that points the table at it.
 async fn write_version(
     engine: &Engine,
-    table: &TableIdent,
+    commit: &TableCommit,
     current: Option<&LoadedTable>,
     metadata: TableMetadata,
 ) -> Result<(LoadedTable, CatalogChange)> {
+    let table = &commit.table;
+    let before = current.map(LoadedTable::refs).transpose()?;
+    let refs = history::refs_after(before, &commit.updates, &metadata);
+    let (metadata, _) = history::bound(table, metadata, &refs)?;
     let location = match current.map(|c| MetadataLocation::from_str(c.metadata_location())) {
         Some(Ok(previous)) => previous.with_next_version().with_new_metadata(&metadata),
         // A new table, or metadata written with another naming scheme.
         _ => MetadataLocation::new_with_metadata(metadata.location(), &metadata),
     };
-    let refs = write_metadata(engine.file_io(), &metadata, &location).await?;
+    write_metadata(engine.file_io(), &metadata, &location).await?;
     let location = location.to_string();
     let change = match current {
         Some(current) => CatalogChange::Swap(PointerSwap {

@@ -169,8 +169,36 @@ pub(crate) async fn merge_branch(
 /// row merges, and cherry-picks (replays).
 const MERGED_MARKS: [&str; 2] = ["floe.merged-snapshot-id", "source-snapshot-id"];
 
+/// Where two branches last met, as a merge sees it: the position in
+/// `source_history` (the source's head first, then its ancestors) of the
+/// newest snapshot the target's history (`target_history`, likewise) has,
+/// as an ancestor or merged in by an earlier merge (see
+/// [`MERGED_MARKS`]). `None`: the branches share no history.
+pub(crate) fn merge_base(
+    source_history: &[SnapshotRef],
+    target_history: &[SnapshotRef],
+) -> Option<usize> {
+    let position: HashMap<i64, usize> = source_history
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.snapshot_id(), i))
+        .collect();
+    target_history
+        .iter()
+        .flat_map(|s| {
+            std::iter::once(s.snapshot_id()).chain(
+                MERGED_MARKS
+                    .iter()
+                    .filter_map(|key| s.summary().additional_properties.get(*key))
+                    .filter_map(|id| id.parse().ok()),
+            )
+        })
+        .filter_map(|id| position.get(&id).copied())
+        .min()
+}
+
 /// Whether `snapshot` merged in `source` (see [`MERGED_MARKS`]).
-fn merged(snapshot: &SnapshotRef, source: Option<i64>) -> bool {
+pub(crate) fn merged(snapshot: &SnapshotRef, source: Option<i64>) -> bool {
     let Some(source) = source else { return false };
     MERGED_MARKS
         .iter()
@@ -211,25 +239,7 @@ async fn plan_table(
     if target_history.iter().any(|s| s.snapshot_id() == head) {
         return Ok(Plan::UpToDate);
     }
-    // The merge base: the newest snapshot of the source's history that the
-    // target has, as an ancestor or merged in by an earlier merge.
-    let position: HashMap<i64, usize> = source_history
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.snapshot_id(), i))
-        .collect();
-    let base_position = target_history
-        .iter()
-        .flat_map(|s| {
-            std::iter::once(s.snapshot_id()).chain(
-                MERGED_MARKS
-                    .iter()
-                    .filter_map(|key| s.summary().additional_properties.get(*key))
-                    .filter_map(|id| id.parse().ok()),
-            )
-        })
-        .filter_map(|id| position.get(&id).copied())
-        .min();
+    let base_position = merge_base(&source_history, &target_history);
     if base_position == Some(0) {
         return Ok(Plan::UpToDate);
     }

@@ -773,7 +773,7 @@ pub(crate) async fn expire(
         for name in &removed_refs {
             builder = builder.remove_ref(name);
         }
-        Ok(Some(builder.remove_snapshots(&expired)))
+        Ok(Some(crate::commit::remove_snapshots(builder, &expired)))
     })
     .await?;
     let expired = expired_ids.lock().map(|e| e.clone()).unwrap_or_default();

@@ -347,7 +347,7 @@ def history_section(results, profile, spliced=False):
         add("")
     add("Single-row `INSERT … VALUES` commits to one table, one after another in one warm "
         "session, with the default policies: the table keeps `floe.history.max-snapshots` "
-        "(1,000) snapshots, its oldest expiring in the commit that passes the bound, and the "
+        "(100) snapshots, its oldest expiring in the commit that passes the bound, and the "
         "metadata log keeps `write.metadata.previous-versions-max` (100) entries. At each "
         "checkpoint: the p50 of the 10 commits ending there, the snapshots the table keeps, "
         "and the size of the metadata file every commit rewrites.")

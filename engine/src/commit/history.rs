@@ -39,7 +39,7 @@ use crate::table::{Refs, ancestors};
 pub const MAX_SNAPSHOTS: &str = "floe.history.max-snapshots";
 
 /// [`MAX_SNAPSHOTS`] when a table does not set it.
-pub const MAX_SNAPSHOTS_DEFAULT: usize = 1_000;
+pub const MAX_SNAPSHOTS_DEFAULT: usize = 100;
 
 /// The bound `metadata`'s properties set (`None`: keep every snapshot).
 fn max_snapshots(table: &TableIdent, metadata: &TableMetadata) -> Result<Option<usize>> {

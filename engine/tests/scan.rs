@@ -404,7 +404,10 @@ async fn writes_follow_the_write_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_manifests_are_merged() {
     let (_dir, lh) = lakehouse().await;
-    lh.sql("CREATE TABLE m (id BIGINT)").await.unwrap();
+    // Every snapshot is kept (no history bound), to count them.
+    lh.sql("CREATE TABLE m (id BIGINT) TBLPROPERTIES ('floe.history.max-snapshots' = 'none')")
+        .await
+        .unwrap();
     for id in 0..120 {
         lh.sql(&format!("INSERT INTO m VALUES ({id})"))
             .await

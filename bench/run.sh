@@ -9,7 +9,9 @@
 # `--only rck` runs only the Iceberg REST Compatibility Kit (scripts/rck.sh,
 # its table and view classes) and rewrites its passed / failed / skipped
 # section. `--only history` runs only single-row commits against a growing
-# history (--history-commits, 10000) and rewrites that section.
+# history (--history-commits, 10000), then measures small-file recovery on
+# that table (planning and scan before and after rewrite_data_files), and
+# rewrites that section.
 #
 # `--only sessions` runs only the sessions benchmarks (the cost of a
 # session, commit throughput with 1, 4 and 16 sessions, 8 sessions querying

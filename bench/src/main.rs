@@ -427,7 +427,62 @@ async fn history(warehouse: &str, n: usize) -> Result<()> {
             }))?;
         }
     }
-    Ok(())
+    recovery(lh, n).await
+}
+
+/// Small-file recovery: the history table after its `n` single-row
+/// appends (a file each), planned and scanned before and after
+/// `rewrite_data_files`, and the compaction itself.
+async fn recovery(lh: Lakehouse, n: usize) -> Result<()> {
+    let lh = Arc::new(lh);
+    let session = lh.session();
+    let files_before = count(&session, "SELECT count(*) FROM history$files").await?;
+    let timings = |lh: &Arc<Lakehouse>| {
+        let plan = {
+            let lh = Arc::clone(lh);
+            median_ms(3, move |_| {
+                let lh = Arc::clone(&lh);
+                async move {
+                    let frame = lh.sql("SELECT sum(id) FROM history").await?;
+                    frame.create_physical_plan().await?;
+                    Ok(())
+                }
+            })
+        };
+        let lh = Arc::clone(lh);
+        let scan = median_ms(3, move |_| {
+            let lh = Arc::clone(&lh);
+            async move {
+                lh.sql("SELECT sum(id) FROM history").await?.collect().await?;
+                Ok(())
+            }
+        });
+        async move { Ok::<_, anyhow::Error>((plan.await?, scan.await?)) }
+    };
+    let (plan_before, scan_before) = timings(&lh).await?;
+    let start = Instant::now();
+    lh.sql("CALL system.rewrite_data_files(table => 'history')")
+        .await?
+        .collect()
+        .await?;
+    let compaction_s = start.elapsed().as_secs_f64();
+    let (plan_after, scan_after) = timings(&lh).await?;
+    let files_after = count(&session, "SELECT count(*) FROM history$files").await?;
+    let rows = count(&session, "SELECT count(*) FROM history").await?;
+    anyhow::ensure!(rows as usize == n, "the table has {rows} rows after compaction, not {n}");
+    json_line(serde_json::json!({
+        "recovery": {
+            "rows": rows,
+            "files_before": files_before,
+            "files_after": files_after,
+            "plan_before_ms": plan_before,
+            "scan_before_ms": scan_before,
+            "compaction_ms": compaction_s * 1000.0,
+            "compaction_rows_per_s": rows as f64 / compaction_s,
+            "plan_after_ms": plan_after,
+            "scan_after_ms": scan_after,
+        }
+    }))
 }
 
 /// Median of `repeat` timings of `f`, in ms.

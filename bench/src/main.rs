@@ -453,7 +453,10 @@ async fn recovery(lh: Lakehouse, n: usize) -> Result<()> {
         let scan = median_ms(3, move |_| {
             let lh = Arc::clone(&lh);
             async move {
-                lh.sql("SELECT sum(id) FROM history").await?.collect().await?;
+                lh.sql("SELECT sum(id) FROM history")
+                    .await?
+                    .collect()
+                    .await?;
                 Ok(())
             }
         });
@@ -469,7 +472,10 @@ async fn recovery(lh: Lakehouse, n: usize) -> Result<()> {
     let (plan_after, scan_after) = timings(&lh).await?;
     let files_after = count(&session, "SELECT count(*) FROM history$files").await?;
     let rows = count(&session, "SELECT count(*) FROM history").await?;
-    anyhow::ensure!(rows as usize == n, "the table has {rows} rows after compaction, not {n}");
+    anyhow::ensure!(
+        rows as usize == n,
+        "the table has {rows} rows after compaction, not {n}"
+    );
     json_line(serde_json::json!({
         "recovery": {
             "rows": rows,

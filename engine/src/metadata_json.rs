@@ -152,8 +152,8 @@ mod tests {
     use std::sync::Arc;
 
     use iceberg::spec::{
-        FormatVersion, NestedField, Operation, PrimitiveType, Schema, Snapshot, SortOrder,
-        Summary, TableMetadata, TableMetadataBuilder, Type, UnboundPartitionSpec,
+        FormatVersion, NestedField, Operation, PrimitiveType, Schema, Snapshot, SortOrder, Summary,
+        TableMetadata, TableMetadataBuilder, Type, UnboundPartitionSpec,
     };
 
     use super::*;

@@ -181,7 +181,11 @@ fn beyond(
 /// were `before`) made `metadata`: `TableMetadata` keeps its refs
 /// private, so they are followed through the updates that set and remove
 /// them, and refs to snapshots the metadata no longer has are dropped.
-pub(crate) fn refs_after(before: Option<&Refs>, updates: &[TableUpdate], metadata: &TableMetadata) -> Refs {
+pub(crate) fn refs_after(
+    before: Option<&Refs>,
+    updates: &[TableUpdate],
+    metadata: &TableMetadata,
+) -> Refs {
     let mut refs = before.cloned().unwrap_or_default();
     for update in updates {
         match update {

@@ -41,9 +41,9 @@ use iceberg::spec::TableMetadataBuilder;
 pub use apply::TableCommit;
 pub(crate) use apply::apply_commit;
 
-pub use history::{MAX_SNAPSHOTS, MAX_SNAPSHOTS_DEFAULT};
-pub(crate) use history::remove_snapshots;
 pub(crate) use committer::{Batch, commit as commit_batch, commit_locked, rename_table};
+pub(crate) use history::remove_snapshots;
+pub use history::{MAX_SNAPSHOTS, MAX_SNAPSHOTS_DEFAULT};
 pub(crate) use retry::Attempts;
 pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch, rewrite_manifests};
 pub(crate) use staging::Staging;

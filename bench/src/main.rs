@@ -436,7 +436,7 @@ async fn history(warehouse: &str, n: usize) -> Result<()> {
 async fn recovery(lh: Lakehouse, n: usize) -> Result<()> {
     let lh = Arc::new(lh);
     let session = lh.session();
-    let files_before = count(&session, "SELECT count(*) FROM history$files").await?;
+    let files_before = count(session, "SELECT count(*) FROM history$files").await?;
     let timings = |lh: &Arc<Lakehouse>| {
         let plan = {
             let lh = Arc::clone(lh);
@@ -470,8 +470,8 @@ async fn recovery(lh: Lakehouse, n: usize) -> Result<()> {
         .await?;
     let compaction_s = start.elapsed().as_secs_f64();
     let (plan_after, scan_after) = timings(&lh).await?;
-    let files_after = count(&session, "SELECT count(*) FROM history$files").await?;
-    let rows = count(&session, "SELECT count(*) FROM history").await?;
+    let files_after = count(session, "SELECT count(*) FROM history$files").await?;
+    let rows = count(session, "SELECT count(*) FROM history").await?;
     anyhow::ensure!(
         rows as usize == n,
         "the table has {rows} rows after compaction, not {n}"

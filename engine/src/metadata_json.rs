@@ -57,9 +57,12 @@ fn sort_snapshots(json: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// A byte range of the JSON: from, to (exclusive).
+type Span = (usize, usize);
+
 /// Where the top-level `snapshots` array of `json` holds its elements:
-/// the byte range inside its brackets and each element's range.
-fn snapshot_elements(json: &[u8]) -> Option<(usize, usize, Vec<(usize, usize)>)> {
+/// the byte range inside its brackets, and each element's.
+fn snapshot_elements(json: &[u8]) -> Option<(usize, usize, Vec<Span>)> {
     const KEY: &[u8] = b"\"snapshots\"";
     let mut depth = 0usize;
     let mut i = 0;

@@ -184,15 +184,21 @@ PIPELINE_BEGIN = "<!-- pipeline: written by bench/run.sh (--only pipeline rewrit
 PIPELINE_END = "<!-- /pipeline -->"
 
 
+def section_head(begin, title, only, profile, spliced):
+    """The first lines of a section: its begin marker and title, and, when
+    `bench/run.sh --only` rewrote it alone, which run that was."""
+    lines = [begin, title, ""]
+    if spliced:
+        lines += [f"Rewritten alone by `bench/run.sh --only {only}` ({profile} build), {machine()}.", ""]
+    return lines
+
+
 def pipeline_section(results, profile, spliced=False):
     """The "Pipelines" section, from `pipeline.json`."""
     p = json.loads((results / "pipeline.json").read_text())
     floe, dbt = p["floe"], p["dbt"]
-    lines = [PIPELINE_BEGIN, "## Pipelines", ""]
+    lines = section_head(PIPELINE_BEGIN, "## Pipelines", "pipeline", profile, spliced)
     add = lines.append
-    if spliced:
-        add(f"Rewritten alone by `bench/run.sh --only pipeline` ({profile} build), {machine()}.")
-        add("")
     add(f"The orders pipeline of `fixtures/pipelines/orders` over a generated feed: "
         f"{p['files']} files (half shop CSV, half app JSON lines) of {p['events_per_file']:,} "
         f"events each, then {p['rounds']} rounds of 2 new files (1 %), each followed by a run "
@@ -235,11 +241,8 @@ REST_END = "<!-- rest:end -->"
 def rest_section(results, profile, spliced=False):
     """The "REST catalog" section, from `rest.json`."""
     r = json.loads((results / "rest.json").read_text())
-    lines = [REST_BEGIN, "## Iceberg REST catalog", ""]
+    lines = section_head(REST_BEGIN, "## Iceberg REST catalog", "rest", profile, spliced)
     add = lines.append
-    if spliced:
-        add(f"Rewritten alone by `bench/run.sh --only rest` ({profile} build), {machine()}.")
-        add("")
     add(f"PyIceberg 0.12 appending one row {r['n']} times through `floe serve --rest`, against "
         f"PyIceberg on a SqlCatalog over the same catalog.db and disk (wall time of `append`, "
         f"which writes the data file, manifest and manifest list client side and then commits). "
@@ -299,11 +302,8 @@ def rck_section(results, profile, spliced=False):
                 passed.append(case.get("name"))
         return passed, failed, skipped
 
-    lines = [RCK_BEGIN, "## Iceberg REST Compatibility Kit", ""]
+    lines = section_head(RCK_BEGIN, "## Iceberg REST Compatibility Kit", "rck", profile, spliced)
     add = lines.append
-    if spliced:
-        add(f"Rewritten alone by `bench/run.sh --only rck` ({profile} build), {machine()}.")
-        add("")
     add("Java Iceberg's own suite for REST catalogs (`org.apache.iceberg:iceberg-open-api` "
         "1.10.0) run by `scripts/rck.sh` against `floe serve --rest` on a fresh warehouse, "
         "its table and view classes; `interop/test_rck.py` runs both in CI and fails on any "
@@ -342,11 +342,8 @@ def history_section(results, profile, spliced=False):
     lines_read = [json.loads(l) for l in (results / "history.jsonl").read_text().splitlines() if l.strip()]
     rows = [r for r in lines_read if "recovery" not in r]
     recovery = next((r["recovery"] for r in lines_read if "recovery" in r), None)
-    lines = [HISTORY_BEGIN, "## Commit latency against history", ""]
+    lines = section_head(HISTORY_BEGIN, "## Commit latency against history", "history", profile, spliced)
     add = lines.append
-    if spliced:
-        add(f"Rewritten alone by `bench/run.sh --only history` ({profile} build), {machine()}.")
-        add("")
     add("Single-row `INSERT … VALUES` commits to one table, one after another in one warm "
         "session, with the default policies: the table keeps `floe.history.max-snapshots` "
         "(100) snapshots, its oldest expiring in the commit that passes the bound, and the "

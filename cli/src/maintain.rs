@@ -1,6 +1,7 @@
 //! `floe maintain`: the maintenance the tables' properties ask for, one
-//! table after another, with a progress line per step in a terminal and
-//! a report at the end (or one JSON object per table with `--json`).
+//! table after another and then orphan removal for all of them, with a
+//! progress line per step in a terminal and a report at the end (or one
+//! JSON object per table with `--json`).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -17,33 +18,34 @@ pub async fn run(args: &Args, maintain: &MaintainArgs) -> anyhow::Result<ExitCod
         Some(name) => vec![table_ident(name)?],
         None => session.all_tables().await?,
     };
+    // Three steps per table, then orphan removal for all of them.
     let bar = (!maintain.json && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new((tables.len() * 4) as u64);
+        let bar = ProgressBar::new((tables.len() * 3 + 1) as u64);
         bar.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     });
-    let mut reports = Vec::with_capacity(tables.len());
-    for table in &tables {
-        let mut progress = |step: MaintenanceStep| {
-            if let Some(bar) = &bar {
-                bar.set_message(format!("{table}: {}", step.name()));
-                bar.inc(1);
+    let mut progress = |table: Option<&TableIdent>, step: MaintenanceStep| {
+        if let Some(bar) = &bar {
+            match table {
+                Some(table) => bar.set_message(format!("{table}: {}", step.name())),
+                None => bar.set_message(step.name()),
             }
-        };
-        let report = session
-            .maintain(table, maintain.dry_run, &mut progress)
-            .await
-            .map_err(|e| anyhow::anyhow!("maintaining table '{table}': {e}"))?;
-        if maintain.json {
-            println!("{}", serde_json::to_string(&report)?);
+            bar.inc(1);
         }
-        reports.push(report);
-    }
+    };
+    let reports = session
+        .maintain(&tables, maintain.dry_run, &mut progress)
+        .await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    if maintain.json {
+        for report in &reports {
+            println!("{}", serde_json::to_string(report)?);
+        }
     }
     if !maintain.json {
         print!("{}", summary(&reports, maintain.dry_run));

@@ -426,6 +426,18 @@ fn maintain_runs_the_policies_the_table_sets() {
     );
     assert_eq!(counts(), "s,f,total\n6,6,21\n");
 
+    // A stray file in each table's data folder, older than the minimum
+    // age: one orphan pass over the warehouse finds each table's own.
+    let stray = |table: &str| {
+        let path = wh.join("default").join(table).join("data").join("stray.parquet");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(4 * 86_400))
+            .unwrap();
+        path
+    };
+    let strays = [stray("quiet"), stray("t")];
+
     // Expiry keeps the newest snapshot; compaction adds a replace on it.
     let out = floe(&wh, &["maintain", "--all", "--json"], None);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -440,7 +452,10 @@ fn maintain_runs_the_policies_the_table_sets() {
     assert_eq!(lines[1]["expired_snapshots"], 5);
     assert_eq!(lines[1]["rewritten_data_files"], 6);
     assert_eq!(lines[1]["added_data_files"], 1);
-    assert_eq!(lines[1]["orphan_files"], serde_json::json!([]));
+    let orphan = |path: &std::path::Path| serde_json::json!([format!("file://{}", path.display())]);
+    assert_eq!(lines[0]["orphan_files"], orphan(&strays[0]));
+    assert_eq!(lines[1]["orphan_files"], orphan(&strays[1]));
+    assert!(strays.iter().all(|p| !p.exists()));
     assert_eq!(counts(), "s,f,total\n2,1,21\n");
 
     let out = floe(&wh, &["maintain", "--table", "nope"], None);

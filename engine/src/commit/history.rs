@@ -125,12 +125,8 @@ fn beyond(
         None => 1,
     }
     .max(1);
-    let mut kept: HashSet<i64> = HashSet::new();
-    let main_history = refs
-        .get(MAIN_BRANCH)
-        .map(|main| ancestors(metadata, Some(main.snapshot_id)))
-        .unwrap_or_default();
-    for (name, reference) in refs {
+    let mut kept = merge_histories(metadata, refs);
+    for reference in refs.values() {
         kept.insert(reference.snapshot_id);
         let SnapshotRetention::Branch {
             min_snapshots_to_keep,
@@ -139,27 +135,9 @@ fn beyond(
         else {
             continue;
         };
-        let history = ancestors(metadata, Some(reference.snapshot_id));
         let keep = min_snapshots_to_keep.map_or(default_keep, |n| n.max(1) as usize);
+        let history = ancestors(metadata, Some(reference.snapshot_id));
         kept.extend(history.iter().take(keep).map(|s| s.snapshot_id()));
-        if name == MAIN_BRANCH {
-            continue;
-        }
-        // The branch's history back to its merge base with main, and
-        // main's back to where it has that base.
-        match merge_base(&history, &main_history) {
-            Some(base) => {
-                kept.extend(history[..=base].iter().map(|s| s.snapshot_id()));
-                let base = history[base].snapshot_id();
-                for snapshot in &main_history {
-                    kept.insert(snapshot.snapshot_id());
-                    if snapshot.snapshot_id() == base || merged(snapshot, Some(base)) {
-                        break;
-                    }
-                }
-            }
-            None => kept.extend(history.iter().map(|s| s.snapshot_id())),
-        }
     }
     let mut newest_first: Vec<_> = metadata.snapshots().collect();
     newest_first.sort_by_key(|s| Reverse((s.sequence_number(), s.timestamp_ms(), s.snapshot_id())));
@@ -175,6 +153,39 @@ fn beyond(
         .map(|s| s.snapshot_id())
         .filter(|id| !kept.contains(id))
         .collect())
+}
+
+/// The snapshots a branch merge needs: every branch's history back to
+/// its merge base with `main` (all of it, when it has none), and `main`'s
+/// history back to where it has that base. Expiry, by the bound or by
+/// `expire_snapshots`, keeps them, so that `MERGE BRANCH` still finds its
+/// base and replays the branch's snapshots.
+pub(crate) fn merge_histories(metadata: &TableMetadata, refs: &Refs) -> HashSet<i64> {
+    let mut kept = HashSet::new();
+    let main_history = refs
+        .get(MAIN_BRANCH)
+        .map(|main| ancestors(metadata, Some(main.snapshot_id)))
+        .unwrap_or_default();
+    for (name, reference) in refs {
+        if name == MAIN_BRANCH || !reference.is_branch() {
+            continue;
+        }
+        let history = ancestors(metadata, Some(reference.snapshot_id));
+        match merge_base(&history, &main_history) {
+            Some(base) => {
+                kept.extend(history[..=base].iter().map(|s| s.snapshot_id()));
+                let base = history[base].snapshot_id();
+                for snapshot in &main_history {
+                    kept.insert(snapshot.snapshot_id());
+                    if snapshot.snapshot_id() == base || merged(snapshot, Some(base)) {
+                        break;
+                    }
+                }
+            }
+            None => kept.extend(history.iter().map(|s| s.snapshot_id())),
+        }
+    }
+    kept
 }
 
 /// The refs of a table after `updates` (applied to metadata whose refs

@@ -1,13 +1,18 @@
-//! `floe maintain`: the maintenance a table's properties ask for, in one
-//! pass per table.
+//! `floe maintain`: the maintenance the tables' properties ask for.
 //!
+//! Each table, one after another:
 //! 1. Snapshot expiry by `history.expire.*` and each ref's retention.
 //! 2. Compaction of the partitions where small files passed the
 //!    threshold (`rewrite_data_files`' bin-packing defaults: five files
 //!    under three quarters of `write.target-file-size-bytes`).
 //! 3. A manifest rewrite once the head carries
 //!    `commit.manifest.min-count-to-merge` (100) data manifests or more.
-//! 4. Orphan removal, past the three-day minimum age.
+//!
+//! Then, for all of them at once:
+//! 4. Orphan removal, past the three-day minimum age. Its reachability
+//!    pass covers every table of the warehouse whichever tables are
+//!    maintained, so it is made once, after the other steps: the work is
+//!    linear in the warehouse, not in tables × warehouse.
 //!
 //! A dry run says what each step would do and changes nothing.
 
@@ -19,7 +24,7 @@ use iceberg::spec::ManifestContentType;
 use serde::Serialize;
 
 use super::compaction::{RewriteRequest, rewrite_data_files};
-use super::orphans::{DEFAULT_MIN_AGE_MS, OrphanRequest, remove_orphan_files};
+use super::orphans::{DEFAULT_MIN_AGE_MS, OrphanRequest, find_orphans};
 use super::procedures::{ExpiryDefaults, expire, expiry};
 use crate::error::Result;
 use crate::scope::Scope;
@@ -72,12 +77,52 @@ impl Step {
     }
 }
 
-/// Run every step on `table`; `progress` hears of each step as it starts.
-pub async fn maintain_table(
+/// Run every step on each of `tables` (steps 1 to 3 table by table, then
+/// orphan removal for all of them in one pass); `progress` hears of each
+/// step as it starts, with the table it is for (orphan removal: `None`,
+/// all of them).
+pub async fn maintain_tables(
+    ctx: &SessionContext,
+    scope: &Scope,
+    tables: &[TableIdent],
+    dry_run: bool,
+    progress: &mut dyn FnMut(Option<&TableIdent>, Step),
+) -> Result<Vec<MaintenanceReport>> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut reports = Vec::with_capacity(tables.len());
+    for table in tables {
+        let report = maintain_one(ctx, scope, table, dry_run, now, &mut |step| {
+            progress(Some(table), step)
+        })
+        .await
+        .map_err(|e| e.context(format!("maintaining table '{table}'")))?;
+        reports.push(report);
+    }
+
+    progress(None, Step::RemoveOrphans);
+    let mut orphans = find_orphans(
+        scope,
+        &OrphanRequest {
+            tables: Some(tables.to_vec()),
+            older_than: now - DEFAULT_MIN_AGE_MS,
+            dry_run,
+        },
+    )
+    .await
+    .map_err(|e| e.context("removing orphan files"))?;
+    for (table, report) in tables.iter().zip(&mut reports) {
+        report.orphan_files = orphans.remove(table).unwrap_or_default();
+    }
+    Ok(reports)
+}
+
+/// Steps 1 to 3 on `table`.
+async fn maintain_one(
     ctx: &SessionContext,
     scope: &Scope,
     table: &TableIdent,
     dry_run: bool,
+    now: i64,
     progress: &mut dyn FnMut(Step),
 ) -> Result<MaintenanceReport> {
     let mut report = MaintenanceReport {
@@ -85,7 +130,6 @@ pub async fn maintain_table(
         dry_run,
         ..Default::default()
     };
-    let now = chrono::Utc::now().timestamp_millis();
 
     progress(Step::Expire);
     if dry_run {
@@ -131,16 +175,5 @@ pub async fn maintain_table(
             report.added_manifests = done.added;
         }
     }
-
-    progress(Step::RemoveOrphans);
-    report.orphan_files = remove_orphan_files(
-        scope,
-        &OrphanRequest {
-            table: Some(table.clone()),
-            older_than: now - DEFAULT_MIN_AGE_MS,
-            dry_run,
-        },
-    )
-    .await?;
     Ok(report)
 }

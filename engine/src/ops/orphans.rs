@@ -9,7 +9,7 @@
 //! (three days by default, as Iceberg's) go, so the files of a commit in
 //! flight are safe.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
@@ -29,7 +29,7 @@ pub const DEFAULT_MIN_AGE_MS: i64 = 3 * 86_400_000;
 #[derive(Debug, Clone)]
 pub struct OrphanRequest {
     /// The tables to clean (`None`: every table of the warehouse).
-    pub table: Option<TableIdent>,
+    pub tables: Option<Vec<TableIdent>>,
     /// Only files last modified before this (ms since the epoch).
     pub older_than: i64,
     /// List what would go; delete nothing.
@@ -38,13 +38,31 @@ pub struct OrphanRequest {
 
 /// The orphans found (and, unless a dry run, deleted): their locations.
 pub async fn remove_orphan_files(scope: &Scope, request: &OrphanRequest) -> Result<Vec<String>> {
+    let mut orphans: Vec<String> = find_orphans(scope, request)
+        .await?
+        .into_values()
+        .flatten()
+        .collect();
+    orphans.sort();
+    Ok(orphans)
+}
+
+/// The orphans found (and, unless a dry run, deleted) under each table
+/// asked for, sorted. Every table of the warehouse is loaded and walked
+/// once, whatever the tables asked for.
+pub(crate) async fn find_orphans(
+    scope: &Scope,
+    request: &OrphanRequest,
+) -> Result<HashMap<TableIdent, Vec<String>>> {
     let engine = scope.engine();
     let all = crate::ops::branches::table_idents(scope).await?;
-    if let Some(table) = &request.table
-        && !all.contains(table)
-    {
-        return Err(floe_catalog::CatalogError::TableNotFound(table.clone()).into());
+    if let Some(asked) = &request.tables {
+        let known: HashSet<&TableIdent> = all.iter().collect();
+        if let Some(missing) = asked.iter().find(|t| !known.contains(t)) {
+            return Err(floe_catalog::CatalogError::TableNotFound(missing.clone()).into());
+        }
     }
+    let asked: Option<HashSet<&TableIdent>> = request.tables.as_ref().map(|t| t.iter().collect());
     // Every table's reachable files, before anything is listed or deleted.
     let mut reachable = HashSet::new();
     let mut tables = Vec::with_capacity(all.len());
@@ -54,21 +72,25 @@ pub async fn remove_orphan_files(scope: &Scope, request: &OrphanRequest) -> Resu
         tables.push(table);
     }
     let root = normalize(engine.warehouse());
-    let locations: Vec<String> = tables
+    let locations: BTreeSet<String> = tables
         .iter()
         .map(|t| normalize(t.metadata().location()))
         .collect();
-    let mut orphans = Vec::new();
-    for (table, location) in tables.iter().zip(&locations) {
-        if request.table.as_ref().is_some_and(|t| t != table.ident()) {
+    let mut found = HashMap::new();
+    for table in &tables {
+        if asked.as_ref().is_some_and(|a| !a.contains(table.ident())) {
             continue;
         }
+        let location = normalize(table.metadata().location());
         // A table laid out over the warehouse root or another table would
         // have other tables' (or the catalog's) files under its location.
-        let nests =
-            |other: &String| other != location && other.starts_with(&format!("{location}/"));
-        let holds_root = root == *location || root.starts_with(&format!("{location}/"));
-        if holds_root || locations.iter().any(nests) {
+        let inside = format!("{location}/");
+        let holds_root = root == location || root.starts_with(&inside);
+        let holds_table = locations
+            .range(inside.clone()..)
+            .next()
+            .is_some_and(|next| next.starts_with(&inside));
+        if holds_root || holds_table {
             return Err(invalid!(
                 "remove_orphan_files: table '{}' is located at {}, which holds the warehouse or \
                  another table: nothing is removed",
@@ -83,6 +105,7 @@ pub async fn remove_orphan_files(scope: &Scope, request: &OrphanRequest) -> Resu
             .to_string();
         let (store, prefix) = engine.object_store(&base)?;
         let listed: Vec<object_store::ObjectMeta> = store.list(Some(&prefix)).try_collect().await?;
+        let mut orphans = Vec::new();
         for object in listed {
             let relative = object
                 .location
@@ -101,9 +124,10 @@ pub async fn remove_orphan_files(scope: &Scope, request: &OrphanRequest) -> Resu
             }
             orphans.push(path);
         }
+        orphans.sort();
+        found.insert(table.ident().clone(), orphans);
     }
-    orphans.sort();
-    Ok(orphans)
+    Ok(found)
 }
 
 /// Every file `table` reaches, normalized (see [`normalize`]).

@@ -226,7 +226,7 @@ pub async fn call(
             )?),
         };
         let request = super::orphans::OrphanRequest {
-            table,
+            tables: table.map(|t| vec![t]),
             older_than: match args.get("older_than") {
                 Some(_) => args.timestamp_ms("older_than")?,
                 None => chrono::Utc::now().timestamp_millis() - super::orphans::DEFAULT_MIN_AGE_MS,
@@ -634,10 +634,6 @@ async fn fast_forward(
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-/// Remove the snapshots older than `older_than` that no branch or tag
-/// needs (each branch keeps its head and its `retain_last` latest
-/// snapshots), then delete the files only they referenced: manifest lists,
-/// manifests, and data and delete files.
 /// What `expire_snapshots` was given; what it was not comes from the
 /// table's `history.expire.*` properties, with Iceberg's defaults.
 #[derive(Debug, Clone, Copy, Default)]
@@ -651,7 +647,9 @@ pub(crate) struct ExpiryDefaults {
 /// table's `history.expire.max-ref-age-ms`) goes; each branch keeps the
 /// ancestors within its `min-snapshots-to-keep` and `max-snapshot-age-ms`
 /// (its own, else the defaults); a snapshot no ref reaches goes once it
-/// is older than the default age.
+/// is older than the default age. Floe also keeps what a branch merge
+/// needs (see [`crate::commit::merge_histories`]): Java Iceberg knows no
+/// merges, and would expire a branch's fork point with main.
 pub(crate) fn expiry(
     table: &LoadedTable,
     defaults: &ExpiryDefaults,
@@ -711,6 +709,14 @@ pub(crate) fn expiry(
             }
         }
     }
+    // What a branch merge needs, for the branches that stay.
+    let staying: crate::table::Refs = table
+        .refs()?
+        .iter()
+        .filter(|(name, _)| !removed_refs.contains(name))
+        .map(|(name, r)| (name.clone(), r.clone()))
+        .collect();
+    retained.extend(crate::commit::merge_histories(table.metadata(), &staying));
     let expired = table
         .metadata()
         .snapshots()

@@ -206,17 +206,20 @@ impl Session {
 }
 
 impl Session {
-    /// Run the maintenance `table`'s properties ask for (snapshot expiry,
-    /// compaction of small files, a manifest rewrite, orphan removal), or
-    /// with `dry_run` only say what it would do; `progress` hears of each
-    /// step as it starts.
+    /// Run the maintenance each of `tables`' properties asks for
+    /// (snapshot expiry, compaction of small files, a manifest rewrite,
+    /// then orphan removal for all of them in one pass), or with
+    /// `dry_run` only say what it would do; `progress` hears of each step
+    /// as it starts, with its table (`None` for orphan removal, which
+    /// covers them all). One report per table, in `tables`' order.
     pub async fn maintain(
         &self,
-        table: &floe_catalog::TableIdent,
+        tables: &[floe_catalog::TableIdent],
         dry_run: bool,
-        progress: &mut dyn FnMut(crate::ops::maintain::Step),
-    ) -> Result<crate::ops::maintain::MaintenanceReport> {
-        crate::ops::maintain::maintain_table(&self.ctx, &self.scope, table, dry_run, progress).await
+        progress: &mut dyn FnMut(Option<&floe_catalog::TableIdent>, crate::ops::maintain::Step),
+    ) -> Result<Vec<crate::ops::maintain::MaintenanceReport>> {
+        crate::ops::maintain::maintain_tables(&self.ctx, &self.scope, tables, dry_run, progress)
+            .await
     }
 
     /// Every table of the catalog, whatever branch it is on.

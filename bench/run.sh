@@ -10,7 +10,8 @@
 # its table and view classes) and rewrites its passed / failed / skipped
 # section. `--only history` runs only single-row commits against a growing
 # history (--history-commits, 10000), then measures small-file recovery on
-# that table (planning and scan before and after rewrite_data_files), and
+# that table (planning and scan before and after rewrite_data_files) and
+# Spark's rewrite_data_files on the same table (bench/spark_rewrite.py), and
 # rewrites that section.
 #
 # `--only sessions` runs only the sessions benchmarks (the cost of a
@@ -108,6 +109,11 @@ history() {
   echo "== commit latency against history ($HISTORY_COMMITS commits)"
   rm -rf "$WORK/history"
   "$BENCH" history --warehouse "$WORK/history" --n "$HISTORY_COMMITS" > "$RESULTS/history.jsonl"
+  echo "== Spark's rewrite_data_files on the same table"
+  rm -f "$RESULTS/spark_rewrite.json"
+  bash scripts/java-deps.sh
+  "$VENV/bin/python" bench/spark_rewrite.py --floe "$BIN/floe" --warehouse "$WORK/history" \
+    --history "$RESULTS/history.jsonl" > "$RESULTS/spark_rewrite.json"
 }
 [ "$ONLY" = history ] && only history "commit latency against history"
 

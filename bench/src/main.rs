@@ -463,6 +463,9 @@ async fn recovery(lh: Lakehouse, n: usize) -> Result<()> {
         async move { Ok::<_, anyhow::Error>((plan.await?, scan.await?)) }
     };
     let (plan_before, scan_before) = timings(&lh).await?;
+    // For Spark's side by side (bench/spark_rewrite.py): the table as it
+    // was before the compaction.
+    let metadata_before = session.table("history").await?.metadata_location().to_string();
     let start = Instant::now();
     lh.sql("CALL system.rewrite_data_files(table => 'history')")
         .await?
@@ -487,6 +490,7 @@ async fn recovery(lh: Lakehouse, n: usize) -> Result<()> {
             "compaction_rows_per_s": rows as f64 / compaction_s,
             "plan_after_ms": plan_after,
             "scan_after_ms": scan_after,
+            "metadata_before": metadata_before,
         }
     }))
 }

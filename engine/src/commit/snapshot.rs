@@ -12,7 +12,7 @@ use iceberg::TableUpdate;
 use iceberg::expr::Predicate;
 use iceberg::spec::{
     DataFile, ManifestContentType, ManifestFile, ManifestListWriter, ManifestWriterBuilder,
-    Operation, Snapshot, Summary, TableMetadata, TableMetadataBuilder,
+    Operation, Snapshot, Summary, TableMetadata, TableMetadataBuilder, UNASSIGNED_SEQUENCE_NUMBER,
 };
 
 use super::{Target, commit_table, summary, validate};
@@ -872,6 +872,22 @@ async fn write_manifest_list(
     sequence_number: i64,
     manifests: Vec<ManifestFile>,
 ) -> Result<()> {
+    // The list as a reader will parse it, with the sequence numbers the
+    // writer assigns to this snapshot's new manifests: cached, so that the
+    // next commit on this snapshot does not read and parse it again.
+    let assigned: Vec<ManifestFile> = manifests
+        .iter()
+        .cloned()
+        .map(|mut manifest| {
+            if manifest.sequence_number == UNASSIGNED_SEQUENCE_NUMBER {
+                manifest.sequence_number = sequence_number;
+            }
+            if manifest.min_sequence_number == UNASSIGNED_SEQUENCE_NUMBER {
+                manifest.min_sequence_number = sequence_number;
+            }
+            manifest
+        })
+        .collect();
     let mut list = ManifestListWriter::v2(
         engine.file_io().new_output(path)?.writer().await?,
         snapshot_id,
@@ -880,6 +896,9 @@ async fn write_manifest_list(
     );
     list.add_manifests(manifests.into_iter())?;
     list.close().await?;
+    engine
+        .cache()
+        .insert_manifest_list(path, &std::sync::Arc::new(assigned));
     Ok(())
 }
 

@@ -3,3 +3,4 @@
 
 mod conflicts;
 mod equality_deletes;
+mod manifest_lists;

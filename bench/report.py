@@ -370,8 +370,12 @@ def history_section(results, profile, spliced=False):
     add("")
     add("What a commit still does in proportion to the history it keeps: it serializes and "
         "writes the whole metadata JSON (every snapshot kept, the snapshot log, the metadata "
-        "log), so the bound sets the ceiling. The files only expired snapshots reached stay "
-        "until `remove_orphan_files` (`floe maintain`) deletes them.")
+        "log) and a manifest list of up to `commit.manifest.min-count-to-merge` (100) "
+        "manifests, so the two bounds set the ceiling (the step from 10 to 100 commits). "
+        "Every 100th commit also merges the small manifests into one, rewriting the entries "
+        "of the live files: that cost follows the table's files, not its history, and stays "
+        "out of the p50. The files only expired snapshots reached stay until "
+        "`remove_orphan_files` (`floe maintain`) deletes them.")
     if recovery:
         add("")
         add("### Small-file recovery")

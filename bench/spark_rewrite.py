@@ -98,8 +98,8 @@ def main():
     spark.stop()
 
     after = floe_sql(args.floe, args.warehouse,
-                     'SELECT (SELECT count(*) FROM history_spark), '
-                     '(SELECT count(*) FROM "history_spark$files")')[0].split(",")
+                     'SELECT (SELECT count(*) FROM history_spark) AS n, '
+                     '(SELECT count(*) FROM "history_spark$files") AS f')[0].split(",")
     if int(after[0]) != rows:
         raise SystemExit(f"history_spark has {after[0]} rows after Spark's compaction, not {rows}")
     print(json.dumps({

@@ -465,7 +465,11 @@ async fn recovery(lh: Lakehouse, n: usize) -> Result<()> {
     let (plan_before, scan_before) = timings(&lh).await?;
     // For Spark's side by side (bench/spark_rewrite.py): the table as it
     // was before the compaction.
-    let metadata_before = session.table("history").await?.metadata_location().to_string();
+    let metadata_before = session
+        .table("history")
+        .await?
+        .metadata_location()
+        .to_string();
     let start = Instant::now();
     lh.sql("CALL system.rewrite_data_files(table => 'history')")
         .await?

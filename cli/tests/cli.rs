@@ -429,11 +429,17 @@ fn maintain_runs_the_policies_the_table_sets() {
     // A stray file in each table's data folder, older than the minimum
     // age: one orphan pass over the warehouse finds each table's own.
     let stray = |table: &str| {
-        let path = wh.join("default").join(table).join("data").join("stray.parquet");
+        let path = wh
+            .join("default")
+            .join(table)
+            .join("data")
+            .join("stray.parquet");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let file = std::fs::File::create(&path).unwrap();
-        file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(4 * 86_400))
-            .unwrap();
+        file.set_modified(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(4 * 86_400),
+        )
+        .unwrap();
         path
     };
     let strays = [stray("quiet"), stray("t")];

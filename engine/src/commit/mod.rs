@@ -42,8 +42,8 @@ pub use apply::TableCommit;
 pub(crate) use apply::apply_commit;
 
 pub(crate) use committer::{Batch, commit as commit_batch, commit_locked, rename_table};
-pub(crate) use history::{merge_histories, remove_snapshots};
 pub use history::{MAX_SNAPSHOTS, MAX_SNAPSHOTS_DEFAULT};
+pub(crate) use history::{merge_histories, remove_snapshots};
 pub(crate) use retry::Attempts;
 pub(crate) use snapshot::{Isolation, SnapshotUpdate, add_empty_branch, rewrite_manifests};
 pub(crate) use staging::Staging;

@@ -29,14 +29,24 @@ async fn the_cached_manifest_list_is_the_one_in_the_file() {
     for snapshot in table.metadata().snapshots() {
         let path = snapshot.manifest_list();
         let cached = engine.cache().manifest_list(path).unwrap();
-        let bytes = engine.file_io().new_input(path).unwrap().read().await.unwrap();
+        let bytes = engine
+            .file_io()
+            .new_input(path)
+            .unwrap()
+            .read()
+            .await
+            .unwrap();
         let parsed: Vec<ManifestFile> = ManifestList::parse_with_version(&bytes, FormatVersion::V2)
             .unwrap()
             .consume_entries()
             .into_iter()
             .collect();
         assert_eq!(*cached, parsed, "snapshot {}", snapshot.snapshot_id());
-        assert!(parsed.iter().all(|m| m.sequence_number >= 1 && m.min_sequence_number >= 1));
+        assert!(
+            parsed
+                .iter()
+                .all(|m| m.sequence_number >= 1 && m.min_sequence_number >= 1)
+        );
     }
     assert_eq!(table.metadata().snapshots().count(), 5);
 }

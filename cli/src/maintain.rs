@@ -46,8 +46,7 @@ pub async fn run(args: &Args, maintain: &MaintainArgs) -> anyhow::Result<ExitCod
         for report in &reports {
             println!("{}", serde_json::to_string(report)?);
         }
-    }
-    if !maintain.json {
+    } else {
         print!("{}", summary(&reports, maintain.dry_run));
     }
     Ok(ExitCode::SUCCESS)

@@ -56,13 +56,12 @@ pub(crate) async fn find_orphans(
 ) -> Result<HashMap<TableIdent, Vec<String>>> {
     let engine = scope.engine();
     let all = crate::ops::branches::table_idents(scope).await?;
-    if let Some(asked) = &request.tables {
-        let known: HashSet<&TableIdent> = all.iter().collect();
-        if let Some(missing) = asked.iter().find(|t| !known.contains(t)) {
-            return Err(floe_catalog::CatalogError::TableNotFound(missing.clone()).into());
-        }
-    }
     let asked: Option<HashSet<&TableIdent>> = request.tables.as_ref().map(|t| t.iter().collect());
+    let known: HashSet<&TableIdent> = all.iter().collect();
+    // The first table asked for that the catalog does not have.
+    if let Some(missing) = request.tables.iter().flatten().find(|t| !known.contains(t)) {
+        return Err(floe_catalog::CatalogError::TableNotFound(missing.clone()).into());
+    }
     // Every table's reachable files, before anything is listed or deleted.
     let mut reachable = HashSet::new();
     let mut tables = Vec::with_capacity(all.len());

@@ -15,7 +15,7 @@ use crate::error::{PipelineError, Result, StepContext};
 use crate::events::{Event, Observer, PlannedStep};
 use crate::lock::PipelineLock;
 use crate::source::{self, ObjectInfo, RawRows};
-use crate::spec::{Model, OnNewColumns, Pipeline, Source};
+use crate::spec::{Mode, Model, OnNewColumns, Pipeline, Source};
 use crate::sql::{literal, quote, quote_table};
 use crate::state::{self, LedgerEntry, ModelState, RunRecord, TableRecord};
 
@@ -175,6 +175,10 @@ enum Work {
 
 /// Rows in a buffer before they are appended as one snapshot.
 const FLUSH_ROWS: usize = 1 << 20;
+
+/// The row-level write modes a `merge` model's target is created with.
+const MERGE_TARGET_MODES: [&str; 3] =
+    ["write.delete.mode", "write.update.mode", "write.merge.mode"];
 
 /// Run `pipeline` on `engine`'s warehouse, reporting to `observer`.
 ///
@@ -635,15 +639,25 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// The `TBLPROPERTIES` of a table the pipeline creates: `[defaults]`.
-    fn properties(&self) -> String {
-        if self.pipeline.defaults.properties.is_empty() {
+    /// The `TBLPROPERTIES` of a table the pipeline creates: `[defaults]`,
+    /// and for the target of a `merge` model, merge-on-read row-level
+    /// writes unless `[defaults]` says otherwise. A merge step deletes
+    /// the rows of the keys that changed, which are spread over the whole
+    /// table: copy-on-write would rewrite every file each run, where
+    /// merge-on-read writes a small position delete file per file.
+    fn properties(&self, mode: Option<&Mode>) -> String {
+        let mut properties = self.pipeline.defaults.properties.clone();
+        if matches!(mode, Some(Mode::Merge(_))) {
+            for key in MERGE_TARGET_MODES {
+                properties
+                    .entry(key.to_string())
+                    .or_insert_with(|| "merge-on-read".to_string());
+            }
+        }
+        if properties.is_empty() {
             return String::new();
         }
-        let pairs: Vec<String> = self
-            .pipeline
-            .defaults
-            .properties
+        let pairs: Vec<String> = properties
             .iter()
             .map(|(k, v)| format!("{} = {}", literal(k), literal(v)))
             .collect();
@@ -687,7 +701,7 @@ impl Runner<'_> {
             "CREATE TABLE IF NOT EXISTS {} ({}){partitioned}{}",
             quote_table(&source.table),
             columns.join(", "),
-            self.properties()
+            self.properties(None)
         );
         run.sql(&ddl).await.step(context)?;
         run.sql(&state::quarantine_ddl(&source.quarantine_table()))
@@ -915,7 +929,7 @@ impl Runner<'_> {
             run,
         ))
         .await?;
-        let properties = self.properties();
+        let properties = self.properties(Some(&model.mode));
         let (outcome, written) = Box::pin(crate::model::apply(
             run,
             model,

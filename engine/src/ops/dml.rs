@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, StringArray};
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, cast, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext, coalesce};
+use futures::{StreamExt, TryStreamExt};
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{DataContentType, Literal};
 
@@ -21,7 +23,9 @@ use crate::scan::{
 };
 use crate::scope::Scope;
 use crate::table::{LiveFile, LoadedTable};
-use crate::write::position_deletes::{matching_positions, write_position_deletes};
+use crate::write::position_deletes::{
+    matching_positions, physical_predicate, write_position_deletes,
+};
 use crate::write::write_frame;
 
 /// What a row-level statement changes in the rows it matches.
@@ -400,8 +404,9 @@ impl RowLevelWrite<'_> {
         isolation: Isolation,
     ) -> Result<()> {
         let table_schema = session_schema(&self.table.schema())?;
+        let predicate = physical_predicate(self.ctx, &self.alias, &table_schema, predicate)?;
         let mut removed = Vec::new();
-        let mut deletes = Vec::new();
+        let mut partly = Vec::new();
         for task in tasks {
             let Some(&(total, hit)) = hits.get(&task.data_file_path) else {
                 continue;
@@ -414,28 +419,39 @@ impl RowLevelWrite<'_> {
             })?;
             if hit == total {
                 removed.push(file.file.clone());
-                continue;
+            } else {
+                partly.push((file.clone(), task.clone()));
             }
-            let positions = matching_positions(
-                self.ctx,
-                self.scope,
-                &self.table,
-                &self.alias,
-                &table_schema,
-                &task.data_file_path,
-                predicate,
-            )
-            .await?;
-            let delete = write_position_deletes(
-                self.scope,
-                &self.table,
-                &file.file,
-                file.spec_id,
-                &positions,
-            )
-            .await?;
-            deletes.push((file.spec_id, delete));
         }
+        // The files losing some rows get their positions found and their
+        // delete file written a few at a time, each reading only the
+        // columns the condition needs.
+        let concurrency = self.ctx.state().config().target_partitions().max(1);
+        let deletes: Vec<(i32, iceberg::spec::DataFile)> =
+            futures::stream::iter(partly.into_iter().map(|(file, task)| {
+                let (scope, table) = (self.scope.clone(), self.table.clone());
+                let (schema, predicate) = (Arc::clone(&table_schema), Arc::clone(&predicate));
+                SpawnedTask::spawn(async move {
+                    let positions =
+                        matching_positions(&scope, &table, &schema, &task, &predicate).await?;
+                    let delete = write_position_deletes(
+                        &scope,
+                        &table,
+                        &file.file,
+                        file.spec_id,
+                        &positions,
+                    )
+                    .await?;
+                    Ok::<_, FloeError>((file.spec_id, delete))
+                })
+                .join_unwind()
+            }))
+            .buffered(concurrency)
+            .map(|joined| {
+                joined.map_err(|e| FloeError::Internal(format!("a delete task failed: {e}")))?
+            })
+            .try_collect()
+            .await?;
         SnapshotUpdate::overwrite(added, removed)
             .with_delete_files(deletes)
             .with_conflict_filter(conflict_filter)

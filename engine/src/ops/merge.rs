@@ -7,13 +7,14 @@
 //! condition, the clause conditions and the assignments keep the user's
 //! aliases and expressions as written.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, StringArray};
 use arrow::row::{RowConverter, SortField};
 use datafusion::catalog::SchemaProvider;
 use datafusion::prelude::SessionContext;
+use iceberg::scan::FileScanTask;
 
 use crate::command::merge::{MergeAction, MergeClause, MergeMatch, MergeStatement};
 use crate::commit::{Isolation, SnapshotUpdate};
@@ -302,13 +303,22 @@ impl MergeStatement {
             }
         }
         let live = table.live_files_by_path(scope.engine()).await?;
+        // The files' delete files, so that rows deleted before are not
+        // deleted again.
+        let tasks: HashMap<String, FileScanTask> =
+            IcebergTableProvider::try_new(scope.clone(), table.clone())?
+                .plan_files(&[])
+                .await?
+                .into_iter()
+                .map(|t| (t.data_file_path.clone(), t))
+                .collect();
         let mut deletes = Vec::with_capacity(by_file.len());
         for (path, rows) in &by_file {
-            let file = live
-                .get(path)
-                .ok_or_else(|| FloeError::Internal(format!("{path} is not a live file")))?;
+            let (Some(file), Some(task)) = (live.get(path), tasks.get(path)) else {
+                return Err(FloeError::Internal(format!("{path} is not a live file")));
+            };
             let positions =
-                positions_of_rows(scope, &table, &table_schema, path, &converter, rows).await?;
+                positions_of_rows(scope, &table, &table_schema, task, &converter, rows).await?;
             let delete =
                 write_position_deletes(scope, &table, &file.file, file.spec_id, &positions).await?;
             deletes.push((file.spec_id, delete));

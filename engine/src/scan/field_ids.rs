@@ -62,6 +62,37 @@ impl FieldIdAdapterFactory {
             None => file_field.name() == table_field.name(),
         }
     }
+
+    /// The index of the top-level field of `file` that holds the table
+    /// field `table_field`: the one with its field id, or for a file
+    /// without ids, the one the name mapping (else the name) points at.
+    fn file_field(&self, table_field: &Field, file: &Schema) -> Option<usize> {
+        let file_has_ids = file.fields().iter().any(|f| field_id(f).is_some());
+        match field_id(table_field) {
+            Some(id) if file_has_ids => file.fields().iter().position(|f| field_id(f) == Some(id)),
+            _ => file
+                .fields()
+                .iter()
+                .position(|f| self.maps_to(f, table_field)),
+        }
+    }
+
+    /// The indices of `file`'s top-level fields that hold `table_fields`,
+    /// ascending, for reading only those columns of a file. A table field
+    /// the file lacks needs none (it reads as NULL).
+    pub fn file_projection<'a>(
+        &self,
+        table_fields: impl IntoIterator<Item = &'a Field>,
+        file: &Schema,
+    ) -> Vec<usize> {
+        let mut indices: Vec<usize> = table_fields
+            .into_iter()
+            .filter_map(|f| self.file_field(f, file))
+            .collect();
+        indices.sort_unstable();
+        indices.dedup();
+        indices
+    }
 }
 
 impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
@@ -77,15 +108,9 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
             .fields()
             .iter()
             .map(|table_field| {
-                let file_field = match field_id(table_field) {
-                    Some(id) if file_has_ids => {
-                        physical.fields().iter().find(|f| field_id(f) == Some(id))
-                    }
-                    _ => physical
-                        .fields()
-                        .iter()
-                        .find(|f| self.maps_to(f, table_field)),
-                };
+                let file_field = self
+                    .file_field(table_field, &physical)
+                    .map(|i| &physical.fields()[i]);
                 let target = match (file_field, field_id(table_field)) {
                     (Some(f), _) => f.name().clone(),
                     (None, Some(id)) if file_has_ids => format!("__floe_missing_field_{id}"),

@@ -12,6 +12,7 @@ mod exec;
 pub(crate) mod field_ids;
 pub(crate) mod filter;
 mod plan;
+pub(crate) mod positions;
 mod prune;
 mod stats;
 
@@ -274,10 +275,12 @@ impl TableProvider for IcebergTableProvider {
                 info,
             )));
         }
-        // Files with delete files go through the iceberg reader, which
-        // applies them; the others through DataFusion's parquet scan.
-        let (with_deletes, tasks): (Vec<FileScanTask>, Vec<FileScanTask>) =
-            tasks.into_iter().partition(|t| !t.deletes.is_empty());
+        // Files with equality deletes go through the iceberg reader, which
+        // applies them; the others through DataFusion's parquet scan, with
+        // their position deletes as row selections.
+        let (with_deletes, tasks): (Vec<FileScanTask>, Vec<FileScanTask>) = tasks
+            .into_iter()
+            .partition(|t| !t.deletes.is_empty() && !positions::has_position_deletes_only(t));
         let deletes_plan = if with_deletes.is_empty() {
             None
         } else {
@@ -322,6 +325,30 @@ impl TableProvider for IcebergTableProvider {
         }
         let store_url = store_url.ok_or_else(|| DataFusionError::Internal("no store".into()))?;
         let object_store_url = ObjectStoreUrl::parse(store_url.as_str())?;
+        let store = state.runtime_env().object_store(&object_store_url)?;
+        let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+
+        // Position deletes: each such file is read with a selection that
+        // skips its deleted rows.
+        let deleting: Vec<usize> = (0..tasks.len())
+            .filter(|&i| !tasks[i].deletes.is_empty())
+            .collect();
+        if !deleting.is_empty() {
+            let deleting_tasks: Vec<FileScanTask> =
+                deleting.iter().map(|&i| tasks[i].clone()).collect();
+            let deleted =
+                positions::deleted_positions(self.scope.engine(), &deleting_tasks).await?;
+            let metas = deleting
+                .iter()
+                .map(|&i| files[i].object_meta.clone())
+                .collect();
+            let footers = positions::footers(&store, &metadata_cache, metas).await?;
+            for ((&i, deleted), footer) in deleting.iter().zip(&deleted).zip(&footers) {
+                let (plan, removed) = positions::access_plan(footer, deleted);
+                rows = rows.saturating_sub(removed);
+                files[i].extensions = Some(Arc::new(plan));
+            }
+        }
 
         let partition_columns = if self.has_file_column() {
             vec![Arc::new(Field::new(
@@ -335,10 +362,7 @@ impl TableProvider for IcebergTableProvider {
         let table_schema = TableSchema::new(Arc::clone(&self.file_schema), partition_columns);
         // Footers (and page indexes) are cached per session, as DataFusion
         // does for its own parquet tables: data files never change.
-        let reader_factory = CachedParquetFileReaderFactory::new(
-            state.runtime_env().object_store(&object_store_url)?,
-            state.runtime_env().cache_manager.get_file_metadata_cache(),
-        );
+        let reader_factory = CachedParquetFileReaderFactory::new(store, metadata_cache);
         // The filters reach the parquet scan (row group and page pruning)
         // through DataFusion's physical filter pushdown, as for its own
         // parquet tables: setting them here too would prune twice.

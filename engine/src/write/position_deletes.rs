@@ -12,15 +12,20 @@ use datafusion::common::DFSchema;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
+use iceberg::scan::FileScanTask;
 use iceberg::spec::{DataContentType, DataFile, DataFileBuilder, DataFileFormat};
 use parquet::arrow::async_reader::ParquetObjectReader;
-use parquet::arrow::{ArrowWriter, PARQUET_FIELD_ID_META_KEY, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::{
+    ArrowWriter, PARQUET_FIELD_ID_META_KEY, ParquetRecordBatchStreamBuilder, ProjectionMask,
+};
 
 use crate::error::{FloeError, Result};
 use crate::scan::FieldIdAdapterFactory;
+use crate::scan::positions::deleted_positions;
 use crate::scope::Scope;
 use crate::storage::split_location;
 use crate::table::LoadedTable;
@@ -30,28 +35,43 @@ const FILE_PATH_ID: i32 = 2147483546;
 const POS_ID: i32 = 2147483545;
 
 /// Evaluate `exprs` (written against `table_schema`) on every batch of the
-/// data file at `path`, its columns matched to `table`'s by field id (or
-/// name mapping) as a scan does, and return the positions (0-based, in file order) of the rows
-/// `select` keeps.
+/// data file of `task`, its columns matched to `table`'s by field id (or
+/// name mapping) as a scan does, and return the positions (0-based, in
+/// file order) of the rows `select` keeps. Rows the task's delete files
+/// already delete are left out: a delete file never names a row twice,
+/// so the snapshot summaries' counts of deleted rows stay exact.
 async fn select_positions(
     scope: &Scope,
     table: &LoadedTable,
     table_schema: &SchemaRef,
-    path: &str,
+    task: &FileScanTask,
     exprs: Vec<Arc<dyn PhysicalExpr>>,
     mut select: impl FnMut(&[ArrayRef], usize) -> Result<Vec<bool>>,
 ) -> Result<Vec<i64>> {
-    let (url, object) = split_location(path)?;
+    let deleted = deleted_positions(scope.engine(), std::slice::from_ref(task))
+        .await?
+        .pop()
+        .unwrap_or_default();
+    let (url, object) = split_location(&task.data_file_path)?;
     let store = scope.engine().registry().store(&url)?;
     let builder =
         ParquetRecordBatchStreamBuilder::new(ParquetObjectReader::new(store, object)).await?;
-    let adapter = FieldIdAdapterFactory::for_properties(table.metadata().properties())
-        .create(Arc::clone(table_schema), Arc::clone(builder.schema()))?;
+    // Only the columns the expressions read are decoded: a DELETE by key
+    // reads the key column, not the whole row.
+    let factory = FieldIdAdapterFactory::for_properties(table.metadata().properties());
+    let read = exprs
+        .iter()
+        .flat_map(|e| collect_columns(e))
+        .map(|c| table_schema.field(c.index()));
+    let projection = factory.file_projection(read, builder.schema());
+    let file_schema = Arc::new(builder.schema().project(&projection)?);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), projection);
+    let adapter = factory.create(Arc::clone(table_schema), file_schema)?;
     let exprs = exprs
         .into_iter()
         .map(|e| adapter.rewrite(e))
         .collect::<datafusion::error::Result<Vec<_>>>()?;
-    let mut batches = builder.build()?;
+    let mut batches = builder.with_projection(mask).build()?;
     let mut positions = Vec::new();
     let mut offset = 0i64;
     while let Some(batch) = batches.next().await {
@@ -61,8 +81,9 @@ async fn select_positions(
             .map(|e| Ok(e.evaluate(&batch)?.into_array(batch.num_rows())?))
             .collect::<Result<Vec<_>>>()?;
         for (i, keep) in select(&values, batch.num_rows())?.into_iter().enumerate() {
-            if keep {
-                positions.push(offset + i as i64);
+            let position = offset + i as i64;
+            if keep && deleted.binary_search(&position).is_err() {
+                positions.push(position);
             }
         }
         offset += batch.num_rows() as i64;
@@ -70,26 +91,34 @@ async fn select_positions(
     Ok(positions)
 }
 
-/// Positions of the rows of the data file at `path` for which `predicate`
-/// (written against `table_schema`, its columns qualified by `alias`) is
-/// true.
-pub async fn matching_positions(
+/// `predicate` (written against `table_schema`, its columns qualified by
+/// `alias`) as a physical expression, made once for every file it is
+/// evaluated on.
+pub fn physical_predicate(
     ctx: &SessionContext,
-    scope: &Scope,
-    table: &LoadedTable,
     alias: &str,
     table_schema: &SchemaRef,
-    path: &str,
     predicate: &Expr,
-) -> Result<Vec<i64>> {
+) -> Result<Arc<dyn PhysicalExpr>> {
     let schema = DFSchema::try_from_qualified_schema(alias, table_schema)?;
-    let predicate = ctx.create_physical_expr(predicate.clone(), &schema)?;
+    Ok(ctx.create_physical_expr(predicate.clone(), &schema)?)
+}
+
+/// Positions of the live rows of `task`'s data file for which `predicate`
+/// (from [`physical_predicate`]) is true.
+pub async fn matching_positions(
+    scope: &Scope,
+    table: &LoadedTable,
+    table_schema: &SchemaRef,
+    task: &FileScanTask,
+    predicate: &Arc<dyn PhysicalExpr>,
+) -> Result<Vec<i64>> {
     select_positions(
         scope,
         table,
         table_schema,
-        path,
-        vec![predicate],
+        task,
+        vec![Arc::clone(predicate)],
         |values, _| {
             let mask = values[0]
                 .as_any()
@@ -105,7 +134,7 @@ pub async fn matching_positions(
     .await
 }
 
-/// Positions of the rows of the data file at `path` whose values, all
+/// Positions of the live rows of `task`'s data file whose values, all
 /// columns of `table_schema` taken together, are one of `rows` (encoded by
 /// `converter`). Identical rows always share a MERGE's fate, so values
 /// identify the rows a MERGE changes.
@@ -113,7 +142,7 @@ pub async fn positions_of_rows(
     scope: &Scope,
     table: &LoadedTable,
     table_schema: &SchemaRef,
-    path: &str,
+    task: &FileScanTask,
     converter: &RowConverter,
     rows: &HashSet<Vec<u8>>,
 ) -> Result<Vec<i64>> {
@@ -123,7 +152,7 @@ pub async fn positions_of_rows(
         .enumerate()
         .map(|(i, f)| Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>)
         .collect();
-    select_positions(scope, table, table_schema, path, columns, |values, n| {
+    select_positions(scope, table, table_schema, task, columns, |values, n| {
         let encoded = converter.convert_columns(values)?;
         Ok((0..n)
             .map(|i| rows.contains(encoded.row(i).as_ref()))

@@ -54,6 +54,7 @@ struct Options {
     max_size: u64,
     min_input_files: usize,
     delete_file_threshold: usize,
+    delete_ratio_threshold: f64,
     rewrite_all: bool,
     partial_progress: bool,
     max_commits: usize,
@@ -65,6 +66,7 @@ const KNOWN_OPTIONS: &[&str] = &[
     "max-file-size-bytes",
     "min-input-files",
     "delete-file-threshold",
+    "delete-ratio-threshold",
     "rewrite-all",
     "partial-progress.enabled",
     "partial-progress.max-commits",
@@ -94,6 +96,18 @@ impl Options {
                 })
                 .transpose()
         };
+        let ratio = |key: &str| -> Result<Option<f64>> {
+            options
+                .get(key)
+                .map(|v| match v.trim().parse::<f64>() {
+                    Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                    _ => Err(invalid!(
+                        "CALL system.rewrite_data_files: option '{key}' = '{v}' is not a ratio \
+                         between 0 and 1"
+                    )),
+                })
+                .transpose()
+        };
         let flag = |key: &str| -> Result<bool> {
             match options.get(key).map(|v| v.trim().to_ascii_lowercase()) {
                 None => Ok(false),
@@ -118,6 +132,7 @@ impl Options {
             min_input_files: number("min-input-files")?.unwrap_or(5) as usize,
             delete_file_threshold: number("delete-file-threshold")?
                 .map_or(usize::MAX, |n| n as usize),
+            delete_ratio_threshold: ratio("delete-ratio-threshold")?.unwrap_or(0.3),
             rewrite_all: flag("rewrite-all")?,
             partial_progress: flag("partial-progress.enabled")?,
             max_commits: number("partial-progress.max-commits")?.unwrap_or(10).max(1) as usize,
@@ -130,12 +145,18 @@ impl Options {
         Ok(options)
     }
 
-    /// Whether a file is worth rewriting on its own.
-    fn is_candidate(&self, size: u64, deletes: usize) -> bool {
+    /// Whether a file is worth rewriting on its own: its size, its
+    /// delete files, or the share of its rows they delete.
+    fn is_candidate(&self, size: u64, deletes: usize, deleted_ratio: f64) -> bool {
         self.rewrite_all
             || size < self.min_size
             || size > self.max_size
-            || deletes >= self.delete_file_threshold
+            || self.too_many_deletes(deletes, deleted_ratio)
+    }
+
+    fn too_many_deletes(&self, deletes: usize, deleted_ratio: f64) -> bool {
+        deletes >= self.delete_file_threshold
+            || (deletes > 0 && deleted_ratio >= self.delete_ratio_threshold)
     }
 
     /// Whether a group of candidates is worth a rewrite, as Java's
@@ -147,8 +168,28 @@ impl Options {
             || size > self.max_size
             || group
                 .iter()
-                .any(|c| c.deletes >= self.delete_file_threshold)
+                .any(|c| self.too_many_deletes(c.deletes, c.deleted_ratio))
     }
+}
+
+/// The share of the rows of `task`'s data file that its position delete
+/// files delete, as Iceberg's planner counts it: the rows of the delete
+/// files scoped to this one data file (others may name several files),
+/// at most the file's rows.
+fn deleted_ratio(task: &FileScanTask, file: &LiveFile, live: &HashMap<String, LiveFile>) -> f64 {
+    let records = file.file.record_count();
+    if records == 0 {
+        return 0.0;
+    }
+    let deleted: u64 = task
+        .deletes
+        .iter()
+        .filter(|d| d.file_type == DataContentType::PositionDeletes)
+        .filter_map(|d| live.get(&d.file_path))
+        .filter(|d| d.file.referenced_data_file().as_deref() == Some(task.data_file_path.as_str()))
+        .map(|d| d.file.record_count())
+        .sum();
+    deleted.min(records) as f64 / records as f64
 }
 
 /// A data file the compaction may rewrite.
@@ -156,6 +197,8 @@ struct Candidate {
     task: FileScanTask,
     size: u64,
     deletes: usize,
+    /// The share of its rows its file-scoped position deletes delete.
+    deleted_ratio: f64,
 }
 
 /// `CALL system.rewrite_data_files(...)` on `table` (at the branch it is
@@ -221,7 +264,8 @@ pub async fn rewrite_data_files(
             FloeError::Internal(format!("{} is not a live file", task.data_file_path))
         })?;
         let (size, deletes) = (file.file.file_size_in_bytes(), task.deletes.len());
-        if !options.is_candidate(size, deletes) {
+        let deleted_ratio = deleted_ratio(&task, file, &live);
+        if !options.is_candidate(size, deletes, deleted_ratio) {
             continue;
         }
         let key = (file.spec_id, format!("{:?}", file.file.partition()));
@@ -229,6 +273,7 @@ pub async fn rewrite_data_files(
             task,
             size,
             deletes,
+            deleted_ratio,
         });
     }
     let groups: Vec<Vec<Candidate>> = partitions

@@ -36,13 +36,14 @@ use crate::storage::split_location;
 /// How many delete files (or data file footers) are read at once.
 const CONCURRENT_READS: usize = 16;
 
-/// Whether `task` has delete files and all of them are position deletes.
+/// Whether `task` has delete files and all of them are position delete
+/// files in Parquet (a format v3 deletion vector, in a Puffin file, is
+/// left to the iceberg reader).
 pub(super) fn has_position_deletes_only(task: &FileScanTask) -> bool {
     !task.deletes.is_empty()
-        && task
-            .deletes
-            .iter()
-            .all(|d| d.file_type == DataContentType::PositionDeletes)
+        && task.deletes.iter().all(|d| {
+            d.file_type == DataContentType::PositionDeletes && !d.file_path.ends_with(".puffin")
+        })
 }
 
 /// The deleted positions of each task's data file (sorted, distinct), from

@@ -61,7 +61,7 @@ async fn select_positions(
     let factory = FieldIdAdapterFactory::for_properties(table.metadata().properties());
     let read = exprs
         .iter()
-        .flat_map(|e| collect_columns(e))
+        .flat_map(collect_columns)
         .map(|c| table_schema.field(c.index()));
     let projection = factory.file_projection(read, builder.schema());
     let file_schema = Arc::new(builder.schema().project(&projection)?);

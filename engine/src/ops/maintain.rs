@@ -4,7 +4,8 @@
 //! 1. Snapshot expiry by `history.expire.*` and each ref's retention.
 //! 2. Compaction of the partitions where small files passed the
 //!    threshold (`rewrite_data_files`' bin-packing defaults: five files
-//!    under three quarters of `write.target-file-size-bytes`).
+//!    under three quarters of `write.target-file-size-bytes`), or where
+//!    position deletes remove 30% or more of a file's rows.
 //! 3. A manifest rewrite once the head carries
 //!    `commit.manifest.min-count-to-merge` (100) data manifests or more.
 //!

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use arrow::util::pretty::pretty_format_batches;
-use floe_engine::{Engine, Session};
+use floe_engine::{Engine, LoadedTable, Session};
 use floe_pipeline::{Pipeline, Quiet, RunOptions, RunStatus};
 
 use common::{block_on, copy_dir};
@@ -164,6 +164,20 @@ async fn runs_as_files_arrive() {
         ]
     );
     assert!(first.branch.is_none());
+    // A merge model's table is merge-on-read, an append model's is not.
+    let modes = |table: LoadedTable| {
+        let properties = table.metadata().properties().clone();
+        ["write.delete.mode", "write.update.mode", "write.merge.mode"]
+            .map(|k| properties.get(k).cloned().unwrap_or_default())
+    };
+    assert_eq!(
+        modes(main.table("silver.orders").await.unwrap()),
+        ["merge-on-read"; 3].map(String::from)
+    );
+    assert_eq!(
+        modes(main.table("silver.order_events").await.unwrap()),
+        ["", "", ""].map(String::from)
+    );
     let (_, branches) = heads(&main).await;
     assert_eq!(
         branches,

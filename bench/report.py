@@ -154,7 +154,7 @@ def flight_section(results, profile, sf, spliced=False):
         for spec, label in [("8MiB", "messages of 8 MiB, as Floe sends"), ("8192", "messages of 8,192 rows")]:
             if spec in floor["do_get"]:
                 s = floor["do_get"][spec]["median_s"]
-                add(f"| the floor: a bare pyarrow Flight server (no query; a synthetic table of lineitem's shape and size, in memory) to pyarrow.flight, {label} | {s:.2f} | {s / in_process:.2f} | |")
+                add(f"| the floor: a bare pyarrow Flight server (no query, lineitem in memory) to pyarrow.flight, {label} | {s:.2f} | {s / in_process:.2f} | |")
     add(f"| pyarrow reading the Parquet files | {median(t['pyarrow_parquet_seconds']):.2f} | {median(t['pyarrow_parquet_seconds']) / in_process:.2f} | |")
     add(f"| DuckDB's Python client, `read_parquet(...).arrow()` | {median(t['duckdb_seconds']):.2f} | {median(t['duckdb_seconds']) / in_process:.2f} | |")
     add("")
@@ -171,7 +171,7 @@ def flight_section(results, profile, sf, spliced=False):
         add(f"| the same ingest from pyarrow.flight (C++ client) | {median(ing['pyarrow_flight_seconds']):.2f} | {raw_rate:,.0f} | {raw_rate / insert_rate:.2f} | |")
     if floor:
         s = floor["do_put"]["median_s"]
-        add(f"| the floor: pyarrow.flight `do_put` of that synthetic table to a bare pyarrow Flight server that drops the batches | {s:.2f} | {floor['rows'] / s:,.0f} | {floor['rows'] / s / insert_rate:.2f} | |")
+        add(f"| the floor: pyarrow.flight `do_put` of lineitem to a bare pyarrow Flight server that drops the batches | {s:.2f} | {floor['rows'] / s:,.0f} | {floor['rows'] / s / insert_rate:.2f} | |")
     add("")
     ops = ld["operations"]
     add(f"**Load**: {ld['clients']} clients at once for {ld['seconds']} s, each on its own warehouse branch with its own table, each picking at random a query (`count`, `sum`), a prepared statement with a parameter, or an ingest of 100 rows. At the end every client checks its table holds exactly the rows it ingested, once each.")

@@ -130,10 +130,12 @@ flight() {
   "$BENCH" fetch --warehouse "$WORK/flight" --data "$DATA" > "$RESULTS/fetch.json"
   "$VENV/bin/python" bench/flight.py --floe "$BIN/floe" --warehouse "$WORK/flight" --data "$DATA" \
     --clients "$FLIGHT_CLIENTS" --seconds "$FLIGHT_SECONDS" > "$RESULTS/flight.json"
-  # The transport's floor: a table shaped like lineitem (synthetic, the
-  # same size) between two pyarrow processes, with no query and no Floe.
-  # (Its --parquet path ran out of memory on SF1's lineitem: to look at.)
-  "$VENV/bin/python" bench/flight_floor.py --batches 8MiB,8192 > "$RESULTS/flight_floor.json"
+  # The transport's floor: the same lineitem between two pyarrow
+  # processes, with no query and no Floe.
+  lineitem="$DATA/lineitem.parquet"
+  [ -f "$lineitem" ] || lineitem="$DATA/lineitem"
+  "$VENV/bin/python" bench/flight_floor.py --parquet "$lineitem" --batches 8MiB,8192 \
+    > "$RESULTS/flight_floor.json"
 }
 pipeline() {
   echo "== pipelines ($PIPELINE_FILES files of $PIPELINE_EVENTS events, against dbt-duckdb)"

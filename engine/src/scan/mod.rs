@@ -334,8 +334,7 @@ impl TableProvider for IcebergTableProvider {
             .filter(|&i| !tasks[i].deletes.is_empty())
             .collect();
         if !deleting.is_empty() {
-            let deleting_tasks: Vec<FileScanTask> =
-                deleting.iter().map(|&i| tasks[i].clone()).collect();
+            let deleting_tasks: Vec<&FileScanTask> = deleting.iter().map(|&i| &tasks[i]).collect();
             let deleted =
                 positions::deleted_positions(self.scope.engine(), &deleting_tasks).await?;
             let metas = deleting

@@ -50,7 +50,7 @@ pub(super) fn has_position_deletes_only(task: &FileScanTask) -> bool {
 /// the tasks' position delete files.
 pub(crate) async fn deleted_positions(
     engine: &Engine,
-    tasks: &[FileScanTask],
+    tasks: &[&FileScanTask],
 ) -> Result<Vec<Vec<i64>>> {
     let mut files: Vec<(String, u64)> = tasks
         .iter()

@@ -48,7 +48,7 @@ async fn select_positions(
     exprs: Vec<Arc<dyn PhysicalExpr>>,
     mut select: impl FnMut(&[ArrayRef], usize) -> Result<Vec<bool>>,
 ) -> Result<Vec<i64>> {
-    let deleted = deleted_positions(scope.engine(), std::slice::from_ref(task))
+    let deleted = deleted_positions(scope.engine(), &[task])
         .await?
         .pop()
         .unwrap_or_default();
